@@ -1,0 +1,28 @@
+"""npylstm: a from-scratch LSTM engine with Keras's weight layout.
+
+>>> import numpy as np, npylstm
+>>> layer = npylstm.layers.LSTM(4)
+>>> layer(np.zeros((1, 3, 2))).shape
+(1, 4)
+"""
+
+from . import activations, gates, initializers, layers, ops, regularizers
+from .initializers import set_random_seed
+from .layers import LSTM, clear_session
+from .ops import get_backend, set_backend
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "LSTM",
+    "activations",
+    "clear_session",
+    "gates",
+    "get_backend",
+    "initializers",
+    "layers",
+    "ops",
+    "regularizers",
+    "set_backend",
+    "set_random_seed",
+]

@@ -1,0 +1,326 @@
+"""The Keras ``LSTM`` layer: Keras's arguments, defaults, weight layout and outputs.
+
+>>> import numpy as np
+>>> from npylstm.layers import LSTM
+>>> layer = LSTM(3, return_sequences=True)
+>>> layer(np.zeros((2, 5, 4), dtype="float32")).shape
+(2, 5, 3)
+>>> [w.name for w in layer.weights], layer.count_params()
+(['kernel', 'recurrent_kernel', 'bias'], 96)
+"""
+
+from __future__ import annotations
+
+import numbers
+from typing import NamedTuple
+
+import numpy as np
+
+from .. import activations, initializers, regularizers
+from ..gates import GATES, lstm_param_count, lstm_param_formula, split_gates
+from ..ops import LSTMCache, get_backend
+from .base import Layer
+
+__all__ = ["LSTM"]
+
+
+def _check_rate(layer: Layer, name: str, rate) -> float:
+    if not isinstance(rate, numbers.Real) or not 0.0 <= float(rate) < 1.0:
+        raise layer._error(f"expected {name} in [0, 1), received {rate!r}")
+    return float(rate)
+
+
+class _LSTMLayerCache(NamedTuple):
+    op: LSTMCache
+    backend: str
+    input_mask: np.ndarray | None  # (B, D) dropout mask applied to x, or None
+
+
+class LSTM(Layer):
+    """Long Short-Term Memory layer with Keras 3's arguments and defaults.
+
+    Weights (``get_weights()`` order): ``kernel (input_dim, 4*units)``,
+    ``recurrent_kernel (units, 4*units)``, ``bias (4*units,)`` (absent with
+    ``use_bias=False``), gate blocks in i, f, c, o order.
+
+    Calling the layer on ``x (batch, timesteps, input_dim)`` returns the last output
+    ``(batch, units)``, or every output ``(batch, timesteps, units)`` with
+    ``return_sequences=True``; with ``return_state=True`` it returns ``[output, h, c]``.
+
+    ``backend`` chooses the kernel (``"numba"`` or ``"reference"``); None follows
+    :func:`npylstm.set_backend` / ``NPYLSTM_BACKEND``.
+    """
+
+    def __init__(
+        self,
+        units: int,
+        activation: str | None = "tanh",
+        recurrent_activation: str | None = "sigmoid",
+        use_bias: bool = True,
+        kernel_initializer="glorot_uniform",
+        recurrent_initializer="orthogonal",
+        bias_initializer="zeros",
+        unit_forget_bias: bool = True,
+        kernel_regularizer=None,
+        recurrent_regularizer=None,
+        bias_regularizer=None,
+        activity_regularizer=None,
+        kernel_constraint=None,
+        recurrent_constraint=None,
+        bias_constraint=None,
+        dropout: float = 0.0,
+        recurrent_dropout: float = 0.0,
+        seed: int | None = None,
+        return_sequences: bool = False,
+        return_state: bool = False,
+        go_backwards: bool = False,
+        stateful: bool = False,
+        unroll: bool = False,
+        backend: str | None = None,
+        name: str | None = None,
+        dtype="float32",
+        input_shape=None,
+    ):
+        super().__init__(name=name, dtype=dtype, input_shape=input_shape)
+        if isinstance(units, bool) or not isinstance(units, numbers.Integral) or units <= 0:
+            raise self._error(f"expected units to be a positive integer, received {units!r}")
+        self.units = int(units)
+        self.activation = activations.get(activation).name
+        self.recurrent_activation = activations.get(recurrent_activation).name
+        self.use_bias = bool(use_bias)
+        self.kernel_initializer = initializers.get(kernel_initializer)
+        self.recurrent_initializer = initializers.get(recurrent_initializer)
+        self.bias_initializer = initializers.get(bias_initializer)
+        self.unit_forget_bias = bool(unit_forget_bias)
+        self.kernel_regularizer = regularizers.get(kernel_regularizer)
+        self.recurrent_regularizer = regularizers.get(recurrent_regularizer)
+        self.bias_regularizer = regularizers.get(bias_regularizer)
+        self.activity_regularizer = regularizers.get(activity_regularizer)
+        for cname, constraint in (
+            ("kernel_constraint", kernel_constraint),
+            ("recurrent_constraint", recurrent_constraint),
+            ("bias_constraint", bias_constraint),
+        ):
+            if constraint is not None:
+                raise self._error(f"{cname} is not supported yet, received {constraint!r}")
+        self.dropout = _check_rate(self, "dropout", dropout)
+        self.recurrent_dropout = _check_rate(self, "recurrent_dropout", recurrent_dropout)
+        self.seed = seed
+        self.return_sequences = bool(return_sequences)
+        self.return_state = bool(return_state)
+        self.go_backwards = bool(go_backwards)
+        self.stateful = bool(stateful)
+        self.unroll = bool(unroll)  # a graph-compilation hint in Keras; no effect here
+        if backend is not None:
+            get_backend(backend)  # validates the name now rather than at the first call
+        self.backend = backend
+        self.states: list[np.ndarray] | None = None  # carried [h, c] when stateful
+
+    # -- building -------------------------------------------------------------------------
+    @property
+    def input_dim(self) -> int | None:
+        return None if not self.built else self.kernel.shape[0]
+
+    def build(self, input_shape) -> None:
+        input_shape = tuple(input_shape)
+        if len(input_shape) != 3:
+            raise self._error(
+                f"expected an input shape (batch, timesteps, features), received {input_shape}"
+            )
+        input_dim = input_shape[-1]
+        if not isinstance(input_dim, numbers.Integral) or input_dim <= 0:
+            raise self._error(f"expected a known, positive feature count, received {input_shape}")
+        units, dtype = self.units, self.dtype
+        self._weights = []
+        self.kernel = self.add_weight(
+            "kernel", self.kernel_initializer((input_dim, 4 * units), dtype)
+        ).value  # (D, 4U)
+        self.recurrent_kernel = self.add_weight(
+            "recurrent_kernel", self.recurrent_initializer((units, 4 * units), dtype)
+        ).value  # (U, 4U)
+        self.bias = None
+        if self.use_bias:
+            if self.unit_forget_bias:
+                bias = initializers.unit_forget_bias(self.bias_initializer, units, dtype)
+            else:
+                bias = self.bias_initializer((4 * units,), dtype)
+            self.bias = self.add_weight("bias", bias).value  # (4U,)
+        super().build(input_shape)
+
+    def set_weights(self, weights) -> None:
+        weights = list(weights)
+        if not self.built and weights and np.ndim(weights[0]) == 2:
+            # Keras refuses weights on an unbuilt layer; the kernel tells us the input size.
+            self.build((None, None, np.shape(weights[0])[0]))
+        super().set_weights(weights)
+
+    def gate_weights(self) -> dict[str, dict[str, np.ndarray]]:
+        """Per-gate views into the packed weights: ``{"i": {"kernel": ..., ...}, ...}``."""
+        if not self.built:
+            raise self._error("gate_weights() needs a built layer")
+        packed = {"kernel": self.kernel, "recurrent_kernel": self.recurrent_kernel}
+        if self.bias is not None:
+            packed["bias"] = self.bias
+        views = {gate: {} for gate in GATES}
+        for wname, array in packed.items():
+            for gate, block in zip(GATES, split_gates(array), strict=True):
+                views[gate][wname] = block
+        return views
+
+    def param_formula(self) -> str:
+        """This layer's parameter count written out, e.g. ``4 × 64 × (2 + 64 + 1) = 17,152``."""
+        if not self.built:
+            raise self._error("param_formula() needs a built layer")
+        return lstm_param_formula(self.input_dim, self.units, self.use_bias)
+
+    def count_params(self) -> int:
+        if not self.built:
+            raise self._error("count_params() needs a built layer: call build() or the layer first")
+        return lstm_param_count(self.input_dim, self.units, self.use_bias)
+
+    def compute_output_shape(self, input_shape):
+        input_shape = tuple(input_shape)
+        if len(input_shape) != 3:
+            raise self._error(
+                f"expected an input shape (batch, timesteps, features), received {input_shape}"
+            )
+        batch, timesteps = input_shape[0], input_shape[1]
+        if self.return_sequences:
+            output_shape = (batch, timesteps, self.units)
+        else:
+            output_shape = (batch, self.units)
+        if self.return_state:
+            state_shape = (batch, self.units)
+            return [output_shape, state_shape, state_shape]
+        return output_shape
+
+    # -- checking inputs ------------------------------------------------------------------
+    def _check_input(self, x) -> np.ndarray:
+        try:
+            x = np.asarray(x, dtype=self.dtype)
+        except (TypeError, ValueError) as exc:
+            raise self._error(f"expected a numeric array input, received {type(x).__name__}") from exc
+        if x.ndim != 3:
+            raise self._error(
+                f"expected input of shape (batch, timesteps, features), "
+                f"received a {x.ndim}-D input of shape {x.shape}"
+            )
+        if x.shape[1] == 0:
+            raise self._error(f"expected at least one timestep, received input of shape {x.shape}")
+        if not self.built:
+            self.build((None, *x.shape[1:]))
+        if x.shape[2] != self.input_dim:
+            raise self._error(
+                f"input has {x.shape[2]} features, kernel expects {self.input_dim} "
+                f"(input shape {x.shape}, kernel shape {self.kernel.shape})"
+            )
+        return np.ascontiguousarray(x)
+
+    def _initial_state(self, initial_state, batch: int) -> tuple[np.ndarray, np.ndarray]:
+        expected = (batch, self.units)
+        if initial_state is None:
+            if self.stateful and self.states is not None:
+                if self.states[0].shape != expected:
+                    raise self._error(
+                        f"stateful layer carries states of shape {self.states[0].shape}, "
+                        f"the input needs {expected}: call reset_states() to change batch size"
+                    )
+                return self.states[0], self.states[1]
+            zeros = np.zeros(expected, dtype=self.dtype)
+            return zeros, zeros.copy()
+        if not isinstance(initial_state, list | tuple) or len(initial_state) != 2:
+            count = len(initial_state) if isinstance(initial_state, list | tuple) else 1
+            raise self._error(
+                f"expected initial_state to be a list of two arrays [h, c], received {count}"
+            )
+        states = []
+        for sname, state in zip(("h", "c"), initial_state, strict=True):
+            state = np.asarray(state, dtype=self.dtype)
+            if state.shape != expected:
+                raise self._error(
+                    f"initial_state {sname} expected shape {expected}, received {state.shape}"
+                )
+            states.append(np.ascontiguousarray(state))
+        return states[0], states[1]
+
+    def reset_states(self) -> None:
+        """Forget the carried state of a ``stateful`` layer."""
+        self.states = None
+
+    # -- computing ------------------------------------------------------------------------
+    def _backend_name(self) -> str:
+        from ..ops import default_backend
+
+        return self.backend or default_backend()
+
+    def forward(self, x, training: bool = False, rng=None, initial_state=None):
+        """Run the layer; returns ``(outputs, cache)`` for :meth:`backward`."""
+        x = self._check_input(x)
+        h0, c0 = self._initial_state(initial_state, x.shape[0])
+        input_mask = None
+        if training and (self.dropout > 0 or self.recurrent_dropout > 0):
+            raise NotImplementedError(
+                f"{self._label()}: training with dropout/recurrent_dropout lands with the "
+                "training issue"
+            )
+        backend = self._backend_name()
+        h_seq, h_last, c_last, op_cache = get_backend(backend).lstm_forward(
+            x, h0, c0, self.kernel, self.recurrent_kernel, self.bias,
+            self.activation, self.recurrent_activation, self.go_backwards,
+        )
+        if self.stateful:
+            self.states = [h_last.copy(), c_last.copy()]
+        output = h_seq if self.return_sequences else h_last
+        outputs = [output, h_last, c_last] if self.return_state else output
+        return outputs, _LSTMLayerCache(op_cache, backend, input_mask)
+
+    def __call__(self, x, initial_state=None, training: bool = False):
+        outputs, _ = self.forward(x, training=training, initial_state=initial_state)
+        return outputs
+
+    def backward(self, dy, cache: _LSTMLayerCache, return_state_grads: bool = False):
+        """Gradients for :meth:`forward`.
+
+        ``dy`` is the gradient of what forward returned (a list ``[doutput, dh, dc]`` with
+        ``return_state``; entries may be None). Returns ``(dx, grads)`` with ``grads`` in
+        ``get_weights()`` order, or ``(dx, grads, [dh0, dc0])`` with ``return_state_grads``.
+        """
+        op = cache.op
+        if self.return_state:
+            doutput, dh_last, dc_last = (list(dy) + [None, None])[:3]
+        else:
+            doutput, dh_last, dc_last = dy, None, None
+        dh_seq = None
+        if doutput is not None:
+            if self.return_sequences:
+                dh_seq = np.asarray(doutput, dtype=self.dtype)
+            else:
+                dh_last = doutput if dh_last is None else dh_last + doutput
+        dx, dh0, dc0, dkernel, drecurrent, dbias = get_backend(cache.backend).lstm_backward(
+            dh_seq, dh_last, dc_last, op
+        )
+        if cache.input_mask is not None:
+            dx = dx * cache.input_mask[:, None, :]
+        grads = [dkernel, drecurrent] + ([dbias] if self.use_bias else [])
+        if return_state_grads:
+            return dx, grads, [dh0, dc0]
+        return dx, grads
+
+    def get_config(self) -> dict:
+        config = super().get_config()
+        config.update(
+            units=self.units,
+            activation=self.activation,
+            recurrent_activation=self.recurrent_activation,
+            use_bias=self.use_bias,
+            unit_forget_bias=self.unit_forget_bias,
+            dropout=self.dropout,
+            recurrent_dropout=self.recurrent_dropout,
+            seed=self.seed,
+            return_sequences=self.return_sequences,
+            return_state=self.return_state,
+            go_backwards=self.go_backwards,
+            stateful=self.stateful,
+            unroll=self.unroll,
+        )
+        return config

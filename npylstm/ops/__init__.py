@@ -1,0 +1,42 @@
+"""LSTM kernels: the NumPy reference and the Numba core, with identical signatures.
+
+``BACKENDS`` maps a backend name to a module that provides ``lstm_forward`` and
+``lstm_backward``. :func:`get_backend` resolves a name (``None`` means the global default,
+set by :func:`set_backend` or the ``NPYLSTM_BACKEND`` environment variable).
+"""
+
+from __future__ import annotations
+
+import os
+from types import ModuleType
+
+from . import lstm_reference
+from .lstm_reference import LSTMCache
+
+__all__ = ["BACKENDS", "LSTMCache", "get_backend", "set_backend", "default_backend"]
+
+BACKENDS: dict[str, ModuleType] = {"reference": lstm_reference}
+
+_default = os.environ.get("NPYLSTM_BACKEND", "reference")
+
+
+def _check(name: str) -> str:
+    if name not in BACKENDS:
+        raise ValueError(f"Unknown backend {name!r}: expected one of {sorted(BACKENDS)}")
+    return name
+
+
+def default_backend() -> str:
+    """The name of the backend used when a layer does not choose one."""
+    return _check(_default)
+
+
+def set_backend(name: str) -> None:
+    """Choose the backend every layer uses unless it was given ``backend=...``."""
+    global _default
+    _default = _check(name)
+
+
+def get_backend(name: str | None = None) -> ModuleType:
+    """The kernel module for ``name`` (``None``: the global default)."""
+    return BACKENDS[_check(default_backend() if name is None else name)]
