@@ -1,8 +1,9 @@
 """LSTM kernels: the NumPy reference and the Numba core, with identical signatures.
 
 ``BACKENDS`` maps a backend name to a module that provides ``lstm_forward`` and
-``lstm_backward``. :func:`get_backend` resolves a name (``None`` means the global default,
-set by :func:`set_backend` or the ``NPYLSTM_BACKEND`` environment variable).
+``lstm_backward``: ``"numba"`` (the compiled core, the default) and ``"reference"`` (the
+NumPy teaching code). :func:`get_backend` resolves a name (``None`` means the global
+default, set by :func:`set_backend` or the ``NPYLSTM_BACKEND`` environment variable).
 """
 
 from __future__ import annotations
@@ -10,14 +11,14 @@ from __future__ import annotations
 import os
 from types import ModuleType
 
-from . import lstm_reference
+from . import lstm_numba, lstm_reference
 from .lstm_reference import LSTMCache
 
 __all__ = ["BACKENDS", "LSTMCache", "get_backend", "set_backend", "default_backend"]
 
-BACKENDS: dict[str, ModuleType] = {"reference": lstm_reference}
+BACKENDS: dict[str, ModuleType] = {"numba": lstm_numba, "reference": lstm_reference}
 
-_default = os.environ.get("NPYLSTM_BACKEND", "reference")
+_default = os.environ.get("NPYLSTM_BACKEND", "numba")
 
 
 def _check(name: str) -> str:
