@@ -7,6 +7,7 @@
 """
 
 from . import activations, gates, initializers, layers, ops, regularizers
+from . import losses, metrics, optimizers
 from .initializers import set_random_seed
 from .layers import LSTM, clear_session
 from .ops import get_backend, set_backend
@@ -21,7 +22,10 @@ __all__ = [
     "get_backend",
     "initializers",
     "layers",
+    "losses",
+    "metrics",
     "ops",
+    "optimizers",
     "regularizers",
     "set_backend",
     "set_random_seed",
