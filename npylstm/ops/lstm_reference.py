@@ -104,16 +104,17 @@ def lstm_forward(
     h = np.empty((batch, timesteps, units), dtype=x.dtype)  # (B, T, U)
 
     h_tm1, c_tm1 = h0, c0
-    for t in range(timesteps):
-        z_t = xs[:, t] @ kernel + h_tm1 @ recurrent_kernel  # (B, 4U)
-        if bias is not None:
-            z_t += bias
-        z_i, z_f, z_c, z_o = split_gates(z_t)  # 4 x (B, U)
-        i, f, g, o = σ(z_i), σ(z_f), φ(z_c), σ(z_o)  # gates and candidate
-        c_t = f * c_tm1 + i * g  # (B, U) new carry
-        h_t = o * φ(c_t)  # (B, U) new output
-        z[:, t], c[:, t], h[:, t] = z_t, c_t, h_t
-        h_tm1, c_tm1 = h_t, c_t
+    with np.errstate(all="ignore"):  # inf and NaN propagate as IEEE says, as in Keras
+        for t in range(timesteps):
+            z_t = xs[:, t] @ kernel + h_tm1 @ recurrent_kernel  # (B, 4U)
+            if bias is not None:
+                z_t += bias
+            z_i, z_f, z_c, z_o = split_gates(z_t)  # 4 x (B, U)
+            i, f, g, o = σ(z_i), σ(z_f), φ(z_c), σ(z_o)  # gates and candidate
+            c_t = f * c_tm1 + i * g  # (B, U) new carry
+            h_t = o * φ(c_t)  # (B, U) new output
+            z[:, t], c[:, t], h[:, t] = z_t, c_t, h_t
+            h_tm1, c_tm1 = h_t, c_t
 
     cache = LSTMCache(
         x, h0, c0, kernel, recurrent_kernel, bias, z, c, h,
@@ -153,42 +154,43 @@ def lstm_backward(
     units = recurrent_kernel.shape[0]
     xs = x[:, ::-1] if cache.go_backwards else x  # (B, T, D) in processing order
 
-    dz = np.empty_like(z)  # (B, T, 4U)
-    dh_next = np.zeros_like(h0) if dh_last is None else dh_last  # (B, U) from step t+1
-    dc_next = np.zeros_like(c0) if dc_last is None else dc_last  # (B, U) from step t+1
+    with np.errstate(all="ignore"):  # inf and NaN propagate as IEEE says, as in Keras
+        dz = np.empty_like(z)  # (B, T, 4U)
+        dh_next = np.zeros_like(h0) if dh_last is None else dh_last  # (B, U) from step t+1
+        dc_next = np.zeros_like(c0) if dc_last is None else dc_last  # (B, U) from step t+1
 
-    for t in reversed(range(timesteps)):
-        # forward of this step again, from the stored pre-activations
-        z_i, z_f, z_c, z_o = split_gates(z[:, t])  # 4 x (B, U)
-        i, f, g, o = σ(z_i), σ(z_f), φ(z_c), σ(z_o)
-        c_tm1 = c[:, t - 1] if t > 0 else c0  # (B, U)
-        c_t = c[:, t]
-        φ_c = φ(c_t)  # (B, U)
+        for t in reversed(range(timesteps)):
+            # forward of this step again, from the stored pre-activations
+            z_i, z_f, z_c, z_o = split_gates(z[:, t])  # 4 x (B, U)
+            i, f, g, o = σ(z_i), σ(z_f), φ(z_c), σ(z_o)
+            c_tm1 = c[:, t - 1] if t > 0 else c0  # (B, U)
+            c_t = c[:, t]
+            φ_c = φ(c_t)  # (B, U)
 
-        # backprop into h_t: from the sequence output and from step t+1
-        dh = dh_next if dh_seq is None else dh_next + dh_seq[:, t]  # (B, U)
-        # backprop into o and c_t through h_t = o * φ(c_t)
-        do = dh * φ_c
-        dc = dc_next + dh * o * φ.grad(c_t, φ_c)  # (B, U)
-        # backprop into f, c_tm1, i, g through c_t = f * c_tm1 + i * g
-        df = dc * c_tm1
-        di = dc * g
-        dg = dc * i
-        dc_next = dc * f
-        # backprop into the pre-activations z through the gate activations
-        dz_t = join_gates(
-            di * σ.grad(z_i, i), df * σ.grad(z_f, f), dg * φ.grad(z_c, g), do * σ.grad(z_o, o)
-        )  # (B, 4U)
-        dz[:, t] = dz_t
-        # backprop into h_tm1 through z_t = ... + h_tm1 @ recurrent_kernel
-        dh_next = dz_t @ recurrent_kernel.T  # (B, U)
+            # backprop into h_t: from the sequence output and from step t+1
+            dh = dh_next if dh_seq is None else dh_next + dh_seq[:, t]  # (B, U)
+            # backprop into o and c_t through h_t = o * φ(c_t)
+            do = dh * φ_c
+            dc = dc_next + dh * o * φ.grad(c_t, φ_c)  # (B, U)
+            # backprop into f, c_tm1, i, g through c_t = f * c_tm1 + i * g
+            df = dc * c_tm1
+            di = dc * g
+            dg = dc * i
+            dc_next = dc * f
+            # backprop into the pre-activations z through the gate activations
+            dz_t = join_gates(
+                di * σ.grad(z_i, i), df * σ.grad(z_f, f), dg * φ.grad(z_c, g), do * σ.grad(z_o, o)
+            )  # (B, 4U)
+            dz[:, t] = dz_t
+            # backprop into h_tm1 through z_t = ... + h_tm1 @ recurrent_kernel
+            dh_next = dz_t @ recurrent_kernel.T  # (B, U)
 
-    # backprop into x and the weights: one large product each, over all timesteps
-    dz_2d = dz.reshape(batch * timesteps, 4 * units)  # (B*T, 4U)
-    dxs = (dz_2d @ kernel.T).reshape(batch, timesteps, input_dim)  # (B, T, D)
-    dx = dxs[:, ::-1] if cache.go_backwards else dxs
-    dkernel = xs.reshape(batch * timesteps, input_dim).T @ dz_2d  # (D, 4U)
-    h_prev = np.concatenate([h0[:, None], h[:, :-1]], axis=1)  # (B, T, U) the h_tm1 of each step
-    drecurrent_kernel = h_prev.reshape(batch * timesteps, units).T @ dz_2d  # (U, 4U)
-    dbias = None if bias is None else dz_2d.sum(axis=0)  # (4U,)
+        # backprop into x and the weights: one large product each, over all timesteps
+        dz_2d = dz.reshape(batch * timesteps, 4 * units)  # (B*T, 4U)
+        dxs = (dz_2d @ kernel.T).reshape(batch, timesteps, input_dim)  # (B, T, D)
+        dx = dxs[:, ::-1] if cache.go_backwards else dxs
+        dkernel = xs.reshape(batch * timesteps, input_dim).T @ dz_2d  # (D, 4U)
+        h_prev = np.concatenate([h0[:, None], h[:, :-1]], axis=1)  # (B, T, U) each step's h_tm1
+        drecurrent_kernel = h_prev.reshape(batch * timesteps, units).T @ dz_2d  # (U, 4U)
+        dbias = None if bias is None else dz_2d.sum(axis=0)  # (4U,)
     return np.ascontiguousarray(dx), dh_next, dc_next, dkernel, drecurrent_kernel, dbias
