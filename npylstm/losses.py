@@ -127,6 +127,11 @@ class Loss:
         raise NotImplementedError
 
     # -- shared machinery -----------------------------------------------------------------
+    def _compute(self, y_true: np.ndarray, y_pred: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``_fn`` with NaN/inf propagating silently, as in Keras (no RuntimeWarning)."""
+        with np.errstate(all="ignore"):
+            return self._fn(y_true, y_pred)
+
     def _prepare(self, y_true, y_pred) -> tuple[np.ndarray, np.ndarray, tuple[int, ...]]:
         """Arrays in ``y_pred``'s dtype, ranks reconciled as Keras does; checks shapes."""
         y_pred = _as_float_array(y_pred)
@@ -157,7 +162,7 @@ class Loss:
         Returns shape ``y_pred.shape[:-1]`` after rank reconciliation (0-d for 1-D input).
         """
         t, p, _ = self._prepare(y_true, y_pred)
-        return self._fn(t, p)[0]
+        return self._compute(t, p)[0]
 
     def __call__(self, y_true, y_pred) -> tuple[float, np.ndarray]:
         """The reduced loss and its gradient.
@@ -174,10 +179,10 @@ class Loss:
         dvalue_dy_pred : ndarray, shape and dtype of ``y_pred``.
         """
         t, p, shape = self._prepare(y_true, y_pred)
-        values, dvalues = self._fn(t, p)
-        count = max(values.size, 1)
-        value = np.sum(values) / p.dtype.type(count)
-        grad = dvalues / p.dtype.type(count)
+        values, dvalues = self._compute(t, p)
+        count = p.dtype.type(max(values.size, 1))
+        with np.errstate(all="ignore"):
+            value, grad = np.sum(values) / count, dvalues / count
         return float(value), grad.astype(p.dtype, copy=False).reshape(shape)
 
     def per_sample(self, y_true, y_pred) -> np.ndarray:
@@ -188,9 +193,10 @@ class Loss:
         """
         t, p, _ = self._prepare(y_true, y_pred)
         if p.ndim == 1:
-            return self._fn(t[:, None], p[:, None])[0]  # a last axis of 1: element-wise
-        values = self._fn(t, p)[0]
-        return values.reshape(len(values), -1).mean(axis=1)
+            return self._compute(t[:, None], p[:, None])[0]  # a last axis of 1: element-wise
+        values = self._compute(t, p)[0]
+        with np.errstate(all="ignore"):
+            return values.reshape(len(values), -1).mean(axis=1)
 
     def get_config(self) -> dict:
         return {"name": self.name, "reduction": self.reduction}

@@ -71,6 +71,10 @@ class Metric:
 
     def _accumulate(self, values: np.ndarray, sample_weight=None) -> None:
         """Keras's ``Mean.update_state``: non-batch axes averaged, samples counted."""
+        with np.errstate(all="ignore"):  # NaN/inf propagate silently, as in Keras
+            self._accumulate_values(values, sample_weight)
+
+    def _accumulate_values(self, values: np.ndarray, sample_weight=None) -> None:
         values = np.asarray(values, dtype=_F32)
         if sample_weight is not None:
             weight = np.asarray(sample_weight, dtype=_F32)
@@ -154,7 +158,9 @@ class _LossMetric(Metric):
         self._accumulate(self._loss.values(y_true, y_pred))
 
     def get_config(self) -> dict:
-        config = {k: v for k, v in self._loss.get_config().items() if k not in ("name", "reduction")}
+        config = {
+            k: v for k, v in self._loss.get_config().items() if k not in ("name", "reduction")
+        }
         return {"name": self.name, **config}
 
 
@@ -208,7 +214,8 @@ class RootMeanSquaredError(Metric):
                 f"RootMeanSquaredError: y_true shape {y_true.shape} does not match y_pred "
                 f"shape {y_pred.shape}"
             )
-        self._accumulate(np.square(p - t))
+        with np.errstate(all="ignore"):
+            self._accumulate(np.square(p - t))
 
     def result(self) -> float:
         return float(np.sqrt(self.total / self.count)) if self.count else 0.0

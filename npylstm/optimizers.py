@@ -37,8 +37,15 @@ import numpy as np
 __all__ = ["Optimizer", "SGD", "Adam", "RMSprop", "Adagrad", "get", "names"]
 
 
-def _check_float(owner: str, name: str, value, low: float, high: float | None = None,
-                 high_inclusive: bool = True, optional: bool = False) -> float | None:
+def _check_float(
+    owner: str,
+    name: str,
+    value,
+    low: float,
+    high: float | None = None,
+    high_inclusive: bool = True,
+    optional: bool = False,
+) -> float | None:
     """``value`` as a float in [low, high] (or [low, high)), else a clear ValueError."""
     if value is None and optional:
         return None
@@ -74,7 +81,11 @@ class Optimizer:
         name: str | None = None,
     ):
         owner = type(self).__name__
-        clip_args = {"clipnorm": clipnorm, "clipvalue": clipvalue, "global_clipnorm": global_clipnorm}
+        clip_args = {
+            "clipnorm": clipnorm,
+            "clipvalue": clipvalue,
+            "global_clipnorm": global_clipnorm,
+        }
         set_args = [k for k, v in clip_args.items() if v is not None]
         if len(set_args) > 1:
             raise ValueError(
@@ -127,7 +138,7 @@ class Optimizer:
             raise ValueError(
                 f"{owner}.apply: received {len(weights)} weights but {len(grads)} gradients"
             )
-        for i, (w, g) in enumerate(zip(weights, grads)):
+        for i, (w, g) in enumerate(zip(weights, grads, strict=True)):
             if not isinstance(w, np.ndarray) or not np.issubdtype(w.dtype, np.floating):
                 raise TypeError(
                     f"{owner}.apply: weight {i} must be a float numpy array (updated in "
@@ -149,15 +160,18 @@ class Optimizer:
                 f"{[(s, str(d)) for s, d in signature]}; create a new optimizer for a "
                 "different model"
             )
-        grads = [np.asarray(g).astype(w.dtype, copy=False) for w, g in zip(weights, grads)]
-        grads = self._clip_gradients(grads)
+        grads = [
+            np.asarray(g).astype(w.dtype, copy=False) for w, g in zip(weights, grads, strict=True)
+        ]
         lr32 = np.float32(self._learning_rate)
-        for w, g, slots in zip(weights, grads, self._slots):
-            lr = w.dtype.type(lr32)
-            if self.weight_decay is not None:
-                # Keras: variable - variable * wd * lr
-                w[...] = w - w * w.dtype.type(self.weight_decay) * lr
-            self._update_step(w, g, slots, lr)
+        with np.errstate(all="ignore"):  # NaN/inf propagate silently, as in Keras
+            grads = self._clip_gradients(grads)
+            for w, g, slots in zip(weights, grads, self._slots, strict=True):
+                lr = w.dtype.type(lr32)
+                if self.weight_decay is not None:
+                    # Keras: variable - variable * wd * lr
+                    w[...] = w - w * w.dtype.type(self.weight_decay) * lr
+                self._update_step(w, g, slots, lr)
         self.iterations += 1
 
     def _clip_gradients(self, grads: list[np.ndarray]) -> list[np.ndarray]:
@@ -167,8 +181,10 @@ class Optimizer:
         if self.global_clipnorm:
             return _clip_by_global_norm(grads, self.global_clipnorm)
         if self.clipvalue:
-            return [np.clip(g, g.dtype.type(-self.clipvalue), g.dtype.type(self.clipvalue))
-                    for g in grads]
+            return [
+                np.clip(g, g.dtype.type(-self.clipvalue), g.dtype.type(self.clipvalue))
+                for g in grads
+            ]
         return grads
 
     def _clip_by_norm(self, g: np.ndarray) -> np.ndarray:
@@ -198,13 +214,12 @@ class Optimizer:
 
 
 def _clip_by_global_norm(grads: list[np.ndarray], clip_norm: float) -> list[np.ndarray]:
-    """Keras's ``clip_by_global_norm``: ``scale = c * min(1/||G||, 1/c)``, NaN if ||G|| is not finite."""
+    """Keras's ``clip_by_global_norm``: ``scale = c * min(1/||G||, 1/c)`` (NaN for inf/NaN)"""
     dtype = np.result_type(*grads)
     squared = np.stack([np.sum(np.square(g), dtype=g.dtype) for g in grads]).astype(dtype)
     norm = np.sqrt(np.sum(squared, dtype=dtype))
     c = dtype.type(clip_norm)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        scale = c * np.minimum(dtype.type(1) / norm, dtype.type(1.0 / clip_norm)) + (norm - norm)
+    scale = c * np.minimum(dtype.type(1) / norm, dtype.type(1.0 / clip_norm)) + (norm - norm)
     return [g * scale.astype(g.dtype) for g in grads]
 
 
@@ -253,9 +268,9 @@ class SGD(Optimizer):
 class Adam(Optimizer):
     """Keras's Adam (epsilon outside the bias correction, unlike PyTorch)::
 
-        m += (g - m) * (1 - beta_1);  v += (g**2 - v) * (1 - beta_2)
-        alpha = lr * sqrt(1 - beta_2**t) / (1 - beta_1**t)
-        w -= m * alpha / (sqrt(v) + epsilon)       # amsgrad: v -> running max of v
+    m += (g - m) * (1 - beta_1);  v += (g**2 - v) * (1 - beta_2)
+    alpha = lr * sqrt(1 - beta_2**t) / (1 - beta_1**t)
+    w -= m * alpha / (sqrt(v) + epsilon)       # amsgrad: v -> running max of v
     """
 
     default_name = "adam"
@@ -313,11 +328,11 @@ class Adam(Optimizer):
 class RMSprop(Optimizer):
     """Keras's RMSprop (epsilon inside the square root)::
 
-        v = rho * v + (1 - rho) * g**2
-        centered: a = rho * a + (1 - rho) * g;  denominator = v - a**2 + epsilon
-        else:     denominator = v + epsilon
-        increment = lr * g / sqrt(denominator)
-        momentum > 0: mom = momentum * mom + increment; w -= mom   else: w -= increment
+    v = rho * v + (1 - rho) * g**2
+    centered: a = rho * a + (1 - rho) * g;  denominator = v - a**2 + epsilon
+    else:     denominator = v + epsilon
+    increment = lr * g / sqrt(denominator)
+    momentum > 0: mom = momentum * mom + increment; w -= mom   else: w -= increment
     """
 
     default_name = "rm_sprop"  # sic: Keras's to_snake_case('RMSprop')

@@ -280,8 +280,11 @@ def test_names_are_exactly_keras_names(keras):
 
 
 def test_unknown_name_lists_valid_ones():
-    with pytest.raises(ValueError, match=r"Unknown loss 'mean_sqared_error'.*Did you mean "
-                                         r"'mean_squared_error'.*Expected one of: .*mse"):
+    with pytest.raises(
+        ValueError,
+        match=r"Unknown loss 'mean_sqared_error'.*Did you mean "
+        r"'mean_squared_error'.*Expected one of: .*mse",
+    ):
         losses.get("mean_sqared_error")
     with pytest.raises(ValueError, match="Unknown loss 'Mse'"):
         losses.get("Mse")  # Keras's names are case-sensitive
@@ -290,8 +293,11 @@ def test_unknown_name_lists_valid_ones():
 
 
 def test_shape_mismatch_names_both_shapes():
-    with pytest.raises(ValueError, match=r"MeanSquaredError: y_true shape \(4, 1\) does not "
-                                         r"match y_pred shape \(4, 5\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"MeanSquaredError: y_true shape \(4, 1\) does not "
+        r"match y_pred shape \(4, 5\)",
+    ):
         losses.get("mse")(np.zeros((4, 1)), np.zeros((4, 5)))
     with pytest.raises(ValueError, match=r"y_true shape \(3,\) does not match y_pred shape \(4,\)"):
         losses.get("mae")(np.zeros(3), np.zeros(4))
@@ -308,3 +314,15 @@ def test_bad_arguments():
         losses.Huber(delta=-1.0)
     with pytest.raises(ValueError, match=r"label_smoothing in \[0, 1\]"):
         losses.BinaryCrossentropy(label_smoothing=1.5)
+
+
+@pytest.mark.parametrize("name", sorted(LOSSES))
+def test_nan_and_inf_propagate_without_warnings(name):
+    """As in Keras a NaN/inf prediction gives a NaN/inf loss silently (fit then stops on it)."""
+    loss = LOSSES[name][0]()
+    y_pred = np.array([[0.2, np.nan, 0.5], [np.inf, -np.inf, 0.0]], dtype=np.float32)
+    y_true = np.array([[0.0, 1.0, 0.0], [np.inf, 0.0, 1.0]], dtype=np.float32)
+    value, grad = loss(y_true, y_pred)  # pytest turns any RuntimeWarning into an error
+    assert not np.isfinite(value)
+    assert grad.shape == y_pred.shape
+    assert not np.isfinite(loss.per_sample(y_true, y_pred)).all()

@@ -87,7 +87,10 @@ def test_metric_objects_and_losses_as_metrics_match_keras(keras):
         (metrics.MeanAbsoluteError(), keras.metrics.MeanAbsoluteError()),
         # a Loss as a metric: Keras averages the reduced loss once per batch
         (metrics.get(losses.Huber()), get_metric(keras.losses.Huber(), None, None)),
-        (metrics.get(losses.MeanAbsoluteError()), get_metric(keras.losses.MeanAbsoluteError(), None, None)),
+        (
+            metrics.get(losses.MeanAbsoluteError()),
+            get_metric(keras.losses.MeanAbsoluteError(), None, None),
+        ),
     ]
     for ours, theirs in pairs:
         assert ours.name == theirs.name
@@ -141,16 +144,31 @@ def test_every_accepted_name_is_accepted_by_keras(keras):
 
 
 def test_unknown_and_non_keras_names():
-    with pytest.raises(ValueError, match=r"'rmse': Keras 3 does not accept.*root_mean_squared_error"):
+    with pytest.raises(
+        ValueError, match=r"'rmse': Keras 3 does not accept.*root_mean_squared_error"
+    ):
         metrics.get("rmse")
-    with pytest.raises(ValueError, match=r"Unknown metric 'maee'.*Did you mean 'mae'.*Expected one"):
+    with pytest.raises(
+        ValueError, match=r"Unknown metric 'maee'.*Did you mean 'mae'.*Expected one"
+    ):
         metrics.get("maee")
     with pytest.raises(TypeError, match="expected a metric name"):
         metrics.get(1.5)
 
 
 def test_shape_mismatch():
-    with pytest.raises(ValueError, match=r"y_true shape \(4, 2\) does not match y_pred shape \(4, 3\)"):
+    with pytest.raises(
+        ValueError, match=r"y_true shape \(4, 2\) does not match y_pred shape \(4, 3\)"
+    ):
         metrics.get("mse").update(np.zeros((4, 2)), np.zeros((4, 3)))
     with pytest.raises(ValueError, match=r"RootMeanSquaredError: y_true shape \(4, 2\)"):
         metrics.RootMeanSquaredError().update(np.zeros((4, 2)), np.zeros((4, 3)))
+
+
+def test_nan_and_inf_propagate_without_warnings():
+    y_true = np.array([[np.inf], [1.0]], dtype=np.float32)
+    y_pred = np.array([[np.inf], [np.nan]], dtype=np.float32)
+    for name in ("mse", "mae", "root_mean_squared_error"):
+        m = metrics.get(name)
+        m.update(y_true, y_pred)  # pytest turns any RuntimeWarning into an error
+        assert np.isnan(m.result())

@@ -45,8 +45,9 @@ def make_problem(seed: int):
     rng = np.random.default_rng(seed)
     weights = [rng.normal(0, 1, s).astype(np.float32) for s in SHAPES]
     scales = [3.0, 1.0, 0.2, 2.0, 0.05, 1.5]
-    grads = [[(scales[t] * rng.normal(0, 1, s)).astype(np.float32) for s in SHAPES]
-             for t in range(STEPS)]
+    grads = [
+        [(scales[t] * rng.normal(0, 1, s)).astype(np.float32) for s in SHAPES] for t in range(STEPS)
+    ]
     return weights, grads
 
 
@@ -55,7 +56,7 @@ def run_keras(keras, class_name, kwargs, weights, grads):
     variables = [keras.Variable(w) for w in weights]
     history = []
     for step_grads in grads:
-        opt.apply_gradients(zip(step_grads, variables))
+        opt.apply_gradients(zip(step_grads, variables, strict=True))
         history.append([np.asarray(v.value) for v in variables])
     return history, int(np.asarray(opt.iterations.value))
 
@@ -73,8 +74,8 @@ def run_ours(class_name, kwargs, weights, grads):
 def max_relative_difference(ours, theirs):
     """Largest |ours - theirs| over all steps and weights, relative to that weight's scale."""
     worst = 0.0
-    for step_ours, step_theirs in zip(ours, theirs):
-        for a, b in zip(step_ours, step_theirs):
+    for step_ours, step_theirs in zip(ours, theirs, strict=True):
+        for a, b in zip(step_ours, step_theirs, strict=True):
             worst = max(worst, float(np.max(np.abs(a - b)) / max(np.max(np.abs(b)), 1e-30)))
     return worst
 
@@ -115,7 +116,8 @@ def test_adam_matches_keras_stateless_apply_under_jit(keras):
 
 
 def test_hand_computed_steps():
-    # SGD momentum 0.5, lr 0.1, g = 1 twice: m1 = -0.1, w1 = 0.9; m2 = -0.05 - 0.1 = -0.15, w2 = 0.75
+    # SGD momentum 0.5, lr 0.1, g = 1 twice:
+    # m1 = -0.1, w1 = 0.9; m2 = -0.05 - 0.1 = -0.15, w2 = 0.75
     w = [np.array([1.0])]
     opt = optimizers.SGD(learning_rate=0.1, momentum=0.5)
     opt.apply(w, [np.array([1.0])])
@@ -171,7 +173,8 @@ def test_defaults_and_configs_match_keras(keras):
         with warnings.catch_warnings():
             # Keras 3.15's get_config calls Variable.numpy(), which warns under NumPy 2
             warnings.filterwarnings(
-                "ignore", message="__array__ implementation doesn't accept a copy keyword",
+                "ignore",
+                message="__array__ implementation doesn't accept a copy keyword",
                 category=DeprecationWarning,
             )
             k_config = theirs.get_config()
@@ -195,19 +198,27 @@ def test_get_names():
 
 
 def test_bad_input():
-    with pytest.raises(ValueError, match=r"Unknown optimizer 'adamm'\. Expected one of: adagrad, adam"):
+    with pytest.raises(
+        ValueError, match=r"Unknown optimizer 'adamm'\. Expected one of: adagrad, adam"
+    ):
         optimizers.get("adamm")
     with pytest.raises(ValueError, match="'nadam' is a Keras optimizer that npylstm does not"):
         optimizers.get("nadam")
     with pytest.raises(TypeError, match="expected an optimizer name"):
         optimizers.get(0.1)
-    with pytest.raises(ValueError, match=r"Adam: expected learning_rate >= 0.0, received "
-                                         r"learning_rate=-0.001"):
+    with pytest.raises(
+        ValueError,
+        match=r"Adam: expected learning_rate >= 0.0, received "
+        r"learning_rate=-0.001",
+    ):
         optimizers.Adam(learning_rate=-0.001)
     with pytest.raises(ValueError, match="learning_rate"):
         optimizers.SGD().learning_rate = float("nan")
-    with pytest.raises(ValueError, match=r"SGD: only one of `clipnorm`, `clipvalue` and "
-                                         r"`global_clipnorm` can be set\. Received: clipnorm=1"):
+    with pytest.raises(
+        ValueError,
+        match=r"SGD: only one of `clipnorm`, `clipvalue` and "
+        r"`global_clipnorm` can be set\. Received: clipnorm=1",
+    ):
         optimizers.SGD(clipnorm=1.0, clipvalue=0.5)
     with pytest.raises(ValueError, match="only one of"):
         optimizers.Adam(clipnorm=1.0, global_clipnorm=1.0)
@@ -233,9 +244,26 @@ def test_bad_apply_calls():
     with pytest.raises(TypeError, match="weight 0 must be a float numpy array"):
         opt.apply([[0.0, 1.0]], [np.zeros(2)])
     opt.apply(w, [np.ones((2, 3)), np.ones(3)])
-    with pytest.raises(ValueError, match=r"built for weights \[\(\(2, 3\), 'float32'\), "
-                                         r"\(\(3,\), 'float32'\)\] but received \[\(\(2, 3\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"built for weights \[\(\(2, 3\), 'float32'\), "
+        r"\(\(3,\), 'float32'\)\] but received \[\(\(2, 3\)",
+    ):
         opt.apply(w[:1], [np.ones((2, 3))])
     with pytest.raises(ValueError, match="create a new optimizer"):
         opt.apply([np.zeros((3, 2), dtype=np.float32), w[1]], [np.ones((3, 2)), np.ones(3)])
     assert opt.iterations == 1  # failed calls changed nothing
+
+
+@pytest.mark.parametrize(
+    "config_id",
+    ["sgd_momentum", "adam", "rmsprop_all", "sgd_clipnorm", "sgd_global_clipnorm", "adagrad"],
+)
+def test_nan_and_inf_gradients_propagate_without_warnings(config_id):
+    class_name = CLASS_OF[config_id.split("_")[0]]
+    opt = getattr(optimizers, class_name)(**CONFIGS[config_id])
+    w = [np.ones(3, dtype=np.float32), np.ones(2, dtype=np.float32)]
+    g = [np.array([np.inf, 1.0, np.nan], dtype=np.float32), np.array([-np.inf, 0.0], np.float32)]
+    opt.apply(w, g)  # pytest turns any RuntimeWarning into an error
+    assert np.isnan(w[0][2])
+    assert opt.iterations == 1
