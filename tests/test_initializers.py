@@ -27,7 +27,8 @@ def test_constant_zeros_ones():
     assert initializers.get("zeros")((2,)).tolist() == [0, 0]
     assert initializers.get("ones")((2,)).tolist() == [1, 1]
     assert initializers.get(0.5)((2,)).tolist() == [0.5, 0.5]
-    assert initializers.get({"class_name": "Constant", "config": {"value": 2}})((1,)).tolist() == [2]
+    config = {"class_name": "Constant", "config": {"value": 2}}
+    assert initializers.get(config)((1,)).tolist() == [2]
 
 
 def test_unit_forget_bias_sets_forget_block_to_one():
