@@ -191,7 +191,7 @@ class LSTM(Layer):
             output_shape = (batch, self.units)
         if self.return_state:
             state_shape = (batch, self.units)
-            return [output_shape, state_shape, state_shape]
+            return (output_shape, state_shape, state_shape)  # a tuple, as Keras returns
         return output_shape
 
     # -- checking inputs ------------------------------------------------------------------
