@@ -278,6 +278,8 @@ def get(identifier) -> Metric:
         return identifier
     if isinstance(identifier, type) and issubclass(identifier, Metric):
         return identifier()
+    if isinstance(identifier, type) and issubclass(identifier, losses.Loss):
+        identifier = identifier()
     if isinstance(identifier, losses.Loss):
         return MeanMetricWrapper(identifier)
     if isinstance(identifier, str):

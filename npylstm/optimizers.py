@@ -134,6 +134,8 @@ class Optimizer:
         """
         owner = type(self).__name__
         weights, grads = list(weights), list(grads)
+        if not weights and not grads:
+            return  # Keras: nothing to apply, and the iteration count does not move
         if len(weights) != len(grads):
             raise ValueError(
                 f"{owner}.apply: received {len(weights)} weights but {len(grads)} gradients"

@@ -128,6 +128,7 @@ def test_accepted_names():
     assert metrics.get(metrics.RootMeanSquaredError).name == "root_mean_squared_error"
     m = metrics.MeanAbsoluteError(name="my_mae")
     assert metrics.get(m) is m
+    assert metrics.get(losses.Huber).name == "huber_loss"  # a Loss class, as Keras allows
 
 
 @pytest.mark.keras

@@ -87,8 +87,12 @@ def test_steps_match_keras(keras, config_id):
     kwargs = CONFIGS[config_id]
     weights, grads = make_problem(seed=len(config_id))
     theirs, k_iterations = run_keras(keras, class_name, kwargs, weights, grads)
+    grads_before = [[g.copy() for g in step] for step in grads]
     ours, iterations = run_ours(class_name, kwargs, weights, grads)
     assert iterations == k_iterations == STEPS
+    for before, after in zip(grads_before, grads, strict=True):  # the caller's grads untouched
+        for a, b in zip(before, after, strict=True):
+            np.testing.assert_array_equal(a, b)
     assert all(w.dtype == np.float32 for step in ours for w in step)
     assert max_relative_difference(ours, theirs) < 1e-6
     # the weights really moved (the comparison is not between two unchanged copies)
@@ -267,3 +271,9 @@ def test_nan_and_inf_gradients_propagate_without_warnings(config_id):
     opt.apply(w, g)  # pytest turns any RuntimeWarning into an error
     assert np.isnan(w[0][2])
     assert opt.iterations == 1
+
+
+def test_empty_apply_is_a_no_op():
+    opt = optimizers.Adam()
+    opt.apply([], [])  # Keras returns early: no step counted
+    assert opt.iterations == 0
