@@ -623,7 +623,9 @@ def read_model_file(path: str | os.PathLike) -> ModelFile:
         version = _h5_text(group.attrs, "keras_version") or _h5_text(h5.attrs, "keras_version")
         version = version or "1"
         _check_keras1(version, path)
-        config = normalize_model_config(_parse_json(text, "model_config", path), version, str(path))
+        config = normalize_model_config(
+            _parse_json(text, "model_config", path), version, f"'{path}'"
+        )
         names, arrays = _read_legacy_weights(group, path)
     return ModelFile(
         config, _assign_legacy(config, names, arrays, path), version, "legacy_h5", names
@@ -647,7 +649,7 @@ def _read_keras_archive(path: Path) -> ModelFile:
             )
             if isinstance(meta, dict) and meta.get("keras_version"):
                 version = str(meta["keras_version"])
-        config = normalize_model_config(raw_config, version, str(path))
+        config = normalize_model_config(raw_config, version, f"'{path}'")
         layers = _weighted_layers(config)
         classes = [layer["class_name"] for layer in layers]
         names = [
@@ -1048,12 +1050,12 @@ def _assign_weights(model, layer_weights: Sequence[Sequence[np.ndarray]], source
             f"the file has weights for {len(layer_weights)}"
         )
     if not model.built:
-        first = next((w for w in layer_weights if w), None)
+        # Build from the first kernel's input size: (None, None, D) for an LSTM, else (None, D).
+        first = next(((layer, w) for layer, w in zip(layers, layer_weights, strict=True) if w), None)
         if first is None:
             raise KerasFileError(f"{source}: cannot build the model: no layer has weights")
-        # Build from the first kernel's input size, as Sequential.set_weights does.
-        model.set_weights([a for weights in layer_weights for a in weights])
-        return
+        rank = 3 if type(first[0]).__name__ == "LSTM" else 2
+        model.build((None,) * (rank - 1) + (int(np.shape(first[1][0])[0]),))
     for layer, arrays in zip(layers, layer_weights, strict=True):
         expected = [tuple(w.shape) for w in layer.weights]
         received = [tuple(np.shape(a)) for a in arrays]
