@@ -1051,7 +1051,8 @@ def _assign_weights(model, layer_weights: Sequence[Sequence[np.ndarray]], source
         )
     if not model.built:
         # Build from the first kernel's input size: (None, None, D) for an LSTM, else (None, D).
-        first = next(((layer, w) for layer, w in zip(layers, layer_weights, strict=True) if w), None)
+        pairs = zip(layers, layer_weights, strict=True)
+        first = next(((layer, w) for layer, w in pairs if w), None)
         if first is None:
             raise KerasFileError(f"{source}: cannot build the model: no layer has weights")
         rank = 3 if type(first[0]).__name__ == "LSTM" else 2
