@@ -10,12 +10,19 @@ from . import activations, gates, initializers, layers, ops, regularizers
 from . import losses, metrics, optimizers
 from .initializers import set_random_seed
 from .layers import LSTM, clear_session
+from .layers.input import Input
+from .model import Sequential
+from . import callbacks, datasets  # noqa: E402,I001 - after the layers they use
 from .ops import get_backend, set_backend
 
 __version__ = "0.1.0"
 
 __all__ = [
     "LSTM",
+    "Input",
+    "Sequential",
+    "callbacks",
+    "datasets",
     "activations",
     "clear_session",
     "gates",

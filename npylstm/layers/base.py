@@ -10,12 +10,24 @@ A layer owns its weights and nothing else. Its two computing methods are pure:
 
 from __future__ import annotations
 
+import inspect
 import re
 from collections import defaultdict
 
 import numpy as np
 
-__all__ = ["Layer", "Weight", "clear_session"]
+from .. import initializers, regularizers
+
+__all__ = [
+    "Layer",
+    "Weight",
+    "clear_session",
+    "dtype_policy_config",
+    "serialize_initializer",
+    "serialize_regularizer",
+    "deserialize_initializer",
+    "deserialize_regularizer",
+]
 
 _name_counts: defaultdict[str, int] = defaultdict(int)
 
@@ -29,6 +41,77 @@ def _snake_case(name: str) -> str:
     """Keras's class-name to layer-name rule: ``LSTM -> lstm``, ``InputLayer -> input_layer``."""
     name = re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", name)
     return re.sub(r"([a-z])([A-Z])", r"\1_\2", name).lower()
+
+
+# -- Keras-style serialization ---------------------------------------------------------------
+# Keras 3 writes every object as {"module", "class_name", "config", "registered_name"}; the
+# helpers below write initializers, regularizers and dtypes the same way, so a layer's
+# get_config() compares equal to Keras's and keras_io can rebuild either.
+
+# Keras 3.15 adds these (unused here) keys to every VarianceScaling initializer's config.
+_VARIANCE_SCALING_EXTRA = {"input_axes": None, "output_axes": None}
+
+
+def dtype_policy_config(dtype) -> dict:
+    """Keras's serialized DTypePolicy for a float dtype name."""
+    return {
+        "module": "keras",
+        "class_name": "DTypePolicy",
+        "config": {"name": np.dtype(dtype).name},
+        "registered_name": None,
+    }
+
+
+def dtype_from_config(dtype) -> str:
+    """A dtype name from a Keras config value (a name or a serialized DTypePolicy)."""
+    if isinstance(dtype, dict):
+        dtype = (dtype.get("config") or {}).get("name", "float32")
+    return "float32" if dtype is None else str(dtype)
+
+
+def serialize_initializer(init: initializers.Initializer) -> dict:
+    """An initializer as Keras 3 serializes it (``GlorotUniform``, ``Orthogonal``...)."""
+    config = dict(init.get_config())
+    if isinstance(init, initializers._VarianceScaling):
+        config = {"seed": config.get("seed"), **_VARIANCE_SCALING_EXTRA}
+    return {
+        "module": "keras.initializers",
+        "class_name": type(init).__name__,
+        "config": config,
+        "registered_name": None,
+    }
+
+
+def serialize_regularizer(reg: regularizers.Regularizer | None) -> dict | None:
+    """A regularizer as Keras 3 serializes it (``L1``, ``L2``, ``L1L2``), or None."""
+    if reg is None:
+        return None
+    return {
+        "module": "keras.regularizers",
+        "class_name": type(reg).__name__,
+        "config": reg.get_config(),
+        "registered_name": None,
+    }
+
+
+def _known_kwargs(cls, config: dict) -> dict:
+    """The entries of ``config`` that ``cls.__init__`` accepts (Keras adds keys we ignore)."""
+    params = inspect.signature(cls.__init__).parameters
+    return {k: v for k, v in config.items() if k in params}
+
+
+def deserialize_initializer(identifier) -> initializers.Initializer:
+    """An initializer from a name, an instance or a Keras-serialized dict."""
+    if isinstance(identifier, dict) and "class_name" in identifier:
+        probe = initializers.get(identifier["class_name"])
+        config = _known_kwargs(type(probe), dict(identifier.get("config") or {}))
+        return type(probe)(**config)
+    return initializers.get(identifier)
+
+
+def deserialize_regularizer(identifier) -> regularizers.Regularizer | None:
+    """A regularizer from a name, an instance, None or a Keras-serialized dict."""
+    return regularizers.get(identifier)
 
 
 class Weight:
@@ -69,7 +152,10 @@ class Layer:
     """Base class. Subclasses define ``build``, ``forward``, ``backward``,
     ``compute_output_shape`` and ``get_config``."""
 
-    def __init__(self, name: str | None = None, dtype="float32", input_shape=None):
+    def __init__(
+        self, name: str | None = None, dtype="float32", input_shape=None, trainable: bool = True
+    ):
+        dtype = dtype_from_config(dtype)
         base = _snake_case(type(self).__name__)
         if name is None:
             n = _name_counts[base]
@@ -83,6 +169,7 @@ class Layer:
             )
         # Keras accepts input_shape= on a layer (without the batch axis); Sequential uses it.
         self._input_shape_arg = None if input_shape is None else tuple(input_shape)
+        self.trainable = bool(trainable)
         self._weights: list[Weight] = []
         self.built = False
         self.input_shape = None  # with the batch axis, once built
@@ -150,12 +237,63 @@ class Layer:
     def compute_output_shape(self, input_shape):  # pragma: no cover - abstract
         raise NotImplementedError
 
+    # -- regularization -------------------------------------------------------------------
+    def weight_regularizers(self) -> list:
+        """One regularizer (or None) per weight, in ``get_weights()`` order."""
+        return [None] * len(self._weights)
+
     def regularization_loss(self) -> float:
         """Sum of this layer's weight-regularizer penalties (0 without regularizers)."""
-        return 0.0
+        return float(
+            sum(reg(w.value) for reg, w in zip(self.weight_regularizers(), self._weights,
+                                               strict=True) if reg is not None)
+        )
 
+    def regularization_grads(self) -> list[np.ndarray | None]:
+        """Gradients of :meth:`regularization_loss`, one per weight (None: no penalty)."""
+        return [
+            None if reg is None else reg.grad(w.value)
+            for reg, w in zip(self.weight_regularizers(), self._weights, strict=True)
+        ]
+
+    def activity_loss(self, outputs) -> tuple[float, list | np.ndarray | None]:
+        """Keras's activity penalty on this layer's output(s) and its gradient.
+
+        Keras 3 adds ``activity_regularizer(output) / batch_size`` for every output tensor
+        (all three with ``return_state``). Returns ``(0.0, None)`` without a regularizer.
+        """
+        reg = getattr(self, "activity_regularizer", None)
+        if reg is None:
+            return 0.0, None
+        flat = list(outputs) if isinstance(outputs, list | tuple) else [outputs]
+        value, grads = 0.0, []
+        for out in flat:
+            batch = out.shape[0] if out.ndim > 0 else 1
+            scale = 1.0 / batch if batch else 0.0
+            value += reg(out) * scale
+            grads.append(reg.grad(out) * out.dtype.type(scale))
+        return value, (grads if isinstance(outputs, list | tuple) else grads[0])
+
+    # -- configs --------------------------------------------------------------------------
     def get_config(self) -> dict:
-        return {"name": self.name, "dtype": self.dtype.name}
+        """The Keras 3 config of this layer (same keys and values as Keras writes)."""
+        config = {
+            "name": self.name,
+            "trainable": self.trainable,
+            "dtype": dtype_policy_config(self.dtype),
+        }
+        if getattr(self, "activity_regularizer", None) is not None:
+            config["activity_regularizer"] = serialize_regularizer(self.activity_regularizer)
+        return config
+
+    @classmethod
+    def from_config(cls, config: dict):
+        """Rebuild a layer from :meth:`get_config` output or a Keras layer config.
+
+        Keys Keras writes that have no meaning here (``quantization_config``,
+        ``zero_output_for_mask`` when False, ...) are ignored.
+        """
+        return cls(**_known_kwargs(cls, dict(config)))
 
     def __call__(self, x, training: bool = False):
         y, _ = self.forward(x, training=training)

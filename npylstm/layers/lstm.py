@@ -17,9 +17,15 @@ from typing import NamedTuple
 import numpy as np
 
 from .. import activations, initializers, regularizers
-from ..gates import GATES, lstm_param_count, lstm_param_formula, split_gates
+from ..gates import GATES, join_gates, lstm_param_count, lstm_param_formula, split_gates
 from ..ops import LSTMCache, get_backend
-from .base import Layer
+from .base import (
+    Layer,
+    deserialize_initializer,
+    serialize_initializer,
+    serialize_regularizer,
+)
+from .dropout import dropout_mask, layer_rng
 
 __all__ = ["LSTM"]
 
@@ -31,9 +37,138 @@ def _check_rate(layer: Layer, name: str, rate) -> float:
 
 
 class _LSTMLayerCache(NamedTuple):
-    op: LSTMCache
+    op: LSTMCache | _GateMaskCache
     backend: str
     input_mask: np.ndarray | None  # (B, D) dropout mask applied to x, or None
+
+
+# -- recurrent dropout: Keras's "implementation 1" ---------------------------------------------
+# With recurrent_dropout > 0 Keras computes each gate separately, with its own input mask and
+# its own recurrent mask (four of each, drawn once per batch and reused at every timestep):
+#
+#     z_g = (x_t * dp_mask[g]) @ kernel_g + (h_tm1 * rec_dp_mask[g]) @ recurrent_kernel_g + bias_g
+#
+# for g in i, f, c, o. The packed kernels cannot absorb per-gate masks, so this path runs in
+# NumPy only (whatever the backend); the gate equations are those of ops/lstm_reference.py.
+
+
+class _GateMaskCache(NamedTuple):
+    xs: np.ndarray  # (B, T, D) the input in processing order
+    h0: np.ndarray  # (B, U)
+    c0: np.ndarray  # (B, U)
+    kernel: np.ndarray  # (D, 4U)
+    recurrent_kernel: np.ndarray  # (U, 4U)
+    bias: np.ndarray | None  # (4U,)
+    dp_mask: np.ndarray | None  # (4, B, D) input masks per gate, or None
+    rec_dp_mask: np.ndarray  # (4, B, U) recurrent masks per gate
+    z: np.ndarray  # (B, T, 4U) gate pre-activations
+    c: np.ndarray  # (B, T, U) carries
+    h: np.ndarray  # (B, T, U) outputs
+    activation: str
+    recurrent_activation: str
+    go_backwards: bool
+
+
+def _lstm_forward_gate_masks(
+    x, h0, c0, kernel, recurrent_kernel, bias, dp_mask, rec_dp_mask,
+    activation: str, recurrent_activation: str, go_backwards: bool,
+):
+    """Keras's implementation-1 LSTM with per-gate dropout masks (training only).
+
+    Returns ``(h_seq, h_last, c_last, cache)`` like ``ops.lstm_forward``.
+    """
+    σ = activations.get(recurrent_activation)
+    φ = activations.get(activation)
+    batch, timesteps, _ = x.shape
+    units = recurrent_kernel.shape[0]
+    xs = x[:, ::-1] if go_backwards else x  # (B, T, D) processing order
+    kernels = split_gates(kernel)  # 4 x (D, U)
+    recurrent_kernels = split_gates(recurrent_kernel)  # 4 x (U, U)
+    # every gate sees its own masked copy of the input: x_g = (x * dp_mask[g]) @ kernel_g
+    x_gates = [
+        (xs if dp_mask is None else xs * dp_mask[g][:, None, :]) @ kernels[g]
+        for g in range(4)
+    ]  # 4 x (B, T, U)
+    xz = join_gates(*x_gates)  # (B, T, 4U)
+    if bias is not None:
+        xz += bias
+    z = np.empty((batch, timesteps, 4 * units), dtype=x.dtype)  # (B, T, 4U)
+    c = np.empty((batch, timesteps, units), dtype=x.dtype)  # (B, T, U)
+    h = np.empty((batch, timesteps, units), dtype=x.dtype)  # (B, T, U)
+    h_tm1, c_tm1 = h0, c0
+    for t in range(timesteps):
+        # ... and its own masked copy of h_tm1: (h_tm1 * rec_dp_mask[g]) @ recurrent_kernel_g
+        z_t = xz[:, t] + join_gates(
+            *[(h_tm1 * rec_dp_mask[g]) @ recurrent_kernels[g] for g in range(4)]
+        )  # (B, 4U)
+        z_i, z_f, z_c, z_o = split_gates(z_t)  # 4 x (B, U)
+        i, f, g_, o = σ(z_i), σ(z_f), φ(z_c), σ(z_o)
+        c_t = f * c_tm1 + i * g_  # (B, U)
+        h_t = o * φ(c_t)  # (B, U)
+        z[:, t], c[:, t], h[:, t] = z_t, c_t, h_t
+        h_tm1, c_tm1 = h_t, c_t
+    cache = _GateMaskCache(
+        xs, h0, c0, kernel, recurrent_kernel, bias, dp_mask, rec_dp_mask, z, c, h,
+        φ.name, σ.name, bool(go_backwards),
+    )
+    return h, h_tm1, c_tm1, cache
+
+
+def _lstm_backward_gate_masks(dh_seq, dh_last, dc_last, cache: _GateMaskCache):
+    """Backpropagation through time for :func:`_lstm_forward_gate_masks`.
+
+    Returns ``(dx, dh0, dc0, dkernel, drecurrent_kernel, dbias)`` like ``ops.lstm_backward``.
+    """
+    xs, h0, c0, kernel, recurrent_kernel, bias, dp_mask, rec_dp_mask, z, c, h = cache[:11]
+    σ = activations.get(cache.recurrent_activation)
+    φ = activations.get(cache.activation)
+    batch, timesteps, input_dim = xs.shape
+    units = recurrent_kernel.shape[0]
+    kernels = split_gates(kernel)  # 4 x (D, U)
+    recurrent_kernels = split_gates(recurrent_kernel)  # 4 x (U, U)
+    dz = np.empty_like(z)  # (B, T, 4U)
+    dh_next = np.zeros_like(h0) if dh_last is None else dh_last  # (B, U)
+    dc_next = np.zeros_like(c0) if dc_last is None else dc_last  # (B, U)
+    for t in reversed(range(timesteps)):
+        z_i, z_f, z_c, z_o = split_gates(z[:, t])  # 4 x (B, U)
+        i, f, g_, o = σ(z_i), σ(z_f), φ(z_c), σ(z_o)
+        c_tm1 = c[:, t - 1] if t > 0 else c0
+        c_t = c[:, t]
+        φ_c = φ(c_t)
+        # backprop into h_t, then o and c_t through h_t = o * φ(c_t)
+        dh = dh_next if dh_seq is None else dh_next + dh_seq[:, t]  # (B, U)
+        do = dh * φ_c
+        dc = dc_next + dh * o * φ.grad(c_t, φ_c)  # (B, U)
+        # backprop through c_t = f * c_tm1 + i * g
+        dc_next = dc * f
+        dz_gates = (
+            dc * g_ * σ.grad(z_i, i), dc * c_tm1 * σ.grad(z_f, f),
+            dc * i * φ.grad(z_c, g_), do * σ.grad(z_o, o),
+        )  # 4 x (B, U)
+        dz[:, t] = join_gates(*dz_gates)
+        # backprop into h_tm1 through each gate's (h_tm1 * rec_dp_mask[g]) @ recurrent_kernel_g
+        dh_next = sum(
+            (dz_gates[g] @ recurrent_kernels[g].T) * rec_dp_mask[g] for g in range(4)
+        )  # (B, U)
+    # backprop into x and the weights, one gate block at a time
+    dz_gates = split_gates(dz)  # 4 x (B, T, U)
+    h_prev = np.concatenate([h0[:, None], h[:, :-1]], axis=1)  # (B, T, U) the h_tm1 of each step
+    dxs = np.zeros_like(xs)  # (B, T, D)
+    dkernels, drecurrent_kernels = [], []
+    for g in range(4):
+        dz_g = dz_gates[g].reshape(batch * timesteps, units)  # (B*T, U)
+        x_g = xs if dp_mask is None else xs * dp_mask[g][:, None, :]  # (B, T, D)
+        dx_g = dz_gates[g] @ kernels[g].T  # (B, T, D)
+        dxs += dx_g if dp_mask is None else dx_g * dp_mask[g][:, None, :]
+        dkernels.append(x_g.reshape(batch * timesteps, input_dim).T @ dz_g)  # (D, U)
+        h_g = h_prev * rec_dp_mask[g][:, None, :]  # (B, T, U)
+        drecurrent_kernels.append(h_g.reshape(batch * timesteps, units).T @ dz_g)  # (U, U)
+    dx = dxs[:, ::-1] if cache.go_backwards else dxs
+    dbias = None if bias is None else dz.reshape(batch * timesteps, 4 * units).sum(axis=0)
+    return (
+        np.ascontiguousarray(dx), dh_next, dc_next,
+        join_gates(*dkernels), join_gates(*drecurrent_kernels), dbias,
+    )
 
 
 class LSTM(Layer):
@@ -80,17 +215,18 @@ class LSTM(Layer):
         name: str | None = None,
         dtype="float32",
         input_shape=None,
+        trainable: bool = True,
     ):
-        super().__init__(name=name, dtype=dtype, input_shape=input_shape)
+        super().__init__(name=name, dtype=dtype, input_shape=input_shape, trainable=trainable)
         if isinstance(units, bool) or not isinstance(units, numbers.Integral) or units <= 0:
             raise self._error(f"expected units to be a positive integer, received {units!r}")
         self.units = int(units)
         self.activation = activations.get(activation).name
         self.recurrent_activation = activations.get(recurrent_activation).name
         self.use_bias = bool(use_bias)
-        self.kernel_initializer = initializers.get(kernel_initializer)
-        self.recurrent_initializer = initializers.get(recurrent_initializer)
-        self.bias_initializer = initializers.get(bias_initializer)
+        self.kernel_initializer = deserialize_initializer(kernel_initializer)
+        self.recurrent_initializer = deserialize_initializer(recurrent_initializer)
+        self.bias_initializer = deserialize_initializer(bias_initializer)
         self.unit_forget_bias = bool(unit_forget_bias)
         self.kernel_regularizer = regularizers.get(kernel_regularizer)
         self.recurrent_regularizer = regularizers.get(recurrent_regularizer)
@@ -106,6 +242,7 @@ class LSTM(Layer):
         self.dropout = _check_rate(self, "dropout", dropout)
         self.recurrent_dropout = _check_rate(self, "recurrent_dropout", recurrent_dropout)
         self.seed = seed
+        self._rng = layer_rng(seed)  # dropout masks
         self.return_sequences = bool(return_sequences)
         self.return_state = bool(return_state)
         self.go_backwards = bool(go_backwards)
@@ -258,16 +395,31 @@ class LSTM(Layer):
         x = self._check_input(x)
         h0, c0 = self._initial_state(initial_state, x.shape[0])
         input_mask = None
-        if training and (self.dropout > 0 or self.recurrent_dropout > 0):
-            raise NotImplementedError(
-                f"{self._label()}: training with dropout/recurrent_dropout lands with the "
-                "training issue"
+        rng = self._rng if rng is None else rng
+        if training and self.recurrent_dropout > 0:
+            # Keras's implementation 1: four input masks and four recurrent masks, one per gate
+            batch, _, input_dim = x.shape
+            dp_mask = None
+            if self.dropout > 0:
+                dp_mask = dropout_mask(rng, (4, batch, input_dim), self.dropout, x.dtype)
+            rec_dp_mask = dropout_mask(
+                rng, (4, batch, self.units), self.recurrent_dropout, x.dtype
+            )  # (4, B, U)
+            backend = "reference-gate-masks"
+            h_seq, h_last, c_last, op_cache = _lstm_forward_gate_masks(
+                x, h0, c0, self.kernel, self.recurrent_kernel, self.bias, dp_mask, rec_dp_mask,
+                self.activation, self.recurrent_activation, self.go_backwards,
             )
-        backend = self._backend_name()
-        h_seq, h_last, c_last, op_cache = get_backend(backend).lstm_forward(
-            x, h0, c0, self.kernel, self.recurrent_kernel, self.bias,
-            self.activation, self.recurrent_activation, self.go_backwards,
-        )
+        else:
+            if training and self.dropout > 0:
+                # one input mask (B, D) shared by the four gates, the same at every timestep
+                input_mask = dropout_mask(rng, (x.shape[0], x.shape[2]), self.dropout, x.dtype)
+                x = x * input_mask[:, None, :]  # (B, T, D)
+            backend = self._backend_name()
+            h_seq, h_last, c_last, op_cache = get_backend(backend).lstm_forward(
+                x, h0, c0, self.kernel, self.recurrent_kernel, self.bias,
+                self.activation, self.recurrent_activation, self.go_backwards,
+            )
         if self.stateful:
             self.states = [h_last.copy(), c_last.copy()]
         output = h_seq if self.return_sequences else h_last
@@ -296,9 +448,11 @@ class LSTM(Layer):
                 dh_seq = np.asarray(doutput, dtype=self.dtype)
             else:
                 dh_last = doutput if dh_last is None else dh_last + doutput
-        dx, dh0, dc0, dkernel, drecurrent, dbias = get_backend(cache.backend).lstm_backward(
-            dh_seq, dh_last, dc_last, op
-        )
+        if isinstance(op, _GateMaskCache):
+            backward = _lstm_backward_gate_masks
+        else:
+            backward = get_backend(cache.backend).lstm_backward
+        dx, dh0, dc0, dkernel, drecurrent, dbias = backward(dh_seq, dh_last, dc_last, op)
         if cache.input_mask is not None:
             dx = dx * cache.input_mask[:, None, :]
         grads = [dkernel, drecurrent] + ([dbias] if self.use_bias else [])
@@ -306,21 +460,39 @@ class LSTM(Layer):
             return dx, grads, [dh0, dc0]
         return dx, grads
 
+    def weight_regularizers(self) -> list:
+        regs = [self.kernel_regularizer, self.recurrent_regularizer]
+        return regs + ([self.bias_regularizer] if self.use_bias else [])
+
     def get_config(self) -> dict:
+        """Keras 3's LSTM config: every argument, initializers and regularizers serialized
+        as Keras writes them (``{"module", "class_name", "config", "registered_name"}``)."""
         config = super().get_config()
+        config.pop("activity_regularizer", None)  # placed below, in Keras's key order
         config.update(
-            units=self.units,
-            activation=self.activation,
-            recurrent_activation=self.recurrent_activation,
-            use_bias=self.use_bias,
-            unit_forget_bias=self.unit_forget_bias,
-            dropout=self.dropout,
-            recurrent_dropout=self.recurrent_dropout,
-            seed=self.seed,
             return_sequences=self.return_sequences,
             return_state=self.return_state,
             go_backwards=self.go_backwards,
             stateful=self.stateful,
             unroll=self.unroll,
+            zero_output_for_mask=False,
+            units=self.units,
+            activation=self.activation,
+            recurrent_activation=self.recurrent_activation,
+            use_bias=self.use_bias,
+            kernel_initializer=serialize_initializer(self.kernel_initializer),
+            recurrent_initializer=serialize_initializer(self.recurrent_initializer),
+            bias_initializer=serialize_initializer(self.bias_initializer),
+            unit_forget_bias=self.unit_forget_bias,
+            kernel_regularizer=serialize_regularizer(self.kernel_regularizer),
+            recurrent_regularizer=serialize_regularizer(self.recurrent_regularizer),
+            bias_regularizer=serialize_regularizer(self.bias_regularizer),
+            activity_regularizer=serialize_regularizer(self.activity_regularizer),
+            kernel_constraint=None,
+            recurrent_constraint=None,
+            bias_constraint=None,
+            dropout=self.dropout,
+            recurrent_dropout=self.recurrent_dropout,
+            seed=self.seed,
         )
         return config

@@ -1,0 +1,113 @@
+"""``Input(shape)``: declares the input shape of a :class:`~npylstm.Sequential` model.
+
+In Keras, ``keras.Input`` returns a symbolic tensor; here it returns an
+:class:`InputLayer`, which a ``Sequential`` accepts as its first entry exactly like
+Keras's ``Sequential([keras.Input((50, 1)), ...])``. It has no weights and does not appear
+in ``model.layers`` or the summary (as in Keras).
+
+>>> from npylstm.layers import Input
+>>> Input((50, 1)).batch_shape
+(None, 50, 1)
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+from .base import Layer
+
+__all__ = ["Input", "InputLayer"]
+
+
+class InputLayer(Layer):
+    """The input placeholder of a model: holds ``batch_shape = (batch_size, *shape)``."""
+
+    def __init__(
+        self,
+        shape=None,
+        batch_size: int | None = None,
+        dtype=None,
+        sparse=None,
+        ragged=None,
+        batch_shape=None,
+        name: str | None = None,
+        optional: bool = False,
+        input_shape=None,
+        batch_input_shape=None,
+    ):
+        super().__init__(name=name, dtype=dtype or "float32")
+        shape = input_shape if shape is None else shape  # old Keras spelling
+        batch_shape = batch_input_shape if batch_shape is None else batch_shape
+        if (shape is None) == (batch_shape is None):
+            raise self._error(
+                "expected exactly one of shape or batch_shape, "
+                f"received shape={shape!r}, batch_shape={batch_shape!r}"
+            )
+        if sparse or ragged or optional:
+            raise self._error("sparse, ragged and optional inputs are not supported")
+        if batch_shape is None:
+            if isinstance(shape, numbers.Integral):
+                shape = (shape,)
+            try:
+                batch_shape = (batch_size, *shape)
+            except TypeError as exc:
+                raise self._error(f"expected shape to be a tuple, received {shape!r}") from exc
+        batch_shape = tuple(None if d is None else d for d in batch_shape)
+        for d in batch_shape:
+            if d is not None and (
+                isinstance(d, bool) or not isinstance(d, numbers.Integral) or d <= 0
+            ):
+                raise self._error(
+                    f"expected positive integers or None in the shape, received {batch_shape}"
+                )
+        self.batch_shape = tuple(None if d is None else int(d) for d in batch_shape)
+        self.build(self.batch_shape)
+
+    @property
+    def shape(self) -> tuple:
+        """The shape without the batch axis, e.g. ``(50, 1)``."""
+        return self.batch_shape[1:]
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape)
+
+    def forward(self, x, training: bool = False, rng=None):
+        return np.asarray(x, dtype=self.dtype), None
+
+    def backward(self, dy, cache):
+        return dy, []
+
+    def get_config(self) -> dict:
+        return {
+            "batch_shape": self.batch_shape,
+            "dtype": self.dtype.name,
+            "sparse": False,
+            "ragged": False,
+            "name": self.name,
+            "optional": False,
+        }
+
+
+def Input(  # noqa: N802 - Keras's name
+    shape=None,
+    batch_size: int | None = None,
+    dtype=None,
+    batch_shape=None,
+    name: str | None = None,
+) -> InputLayer:
+    """Declare a model input of ``shape`` (without the batch axis), as ``keras.Input``.
+
+    Parameters
+    ----------
+    shape : tuple of int or None, e.g. ``(timesteps, features)``
+    batch_size : optional fixed batch size
+    batch_shape : the full shape including the batch axis (instead of ``shape``)
+
+    >>> Input(shape=(60, 1)).shape
+    (60, 1)
+    """
+    return InputLayer(
+        shape=shape, batch_size=batch_size, dtype=dtype, batch_shape=batch_shape, name=name
+    )

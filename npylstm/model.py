@@ -1,0 +1,782 @@
+"""``Sequential``: a stack of layers with Keras's API — build, summary, compile, fit,
+evaluate, predict — and :meth:`Sequential.loss_and_gradients`, the whole-model gradient.
+
+One training step, written out (what ``fit`` does for every batch)::
+
+    y_pred, caches = forward through the layers (training=True: dropout active)
+    loss  = loss_fn(y, y_pred) + Σ weight penalties + Σ activity penalties
+    dy    = dloss/dy_pred
+    for each layer, last to first: dy, grads = layer.backward(dy + d activity, cache)
+    grads += d weight penalties
+    optimizer.apply(weights, grads)            # Keras update rules, in place
+
+Epoch numbers are computed as Keras computes them: the epoch ``loss`` (and every metric) is
+the mean over the epoch's batches weighted by batch size, each batch evaluated with the
+weights *before* its update; ``val_loss`` is computed after the epoch with the final weights.
+
+>>> import numpy as np
+>>> from npylstm import Sequential, Input
+>>> from npylstm.layers import LSTM, Dense
+>>> model = Sequential([Input((50, 1)), LSTM(20, return_sequences=True), LSTM(20), Dense(5)])
+>>> model.count_params()
+5145
+>>> model.predict(np.zeros((3, 50, 1)), verbose=0).shape
+(3, 5)
+"""
+
+from __future__ import annotations
+
+import copy
+import numbers
+from typing import Any
+
+import numpy as np
+import rich.console
+import rich.markup
+import rich.table
+
+from . import callbacks as callbacks_module
+from . import initializers, losses, metrics, optimizers
+from .layers.base import Layer, _name_counts, dtype_policy_config
+from .layers.input import InputLayer
+
+__all__ = ["Sequential"]
+
+_LAYER_CLASSES: dict[str, type[Layer]] = {}
+
+
+def _layer_classes() -> dict[str, type[Layer]]:
+    """Layer classes by Keras class name, for :meth:`Sequential.from_config`."""
+    if not _LAYER_CLASSES:
+        from .layers import Dense, Dropout, LSTM  # noqa: F401 - local to avoid cycles
+
+        _LAYER_CLASSES.update(LSTM=LSTM, Dense=Dense, Dropout=Dropout, InputLayer=InputLayer)
+    return _LAYER_CLASSES
+
+
+def _format_shape(shape) -> str:
+    """``(None, 50, 20)`` as Keras prints it."""
+    return "(" + ", ".join("None" if d is None else str(d) for d in shape) + (
+        ",)" if len(shape) == 1 else ")"
+    )
+
+
+def _readable_size(nbytes: float) -> str:
+    """Keras's summary memory size: ``20.10 KB``."""
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if nbytes / 1024 < 1:
+            return f"{nbytes:.2f} {unit}"
+        nbytes /= 1024
+    return f"{nbytes:.2f} PB"
+
+
+class Sequential:
+    """A linear stack of layers, with Keras's ``Sequential`` API.
+
+    Parameters
+    ----------
+    layers : list of layers (the first may be :func:`npylstm.Input`), or None
+    name : the model's name (default ``sequential``, ``sequential_1``, ...)
+
+    The model is built as soon as the input shape is known: from an ``Input``, from the
+    first layer's ``input_shape=`` (later layers' ``input_shape`` is ignored, as in Keras),
+    or from the first data it sees.
+    """
+
+    def __init__(self, layers=None, name: str | None = None, trainable: bool = True):
+        if name is None:
+            n = _name_counts["sequential"]
+            _name_counts["sequential"] += 1
+            name = "sequential" if n == 0 else f"sequential_{n}"
+        self.name = name
+        self.trainable = bool(trainable)
+        self._layers: list[Layer] = []
+        self._input_layer: InputLayer | None = None
+        self._input_batch_shape: tuple | None = None
+        self.built = False
+        self.optimizer = None
+        self.loss = None
+        self.compiled_metrics: list = []
+        self.compiled = False
+        self.stop_training = False
+        self.stop_reason: str | None = None
+        self.history = None
+        self._rng = np.random.default_rng(initializers._rng(None).integers(2**63))
+        if layers is not None:
+            if isinstance(layers, Layer):
+                layers = [layers]
+            for layer in layers:
+                self.add(layer)
+
+    # -- errors -----------------------------------------------------------------------------
+    def _error(self, message: str) -> ValueError:
+        return ValueError(f"Sequential '{self.name}': {message}")
+
+    # -- layers -----------------------------------------------------------------------------
+    @property
+    def layers(self) -> list[Layer]:
+        """The layers, without the input (as Keras's ``model.layers``)."""
+        return list(self._layers)
+
+    def add(self, layer: Layer) -> None:
+        """Append a layer; builds it at once when the model's input shape is known.
+
+        Raises a ValueError naming the layer when its input does not fit the previous
+        layer's output (e.g. an LSTM after an LSTM without ``return_sequences``).
+        """
+        if isinstance(layer, InputLayer):
+            if self._layers or self._input_layer is not None:
+                raise self._error(
+                    "an Input must be the first entry of the model, received "
+                    f"'{layer.name}' after {len(self._layers)} layer(s)"
+                )
+            self._input_layer = layer
+            self._input_batch_shape = layer.batch_shape
+            return
+        if not isinstance(layer, Layer):
+            raise TypeError(
+                f"Sequential '{self.name}': expected an npylstm layer, received "
+                f"{type(layer).__name__} ({layer!r})"
+            )
+        if any(existing is layer for existing in self._layers):
+            raise self._error(f"layer '{layer.name}' is already in the model")
+        if any(existing.name == layer.name for existing in self._layers):
+            raise self._error(
+                f"all layers must have unique names; '{layer.name}' is used twice"
+            )
+        if getattr(layer, "return_state", False):
+            raise self._error(
+                f"layer '{layer.name}' has return_state=True, which returns three tensors; "
+                "a Sequential model passes one tensor from layer to layer"
+            )
+        if not self._layers and self._input_batch_shape is None:
+            if layer._input_shape_arg is not None:
+                self._input_batch_shape = (None, *layer._input_shape_arg)
+            elif layer.built:
+                self._input_batch_shape = layer.input_shape
+        self._layers.append(layer)
+        if self._input_batch_shape is not None:
+            try:
+                self._build_layers(self._input_batch_shape)
+            except ValueError:
+                self._layers.pop()
+                raise
+
+    def pop(self) -> Layer:
+        """Remove and return the last layer."""
+        if not self._layers:
+            raise self._error("pop() on a model with no layers")
+        return self._layers.pop()
+
+    def _build_layers(self, batch_shape) -> tuple:
+        """Build every layer for ``batch_shape``; returns the model's output shape."""
+        if not self._layers:
+            raise self._error("the model has no layers: add layers before using it")
+        shape = tuple(batch_shape)
+        previous = "the input"
+        for index, layer in enumerate(self._layers):
+            try:
+                if not layer.built:
+                    layer.build(shape)
+                else:
+                    self._check_built_layer(layer, shape)
+                out = layer.compute_output_shape(shape)
+            except ValueError as exc:
+                raise self._error(
+                    f"layer {index} '{layer.name}' ({type(layer).__name__}) cannot take "
+                    f"{previous} of shape {_format_shape(shape)}: {exc}"
+                ) from None
+            previous = f"the output of '{layer.name}'"
+            shape = tuple(out)
+        self._input_batch_shape = tuple(batch_shape)
+        self.built = True
+        return shape
+
+    @staticmethod
+    def _check_built_layer(layer: Layer, shape: tuple) -> None:
+        expected = layer.input_shape
+        if expected is None:
+            return
+        if len(expected) != len(shape):
+            raise layer._error(
+                f"was built for inputs of rank {len(expected)} {_format_shape(expected)}, "
+                f"received rank {len(shape)}"
+            )
+        for want, got in zip(expected[1:], shape[1:], strict=True):
+            if want is not None and got is not None and want != got:
+                raise layer._error(
+                    f"was built for inputs of shape {_format_shape(expected)}, "
+                    f"received {_format_shape(shape)}"
+                )
+
+    def build(self, input_shape=None) -> None:
+        """Build the layers for ``input_shape`` (with the batch axis, e.g. ``(None, 50, 1)``)."""
+        if input_shape is None:
+            input_shape = self._input_batch_shape
+        if input_shape is None:
+            raise self._error(
+                "build() needs an input shape: pass input_shape=(None, timesteps, features), "
+                "start the model with Input(shape), or call it on data"
+            )
+        self._build_layers(tuple(input_shape))
+
+    @property
+    def input_shape(self) -> tuple | None:
+        return self._input_batch_shape
+
+    @property
+    def output_shape(self) -> tuple:
+        if not self.built:
+            raise self._error("output_shape needs a built model")
+        return self._build_layers(self._input_batch_shape)
+
+    # -- weights ----------------------------------------------------------------------------
+    @property
+    def weights(self) -> list:
+        return [w for layer in self._layers for w in layer.weights]
+
+    @property
+    def trainable_weights(self) -> list:
+        return self.weights
+
+    def get_weights(self) -> list[np.ndarray]:
+        """Copies of every weight array, in Keras's order (layer by layer)."""
+        return [w.value.copy() for w in self.weights]
+
+    def set_weights(self, weights) -> None:
+        """Set every weight from a list in :meth:`get_weights` order, e.g.
+        ``model.set_weights(keras_model.get_weights())``."""
+        weights = list(weights)
+        if not self.built:
+            first = self._layers[0] if self._layers else None
+            if first is None:
+                raise self._error("set_weights() on a model with no layers")
+            if weights and np.ndim(weights[0]) == 2:
+                input_dim = np.shape(weights[0])[0]
+                rank = 3 if hasattr(first, "recurrent_kernel") else 2
+                self._build_layers((None,) * (rank - 1) + (input_dim,))
+            else:
+                raise self._error("set_weights() needs a built model: build it or add an Input")
+        own = self.weights
+        if len(weights) != len(own):
+            raise self._error(
+                f"set_weights expected {len(own)} arrays "
+                f"({[w.path for w in own]}), received {len(weights)}"
+            )
+        start = 0
+        for layer in self._layers:
+            n = len(layer.weights)
+            layer.set_weights(weights[start:start + n])
+            start += n
+
+    def count_params(self) -> int:
+        if not self.built:
+            raise self._error(
+                "count_params() needs a built model: add an Input, pass input_shape= to the "
+                "first layer, or call build()"
+            )
+        return int(sum(layer.count_params() for layer in self._layers))
+
+    # -- summary ----------------------------------------------------------------------------
+    def summary(self, line_length: int | None = None, print_fn=None,
+                show_param_formulas: bool = False) -> None:
+        """Print a table like Keras 3's ``model.summary()``.
+
+        Parameters
+        ----------
+        line_length : table width (default 88 columns, as Keras)
+        print_fn : called once with the whole text instead of printing to the terminal
+        show_param_formulas : add a column with each LSTM's count written out,
+            ``4 × 20 × (1 + 20 + 1) = 1,760``
+        """
+        if not self.built:
+            raise self._error(
+                "summary() needs a built model: add an Input, pass input_shape= to the first "
+                "layer, or call build()"
+            )
+        line_length = line_length or (120 if show_param_formulas else 88)
+        positions = [0.30, 0.55, 0.68, 1.0] if show_param_formulas else [0.45, 0.80, 1.0]
+        header = ["Layer (type)", "Output Shape", "Param #"]
+        justify = ["left", "left", "right"]
+        if show_param_formulas:
+            header.append("Param formula")
+            justify.append("left")
+        widths, current = [], 0
+        for pos in positions:
+            widths.append(int(pos * line_length) - current)
+            current += widths[-1]
+        table = rich.table.Table(
+            *[rich.table.Column(h, justify=j, width=w)
+              for h, j, w in zip(header, justify, widths, strict=True)],
+            width=line_length,
+            show_lines=True,
+        )
+        shape = self._input_batch_shape
+        total, nbytes = 0, 0
+        for layer in self._layers:
+            shape = tuple(layer.compute_output_shape(shape))
+            count = layer.count_params()
+            total += count
+            nbytes += sum(w.value.nbytes for w in layer.weights)
+            row = [
+                f"{rich.markup.escape(layer.name)} ({type(layer).__name__})",
+                _format_shape(shape),
+                f"{count:,}",
+            ]
+            if show_param_formulas:
+                formula = getattr(layer, "param_formula", None)
+                row.append(formula() if formula is not None else "")
+            table.add_row(*row)
+        if print_fn is None:
+            console = rich.console.Console(highlight=False, width=line_length + 4)
+        else:
+            console = rich.console.Console(
+                highlight=False, force_terminal=False, color_system=None, width=line_length + 4
+            )
+            console.begin_capture()
+        console.print(f'[bold]Model: "{rich.markup.escape(self.name)}"[/bold]')
+        console.print(table)
+        console.print(f"[bold] Total params: [/bold]{total:,} ({_readable_size(nbytes)})")
+        console.print(f"[bold] Trainable params: [/bold]{total:,} ({_readable_size(nbytes)})")
+        console.print("[bold] Non-trainable params: [/bold]0 (0.00 B)")
+        if print_fn is not None:
+            print_fn(console.end_capture())
+
+    # -- data -------------------------------------------------------------------------------
+    def _dtype(self) -> np.dtype:
+        return self._layers[0].dtype if self._layers else np.dtype("float32")
+
+    def _as_array(self, data, what: str) -> np.ndarray:
+        """Lists, float64 and int arrays become arrays of the model's float dtype (Keras
+        converts numeric inputs to floatx the same way)."""
+        if data is None:
+            raise self._error(f"expected {what} data, received None")
+        try:
+            array = np.asarray(data)
+        except ValueError as exc:
+            raise self._error(f"{what} could not be converted to an array: {exc}") from None
+        if array.dtype == object or not (
+            np.issubdtype(array.dtype, np.number) or array.dtype == bool
+        ):
+            raise TypeError(
+                f"Sequential '{self.name}': expected numeric {what} data (a list or array of "
+                f"numbers), received dtype {array.dtype}"
+            )
+        if array.ndim == 0:
+            raise self._error(f"expected {what} with a batch axis, received a scalar")
+        return np.ascontiguousarray(array, dtype=self._dtype())
+
+    def _prepare_x(self, x) -> np.ndarray:
+        if not self._layers:
+            raise self._error("the model has no layers: add layers before using it")
+        x = self._as_array(x, "x")
+        if not self.built:
+            self._build_layers((None, *x.shape[1:]))
+        expected = self._input_batch_shape
+        fits = len(expected) == x.ndim and all(
+            e is None or e == d for e, d in zip(expected[1:], x.shape[1:], strict=True)
+        )
+        if not fits:
+            raise self._error(
+                f"x has shape {x.shape}, the model expects {_format_shape(expected)}"
+            )
+        return x
+
+    def _prepare_y(self, y, x: np.ndarray) -> np.ndarray:
+        y = self._as_array(y, "y")
+        if len(y) != len(x):
+            raise self._error(
+                f"x and y must have the same number of samples, received x with {len(x)} "
+                f"and y with {len(y)}"
+            )
+        out = self._build_layers(self._input_batch_shape)
+        out_tail, tail = tuple(out[1:]), tuple(y.shape[1:])
+        if len(tail) == len(out_tail) and all(
+            o is None or o == t for o, t in zip(out_tail, tail, strict=True)
+        ):
+            return y
+        if out_tail[-1:] == (1,) and tail == out_tail[:-1]:
+            return y.reshape(*y.shape, 1)  # Keras also accepts (batch,) for an output (batch, 1)
+        raise self._error(
+            f"y has shape {y.shape} but the model's output has shape "
+            f"{_format_shape(out)}: each y sample must have shape {out_tail}"
+        )
+
+    @staticmethod
+    def _check_batch_size(batch_size) -> int:
+        if batch_size is None:
+            return 32
+        if isinstance(batch_size, bool) or not isinstance(batch_size, numbers.Integral) or (
+            batch_size < 1
+        ):
+            raise ValueError(f"expected batch_size to be an integer >= 1, received {batch_size!r}")
+        return int(batch_size)
+
+    # -- forward and backward ---------------------------------------------------------------
+    def _forward(self, x: np.ndarray, training: bool):
+        """Returns ``(y_pred, caches, activity_penalty, activity_grads)``."""
+        caches, activity_grads, activity = [], [], 0.0
+        h = x
+        for layer in self._layers:
+            h, cache = layer.forward(h, training=training, rng=None)
+            caches.append(cache)
+            value, grad = layer.activity_loss(h)
+            activity += value
+            activity_grads.append(grad)
+        return h, caches, activity, activity_grads
+
+    def _backward(self, dy: np.ndarray, caches, activity_grads) -> list[np.ndarray]:
+        grads_by_layer = []
+        for layer, cache, dact in zip(reversed(self._layers), reversed(caches),
+                                      reversed(activity_grads), strict=True):
+            if dact is not None:
+                dy = dy + dact
+            dy, grads = layer.backward(dy, cache)
+            reg = layer.regularization_grads()
+            grads = [g if r is None else g + r for g, r in zip(grads, reg, strict=True)]
+            grads_by_layer.append(grads)
+        return [g for grads in reversed(grads_by_layer) for g in grads]
+
+    def _regularization(self) -> float:
+        return float(sum(layer.regularization_loss() for layer in self._layers))
+
+    def __call__(self, x, training: bool = False) -> np.ndarray:
+        return self._forward(self._prepare_x(x), training)[0]
+
+    def loss_and_gradients(self, x, y, loss=None, training: bool = False):
+        """The loss on ``(x, y)`` and its gradient for every weight.
+
+        Parameters
+        ----------
+        x : (batch, timesteps, features) array_like
+        y : (batch, ...) targets matching the model's output
+        loss : a loss name or object; default: the compiled loss
+        training : run dropout (False: deterministic, as ``model(x)``)
+
+        Returns
+        -------
+        loss : float, the loss plus every weight and activity regularization penalty
+            (what Keras's ``train_step`` differentiates)
+        grads : list of arrays in :meth:`get_weights` order
+        """
+        loss_fn = self._loss_fn(loss)
+        x = self._prepare_x(x)
+        y = self._prepare_y(y, x)
+        value, grads, _ = self._loss_and_grads(x, y, loss_fn, training)
+        return value, grads
+
+    def _loss_fn(self, loss=None):
+        if loss is not None:
+            return losses.get(loss)
+        if self.loss is None:
+            raise self._error(
+                "no loss: call compile(optimizer, loss=...) first or pass loss= here"
+            )
+        return self.loss
+
+    def _loss_and_grads(self, x, y, loss_fn, training: bool):
+        y_pred, caches, activity, activity_grads = self._forward(x, training)
+        value, dy = loss_fn(y, y_pred)
+        value = value + activity + self._regularization()
+        grads = self._backward(dy, caches, activity_grads)
+        return float(value), grads, y_pred
+
+    # -- compile / fit / evaluate / predict --------------------------------------------------
+    def compile(self, optimizer="rmsprop", loss=None, metrics=None) -> None:
+        """Choose the optimizer, loss and metrics (Keras names or objects).
+
+        >>> model = Sequential([__import__("npylstm").layers.Dense(1)])
+        >>> model.compile(optimizer="adam", loss="mse", metrics=["mae"])
+        >>> model.loss.name, [m.name for m in model.compiled_metrics]
+        ('mse', ['mae'])
+        """
+        self.optimizer = optimizers.get(optimizer)
+        self.loss = None if loss is None else losses.get(loss)
+        if metrics is None:
+            metrics = []
+        elif isinstance(metrics, str) or not isinstance(metrics, list | tuple):
+            metrics = [metrics]
+        self.compiled_metrics = [metrics_get(m) for m in metrics]
+        names = [m.name for m in self.compiled_metrics]
+        if len(set(names)) != len(names):
+            raise self._error(f"metric names must be unique, received {names}")
+        self.compiled = True
+
+    @property
+    def metrics(self) -> list:
+        return list(self.compiled_metrics)
+
+    @property
+    def metrics_names(self) -> list[str]:
+        return ["loss", *[m.name for m in self.compiled_metrics]]
+
+    def _assert_compiled(self, method: str) -> None:
+        if not self.compiled:
+            raise self._error(
+                f"call compile(optimizer, loss) before {method}(), e.g. "
+                "model.compile(optimizer='adam', loss='mse')"
+            )
+        if self.loss is None:
+            raise self._error(
+                f"{method}() needs a loss: compile(..., loss='mse') (or another loss name)"
+            )
+
+    def fit(
+        self,
+        x=None,
+        y=None,
+        batch_size: int | None = None,
+        epochs: int = 1,
+        verbose="auto",
+        callbacks=None,
+        validation_split: float = 0.0,
+        validation_data=None,
+        shuffle: bool = True,
+        initial_epoch: int = 0,
+    ) -> callbacks_module.History:
+        """Train for ``epochs`` epochs; returns a History (``.history`` per epoch).
+
+        Parameters
+        ----------
+        x : (samples, timesteps, features) array_like
+        y : (samples, ...) targets
+        batch_size : samples per gradient step (default 32); the last batch may be smaller
+        epochs : train until this epoch index (so ``epochs - initial_epoch`` epochs)
+        verbose : 0 silent, 1 (or "auto") a progress bar per epoch, 2 one line per epoch
+        callbacks : list of :class:`npylstm.callbacks.Callback`
+        validation_split : fraction in [0, 1) of the *last* samples held out (before any
+            shuffling) for ``val_loss``, as in Keras
+        validation_data : ``(x_val, y_val)``; overrides ``validation_split``
+        shuffle : reshuffle the training samples every epoch
+        initial_epoch : epoch to start from (to resume)
+
+        Returns
+        -------
+        History with ``history["loss"]``, ``["val_loss"]``, each metric and ``val_`` metric.
+        """
+        self._assert_compiled("fit")
+        batch_size = self._check_batch_size(batch_size)
+        for arg, value in (("epochs", epochs), ("initial_epoch", initial_epoch)):
+            if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 0:
+                raise self._error(f"expected {arg} to be an integer >= 0, received {value!r}")
+        if (
+            isinstance(validation_split, bool)
+            or not isinstance(validation_split, numbers.Real)
+            or not 0.0 <= validation_split < 1.0
+        ):
+            raise self._error(
+                f"expected validation_split in [0, 1), received {validation_split!r}"
+            )
+        verbose = self._check_verbose(verbose)
+        x = self._prepare_x(x)
+        y = self._prepare_y(y, x)
+        val = None
+        if validation_data is not None:
+            if not isinstance(validation_data, list | tuple) or len(validation_data) != 2:
+                raise self._error(
+                    "expected validation_data to be a tuple (x_val, y_val), received "
+                    f"{type(validation_data).__name__}"
+                    + (f" of length {len(validation_data)}"
+                       if isinstance(validation_data, list | tuple) else "")
+                )
+            x_val = self._prepare_x(validation_data[0])
+            val = (x_val, self._prepare_y(validation_data[1], x_val))
+        elif validation_split:
+            split_at = int(np.floor(len(x) * (1.0 - validation_split)))
+            if split_at == 0 or split_at == len(x):
+                raise self._error(
+                    f"x has {len(x)} samples, too few to split off "
+                    f"validation_split={validation_split}: use more data or another fraction"
+                )
+            x, val = x[:split_at], (x[split_at:], y[split_at:])
+            y = y[:split_at]
+        if len(x) == 0:
+            raise self._error("fit() received 0 training samples")
+
+        history = callbacks_module.History()
+        cbs = list(callbacks or [])
+        if verbose:
+            cbs.append(callbacks_module.ProgbarLogger(verbose))
+        steps = -(-len(x) // batch_size)
+        callback_list = callbacks_module.CallbackList(
+            [history, *cbs], model=self,
+            params={"epochs": epochs, "steps": steps, "verbose": verbose},
+        )
+        self.stop_training = False
+        self.stop_reason = None
+        callback_list.on_train_begin()
+        epoch_logs: dict[str, float] = {}
+        for epoch in range(initial_epoch, epochs):
+            for metric in self.compiled_metrics:
+                metric.reset()
+            callback_list.on_epoch_begin(epoch)
+            order = self._rng.permutation(len(x)) if shuffle else np.arange(len(x))
+            loss_sum, seen = 0.0, 0
+            logs: dict[str, float] = {}
+            for step in range(steps):
+                index = order[step * batch_size:(step + 1) * batch_size]
+                callback_list.on_train_batch_begin(step)
+                xb, yb = x[index], y[index]
+                value, grads, y_pred = self._loss_and_grads(xb, yb, self.loss, training=True)
+                for metric in self.compiled_metrics:
+                    metric.update(yb, y_pred)
+                weights = [w.value for w in self.weights]
+                self.optimizer.apply(weights, grads)
+                loss_sum += value * len(index)
+                seen += len(index)
+                logs = {"loss": loss_sum / seen, **self._metric_results()}
+                callback_list.on_train_batch_end(step, logs)
+                if self.stop_training:
+                    break
+            epoch_logs = dict(logs)
+            if val is not None:
+                val_logs = self._evaluate_arrays(*val, batch_size)
+                epoch_logs.update({f"val_{k}": v for k, v in val_logs.items()})
+            callback_list.on_epoch_end(epoch, epoch_logs)
+            if self.stop_training:
+                break
+        callback_list.on_train_end(epoch_logs)
+        self.history = history
+        return history
+
+    def _metric_results(self) -> dict[str, float]:
+        return {m.name: float(m.result()) for m in self.compiled_metrics}
+
+    @staticmethod
+    def _check_verbose(verbose) -> int:
+        if verbose == "auto":
+            return 1
+        if verbose not in (0, 1, 2):
+            raise ValueError(f"expected verbose 'auto', 0, 1 or 2, received {verbose!r}")
+        return int(verbose)
+
+    def _evaluate_arrays(self, x, y, batch_size: int) -> dict[str, float]:
+        # fresh copies so validation does not disturb the training metrics' running state
+        eval_metrics = [copy.deepcopy(m) for m in self.compiled_metrics]
+        for metric in eval_metrics:
+            metric.reset()
+        loss_sum = 0.0
+        for start in range(0, len(x), batch_size):
+            xb, yb = x[start:start + batch_size], y[start:start + batch_size]
+            y_pred, _, activity, _ = self._forward(xb, training=False)
+            value, _ = self.loss(yb, y_pred)
+            loss_sum += (value + activity + self._regularization()) * len(xb)
+            for metric in eval_metrics:
+                metric.update(yb, y_pred)
+        logs = {"loss": loss_sum / len(x)}
+        logs.update({m.name: float(m.result()) for m in eval_metrics})
+        return logs
+
+    def evaluate(self, x=None, y=None, batch_size: int | None = None, verbose="auto",
+                 return_dict: bool = False):
+        """The loss (plus regularization) and metrics on ``(x, y)``, batch-size weighted.
+
+        Returns the loss as a float without metrics, else ``[loss, *metrics]`` (or a dict
+        with ``return_dict=True``), as Keras does.
+        """
+        self._assert_compiled("evaluate")
+        batch_size = self._check_batch_size(batch_size)
+        self._check_verbose(verbose)
+        x = self._prepare_x(x)
+        y = self._prepare_y(y, x)
+        if len(x) == 0:
+            raise self._error("evaluate() received 0 samples")
+        logs = self._evaluate_arrays(x, y, batch_size)
+        if return_dict:
+            return logs
+        values = list(logs.values())
+        return values[0] if len(values) == 1 else values
+
+    def predict(self, x, batch_size: int | None = None, verbose="auto") -> np.ndarray:
+        """The model's output for ``x``, computed in batches (dropout off).
+
+        Parameters
+        ----------
+        x : (samples, timesteps, features) array_like
+        batch_size : samples per forward pass (default 32)
+
+        Returns
+        -------
+        (samples, ...) array of the output dtype (float32 by default)
+        """
+        batch_size = self._check_batch_size(batch_size)
+        self._check_verbose(verbose)
+        x = self._prepare_x(x)
+        outputs = [
+            self._forward(x[start:start + batch_size], training=False)[0]
+            for start in range(0, len(x), batch_size)
+        ]
+        if not outputs:
+            out = self._build_layers(self._input_batch_shape)
+            return np.zeros((0, *out[1:]), dtype=self._dtype())
+        return np.concatenate(outputs, axis=0)
+
+    # -- configs ----------------------------------------------------------------------------
+    def get_config(self) -> dict:
+        """Keras 3's Sequential config: name, dtype, the layer configs (with the InputLayer
+        first when the input shape is known) and ``build_input_shape``."""
+        layer_configs = []
+        if self._input_batch_shape is not None:
+            input_layer = self._input_layer or InputLayer(
+                batch_shape=self._input_batch_shape, name=self._input_layer_name()
+            )
+            layer_configs.append(_serialize_layer(input_layer))
+        for layer in self._layers:
+            entry = _serialize_layer(layer)
+            # Keras records build_config only for layers that build weights (not Dropout)
+            if layer.built and layer.input_shape is not None and layer.weights:
+                entry["build_config"] = {"input_shape": tuple(layer.input_shape)}
+            layer_configs.append(entry)
+        config: dict[str, Any] = {
+            "name": self.name,
+            "trainable": self.trainable,
+            "dtype": dtype_policy_config(self._dtype()),
+            "layers": layer_configs,
+        }
+        if self._input_batch_shape is not None:
+            config["build_input_shape"] = tuple(self._input_batch_shape)
+        return config
+
+    def _input_layer_name(self) -> str:
+        return "input_layer"
+
+    @classmethod
+    def from_config(cls, config: dict) -> Sequential:
+        """Rebuild a model from :meth:`get_config` output or a Keras Sequential config."""
+        if not isinstance(config, dict) or "layers" not in config:
+            raise ValueError(
+                "Sequential.from_config: expected a dict with 'name' and 'layers', received "
+                f"{type(config).__name__}"
+            )
+        model = cls(name=config.get("name"))
+        classes = _layer_classes()
+        for entry in config["layers"]:
+            class_name = entry.get("class_name")
+            if class_name not in classes:
+                raise ValueError(
+                    f"Sequential.from_config: unsupported layer class {class_name!r}; "
+                    f"expected one of {sorted(classes)}"
+                )
+            layer = classes[class_name].from_config(dict(entry.get("config") or {}))
+            model.add(layer)
+        build_shape = config.get("build_input_shape")
+        if not model.built and build_shape and model._layers:
+            model.build(tuple(build_shape))
+        return model
+
+    def __repr__(self) -> str:
+        return f"<Sequential name={self.name}, layers={[layer.name for layer in self._layers]}>"
+
+
+def _serialize_layer(layer: Layer) -> dict:
+    return {
+        "module": "keras.layers",
+        "class_name": "InputLayer" if isinstance(layer, InputLayer) else type(layer).__name__,
+        "config": layer.get_config(),
+        "registered_name": None,
+    }
+
+
+def metrics_get(identifier):
+    """A metric from a name or object (``metrics.get``), with the error naming the argument."""
+    return metrics.get(identifier)
