@@ -12,6 +12,8 @@ from .initializers import set_random_seed
 from .layers import LSTM, clear_session
 from .layers.input import Input
 from .model import Sequential
+from . import keras_io, torch_io
+from .keras_io import from_keras, load_model
 from . import callbacks, datasets  # noqa: E402,I001 - after the layers they use
 from .ops import get_backend, set_backend
 
@@ -23,6 +25,10 @@ __all__ = [
     "Sequential",
     "callbacks",
     "datasets",
+    "from_keras",
+    "keras_io",
+    "load_model",
+    "torch_io",
     "activations",
     "clear_session",
     "gates",

@@ -26,7 +26,9 @@ weights *before* its update; ``val_loss`` is computed after the epoch with the f
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import functools
 import numbers
 from typing import Any
 
@@ -44,11 +46,35 @@ __all__ = ["Sequential"]
 
 _LAYER_CLASSES: dict[str, type[Layer]] = {}
 
+# BLAS threads for fit/evaluate/predict. LSTM-sized products (a batch of 32 by 4*units) lose
+# with more threads: 2 epochs of the seed-004 model took 1.3 s with one OpenBLAS thread and
+# 9.0 s with two on a busy 2-core machine. None leaves BLAS as configured.
+BLAS_THREADS: int | None = 1
+
+
+def _limit_blas_threads(method):
+    """Run ``method`` with at most :data:`BLAS_THREADS` BLAS threads (needs threadpoolctl)."""
+
+    @functools.wraps(method)
+    def wrapper(*args, **kwargs):
+        limiter = contextlib.nullcontext()
+        if BLAS_THREADS is not None:
+            try:
+                from threadpoolctl import threadpool_limits
+            except ImportError:  # optional: without it BLAS keeps its own setting
+                pass
+            else:
+                limiter = threadpool_limits(limits=BLAS_THREADS, user_api="blas")
+        with limiter:
+            return method(*args, **kwargs)
+
+    return wrapper
+
 
 def _layer_classes() -> dict[str, type[Layer]]:
     """Layer classes by Keras class name, for :meth:`Sequential.from_config`."""
     if not _LAYER_CLASSES:
-        from .layers import Dense, Dropout, LSTM  # noqa: F401 - local to avoid cycles
+        from .layers import LSTM, Dense, Dropout  # local: layers import this package
 
         _LAYER_CLASSES.update(LSTM=LSTM, Dense=Dense, Dropout=Dropout, InputLayer=InputLayer)
     return _LAYER_CLASSES
@@ -443,6 +469,7 @@ class Sequential:
     def __call__(self, x, training: bool = False) -> np.ndarray:
         return self._forward(self._prepare_x(x), training)[0]
 
+    @_limit_blas_threads
     def loss_and_gradients(self, x, y, loss=None, training: bool = False):
         """The loss on ``(x, y)`` and its gradient for every weight.
 
@@ -521,6 +548,7 @@ class Sequential:
                 f"{method}() needs a loss: compile(..., loss='mse') (or another loss name)"
             )
 
+    @_limit_blas_threads
     def fit(
         self,
         x=None,
@@ -667,6 +695,7 @@ class Sequential:
         logs.update({m.name: float(m.result()) for m in eval_metrics})
         return logs
 
+    @_limit_blas_threads
     def evaluate(self, x=None, y=None, batch_size: int | None = None, verbose="auto",
                  return_dict: bool = False):
         """The loss (plus regularization) and metrics on ``(x, y)``, batch-size weighted.
@@ -687,6 +716,7 @@ class Sequential:
         values = list(logs.values())
         return values[0] if len(values) == 1 else values
 
+    @_limit_blas_threads
     def predict(self, x, batch_size: int | None = None, verbose="auto") -> np.ndarray:
         """The model's output for ``x``, computed in batches (dropout off).
 
@@ -763,6 +793,31 @@ class Sequential:
         if not model.built and build_shape and model._layers:
             model.build(tuple(build_shape))
         return model
+
+    # -- files and Keras (thin wrappers over npylstm.keras_io, imported on first use) -------
+    def save(self, filepath):
+        """Write ``.keras`` (Keras 3) or, for a ``.h5`` name, a legacy HDF5 model file."""
+        from . import keras_io
+
+        return keras_io.save_model(self, filepath)
+
+    def save_weights(self, filepath):
+        """Write ``.weights.h5`` (Keras 3) or, for another ``.h5`` name, legacy HDF5 weights."""
+        from . import keras_io
+
+        return keras_io.save_weights(self, filepath)
+
+    def load_weights(self, filepath) -> None:
+        """Load weights from a ``.weights.h5``, ``.keras`` or legacy ``.h5`` file."""
+        from . import keras_io
+
+        keras_io.load_weights(self, filepath)
+
+    def to_keras(self):
+        """This model as a ``keras.Sequential`` with the same config and weights."""
+        from . import keras_io
+
+        return keras_io.to_keras(self)
 
     def __repr__(self) -> str:
         return f"<Sequential name={self.name}, layers={[layer.name for layer in self._layers]}>"
