@@ -45,7 +45,7 @@ SMALL_FORWARD = """
     h_seq = lstm_numba.lstm_forward(*args)[0]
     seconds = time.perf_counter() - start
     ref = lstm_reference.lstm_forward(*args)[0]
-    stats = lstm_numba._forward_kernel.stats
+    stats = lstm_numba._forward_rows.stats
     print(json.dumps({
         "cache": _numba_util.CACHE_STATUS,
         "backend": npylstm.ops.default_backend(),

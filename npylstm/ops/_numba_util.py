@@ -18,7 +18,7 @@ from collections.abc import Callable
 
 import numba
 
-__all__ = ["JIT_OPTIONS", "CACHE_STATUS", "jit_kernel"]
+__all__ = ["JIT_OPTIONS", "CACHE_STATUS", "jit_kernel", "jit_parallel_kernel"]
 
 #: Options for every kernel: ``error_model="numpy"`` lets float division vectorize (no
 #: zero-division check per element); no ``fastmath``, which would break NaN and ±inf;
@@ -29,16 +29,23 @@ JIT_OPTIONS: dict[str, object] = {"error_model": "numpy", "nogil": True}
 CACHE_STATUS: dict[str, object] = {"enabled": True, "reason": ""}
 
 
-def jit_kernel(fn: Callable) -> Callable:
+def jit_kernel(fn: Callable, **options) -> Callable:
     """``numba.njit(cache=True, **JIT_OPTIONS)(fn)``, without the cache if that is impossible.
 
     Once one function could not be cached, the rest are compiled without caching too (a
     single decision per process, recorded in :data:`CACHE_STATUS`).
     """
+    options = {**JIT_OPTIONS, **options}
     if CACHE_STATUS["enabled"]:
         try:
-            return numba.njit(cache=True, **JIT_OPTIONS)(fn)
+            return numba.njit(cache=True, **options)(fn)
         except (RuntimeError, OSError) as exc:  # no writable cache directory
             CACHE_STATUS["enabled"] = False
             CACHE_STATUS["reason"] = f"{type(exc).__name__}: {exc}"
-    return numba.njit(cache=False, **JIT_OPTIONS)(fn)
+    return numba.njit(cache=False, **options)(fn)
+
+
+def jit_parallel_kernel(fn: Callable) -> Callable:
+    """:func:`jit_kernel` with ``parallel=True``, for kernels whose ``numba.prange`` loop
+    shares independent batch rows out over Numba's threads."""
+    return jit_kernel(fn, parallel=True)

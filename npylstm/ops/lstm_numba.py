@@ -77,6 +77,9 @@ BLAS_MIN_UNITS = 128
 _TANH_FAST_LIMIT = 7.5
 _SIGMOID_FAST_LIMIT = 15.0
 
+#: Gate rows are padded to whole vectors of this many lanes (8 float32 in AVX2).
+_LANES = 8
+
 #: Below this many input features the input projection is written out instead of BLAS.
 _SMALL_INPUT_DIM = 8
 
@@ -279,12 +282,74 @@ def _derivative_block(code, z, y, out):
 
 
 @jit_kernel
+def _in_fast_range(z_row, c_t):
+    """True when every tanh/sigmoid argument of this row is inside the fast range."""
+    units = c_t.shape[0]
+    outside = False
+    for j in range(units):
+        outside |= not abs(z_row[j]) < _like(z_row[j], _SIGMOID_FAST_LIMIT)  # i
+        outside |= not abs(z_row[units + j]) < _like(z_row[j], _SIGMOID_FAST_LIMIT)  # f
+        outside |= not abs(z_row[2 * units + j]) < _like(z_row[j], _TANH_FAST_LIMIT)  # g
+        outside |= not abs(z_row[3 * units + j]) < _like(z_row[j], _SIGMOID_FAST_LIMIT)  # o
+        outside |= not abs(c_t[j]) < _like(z_row[j], _TANH_FAST_LIMIT)  # φ(c_t)
+    return not outside
+
+
+@jit_kernel
+def _cell_forward_tanh_sigmoid(z_row, c_tm1, c_t, h_t):
+    """:func:`_cell_forward` for φ = tanh, σ = sigmoid in one vectorized pass.
+
+    Returns False (and the caller recomputes the row exactly) when an argument fell
+    outside the range of the fast functions.
+    """
+    units = c_t.shape[0]
+    outside = False
+    for j in range(units):
+        i = _sigmoid_fast(z_row[j])
+        f = _sigmoid_fast(z_row[units + j])
+        g = _tanh(z_row[2 * units + j])
+        o = _sigmoid_fast(z_row[3 * units + j])
+        c = f * c_tm1[j] + i * g
+        c_t[j] = c
+        h_t[j] = o * _tanh(c)
+        outside |= not abs(c) < _like(c, _TANH_FAST_LIMIT)
+    return not outside
+
+
+@jit_kernel
+def _cell_backward_tanh_sigmoid(z_row, c_tm1, c_t, dh, dc_next, dz_row):
+    """:func:`_cell_backward` for φ = tanh, σ = sigmoid in one vectorized pass; the caller
+    checks :func:`_in_fast_range` first."""
+    units = c_t.shape[0]
+    for j in range(units):
+        one = _like(c_t[j], 1.0)
+        i = _sigmoid_fast(z_row[j])
+        f = _sigmoid_fast(z_row[units + j])
+        g = _tanh(z_row[2 * units + j])
+        o = _sigmoid_fast(z_row[3 * units + j])
+        act_c = _tanh(c_t[j])
+        do = dh[j] * act_c
+        dc = dc_next[j] + dh[j] * o * (one - act_c * act_c)
+        df = dc * c_tm1[j]
+        di = dc * g
+        dg = dc * i
+        dc_next[j] = dc * f
+        dz_row[j] = di * (i * (one - i))
+        dz_row[units + j] = df * (f * (one - f))
+        dz_row[2 * units + j] = dg * (one - g * g)
+        dz_row[3 * units + j] = do * (o * (one - o))
+
+
+@jit_kernel
 def _cell_forward(z_row, c_tm1, c_t, h_t, act, ract, gates, act_c):
     """Gates from the packed pre-activations ``z_row (4U,)``; writes ``c_t, h_t (U,)``.
 
     ``gates (4U,)`` and ``act_c (U,)`` are workspaces.
     """
     units = c_t.shape[0]
+    if act == TANH and ract == SIGMOID:
+        if _cell_forward_tanh_sigmoid(z_row, c_tm1, c_t, h_t):
+            return
     _activate_block(ract, z_row[: 2 * units], gates[: 2 * units])  # i, f
     _activate_block(act, z_row[2 * units : 3 * units], gates[2 * units : 3 * units])  # g
     _activate_block(ract, z_row[3 * units :], gates[3 * units :])  # o
@@ -303,6 +368,9 @@ def _cell_backward(z_row, c_tm1, c_t, dh, dc_next, dz_row, act, ract, gates, dga
     ``gates, dgates (4U,)``, ``act_c, dact_c (U,)`` are workspaces.
     """
     units = c_t.shape[0]
+    if act == TANH and ract == SIGMOID and _in_fast_range(z_row, c_t):
+        _cell_backward_tanh_sigmoid(z_row, c_tm1, c_t, dh, dc_next, dz_row)
+        return
     # forward of this step again, from the stored pre-activations
     _activate_block(ract, z_row[: 2 * units], gates[: 2 * units])  # i, f
     _activate_block(act, z_row[2 * units : 3 * units], gates[2 * units : 3 * units])  # g
@@ -339,6 +407,28 @@ def _cell_backward(z_row, c_tm1, c_t, dh, dc_next, dz_row, act, ract, gates, dga
 
 
 @jit_kernel
+def _add_vector_matrix(v, m, out):
+    """``out += v @ m`` for ``v (K,)``, ``m (K, N)``: rows of ``m`` four at a time, each
+    pass a vectorized loop over N (a BLAS call costs more than this for small K and N).
+    Every product ``v[k] * m[k, j]`` is formed, so ``0 * inf`` gives NaN as in BLAS."""
+    rows, cols = m.shape
+    k = 0
+    while k + 4 <= rows:
+        v0, v1, v2, v3 = v[k], v[k + 1], v[k + 2], v[k + 3]
+        m0, m1, m2, m3 = m[k], m[k + 1], m[k + 2], m[k + 3]  # 4 x (N,)
+        for j in range(cols):
+            out[j] += (v0 * m0[j] + v1 * m1[j]) + (v2 * m2[j] + v3 * m3[j])
+        k += 4
+    while k < rows:
+        v0 = v[k]
+        m0 = m[k]  # (N,)
+        for j in range(cols):
+            out[j] += v0 * m0[j]
+        k += 1
+
+
+
+@jit_kernel
 def _input_projection(xs, kernel, bias, use_bias, z):
     """``z = xs @ kernel + bias`` for every timestep at once: ``xs (B, T, D) -> z (B, T, 4U)``."""
     batch, timesteps, input_dim = xs.shape
@@ -363,46 +453,203 @@ def _input_projection(xs, kernel, bias, use_bias, z):
 
 
 @jit_kernel
-def _forward_kernel(xs, h0, c0, kernel, recurrent_kernel, bias, use_bias, act, ract, use_blas,
-                    z, c, h):
-    """Fill ``z (B, T, 4U)``, ``c, h (B, T, U)`` for ``xs`` in processing order."""
-    batch, timesteps, _ = xs.shape
-    units = recurrent_kernel.shape[0]
-    _input_projection(xs, kernel, bias, use_bias, z)
-    gates = np.empty(4 * units, dtype=z.dtype)  # (4U,) workspace
-    act_c = np.empty(units, dtype=z.dtype)  # (U,) workspace
-    if not use_blas:
-        # batch row by batch row: h_tm1 (U,) @ recurrent_kernel (U, 4U) written out
-        for b in range(batch):
-            for t in range(timesteps):
-                h_tm1 = h[b, t - 1] if t > 0 else h0[b]  # (U,)
-                c_tm1 = c[b, t - 1] if t > 0 else c0[b]  # (U,)
-                z_row = z[b, t]  # (4U,) holds x_t @ kernel + bias
-                for k in range(units):
-                    h_k = h_tm1[k]
-                    r_k = recurrent_kernel[k]  # (4U,)
-                    for j in range(4 * units):
-                        z_row[j] += h_k * r_k[j]
-                _cell_forward(z_row, c_tm1, c[b, t], h[b, t], act, ract, gates, act_c)
-    else:
-        # timestep by timestep: one BLAS product for the whole batch
-        h_tm1 = h0.copy()  # (B, U) contiguous copy of the previous output
-        hr = np.empty((batch, 4 * units), dtype=z.dtype)  # (B, 4U) h_tm1 @ recurrent_kernel
-        for t in range(timesteps):
-            np.dot(h_tm1, recurrent_kernel, hr)
-            for b in range(batch):
-                c_tm1 = c[b, t - 1] if t > 0 else c0[b]  # (U,)
-                z_row = z[b, t]  # (4U,)
-                z_row += hr[b]
-                _cell_forward(z_row, c_tm1, c[b, t], h[b, t], act, ract, gates, act_c)
-                h_tm1[b] = h[b, t]
+def _fused_forward(zp, c_tm1, c_t, h_t):
+    """One step of one row for φ = tanh, σ = sigmoid, on rows padded to whole vectors.
+
+    ``zp (4, P)`` holds the i, f, c, o pre-activations, ``c_tm1 (P,)`` the carry; writes
+    ``c_t, h_t (P,)``. Returns False when an argument lay outside the fast range, and the
+    caller then recomputes the step exactly.
+    """
+    z_i, z_f, z_c, z_o = zp[0], zp[1], zp[2], zp[3]  # 4 x (P,)
+    outside = False
+    for j in range(c_t.shape[0]):
+        sig_lim = _like(z_i[j], _SIGMOID_FAST_LIMIT)
+        tanh_lim = _like(z_i[j], _TANH_FAST_LIMIT)
+        i = _sigmoid_fast(z_i[j])
+        f = _sigmoid_fast(z_f[j])
+        g = _tanh(z_c[j])
+        o = _sigmoid_fast(z_o[j])
+        c = f * c_tm1[j] + i * g
+        c_t[j] = c
+        h_t[j] = o * _tanh(c)
+        outside |= not (abs(z_i[j]) < sig_lim and abs(z_f[j]) < sig_lim
+                        and abs(z_c[j]) < tanh_lim and abs(z_o[j]) < sig_lim
+                        and abs(c) < tanh_lim)
+    return not outside
 
 
 @jit_kernel
-def _backward_kernel(z, c, c0, recurrent_kernel_t, dh_seq, use_dh_seq, dh_next, dc_next, act,
-                     ract, use_blas, dz):
-    """Fill ``dz (B, T, 4U)``; ``dh_next, dc_next (B, U)`` enter as dL/dh_last, dL/dc_last and
-    leave as dL/dh0, dL/dc0. ``recurrent_kernel_t`` is ``recurrent_kernel.T``, contiguous."""
+def _fused_backward(zp, c_tm1, c_t, dh, dc_next, dc_tm1, dzp):
+    """Backward of :func:`_fused_forward`: ``dh, dc_next (P,)`` are dL/dh_t and dL/dc_t;
+    writes ``dc_tm1 (P,)`` and ``dzp (4, P)``. Returns False outside the fast range."""
+    z_i, z_f, z_c, z_o = zp[0], zp[1], zp[2], zp[3]  # 4 x (P,)
+    dz_i, dz_f, dz_c, dz_o = dzp[0], dzp[1], dzp[2], dzp[3]  # 4 x (P,)
+    outside = False
+    for j in range(c_t.shape[0]):
+        one = _like(c_t[j], 1.0)
+        sig_lim = _like(c_t[j], _SIGMOID_FAST_LIMIT)
+        tanh_lim = _like(c_t[j], _TANH_FAST_LIMIT)
+        # forward of this step again, from the stored pre-activations
+        i = _sigmoid_fast(z_i[j])
+        f = _sigmoid_fast(z_f[j])
+        g = _tanh(z_c[j])
+        o = _sigmoid_fast(z_o[j])
+        act_c = _tanh(c_t[j])
+        # backprop into o and c_t through h_t = o * φ(c_t)
+        do = dh[j] * act_c
+        dc = dc_next[j] + dh[j] * o * (one - act_c * act_c)
+        # backprop into f, c_tm1, i, g through c_t = f * c_tm1 + i * g
+        df = dc * c_tm1[j]
+        di = dc * g
+        dg = dc * i
+        dc_tm1[j] = dc * f
+        # backprop into the pre-activations through the gate activations
+        dz_i[j] = di * (i * (one - i))
+        dz_f[j] = df * (f * (one - f))
+        dz_c[j] = dg * (one - g * g)
+        dz_o[j] = do * (o * (one - o))
+        outside |= not (abs(z_i[j]) < sig_lim and abs(z_f[j]) < sig_lim
+                        and abs(z_c[j]) < tanh_lim and abs(z_o[j]) < sig_lim
+                        and abs(c_t[j]) < tanh_lim)
+    return not outside
+
+
+@jit_kernel
+def _unpack_gates(row, zp):
+    """Packed ``row (4U,)`` -> padded ``zp (4, P)`` (the padding keeps its zeros)."""
+    units = row.shape[0] // 4
+    for gate in range(4):
+        for j in range(units):
+            zp[gate, j] = row[gate * units + j]
+
+
+@jit_kernel
+def _pack_gates(zp, row):
+    """Padded ``zp (4, P)`` -> packed ``row (4U,)``."""
+    units = row.shape[0] // 4
+    for gate in range(4):
+        for j in range(units):
+            row[gate * units + j] = zp[gate, j]
+
+
+@jit_kernel
+def _copy(src, dst):
+    for j in range(src.shape[0]):
+        dst[j] = src[j]
+
+
+@jit_kernel
+def _padded(units):
+    """``units`` rounded up to whole 8-lane vectors."""
+    return -(-units // _LANES) * _LANES
+
+
+@jit_kernel
+def _forward_rows(z, c, h, h0, c0, recurrent_kernel, act, ract, row_start, row_stop):
+    """Small units: batch rows ``row_start:row_stop``, each through all timesteps on its
+    own; ``z (B, T, 4U)`` holds ``x @ kernel + bias`` on entry. Rows are independent, so
+    disjoint row ranges may run in parallel threads (the kernel releases the GIL)."""
+    _, timesteps, packed = z.shape
+    units = packed // 4
+    padded = _padded(units)
+    fused = act == TANH and ract == SIGMOID
+    # workspaces, allocated once per call
+    gates = np.empty(packed, dtype=z.dtype)  # (4U,)
+    act_c = np.empty(units, dtype=z.dtype)  # (U,)
+    zp = np.zeros((4, padded), dtype=z.dtype)  # (4, P) padded gate pre-activations
+    c_prev = np.zeros(padded, dtype=z.dtype)  # (P,) carry
+    c_next = np.zeros(padded, dtype=z.dtype)  # (P,)
+    h_next = np.zeros(padded, dtype=z.dtype)  # (P,)
+    for b in range(row_start, row_stop):
+        _copy(c0[b], c_prev)
+        for t in range(timesteps):
+            h_tm1 = h[b, t - 1] if t > 0 else h0[b]  # (U,)
+            z_row = z[b, t]  # (4U,) holds x_t @ kernel + bias
+            _add_vector_matrix(h_tm1, recurrent_kernel, z_row)  # += h_tm1 @ recurrent_kernel
+            if fused:
+                _unpack_gates(z_row, zp)
+                if _fused_forward(zp, c_prev, c_next, h_next):
+                    _copy(c_next[:units], c[b, t])
+                    _copy(h_next[:units], h[b, t])
+                    c_prev, c_next = c_next, c_prev
+                    continue
+            _cell_forward(z_row, c_prev[:units], c[b, t], h[b, t], act, ract, gates, act_c)
+            _copy(c[b, t], c_prev)
+
+
+@jit_kernel
+def _forward_steps(z, c, h, h0, c0, recurrent_kernel, act, ract):
+    """Large units: timestep by timestep, one BLAS product for the whole batch."""
+    batch, timesteps, packed = z.shape
+    units = packed // 4
+    gates = np.empty(packed, dtype=z.dtype)  # (4U,) workspace
+    act_c = np.empty(units, dtype=z.dtype)  # (U,) workspace
+    h_tm1 = h0.copy()  # (B, U) contiguous copy of the previous output
+    hr = np.empty((batch, packed), dtype=z.dtype)  # (B, 4U) h_tm1 @ recurrent_kernel
+    for t in range(timesteps):
+        np.dot(h_tm1, recurrent_kernel, hr)
+        for b in range(batch):
+            c_tm1 = c[b, t - 1] if t > 0 else c0[b]  # (U,)
+            z_row = z[b, t]  # (4U,)
+            z_row += hr[b]
+            _cell_forward(z_row, c_tm1, c[b, t], h[b, t], act, ract, gates, act_c)
+            h_tm1[b] = h[b, t]
+
+
+@jit_kernel
+def _backward_rows(z, c, c0, recurrent_kernel_t, dh_seq, use_dh_seq, dh_next, dc_next, act,
+                   ract, dz, row_start, row_stop):
+    """Small units: backward for batch rows ``row_start:row_stop``, row by row."""
+    _, timesteps, packed = z.shape
+    units = packed // 4
+    padded = _padded(units)
+    fused = act == TANH and ract == SIGMOID
+    # workspaces, allocated once per call
+    gates = np.empty(packed, dtype=z.dtype)  # (4U,) workspaces
+    dgates = np.empty(packed, dtype=z.dtype)
+    act_c = np.empty(units, dtype=z.dtype)  # (U,) workspaces
+    dact_c = np.empty(units, dtype=z.dtype)
+    zp = np.zeros((4, padded), dtype=z.dtype)  # (4, P) padded pre-activations
+    dzp = np.zeros((4, padded), dtype=z.dtype)  # (4, P) their gradients
+    c_t = np.zeros(padded, dtype=z.dtype)  # (P,) padded carries
+    c_tm1 = np.zeros(padded, dtype=z.dtype)
+    dh = np.zeros(padded, dtype=z.dtype)  # (P,) dL/dh_t
+    dc = np.zeros(padded, dtype=z.dtype)  # (P,) dL/dc_t
+    dc_prev = np.zeros(padded, dtype=z.dtype)  # (P,) dL/dc_tm1
+    for b in range(row_start, row_stop):
+        _copy(dc_next[b], dc)
+        for t in range(timesteps - 1, -1, -1):
+            c_tm1_row = c[b, t - 1] if t > 0 else c0[b]  # (U,)
+            # backprop into h_t: from the sequence output and from step t+1
+            if use_dh_seq:
+                for j in range(units):
+                    dh[j] = dh_next[b, j] + dh_seq[b, t, j]
+            else:
+                _copy(dh_next[b], dh)
+            dz_row = dz[b, t]  # (4U,)
+            done = False
+            if fused:
+                _unpack_gates(z[b, t], zp)
+                _copy(c[b, t], c_t)
+                _copy(c_tm1_row, c_tm1)
+                if _fused_backward(zp, c_tm1, c_t, dh, dc, dc_prev, dzp):
+                    _pack_gates(dzp, dz_row)
+                    dc, dc_prev = dc_prev, dc
+                    done = True
+            if not done:
+                _cell_backward(z[b, t], c_tm1_row, c[b, t], dh[:units], dc[:units], dz_row,
+                               act, ract, gates, dgates, act_c, dact_c)
+            # backprop into h_tm1 through z_t = ... + h_tm1 @ recurrent_kernel
+            dh_tm1 = dh_next[b]  # (U,)
+            dh_tm1[:] = 0
+            _add_vector_matrix(dz_row, recurrent_kernel_t, dh_tm1)
+        _copy(dc[:units], dc_next[b])
+
+
+@jit_kernel
+def _backward_steps(z, c, c0, recurrent_kernel_t, dh_seq, use_dh_seq, dh_next, dc_next, act,
+                    ract, dz):
+    """Large units: backward timestep by timestep, one BLAS product for the whole batch."""
     batch, timesteps, packed = z.shape
     units = packed // 4
     gates = np.empty(packed, dtype=z.dtype)  # (4U,) workspaces
@@ -410,44 +657,20 @@ def _backward_kernel(z, c, c0, recurrent_kernel_t, dh_seq, use_dh_seq, dh_next, 
     act_c = np.empty(units, dtype=z.dtype)  # (U,) workspaces
     dact_c = np.empty(units, dtype=z.dtype)
     dh = np.empty(units, dtype=z.dtype)  # (U,) dL/dh_t of one row
-    if not use_blas:
+    dz_t = np.empty((batch, packed), dtype=z.dtype)  # (B, 4U) contiguous dz of step t
+    for t in range(timesteps - 1, -1, -1):
         for b in range(batch):
-            for t in range(timesteps - 1, -1, -1):
-                c_tm1 = c[b, t - 1] if t > 0 else c0[b]  # (U,)
-                # backprop into h_t: from the sequence output and from step t+1
-                if use_dh_seq:
-                    for j in range(units):
-                        dh[j] = dh_next[b, j] + dh_seq[b, t, j]
-                else:
-                    dh[:] = dh_next[b]
-                dz_row = dz[b, t]  # (4U,)
-                _cell_backward(z[b, t], c_tm1, c[b, t], dh, dc_next[b], dz_row, act, ract,
-                               gates, dgates, act_c, dact_c)
-                # backprop into h_tm1 through z_t = ... + h_tm1 @ recurrent_kernel
-                dh_tm1 = dh_next[b]  # (U,)
-                dz_0 = dz_row[0]
-                for k in range(units):
-                    dh_tm1[k] = dz_0 * recurrent_kernel_t[0, k]
-                for j in range(1, packed):
-                    dz_j = dz_row[j]
-                    r_j = recurrent_kernel_t[j]  # (U,)
-                    for k in range(units):
-                        dh_tm1[k] += dz_j * r_j[k]
-    else:
-        dz_t = np.empty((batch, packed), dtype=z.dtype)  # (B, 4U) contiguous dz of step t
-        for t in range(timesteps - 1, -1, -1):
-            for b in range(batch):
-                c_tm1 = c[b, t - 1] if t > 0 else c0[b]  # (U,)
-                if use_dh_seq:
-                    for j in range(units):
-                        dh[j] = dh_next[b, j] + dh_seq[b, t, j]
-                else:
-                    dh[:] = dh_next[b]
-                dz_row = dz[b, t]  # (4U,)
-                _cell_backward(z[b, t], c_tm1, c[b, t], dh, dc_next[b], dz_row, act, ract,
-                               gates, dgates, act_c, dact_c)
-                dz_t[b] = dz_row
-            np.dot(dz_t, recurrent_kernel_t, dh_next)  # (B, U) dL/dh_tm1
+            c_tm1 = c[b, t - 1] if t > 0 else c0[b]  # (U,)
+            if use_dh_seq:
+                for j in range(units):
+                    dh[j] = dh_next[b, j] + dh_seq[b, t, j]
+            else:
+                dh[:] = dh_next[b]
+            dz_row = dz[b, t]  # (4U,)
+            _cell_backward(z[b, t], c_tm1, c[b, t], dh, dc_next[b], dz_row, act, ract,
+                           gates, dgates, act_c, dact_c)
+            dz_t[b] = dz_row
+        np.dot(dz_t, recurrent_kernel_t, dh_next)  # (B, U) dL/dh_tm1
 
 
 # -- the public functions -----------------------------------------------------------------
@@ -528,10 +751,11 @@ def lstm_forward(
     c = np.empty((batch, timesteps, units), dtype=dtype)  # (B, T, U)
     h = np.empty((batch, timesteps, units), dtype=dtype)  # (B, T, U)
     with np.errstate(all="ignore"):  # only for NUMBA_DISABLE_JIT: compiled code never warns
-        _forward_kernel(
-            xs, h0, c0, kernel, recurrent_kernel, bias if use_bias else kernel[0], use_bias,
-            act, ract, units >= BLAS_MIN_UNITS, z, c, h,
-        )
+        _input_projection(xs, kernel, bias if use_bias else kernel[0], use_bias, z)
+        if units >= BLAS_MIN_UNITS:
+            _forward_steps(z, c, h, h0, c0, recurrent_kernel, act, ract)
+        else:
+            _forward_rows(z, c, h, h0, c0, recurrent_kernel, act, ract, 0, batch)
     cache = LSTMCache(
         x, h0, c0, kernel, recurrent_kernel, bias if use_bias else None, z, c, h,
         act_name, ract_name, bool(go_backwards),
@@ -588,10 +812,12 @@ def lstm_backward(
 
     dz = np.empty((batch, timesteps, 4 * units), dtype=dtype)  # (B, T, 4U)
     with np.errstate(all="ignore"):  # inf and NaN propagate as IEEE says, as in the reference
-        _backward_kernel(
-            z, c, c0, recurrent_kernel_t, dh_seq, use_dh_seq, dh_next, dc_next, act, ract,
-            units >= BLAS_MIN_UNITS, dz,
-        )
+        if units >= BLAS_MIN_UNITS:
+            _backward_steps(z, c, c0, recurrent_kernel_t, dh_seq, use_dh_seq, dh_next, dc_next,
+                            act, ract, dz)
+        else:
+            _backward_rows(z, c, c0, recurrent_kernel_t, dh_seq, use_dh_seq, dh_next, dc_next,
+                           act, ract, dz, 0, batch)
 
         # backprop into x and the weights: one large product each, over all timesteps
         xs = x[:, ::-1] if cache.go_backwards else x  # (B, T, D) processing order
