@@ -16,11 +16,14 @@ from . import keras_io, torch_io
 from .keras_io import from_keras, load_model
 from . import callbacks, datasets  # noqa: E402,I001 - after the layers they use
 from .ops import get_backend, set_backend
+from .explain import explain_params
+from .trace import LSTMTrace, trace  # the function shadows the submodule's name
 
 __version__ = "0.1.0"
 
 __all__ = [
     "LSTM",
+    "LSTMTrace",
     "Input",
     "Sequential",
     "callbacks",
@@ -29,6 +32,7 @@ __all__ = [
     "keras_io",
     "load_model",
     "torch_io",
+    "explain_params",
     "activations",
     "clear_session",
     "gates",
@@ -42,4 +46,5 @@ __all__ = [
     "regularizers",
     "set_backend",
     "set_random_seed",
+    "trace",
 ]

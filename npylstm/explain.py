@@ -1,0 +1,125 @@
+"""Where a model's parameter counts come from, layer by layer, with the numbers filled in.
+
+An LSTM layer has four gates (i, f, c, o); each has a kernel column block
+``(input_dim, units)``, a recurrent block ``(units, units)`` and a bias ``(units,)``, so::
+
+    count = 4 × units × (input_dim + units + 1)
+
+``input_dim`` is the feature size of whatever feeds the layer: the data for the first
+layer, the previous layer's ``units`` for a stacked one (which is why ``input_shape`` on a
+later layer changes nothing). A Dense layer has ``units × (input_dim + 1)``.
+
+>>> import npylstm
+>>> from npylstm.layers import LSTM
+>>> model = npylstm.Sequential([npylstm.Input((5, 2)), LSTM(64, return_sequences=True),
+...                             LSTM(32)])
+>>> print(npylstm.explain_params(model))
+lstm (LSTM)      4 × units × (input_dim + units + 1) = 4 × 64 × (2 + 64 + 1) = 17,152
+                 kernel (2, 256) + recurrent_kernel (64, 256) + bias (256,)
+lstm_1 (LSTM)    4 × units × (input_dim + units + 1) = 4 × 32 × (64 + 32 + 1) = 12,416
+                 kernel (64, 128) + recurrent_kernel (32, 128) + bias (128,)
+Total            29,568
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .gates import lstm_param_formula
+from .layers.base import Layer
+from .layers.dense import Dense
+from .layers.lstm import LSTM
+
+__all__ = ["LayerParams", "ParamReport", "explain_params"]
+
+
+@dataclass(frozen=True)
+class LayerParams:
+    """One layer's count: ``rule`` in symbols, ``formula`` with numbers, the ``weights``
+    it is made of as ``(name, shape)``, and ``count``."""
+
+    name: str
+    kind: str
+    rule: str
+    formula: str
+    weights: tuple[tuple[str, tuple[int, ...]], ...]
+    count: int
+
+
+@dataclass(frozen=True)
+class ParamReport:
+    """Every layer's :class:`LayerParams` and the total; ``str()`` gives the printed table."""
+
+    layers: tuple[LayerParams, ...]
+    total: int
+
+    def __str__(self) -> str:
+        labels = [f"{p.name} ({p.kind})" for p in self.layers]
+        width = max([len(label) for label in labels] + [len("Total")]) + 4
+        lines = []
+        for label, p in zip(labels, self.layers, strict=True):
+            text = f"{p.rule} = {p.formula}" if p.rule else p.formula
+            lines.append(f"{label:<{width}}{text}")
+            if p.weights:
+                parts = " + ".join(f"{wname} {shape}" for wname, shape in p.weights)
+                lines.append(f"{'':<{width}}{parts}")
+        lines.append(f"{'Total':<{width}}{self.total:,}")
+        return "\n".join(lines)
+
+    def __repr__(self) -> str:
+        return str(self)
+
+
+def _explain_layer(layer: Layer) -> LayerParams:
+    kind = type(layer).__name__
+    weights = tuple((w.name, tuple(w.value.shape)) for w in layer.weights)
+    count = layer.count_params()
+    if isinstance(layer, LSTM):
+        bias = " + 1" if layer.use_bias else ""
+        rule = f"4 × units × (input_dim + units{bias})"
+        formula = lstm_param_formula(layer.input_dim, layer.units, layer.use_bias)
+    elif isinstance(layer, Dense):
+        bias = " + 1" if layer.use_bias else ""
+        rule = f"units × (input_dim{bias})"
+        formula = f"{layer.units} × ({layer.input_dim}{bias}) = {count:,}"
+    elif not weights:
+        rule, formula = "", "no weights = 0"
+    else:
+        rule = "sum of the weight sizes"
+        formula = (
+            " + ".join("×".join(str(d) for d in shape) or "1" for _, shape in weights)
+            + f" = {count:,}"
+        )
+    return LayerParams(layer.name, kind, rule, formula, weights, count)
+
+
+def explain_params(model_or_layer) -> ParamReport:
+    """Each layer's parameter count written out, e.g. ``4 × 64 × (2 + 64 + 1) = 17,152``.
+
+    Parameters
+    ----------
+    model_or_layer : a built npylstm.Sequential, or a built layer
+
+    Returns
+    -------
+    ParamReport
+        ``.layers`` (one :class:`LayerParams` each) and ``.total``; print it for a table.
+        ``model.summary(show_param_formulas=True)`` shows the same formulas in the summary.
+    """
+    if isinstance(model_or_layer, Layer):
+        layers = [model_or_layer]
+    elif isinstance(getattr(model_or_layer, "layers", None), list):
+        layers = model_or_layer.layers
+    else:
+        raise TypeError(
+            "explain_params: expected an npylstm Sequential model or layer, received "
+            f"{type(model_or_layer).__name__}"
+        )
+    for layer in layers:
+        if not layer.built:
+            raise ValueError(
+                f"explain_params: layer '{layer.name}' is not built: its input size is unknown "
+                "(give the model an Input or call it on data first)"
+            )
+    explained = tuple(_explain_layer(layer) for layer in layers)
+    return ParamReport(explained, sum(p.count for p in explained))
