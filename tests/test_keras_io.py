@@ -24,7 +24,7 @@ MATRIX = {
     "stacked_dropout": (
         (6, 3),
         [
-            ("LSTM", dict(units=6, return_sequences=True)),
+            ("LSTM", dict(units=6, return_sequences=True, dropout=0.1)),
             ("Dropout", dict(rate=0.2)),
             ("LSTM", dict(units=4)),
             ("Dense", dict(units=3)),
