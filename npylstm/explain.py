@@ -11,6 +11,7 @@ later layer changes nothing). A Dense layer has ``units × (input_dim + 1)``.
 
 >>> import npylstm
 >>> from npylstm.layers import LSTM
+>>> npylstm.clear_session()  # layer names from lstm, lstm_1, ...
 >>> model = npylstm.Sequential([npylstm.Input((5, 2)), LSTM(64, return_sequences=True),
 ...                             LSTM(32)])
 >>> print(npylstm.explain_params(model))

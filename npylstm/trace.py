@@ -47,7 +47,7 @@ __all__ = ["LSTMTrace", "trace"]
 TRACE_FIELDS = ("i", "f", "g", "o", "c", "h")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # arrays: compare fields with np.array_equal
 class LSTMTrace:
     """One LSTM layer's forward pass, timestep by timestep.
 

@@ -236,3 +236,11 @@ def test_trace_exact_with_blas_sized_units(backend, rng):
     t = npylstm.trace(layer, x)[layer.name]
     assert np.array_equal(t.h, layer(x))
     _assert_equations_exact(t)
+
+
+def test_trace_module_examples():
+    import doctest
+    import sys
+
+    result = doctest.testmod(sys.modules["npylstm.trace"])  # npylstm.trace is the function
+    assert result.attempted >= 5 and result.failed == 0
