@@ -52,6 +52,7 @@ import os
 import re
 import tempfile
 import zipfile
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -375,7 +376,7 @@ class _SafeZip:
                     f"'{path}': refusing a zip archive with an unsafe member name {name!r} "
                     "(absolute path or '..')"
                 )
-        duplicates = sorted({n for n in names if names.count(n) > 1})
+        duplicates = sorted(n for n, count in Counter(names).items() if count > 1)
         if duplicates:
             raise KerasFileError(
                 f"'{path}': refusing a zip archive with duplicate members {duplicates}"
@@ -416,9 +417,11 @@ def _h5_child(parent: h5py.Group, name: str, where: str, path: Path):
     for part in parts:
         if part in ("", ".", ".."):
             raise KerasFileError(f"'{path}': refusing the HDF5 path {name!r} in {where}")
-        if not isinstance(node, h5py.Group) or part not in node:
+        if not isinstance(node, h5py.Group):
             return None
-        link = node.get(part, getlink=True)
+        link = node.get(part, getlink=True)  # the link itself, never followed
+        if link is None:
+            return None
         if isinstance(link, h5py.SoftLink | h5py.ExternalLink):
             raise KerasFileError(
                 f"'{path}': refusing an HDF5 {type(link).__name__} at "

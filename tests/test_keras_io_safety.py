@@ -201,6 +201,16 @@ def test_soft_links_are_refused(model, weights_file, tmp_path):
         model.load_weights(bad)
 
 
+def test_dangling_soft_links_are_refused_not_missing(model, weights_file, tmp_path):
+    def dangling(f):
+        del f["layers/dense/vars/1"]
+        f["layers/dense/vars/1"] = h5py.SoftLink("/nowhere")
+
+    bad = _edit_h5(weights_file, tmp_path / "dangling.weights.h5", dangling)
+    with pytest.raises(KerasFileError, match=r"refusing an HDF5 SoftLink at /layers/dense/vars/1"):
+        model.load_weights(bad)
+
+
 def test_external_links_are_refused(model, weights_file, tmp_path):
     secret = tmp_path / "secret.h5"
     with h5py.File(secret, "w") as f:
