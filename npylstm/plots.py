@@ -45,7 +45,7 @@ def _figure(**kwargs) -> Figure:
     """A new Figure, importing matplotlib on first use with a clear message if it is missing."""
     try:
         from matplotlib.figure import Figure
-    except ImportError as exc:  # pragma: no cover - exercised by a monkeypatched test
+    except ImportError as exc:  # tests/test_plots.py hides matplotlib to check this message
         raise ImportError(
             "npylstm.plots needs matplotlib, which is not installed: "
             'pip install "npylstm[plot]" (or pip install matplotlib)'
@@ -155,8 +155,6 @@ def plot_kernel(layer) -> Figure:
         raise TypeError(
             f"plot_kernel: expected a built npylstm LSTM layer, received {type(layer).__name__}"
         )
-    from matplotlib.ticker import MaxNLocator
-
     units = layer.units
     packed = [("kernel", layer.kernel), ("recurrent_kernel", layer.recurrent_kernel)]
     if layer.bias is not None:
@@ -164,6 +162,8 @@ def plot_kernel(layer) -> Figure:
     heights = [max(a.shape[0], 1) for _, a in packed]
     heights = [max(h, 0.12 * max(heights)) for h in heights]  # a thin bias stays visible
     fig = _figure(figsize=(10, 1.2 + 0.9 * len(packed) + 0.04 * sum(heights)), layout="constrained")
+    from matplotlib.ticker import MaxNLocator  # after _figure: matplotlib is there
+
     axes = fig.subplots(len(packed), 1, squeeze=False, height_ratios=heights)[:, 0]
     bound = max(float(np.max(np.abs(a))) for _, a in packed) or 1.0
     for ax, (wname, array) in zip(axes, packed, strict=True):

@@ -133,7 +133,17 @@ def test_plots_reject_bad_input(model_and_data):
 
 
 def test_missing_matplotlib_says_how_to_install(monkeypatch, model_and_data):
-    model, _, _ = model_and_data
-    monkeypatch.setitem(sys.modules, "matplotlib.figure", None)  # import now fails
-    with pytest.raises(ImportError, match=r'pip install "npylstm\[plot\]"'):
-        plots.plot_kernel(model.layers[0])
+    model, x, y = model_and_data
+    t = npylstm.trace(model, x[:1])[model.layers[0].name]
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # every matplotlib import now fails
+    monkeypatch.setitem(sys.modules, "matplotlib.figure", None)
+    monkeypatch.setitem(sys.modules, "matplotlib.ticker", None)
+    calls = [
+        lambda: plots.plot_gates(t),
+        lambda: plots.plot_kernel(model.layers[0]),
+        lambda: plots.plot_predictions(y, y),
+        lambda: plots.plot_history({"loss": [1.0, 0.5]}),
+    ]
+    for call in calls:
+        with pytest.raises(ImportError, match=r'pip install "npylstm\[plot\]"'):
+            call()
