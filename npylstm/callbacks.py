@@ -218,9 +218,10 @@ class EarlyStopping(Callback):
     def _is_improvement(self, value: float, reference: float | None) -> bool:
         if reference is None:
             return True
+        # Keras: an improvement must beat the reference by more than min_delta
         if self._lower_is_better():
-            return value - self.min_delta < reference
-        return value + self.min_delta > reference
+            return value + self.min_delta < reference
+        return value - self.min_delta > reference
 
     def on_train_begin(self, logs=None):
         self.wait = 0

@@ -62,7 +62,7 @@ def _build_both(keras, spec):
     return theirs, ours
 
 
-@settings(max_examples=10, **KERAS_SETTINGS)
+@settings(max_examples=6, **KERAS_SETTINGS)
 @given(spec=stacks)
 def test_counts_shapes_and_summary_totals_match_keras(keras, spec):
     theirs, ours = _build_both(keras, spec)
@@ -210,20 +210,16 @@ def test_regularization_terms_are_in_the_loss(rng):
 # -- configs -------------------------------------------------------------------------------
 def test_sequential_config_matches_keras_and_rebuilds(keras, rng):
     theirs = keras.Sequential(
-        [keras.Input((7, 3)), keras.layers.LSTM(6, return_sequences=True, name="a"),
+        [keras.Input((7, 3), name="x"), keras.layers.LSTM(6, return_sequences=True, name="a"),
          keras.layers.Dropout(0.2, name="b"), keras.layers.LSTM(5, name="c"),
          keras.layers.Dense(2, name="d")], name="m",
     )
     ours = Sequential(
-        [Input((7, 3)), LSTM(6, return_sequences=True, name="a"), Dropout(0.2, name="b"),
+        [Input((7, 3), name="x"), LSTM(6, return_sequences=True, name="a"),
+         Dropout(0.2, name="b"),
          LSTM(5, name="c"), Dense(2, name="d")], name="m",
     )
-    ours_config = ours.get_config()
-    their_config = theirs.get_config()
-    for entry in their_config["layers"]:  # Keras writes the input layer's own name
-        if entry["class_name"] == "InputLayer":
-            entry["config"]["name"] = "input_layer"
-    assert ours_config == their_config
+    assert ours.get_config() == theirs.get_config()
     rebuilt = Sequential.from_config(theirs.get_config())
     weights = keras_weights(theirs)
     rebuilt.set_weights(weights)

@@ -1,0 +1,125 @@
+"""Callbacks: EarlyStopping (Keras 3 rules, stepped through by hand), History, hooks."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import npylstm
+from npylstm import Input, Sequential, optimizers
+from npylstm.callbacks import Callback, EarlyStopping, History
+from npylstm.layers import LSTM, Dense
+
+
+class FakeModel:
+    """Just what EarlyStopping touches: stop_training and the weights."""
+
+    def __init__(self):
+        self.stop_training = False
+        self.weights = [np.zeros(1)]
+        self.metrics = []
+
+    def get_weights(self):
+        return [w.copy() for w in self.weights]
+
+    def set_weights(self, weights):
+        self.weights = [w.copy() for w in weights]
+
+
+def _run(callback, values, key="val_loss"):
+    """Feed epoch logs until the callback stops training; returns the epochs run."""
+    model = FakeModel()
+    callback.set_model(model)
+    callback.on_train_begin()
+    epochs = 0
+    for epoch, value in enumerate(values):
+        model.weights = [np.array([float(epoch)])]  # weights "after" this epoch
+        callback.on_epoch_end(epoch, {key: value})
+        epochs += 1
+        if model.stop_training:
+            break
+    callback.on_train_end()
+    return epochs, model
+
+
+def test_early_stopping_patience():
+    # best 1.0 at epoch 1; epochs 2 and 3 do not improve; patience 2 -> stop after epoch 3
+    epochs, _ = _run(EarlyStopping(patience=2), [2.0, 1.0, 1.5, 1.2, 0.5])
+    assert epochs == 4
+
+
+def test_early_stopping_min_delta_and_mode_max():
+    # improvements must exceed 0.1: 0.95 is not better than 1.0 - 0.1 -> stop at epoch 1
+    epochs, _ = _run(EarlyStopping(min_delta=0.1), [1.0, 0.95, 0.5])
+    assert epochs == 2
+    # mode="max" (accuracy-like): 0.9 after 0.8 improves, 0.85 does not
+    epochs, _ = _run(EarlyStopping(monitor="acc", mode="max"), [0.8, 0.9, 0.85, 0.95], "acc")
+    assert epochs == 3
+
+
+def test_early_stopping_restores_the_best_weights():
+    callback = EarlyStopping(patience=1, restore_best_weights=True)
+    epochs, model = _run(callback, [3.0, 1.0, 2.0, 2.5, 0.1])
+    assert epochs == 3 and callback.best_epoch == 1
+    assert model.weights[0][0] == 1.0  # the weights at the end of epoch 1
+
+
+def test_early_stopping_start_from_epoch():
+    # the first two epochs are not monitored: stopping comes after epoch 3 at the earliest
+    epochs, _ = _run(EarlyStopping(start_from_epoch=2), [1.0, 2.0, 3.0, 4.0, 5.0])
+    assert epochs == 4
+
+
+def test_early_stopping_bad_arguments():
+    with pytest.raises(ValueError, match=r"EarlyStopping: expected mode 'auto', 'min' or "
+                                         r"'max', received 'up'"):
+        EarlyStopping(mode="up")
+    with pytest.raises(ValueError, match=r"EarlyStopping: expected patience to be an integer "
+                                         r">= 0, received -1"):
+        EarlyStopping(patience=-1)
+    with pytest.raises(ValueError, match=r"EarlyStopping: monitor='val_mae' is not in the "
+                                         r"epoch logs; available: \['loss'\]"):
+        _run(EarlyStopping(monitor="val_mae"), [1.0], key="loss")
+
+
+def test_early_stopping_in_fit_and_callback_hooks(rng):
+    npylstm.set_random_seed(1)
+    model = Sequential([Input((3, 1)), LSTM(2), Dense(1)])
+    # a learning rate this large makes the loss jump around: stop at the first bad epoch
+    model.compile(optimizer=optimizers.SGD(5.0), loss="mse")
+    calls = []
+
+    class Recorder(Callback):
+        def on_train_begin(self, logs=None):
+            calls.append("train_begin")
+
+        def on_epoch_begin(self, epoch, logs=None):
+            calls.append(f"epoch_begin {epoch}")
+
+        def on_epoch_end(self, epoch, logs=None):
+            calls.append(f"epoch_end {epoch} {sorted(logs)}")
+
+        def on_train_end(self, logs=None):
+            calls.append("train_end")
+
+    x = rng.normal(size=(16, 3, 1))
+    y = rng.normal(size=(16, 1)) * 10
+    stopper = EarlyStopping(monitor="loss", patience=0, restore_best_weights=True)
+    history = model.fit(x, y, epochs=30, batch_size=4, callbacks=[stopper, Recorder()],
+                        verbose=0)
+    run = len(history.history["loss"])
+    losses = history.history["loss"]
+    assert run < 30
+    assert losses[-1] >= min(losses[:-1])  # it stopped on an epoch that did not improve
+    assert calls[0] == "train_begin" and calls[-1] == "train_end"
+    assert calls[1:3] == ["epoch_begin 0", "epoch_end 0 ['loss']"]
+    assert isinstance(history, History) and history.epoch == list(range(run))
+
+
+def test_fit_rejects_non_callbacks(rng):
+    model = Sequential([Input((3, 1)), LSTM(2), Dense(1)])
+    model.compile(loss="mse")
+    with pytest.raises(TypeError, match=r"expected callbacks to be npylstm.callbacks.Callback "
+                                        r"instances, received function"):
+        model.fit(rng.normal(size=(4, 3, 1)), rng.normal(size=(4, 1)), verbose=0,
+                  callbacks=[lambda: None])
