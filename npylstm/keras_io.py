@@ -51,6 +51,7 @@ import math
 import os
 import re
 import tempfile
+import warnings
 import zipfile
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -162,6 +163,9 @@ class ModelFile:
         ``"keras"``, ``"weights.h5"``, ``"legacy_h5"`` or ``"legacy_weights_h5"``.
     layer_names : list of str
         The layer names the weights were stored under (legacy files), else the group names.
+    compile_config : dict or None
+        How the model was compiled (``compile_config`` of a ``.keras`` file, the
+        ``training_config`` attribute of a legacy file), or None.
     """
 
     config: dict | None
@@ -169,6 +173,7 @@ class ModelFile:
     keras_version: str
     format: str
     layer_names: list[str] = field(default_factory=list)
+    compile_config: dict | None = None
 
 
 # -- versions and configs -------------------------------------------------------------------
@@ -630,9 +635,12 @@ def read_model_file(path: str | os.PathLike) -> ModelFile:
             _parse_json(text, "model_config", path), version, f"'{path}'"
         )
         names, arrays = _read_legacy_weights(group, path)
-    return ModelFile(
-        config, _assign_legacy(config, names, arrays, path), version, "legacy_h5", names
-    )
+        training = _h5_text(h5.attrs, "training_config")
+        compile_config = (
+            None if training is None else _parse_json(training, "training_config", path)
+        )
+    layer_weights = _assign_legacy(config, names, arrays, path)
+    return ModelFile(config, layer_weights, version, "legacy_h5", names, compile_config)
 
 
 def _read_keras_archive(path: Path) -> ModelFile:
@@ -663,7 +671,9 @@ def _read_keras_archive(path: Path) -> ModelFile:
         archive.close()
     with _open_h5(io.BytesIO(weights_bytes), path) as h5:
         arrays = _read_keras3_weights(h5, classes, names, path)
-    return ModelFile(config, arrays, version, "keras", weights_group_names(classes))
+    return ModelFile(
+        config, arrays, version, "keras", weights_group_names(classes), config.get("compile_config")
+    )
 
 
 def read_weights_file(
@@ -975,6 +985,7 @@ def write_legacy_h5(
         One list per non-Input layer, in ``get_weights()`` order.
     """
     keras2 = False
+    training_config = None
     if config is not None:
         _check_config(config)
         keras2 = bool(_keras3_uses_keras2_hard_sigmoid(config))
@@ -994,6 +1005,21 @@ def write_legacy_h5(
         }
         if keras2:
             model_config["config"].pop("trainable", None)
+        compile_config = config.get("compile_config")
+        # Only for tf.keras: Keras 3.15 cannot load a legacy file whose training_config
+        # names its loss by a string (not even one it wrote itself), so a Keras 3 legacy
+        # file is written uncompiled, which Keras loads with a note to compile it.
+        if compile_config and keras2:  # the optimizer goes apart, as optimizer_config
+            optimizer = compile_config.get("optimizer") or {}
+            training_config = {
+                **{k: v for k, v in compile_config.items() if k != "optimizer"},
+                "optimizer_config": {
+                    # tf.keras 2.11+'s spelling of its (Keras 3-like) optimizers; a bare
+                    # "Adam" would select its legacy optimizer, which rejects weight_decay.
+                    "class_name": f"Custom>{optimizer.get('class_name')}",
+                    "config": optimizer.get("config"),
+                },
+            }
     elif class_names is None or layer_names is None:
         raise ValueError("write_legacy_h5: a weights-only file needs class_names and layer_names")
     class_names, layer_names = list(class_names), list(layer_names)
@@ -1023,6 +1049,8 @@ def write_legacy_h5(
             h5.attrs["backend"] = backend
             h5.attrs["keras_version"] = version
             h5.attrs["model_config"] = json.dumps(model_config)
+            if training_config is not None:
+                h5.attrs["training_config"] = json.dumps(training_config)
             fill(h5.create_group("model_weights"))
 
     return _atomic_write(path, write)
@@ -1084,17 +1112,22 @@ def _sequential_from_config(config: dict, source: str):
         raise KerasFileError(f"{source}: cannot rebuild the model from its config: {exc}") from exc
 
 
-def load_model(path: str | os.PathLike):
+def load_model(path: str | os.PathLike, compile: bool = True):  # noqa: A002 - Keras's name
     """Load a whole model from a ``.keras`` file or a legacy ``.h5`` model file, without Keras.
 
     Parameters
     ----------
     path : str or PathLike
+    compile : bool
+        Compile the model as the file says it was compiled (optimizer hyperparameters, loss,
+        metrics), as ``keras.saving.load_model`` does. The optimizer's state (moments,
+        iteration count) is not restored. A compile setting npylstm lacks gives a warning
+        and an uncompiled model.
 
     Returns
     -------
     npylstm.Sequential
-        Built, with the file's weights (not compiled).
+        Built, with the file's weights.
 
     Examples
     --------
@@ -1104,11 +1137,79 @@ def load_model(path: str | os.PathLike):
     saved = read_model_file(path)
     model = _sequential_from_config(saved.config, f"'{path}'")
     _assign_weights(model, saved.layer_weights, f"'{path}'")
+    if compile and saved.compile_config:
+        _compile_from_config(model, saved.compile_config, f"'{path}'")
     return model
 
 
+def _compile_from_config(model, compile_config: dict, source: str) -> None:
+    """``model.compile`` from a Keras ``compile_config`` / tf.keras ``training_config``."""
+    optimizer = compile_config.get("optimizer") or compile_config.get("optimizer_config")
+    if isinstance(optimizer, dict) and isinstance(optimizer.get("class_name"), str):
+        config = dict(optimizer.get("config") or {})
+        # tf.keras: graph-compilation flags with no meaning here; Keras 2.0-2.2 spelled
+        # learning_rate "lr" and had a "decay" that is a no-op at 0.
+        for key in ("jit_compile", "is_legacy_optimizer"):
+            config.pop(key, None)
+        if "lr" in config and "learning_rate" not in config:
+            config["learning_rate"] = config.pop("lr")
+        if config.get("decay") == 0:
+            config.pop("decay")
+        # tf.keras 2.11+ names its own optimizers "Custom>Adam"; they are Keras's Adam.
+        optimizer = {
+            "class_name": optimizer["class_name"].removeprefix("Custom>"),
+            "config": config,
+        }
+    loss = compile_config.get("loss")
+    if isinstance(loss, dict):  # Keras 3 adds the loss's dtype, which npylstm has no use for
+        loss = {
+            **loss,
+            "config": {k: v for k, v in (loss.get("config") or {}).items() if k != "dtype"},
+        }
+    metrics = compile_config.get("metrics")
+    try:
+        model.compile(optimizer=optimizer or "rmsprop", loss=loss, metrics=metrics)
+        return
+    except (TypeError, ValueError) as exc:
+        problem = exc
+    if metrics:
+        try:
+            model.compile(optimizer=optimizer or "rmsprop", loss=loss)
+            warnings.warn(
+                f"{source}: compiled without the file's metrics {metrics!r} ({problem})",
+                stacklevel=3,
+            )
+            return
+        except (TypeError, ValueError) as exc:
+            problem = exc
+    warnings.warn(
+        f"{source}: the model was not compiled ({problem}); call model.compile(...)",
+        stacklevel=3,
+    )
+
+
 def _model_config(model) -> dict:
-    return {"class_name": "Sequential", "config": model.get_config()}
+    config = {"class_name": "Sequential", "config": model.get_config()}
+    if getattr(model, "compiled", False) and model.optimizer is not None:
+        # As Keras writes it; Keras compiles the loaded model with it (optimizer state is
+        # not written: Keras starts that fresh, and says so).
+        metrics = [m.name for m in getattr(model, "compiled_metrics", [])]
+        config["compile_config"] = {
+            "optimizer": {
+                "module": "keras.optimizers",
+                "class_name": type(model.optimizer).__name__,
+                "config": model.optimizer.get_config(),
+                "registered_name": None,
+            },
+            "loss": None if model.loss is None else model.loss.name,
+            "loss_weights": None,
+            "metrics": metrics or None,
+            "weighted_metrics": None,
+            "run_eagerly": False,
+            "steps_per_execution": 1,
+            "jit_compile": True,
+        }
+    return config
 
 
 def save_model(model, path: str | os.PathLike) -> Path:

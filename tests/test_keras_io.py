@@ -303,3 +303,50 @@ def test_from_keras_refuses_what_it_cannot_rebuild(keras):
         npylstm.from_keras(gru)
     with pytest.raises(TypeError, match="expected a keras.Sequential model, received Dense"):
         npylstm.from_keras(keras.layers.Dense(2))
+
+
+def test_compile_settings_travel_both_ways(keras, tmp_path):
+    """load_model compiles as the file says (optimizer hyperparameters, loss, metrics), as
+    keras.saving.load_model does; a compiled npylstm model writes Keras's compile_config."""
+    km = keras.Sequential(
+        [
+            keras.Input((3, 2)),
+            keras.layers.LSTM(2, kernel_initializer="zeros", recurrent_initializer="zeros"),
+            keras.layers.Dense(1),
+        ]
+    )
+    km.compile(optimizer=keras.optimizers.RMSprop(0.02), loss="mae", metrics=["mse"])
+    with keras_saving():
+        km.save(tmp_path / "compiled.keras")
+    model = npylstm.load_model(tmp_path / "compiled.keras")
+    assert model.compiled and type(model.optimizer).__name__ == "RMSprop"
+    assert model.optimizer.get_config()["learning_rate"] == pytest.approx(0.02)
+    assert (model.loss.name, [m.name for m in model.compiled_metrics]) == ("mae", ["mse"])
+    assert not npylstm.load_model(tmp_path / "compiled.keras", compile=False).compiled
+
+    model.compile(optimizer=npylstm.optimizers.get("adam"), loss="mse")
+    model.save(tmp_path / "ours.keras")
+    # Keras compiles from our compile_config and says that it starts the optimizer afresh.
+    with pytest.warns(UserWarning, match="Skipping variable loading for optimizer 'adam'"):
+        back = keras.saving.load_model(tmp_path / "ours.keras")
+    assert back.compiled and type(back.optimizer).__name__ == "Adam" and back.loss == "mse"
+
+
+def test_unsupported_compile_settings_warn_and_leave_the_model_uncompiled(tmp_path):
+    import json
+    import zipfile
+
+    model = npylstm.Sequential([npylstm.Input((3, 2)), npylstm.layers.LSTM(2)])
+    good = model.save(tmp_path / "good.keras")
+    bad = tmp_path / "lion.keras"
+    with zipfile.ZipFile(good) as zin, zipfile.ZipFile(bad, "w") as zout:
+        config = json.loads(zin.read("config.json"))
+        config["compile_config"] = {
+            "optimizer": {"class_name": "Lion", "config": {}},
+            "loss": "mse",
+        }
+        zout.writestr("config.json", json.dumps(config))
+        zout.writestr("model.weights.h5", zin.read("model.weights.h5"))
+    with pytest.warns(UserWarning, match=r"lion\.keras': the model was not compiled \(.*Lion"):
+        loaded = npylstm.load_model(bad)
+    assert not loaded.compiled

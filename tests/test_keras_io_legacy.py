@@ -251,3 +251,23 @@ def test_keras_zip_written_by_tf_keras_means_keras2():
     model = npylstm.load_model(FIXTURES / "keras2_hard_sigmoid.keras")
     assert model.layers[0].recurrent_activation == "hard_sigmoid_keras2"
     np.testing.assert_allclose(model.predict(x, verbose=0), y, atol=ATOL, rtol=0)
+
+
+def test_tf_keras_training_config_compiles_the_model():
+    """tf_keras's training_config: "Custom>Adam" with jit_compile / is_legacy_optimizer keys."""
+    model = npylstm.load_model(FIXTURES / "keras2_stacked.h5")
+    assert model.compiled and type(model.optimizer).__name__ == "Adam"
+    assert model.optimizer.get_config()["learning_rate"] == pytest.approx(1e-3)
+    assert model.loss.name == "mse"
+
+
+def test_keras2_file_keeps_its_compile_settings(tmp_path):
+    model = npylstm.load_model(FIXTURES / "keras2_hard_sigmoid.h5")
+    model.compile(optimizer=npylstm.optimizers.get("rmsprop"), loss="mae", metrics=["mse"])
+    out = model.save(tmp_path / "compiled.h5")
+    with h5py.File(out) as f:
+        training = json.loads(f.attrs["training_config"])
+    assert training["optimizer_config"]["class_name"] == "Custom>RMSprop"  # tf_keras's name
+    again = npylstm.load_model(out)
+    assert type(again.optimizer).__name__ == "RMSprop"
+    assert (again.loss.name, [m.name for m in again.compiled_metrics]) == ("mae", ["mse"])
