@@ -279,7 +279,7 @@ class Sequential:
                 raise self._error("set_weights() on a model with no layers")
             if weights and np.ndim(weights[0]) == 2:
                 input_dim = np.shape(weights[0])[0]
-                rank = 3 if hasattr(first, "recurrent_kernel") else 2
+                rank = 3 if isinstance(first, _layer_classes()["LSTM"]) else 2
                 self._build_layers((None,) * (rank - 1) + (input_dim,))
             else:
                 raise self._error("set_weights() needs a built model: build it or add an Input")
