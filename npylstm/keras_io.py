@@ -8,6 +8,8 @@ file                      layout                                                
 ``.keras`` (Keras 3)      zip: ``config.json``, ``metadata.json``,                yes    yes
                           ``model.weights.h5`` (``layers/lstm/cell/vars/0`` ...)
 ``.weights.h5`` (Keras 3) the ``model.weights.h5`` above, alone                   yes    yes
+unzipped ``.keras`` dir   the three members above in a directory (Keras 3's       yes    no
+                          ``save_model(..., zipped=False)``)
 legacy ``.h5`` model      ``model_config`` attribute + ``model_weights/<layer>/``  yes    yes
 (Keras 2, tf.keras 2.x,   ``<layer>/lstm_cell/kernel:0``, ``layer_names`` /
 Keras 3)                  ``weight_names`` attributes, ``keras_version``
@@ -16,8 +18,10 @@ legacy ``.h5`` weights    the ``model_weights`` group above, at the root        
 
 The plain data is a :class:`ModelFile`: the model config in Keras 3's form (a dict, the
 same thing ``keras.Sequential.get_config`` is wrapped in), one list of arrays per layer in
-``get_weights()`` order, and the ``keras_version`` that wrote the file. Nothing here knows
-about npylstm's layers or ops; :mod:`npylstm.model` turns a ``ModelFile`` into a model.
+``get_weights()`` order, and the ``keras_version`` that wrote the file. The readers and
+writers know nothing of npylstm's layers or ops; the last section (:func:`load_model`,
+:func:`save_model`, :func:`load_weights`, :func:`save_weights`, :func:`from_keras`,
+:func:`to_keras`) connects them to :class:`npylstm.Sequential`, which calls it lazily.
 
 Safety
 ------
@@ -329,9 +333,11 @@ def _sniff(path: Path) -> str:
     if not path.exists():
         raise FileNotFoundError(f"No such file: '{path}'")
     if path.is_dir():
+        if (path / "config.json").is_file():
+            return "dir"  # Keras 3's unzipped format: save_model(..., zipped=False)
         raise KerasFileError(
             f"'{path}' is a directory, not a Keras file (expected a .keras, .weights.h5 or "
-            ".h5 file)"
+            ".h5 file, or a directory holding config.json and model.weights.h5)"
         )
     with open(path, "rb") as f:
         head = f.read(8)
@@ -413,6 +419,27 @@ class _SafeZip:
 
     def close(self) -> None:
         self.zf.close()
+
+
+class _KerasDir:
+    """Keras 3's unzipped ``.keras`` (a directory): the same reads as :class:`_SafeZip`."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        # Regular files only, at the top level: symbolic links are not followed.
+        self.names = {p.name for p in path.iterdir() if p.is_file() and not p.is_symlink()}
+
+    def read(self, name: str, max_bytes: int | None = None) -> bytes:
+        member = self.path / name
+        size = member.stat().st_size
+        if max_bytes is not None and size > max_bytes:
+            raise KerasFileError(
+                f"'{self.path}': '{name}' has {size} bytes, more than the {max_bytes} allowed"
+            )
+        return member.read_bytes()
+
+    def close(self) -> None:
+        pass
 
 
 def _h5_child(parent: h5py.Group, name: str, where: str, path: Path):
@@ -611,8 +638,8 @@ def read_model_file(path: str | os.PathLike) -> ModelFile:
     """
     path = Path(path)
     kind = _sniff(path)
-    if kind == "zip":
-        return _read_keras_archive(path)
+    if kind in ("zip", "dir"):
+        return _read_keras_archive(path, kind)
     h5 = _open_h5(path, path)
     with h5:
         text = _h5_text(h5.attrs, "model_config")
@@ -643,13 +670,14 @@ def read_model_file(path: str | os.PathLike) -> ModelFile:
     return ModelFile(config, layer_weights, version, "legacy_h5", names, compile_config)
 
 
-def _read_keras_archive(path: Path) -> ModelFile:
-    archive = _SafeZip(path)
+def _read_keras_archive(path: Path, kind: str = "zip") -> ModelFile:
+    archive = _SafeZip(path) if kind == "zip" else _KerasDir(path)
     try:
         missing = [m for m in ("config.json", "model.weights.h5") if m not in archive.names]
         if missing:
+            what = "zip archive" if kind == "zip" else "directory"
             raise KerasFileError(
-                f"'{path}' is a zip archive but not a .keras file: no {' or '.join(missing)} "
+                f"'{path}' is a {what} but not a .keras file: no {' or '.join(missing)} "
                 f"(found {sorted(archive.names)[:10]})"
             )
         raw_config = _parse_json(archive.read("config.json", _JSON_MAX_BYTES), "config.json", path)
@@ -708,11 +736,11 @@ def read_weights_file(
             f"unsupported layer classes {unsupported}; npylstm supports {sorted(SUPPORTED_LAYERS)}"
         )
     kind = _sniff(path)
-    if kind == "zip":
-        archive = _SafeZip(path)
+    if kind in ("zip", "dir"):
+        archive = _SafeZip(path) if kind == "zip" else _KerasDir(path)
         try:
             if "model.weights.h5" not in archive.names:
-                raise KerasFileError(f"'{path}' is a zip archive but not a .keras file")
+                raise KerasFileError(f"'{path}' is not a .keras file: no model.weights.h5")
             data = archive.read("model.weights.h5")
         finally:
             archive.close()

@@ -350,3 +350,25 @@ def test_unsupported_compile_settings_warn_and_leave_the_model_uncompiled(tmp_pa
     with pytest.warns(UserWarning, match=r"lion\.keras': the model was not compiled \(.*Lion"):
         loaded = npylstm.load_model(bad)
     assert not loaded.compiled
+
+
+def test_unzipped_keras_directory(keras, tmp_path):
+    """Keras 3's save_model(..., zipped=False) writes the three members into a directory."""
+    km = keras.Sequential(
+        [
+            keras.Input((4, 2)),
+            keras.layers.LSTM(3, kernel_initializer="zeros", recurrent_initializer="zeros"),
+        ]
+    )
+    rng = np.random.default_rng(5)
+    km.set_weights([rng.normal(size=w.shape).astype("float32") for w in km.weights])
+    x = rng.normal(size=(2, 4, 2)).astype("float32")
+    with keras_saving():
+        keras.saving.save_model(km, tmp_path / "unzipped", zipped=False)
+    members = {p.name for p in (tmp_path / "unzipped").iterdir()}
+    assert {"config.json", "metadata.json", "model.weights.h5"} <= members
+    model = npylstm.load_model(tmp_path / "unzipped")
+    np.testing.assert_allclose(predict(model, x), np.asarray(km(x)), atol=ATOL, rtol=0)
+    model.set_weights([np.zeros_like(w) for w in model.get_weights()])
+    model.load_weights(tmp_path / "unzipped")
+    np.testing.assert_allclose(predict(model, x), np.asarray(km(x)), atol=ATOL, rtol=0)

@@ -394,3 +394,16 @@ def test_nothing_in_a_file_is_evaluated(tmp_path):
         KerasFileError, match="cannot rebuild the model.*Unknown activation 'system'"
     ):
         npylstm.load_model(bad)
+
+
+def test_unzipped_directory_does_not_follow_symlinks(keras_file, tmp_path):
+    directory = tmp_path / "unzipped"
+    directory.mkdir()
+    with zipfile.ZipFile(keras_file) as zf:
+        (tmp_path / "elsewhere.json").write_bytes(zf.read("config.json"))
+        (directory / "model.weights.h5").write_bytes(zf.read("model.weights.h5"))
+    (directory / "config.json").symlink_to(tmp_path / "elsewhere.json")
+    with pytest.raises(
+        KerasFileError, match="is a directory but not a .keras file: no config.json"
+    ):
+        npylstm.load_model(directory)
