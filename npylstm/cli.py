@@ -445,7 +445,8 @@ def cmd_demo(args) -> int:
     _out()
 
     # 3. Train with a progress bar, as the seed's model.fit(X, Y, epochs=20, validation_split=0.2).
-    _out(f"Training {args.epochs} epoch(s): adam, loss mae, batch size {args.batch_size}")
+    _out(f"Training {args.epochs} epoch(s): adam, loss mae, batch size {args.batch_size} "
+         "(the very first run also compiles the Numba kernels, then caches them)")
     train_start = time.perf_counter()
     history = model.fit(x, y, epochs=args.epochs, batch_size=args.batch_size,
                         validation_split=0.2, verbose=1)
