@@ -54,6 +54,7 @@ import json
 import math
 import os
 import re
+import sys
 import tempfile
 import warnings
 import zipfile
@@ -1285,12 +1286,32 @@ def load_weights(model, path: str | os.PathLike) -> None:
     _assign_weights(model, saved.layer_weights, f"'{path}'")
 
 
+def _keras_package_version(keras_model) -> str:
+    """The version of the package the model's class comes from: ``keras`` (3.x or 2.x),
+    ``tf_keras`` (2.x) or ``tensorflow`` (tf.keras, 2.x)."""
+    root = type(keras_model).__module__.split(".")[0]
+    return str(getattr(sys.modules.get(root), "__version__", "3"))
+
+
+def _variable_values(layer, keras3: bool) -> list[np.ndarray]:
+    if keras3:
+        import keras
+
+        # Variable.value, not get_weights(): Keras 3.15's Variable.__array__ warns under
+        # NumPy 2.
+        return [np.asarray(keras.ops.convert_to_numpy(v.value)) for v in layer.weights]
+    return [np.asarray(v.numpy()) for v in layer.weights]  # tf.Variable
+
+
 def from_keras(keras_model):
     """An npylstm ``Sequential`` with the config and weights of a Keras ``Sequential`` model.
 
+    A model from Keras 3 keeps Keras 3's meaning of ``"hard_sigmoid"``; one from Keras 2,
+    tf_keras or tf.keras gets Keras 2's (``"hard_sigmoid_keras2"``).
+
     Parameters
     ----------
-    keras_model : keras.Sequential
+    keras_model : keras.Sequential (Keras 3), or tf_keras / tf.keras Sequential
         Built (its input shape known).
 
     Examples
@@ -1301,20 +1322,15 @@ def from_keras(keras_model):
         raise TypeError(
             f"from_keras: expected a keras.Sequential model, received {type(keras_model).__name__}"
         )
-    import keras
-
+    version = _keras_package_version(keras_model)
+    source = f"Keras {version} model '{keras_model.name}'"
     config = normalize_model_config(
-        {"class_name": "Sequential", "config": keras_model.get_config()},
-        keras.__version__,
-        f"Keras model '{keras_model.name}'",
+        {"class_name": "Sequential", "config": keras_model.get_config()}, version, source
     )
-    model = _sequential_from_config(config, f"Keras model '{keras_model.name}'")
-    # Variable.value, not get_weights(): Keras 3.15's Variable.__array__ warns under NumPy 2.
-    weights = [
-        [np.asarray(keras.ops.convert_to_numpy(v.value)) for v in layer.weights]
-        for layer in keras_model.layers
-    ]
-    _assign_weights(model, weights, f"Keras model '{keras_model.name}'")
+    model = _sequential_from_config(config, source)
+    keras3 = keras_major_version(version) >= 3
+    weights = [_variable_values(layer, keras3) for layer in keras_model.layers]
+    _assign_weights(model, weights, source)
     return model
 
 
