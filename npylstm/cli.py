@@ -929,6 +929,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with _blas_threads(args.threads):
             return int(args.handler(args))
+    except BrokenPipeError:  # `npylstm ... | head`: the reader left, nothing more to say
+        with contextlib.suppress(OSError, ValueError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1  # as rich's Console does when it meets a closed pipe
     except KeyboardInterrupt:
         print("npylstm: interrupted", file=sys.stderr)
         return 130

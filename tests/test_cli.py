@@ -554,3 +554,30 @@ def test_config_json_forms(files, capsys, tmp_path):
     wrong.write_text(json.dumps({"class_name": "Functional", "config": {}}))
     code, _, err = run(capsys, "summary", files.weights_file, "--config", wrong)
     assert_error(code, err, r"expected a Sequential model config .* received 'Functional'")
+
+
+def test_predict_and_crosscheck_any_timesteps(keras, capsys, tmp_path):
+    # Input((None, 2)): a CSV row of 14 values is 7 timesteps of 2 features.
+    zeros = {"kernel_initializer": "zeros", "recurrent_initializer": "zeros"}
+    model = random_keras_model(
+        keras, [keras.layers.LSTM(3, go_backwards=True, return_sequences=True, **zeros),
+                keras.layers.LSTM(3, **zeros)],
+        (None, 2), seed=5, name="any_timesteps",
+    )
+    path = tmp_path / "any.keras"
+    with keras_saving():
+        model.save(path)
+    x = np.random.default_rng(6).normal(size=(2, 7, 2)).astype("float32")
+    x_csv = tmp_path / "x.csv"
+    np.savetxt(x_csv, x.reshape(2, -1), delimiter=",", fmt="%.9g")
+    y_file = tmp_path / "y.npy"
+    code, _, err = run(capsys, "predict", path, "--input", x_csv, "--output", y_file)
+    assert code == 0, err
+    np.testing.assert_allclose(np.load(y_file), np.asarray(model(x)), atol=ATOL, rtol=0)
+    code, out, err = run(capsys, "crosscheck", path, "--timesteps", "4", "--samples", "3")
+    assert code == 0, err
+    assert "3 random N(0, 1) samples of shape (4, 2)" in out
+    code, _, err = run(capsys, "crosscheck", path, "--samples", "0")
+    assert_error(code, err, r"--samples: expected an integer >= 1, received 0")
+    code, _, err = run(capsys, "convert", path, tmp_path / "any.npz")
+    assert_error(code, err, r"LSTM 'lstm': nn.LSTM has no go_backwards")
