@@ -60,10 +60,10 @@ class Files:
         self.keras_model = random_keras_model(
             keras,
             [
-                keras.layers.LSTM(6, return_sequences=True, **zeros),
-                keras.layers.Dropout(0.2),
-                keras.layers.LSTM(4, **zeros),
-                keras.layers.Dense(2),
+                keras.layers.LSTM(6, return_sequences=True, name="lstm", **zeros),
+                keras.layers.Dropout(0.2, name="dropout"),
+                keras.layers.LSTM(4, name="lstm_1", **zeros),
+                keras.layers.Dense(2, name="dense"),
             ],
             (TIMESTEPS, FEATURES), seed=0, name="small",
         )
@@ -560,7 +560,8 @@ def test_predict_and_crosscheck_any_timesteps(keras, capsys, tmp_path):
     # Input((None, 2)): a CSV row of 14 values is 7 timesteps of 2 features.
     zeros = {"kernel_initializer": "zeros", "recurrent_initializer": "zeros"}
     model = random_keras_model(
-        keras, [keras.layers.LSTM(3, go_backwards=True, return_sequences=True, **zeros),
+        keras, [keras.layers.LSTM(3, go_backwards=True, return_sequences=True, name="back",
+                                  **zeros),
                 keras.layers.LSTM(3, **zeros)],
         (None, 2), seed=5, name="any_timesteps",
     )
@@ -580,4 +581,4 @@ def test_predict_and_crosscheck_any_timesteps(keras, capsys, tmp_path):
     code, _, err = run(capsys, "crosscheck", path, "--samples", "0")
     assert_error(code, err, r"--samples: expected an integer >= 1, received 0")
     code, _, err = run(capsys, "convert", path, tmp_path / "any.npz")
-    assert_error(code, err, r"LSTM 'lstm': nn.LSTM has no go_backwards")
+    assert_error(code, err, r"LSTM 'back': nn.LSTM has no go_backwards")
