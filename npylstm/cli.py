@@ -39,7 +39,16 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["CLIError", "build_parser", "main"]
+__all__ = [
+    "CLIError",
+    "build_parser",
+    "find_benchmarks",
+    "fit_input",
+    "load_any_model",
+    "main",
+    "read_array",
+    "write_array",
+]
 
 EXIT_OK, EXIT_MISMATCH, EXIT_ERROR = 0, 1, 2
 
@@ -393,6 +402,7 @@ def fit_input(x: np.ndarray, model, source: str) -> np.ndarray:
 
 
 def write_array(path: Path, array: np.ndarray) -> None:
+    """``array`` as ``.npy``, or as ``.csv`` with one sample per row (trailing axes flattened)."""
     if path.suffix.lower() == ".npy":
         np.save(path, array)
     else:
