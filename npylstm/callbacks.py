@@ -166,6 +166,9 @@ class EarlyStopping(Callback):
     baseline : a value the monitored quantity must beat to reset the patience counter
     restore_best_weights : at the end, set the weights of the best epoch
     start_from_epoch : epochs to wait before monitoring starts
+
+    Where Keras only warns about a ``monitor`` missing from the logs (and never stops),
+    this raises a ValueError listing the keys that are there.
     """
 
     def __init__(

@@ -701,7 +701,8 @@ class Sequential:
         """The loss (plus regularization) and metrics on ``(x, y)``, batch-size weighted.
 
         Returns the loss as a float without metrics, else ``[loss, *metrics]`` (or a dict
-        with ``return_dict=True``), as Keras does.
+        with ``return_dict=True``), as Keras does. ``verbose`` is checked but nothing is
+        printed (Keras shows a progress bar); the same holds for :meth:`predict`.
         """
         self._assert_compiled("evaluate")
         batch_size = self._check_batch_size(batch_size)

@@ -184,6 +184,13 @@ class LSTM(Layer):
 
     ``backend`` chooses the kernel (``"numba"`` or ``"reference"``); None follows
     :func:`npylstm.set_backend` / ``NPYLSTM_BACKEND``.
+
+    Training (``forward(x, training=True)``) applies Keras's dropout masks, drawn once per
+    call from ``rng`` (or the layer's generator, seeded by ``seed``) and reused at every
+    timestep: with only ``dropout``, one ``(batch, input_dim)`` mask on ``x`` shared by the
+    four gates (any backend); with ``recurrent_dropout > 0``, Keras's implementation 1 —
+    four input masks and four ``(batch, units)`` masks on ``h_tm1``, one per gate — computed
+    in NumPy whatever the backend. At inference both are off.
     """
 
     def __init__(
