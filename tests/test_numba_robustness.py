@@ -13,6 +13,7 @@ import subprocess
 import sys
 import textwrap
 
+import numba
 import numpy as np
 import pytest
 
@@ -57,6 +58,12 @@ SMALL_FORWARD = """
 """
 
 
+NO_JIT = pytest.mark.skipif(
+    numba.config.DISABLE_JIT, reason="NUMBA_DISABLE_JIT=1: nothing is compiled or cached"
+)
+
+
+@NO_JIT
 def test_import_and_run_without_a_writable_cache_directory(tmp_path):
     # A cache directory below a regular file can never be created (even by root, for whom
     # a read-only directory would still be writable); allowing only the user-provided
@@ -73,6 +80,7 @@ def test_import_and_run_without_a_writable_cache_directory(tmp_path):
     assert result["close"] and result["backend"] == "numba"
 
 
+@NO_JIT
 @pytest.mark.skipif(not _numba_util.CACHE_STATUS["enabled"], reason="no writable cache here")
 def test_second_process_loads_the_compiled_kernel_from_the_cache(tmp_path):
     env = {"NUMBA_CACHE_DIR": str(tmp_path / "numba-cache")}

@@ -18,7 +18,7 @@ from collections.abc import Callable
 
 import numba
 
-__all__ = ["JIT_OPTIONS", "CACHE_STATUS", "jit_kernel", "jit_parallel_kernel"]
+__all__ = ["JIT_OPTIONS", "CACHE_STATUS", "jit_kernel"]
 
 #: Options for every kernel: ``error_model="numpy"`` lets float division vectorize (no
 #: zero-division check per element); no ``fastmath``, which would break NaN and ±inf;
@@ -44,8 +44,3 @@ def jit_kernel(fn: Callable, **options) -> Callable:
             CACHE_STATUS["reason"] = f"{type(exc).__name__}: {exc}"
     return numba.njit(cache=False, **options)(fn)
 
-
-def jit_parallel_kernel(fn: Callable) -> Callable:
-    """:func:`jit_kernel` with ``parallel=True``, for kernels whose ``numba.prange`` loop
-    shares independent batch rows out over Numba's threads."""
-    return jit_kernel(fn, parallel=True)

@@ -17,10 +17,15 @@ What makes it fast:
 * Nothing is allocated inside the time loop: each batch row's pre-activations are
   accumulated in place in its row of ``z`` (the cache), gates go to small per-call
   workspaces.
-* Small ``units``: the recurrent product is written out (one vectorized
-  ``row += h_tm1[k] * recurrent_kernel[k]`` per k), batch row by batch row, which avoids the
-  per-call overhead of BLAS on tiny matrices. Large ``units``: one BLAS product per
-  timestep for the whole batch (``np.dot`` into a preallocated buffer).
+* Small ``units`` (below :data:`BLAS_MIN_UNITS`): each batch row runs through all
+  timesteps on its own. The recurrent product is written out (vectorized
+  ``row += h_tm1[k] * recurrent_kernel[k]``, four k at a time), which avoids the per-call
+  overhead of BLAS on tiny matrices; for the default tanh/sigmoid the whole step is one
+  fused loop over gate rows padded to whole 8-lane vectors (no scalar remainder).
+  Large ``units``: timestep by timestep, one BLAS product for the whole batch
+  (``np.matmul`` into a preallocated buffer) and one compiled call for the gates. Every
+  BLAS product goes through NumPy, so a single OpenBLAS thread pool is busy (a second
+  pool, Numba's SciPy BLAS, would spin-wait against the first on few cores).
 * ``error_model="numpy"`` so the gate loops vectorize; no ``fastmath`` (it breaks NaN and
   ±inf). In float32, tanh and sigmoid use a branch-free rational approximation of tanh
   (the one Eigen uses, maximum error about 3 ulp; ``sigmoid(x) = 0.5 + 0.5 * tanh(x / 2)``)
@@ -429,27 +434,22 @@ def _add_vector_matrix(v, m, out):
 
 
 @jit_kernel
-def _input_projection(xs, kernel, bias, use_bias, z):
-    """``z = xs @ kernel + bias`` for every timestep at once: ``xs (B, T, D) -> z (B, T, 4U)``."""
+def _input_projection_small(xs, kernel, z):
+    """``z = xs @ kernel`` written out, for a few input features (no BLAS call needed):
+    ``xs (B, T, D) -> z (B, T, 4U)``."""
     batch, timesteps, input_dim = xs.shape
     rows = batch * timesteps
     x_2d = xs.reshape(rows, input_dim)  # (B*T, D)
     z_2d = z.reshape(rows, kernel.shape[1])  # (B*T, 4U)
-    if input_dim < _SMALL_INPUT_DIM:
-        for r in range(rows):
-            z_r = z_2d[r]
-            x_r0 = x_2d[r, 0]
+    for r in range(rows):
+        z_r = z_2d[r]
+        x_r0 = x_2d[r, 0]
+        for j in range(z_r.shape[0]):
+            z_r[j] = x_r0 * kernel[0, j]
+        for d in range(1, input_dim):
+            x_rd = x_2d[r, d]
             for j in range(z_r.shape[0]):
-                z_r[j] = x_r0 * kernel[0, j]
-            for d in range(1, input_dim):
-                x_rd = x_2d[r, d]
-                for j in range(z_r.shape[0]):
-                    z_r[j] += x_rd * kernel[d, j]
-    else:
-        np.dot(x_2d, kernel, z_2d)
-    if use_bias:
-        for r in range(rows):
-            z_2d[r] += bias
+                z_r[j] += x_rd * kernel[d, j]
 
 
 @jit_kernel
@@ -578,22 +578,17 @@ def _forward_rows(z, c, h, h0, c0, recurrent_kernel, act, ract, row_start, row_s
 
 
 @jit_kernel
-def _forward_steps(z, c, h, h0, c0, recurrent_kernel, act, ract):
-    """Large units: timestep by timestep, one BLAS product for the whole batch."""
-    batch, timesteps, packed = z.shape
-    units = packed // 4
-    gates = np.empty(packed, dtype=z.dtype)  # (4U,) workspace
-    act_c = np.empty(units, dtype=z.dtype)  # (U,) workspace
-    h_tm1 = h0.copy()  # (B, U) contiguous copy of the previous output
-    hr = np.empty((batch, packed), dtype=z.dtype)  # (B, 4U) h_tm1 @ recurrent_kernel
-    for t in range(timesteps):
-        np.dot(h_tm1, recurrent_kernel, hr)
-        for b in range(batch):
-            c_tm1 = c[b, t - 1] if t > 0 else c0[b]  # (U,)
-            z_row = z[b, t]  # (4U,)
-            z_row += hr[b]
-            _cell_forward(z_row, c_tm1, c[b, t], h[b, t], act, ract, gates, act_c)
-            h_tm1[b] = h[b, t]
+def _forward_step(z, c, h, c0, hr, t, act, ract, h_tm1, gates, act_c):
+    """Large units, timestep ``t`` for the whole batch, after the caller's BLAS product
+    ``hr = h_tm1 @ recurrent_kernel (B, 4U)``; copies ``h_t`` into ``h_tm1 (B, U)``.
+    ``gates (4U,)`` and ``act_c (U,)`` are workspaces."""
+    batch = z.shape[0]
+    for b in range(batch):
+        c_tm1 = c[b, t - 1] if t > 0 else c0[b]  # (U,)
+        z_row = z[b, t]  # (4U,)
+        z_row += hr[b]
+        _cell_forward(z_row, c_tm1, c[b, t], h[b, t], act, ract, gates, act_c)
+        h_tm1[b] = h[b, t]
 
 
 @jit_kernel
@@ -647,30 +642,28 @@ def _backward_rows(z, c, c0, recurrent_kernel_t, dh_seq, use_dh_seq, dh_next, dc
 
 
 @jit_kernel
-def _backward_steps(z, c, c0, recurrent_kernel_t, dh_seq, use_dh_seq, dh_next, dc_next, act,
-                    ract, dz):
-    """Large units: backward timestep by timestep, one BLAS product for the whole batch."""
-    batch, timesteps, packed = z.shape
+def _backward_step(z, c, c0, dh_seq, use_dh_seq, dh_next, dc_next, act, ract, dz, t, dz_t,
+                   work):
+    """Large units, timestep ``t`` of backward for the whole batch: fills ``dz[:, t]`` and
+    its contiguous copy ``dz_t (B, 4U)``; the caller then forms ``dz_t @ recurrent_kernel.T``
+    with BLAS. ``work (3, 4U)`` is workspace."""
+    batch, _, packed = z.shape
     units = packed // 4
-    gates = np.empty(packed, dtype=z.dtype)  # (4U,) workspaces
-    dgates = np.empty(packed, dtype=z.dtype)
-    act_c = np.empty(units, dtype=z.dtype)  # (U,) workspaces
-    dact_c = np.empty(units, dtype=z.dtype)
-    dh = np.empty(units, dtype=z.dtype)  # (U,) dL/dh_t of one row
-    dz_t = np.empty((batch, packed), dtype=z.dtype)  # (B, 4U) contiguous dz of step t
-    for t in range(timesteps - 1, -1, -1):
-        for b in range(batch):
-            c_tm1 = c[b, t - 1] if t > 0 else c0[b]  # (U,)
-            if use_dh_seq:
-                for j in range(units):
-                    dh[j] = dh_next[b, j] + dh_seq[b, t, j]
-            else:
-                dh[:] = dh_next[b]
-            dz_row = dz[b, t]  # (4U,)
-            _cell_backward(z[b, t], c_tm1, c[b, t], dh, dc_next[b], dz_row, act, ract,
-                           gates, dgates, act_c, dact_c)
-            dz_t[b] = dz_row
-        np.dot(dz_t, recurrent_kernel_t, dh_next)  # (B, U) dL/dh_tm1
+    gates, dgates = work[0], work[1]  # (4U,) each
+    act_c, dact_c = work[2, :units], work[2, units : 2 * units]  # (U,) each
+    dh = work[2, 2 * units : 3 * units]  # (U,) dL/dh_t of one row
+    for b in range(batch):
+        c_tm1 = c[b, t - 1] if t > 0 else c0[b]  # (U,)
+        # backprop into h_t: from the sequence output and from step t+1
+        if use_dh_seq:
+            for j in range(units):
+                dh[j] = dh_next[b, j] + dh_seq[b, t, j]
+        else:
+            dh[:] = dh_next[b]
+        dz_row = dz[b, t]  # (4U,)
+        _cell_backward(z[b, t], c_tm1, c[b, t], dh, dc_next[b], dz_row, act, ract,
+                       gates, dgates, act_c, dact_c)
+        dz_t[b] = dz_row
 
 
 # -- the public functions -----------------------------------------------------------------
@@ -731,7 +724,7 @@ def lstm_forward(
     dtype = _float_dtype(x)
     act_name, act = _activation_code(activation)
     ract_name, ract = _activation_code(recurrent_activation)
-    batch, timesteps, _ = np.shape(x)
+    batch, timesteps, input_dim = np.shape(x)
     if batch == 0 or timesteps == 0:  # nothing to loop over: the reference's exact result
         return lstm_reference.lstm_forward(
             x, h0, c0, kernel, recurrent_kernel, bias, act_name, ract_name, go_backwards
@@ -750,12 +743,26 @@ def lstm_forward(
     z = np.empty((batch, timesteps, 4 * units), dtype=dtype)  # (B, T, 4U)
     c = np.empty((batch, timesteps, units), dtype=dtype)  # (B, T, U)
     h = np.empty((batch, timesteps, units), dtype=dtype)  # (B, T, U)
-    with np.errstate(all="ignore"):  # only for NUMBA_DISABLE_JIT: compiled code never warns
-        _input_projection(xs, kernel, bias if use_bias else kernel[0], use_bias, z)
-        if units >= BLAS_MIN_UNITS:
-            _forward_steps(z, c, h, h0, c0, recurrent_kernel, act, ract)
+    with np.errstate(all="ignore"):  # NaN and inf propagate silently, as in the reference
+        # the input projection for all timesteps at once: z = xs @ kernel + bias
+        if input_dim < _SMALL_INPUT_DIM:
+            _input_projection_small(xs, kernel, z)
         else:
+            np.matmul(xs.reshape(-1, input_dim), kernel, out=z.reshape(-1, 4 * units))
+        if use_bias:
+            z += bias
+        if units < BLAS_MIN_UNITS:
             _forward_rows(z, c, h, h0, c0, recurrent_kernel, act, ract, 0, batch)
+        else:
+            # the time loop in Python around one BLAS product and one compiled step each:
+            # NumPy's BLAS for every product keeps a single BLAS thread pool busy
+            h_tm1 = h0.copy()  # (B, U) the previous output, contiguous
+            hr = np.empty((batch, 4 * units), dtype=dtype)  # (B, 4U) h_tm1 @ recurrent_kernel
+            gates = np.empty(4 * units, dtype=dtype)  # (4U,) workspace
+            act_c = np.empty(units, dtype=dtype)  # (U,) workspace
+            for t in range(timesteps):
+                np.matmul(h_tm1, recurrent_kernel, out=hr)
+                _forward_step(z, c, h, c0, hr, t, act, ract, h_tm1, gates, act_c)
     cache = LSTMCache(
         x, h0, c0, kernel, recurrent_kernel, bias if use_bias else None, z, c, h,
         act_name, ract_name, bool(go_backwards),
@@ -812,12 +819,17 @@ def lstm_backward(
 
     dz = np.empty((batch, timesteps, 4 * units), dtype=dtype)  # (B, T, 4U)
     with np.errstate(all="ignore"):  # inf and NaN propagate as IEEE says, as in the reference
-        if units >= BLAS_MIN_UNITS:
-            _backward_steps(z, c, c0, recurrent_kernel_t, dh_seq, use_dh_seq, dh_next, dc_next,
-                            act, ract, dz)
-        else:
+        if units < BLAS_MIN_UNITS:
             _backward_rows(z, c, c0, recurrent_kernel_t, dh_seq, use_dh_seq, dh_next, dc_next,
                            act, ract, dz, 0, batch)
+        else:
+            dz_t = np.empty((batch, 4 * units), dtype=dtype)  # (B, 4U) dz of step t, contiguous
+            work = np.empty((3, 4 * units), dtype=dtype)  # (3, 4U) workspace
+            for t in range(timesteps - 1, -1, -1):
+                _backward_step(z, c, c0, dh_seq, use_dh_seq, dh_next, dc_next, act, ract, dz, t,
+                               dz_t, work)
+                # backprop into h_tm1 through z_t = ... + h_tm1 @ recurrent_kernel
+                np.matmul(dz_t, recurrent_kernel_t, out=dh_next)  # (B, U)
 
         # backprop into x and the weights: one large product each, over all timesteps
         xs = x[:, ::-1] if cache.go_backwards else x  # (B, T, D) processing order
