@@ -608,7 +608,7 @@ def _backward_rows(z, c, c0, recurrent_kernel_t, dh_seq, use_dh_seq, dh_next, dc
     dzp = np.zeros((4, padded), dtype=z.dtype)  # (4, P) their gradients
     c_t = np.zeros(padded, dtype=z.dtype)  # (P,) padded carries
     c_tm1 = np.zeros(padded, dtype=z.dtype)
-    dh = np.zeros(padded, dtype=z.dtype)  # (P,) dL/dh_t
+    dh = np.zeros(2 * padded, dtype=z.dtype)  # (P,) dL/dh_t, then (P,) dL/dh_tm1
     dc = np.zeros(padded, dtype=z.dtype)  # (P,) dL/dc_t
     dc_prev = np.zeros(padded, dtype=z.dtype)  # (P,) dL/dc_tm1
     for b in range(row_start, row_stop):
@@ -635,9 +635,11 @@ def _backward_rows(z, c, c0, recurrent_kernel_t, dh_seq, use_dh_seq, dh_next, dc
                 _cell_backward(z[b, t], c_tm1_row, c[b, t], dh[:units], dc[:units], dz_row,
                                act, ract, gates, dgates, act_c, dact_c)
             # backprop into h_tm1 through z_t = ... + h_tm1 @ recurrent_kernel
-            dh_tm1 = dh_next[b]  # (U,)
+            # (recurrent_kernel_t has P >= U columns, zero-padded to whole vectors)
+            dh_tm1 = dh[recurrent_kernel_t.shape[1] :]  # (P,) workspace
             dh_tm1[:] = 0
             _add_vector_matrix(dz_row, recurrent_kernel_t, dh_tm1)
+            _copy(dh_tm1[:units], dh_next[b])
         _copy(dc[:units], dc_next[b])
 
 
@@ -820,7 +822,11 @@ def lstm_backward(
     dz = np.empty((batch, timesteps, 4 * units), dtype=dtype)  # (B, T, 4U)
     with np.errstate(all="ignore"):  # inf and NaN propagate as IEEE says, as in the reference
         if units < BLAS_MIN_UNITS:
-            _backward_rows(z, c, c0, recurrent_kernel_t, dh_seq, use_dh_seq, dh_next, dc_next,
+            # recurrent_kernel.T with zero columns up to whole 8-lane vectors: the per-row
+            # product dz_row @ recurrent_kernel.T then runs without a scalar remainder
+            padded_t = np.zeros((4 * units, -(-units // _LANES) * _LANES), dtype=dtype)
+            padded_t[:, :units] = recurrent_kernel_t  # (4U, P)
+            _backward_rows(z, c, c0, padded_t, dh_seq, use_dh_seq, dh_next, dc_next,
                            act, ract, dz, 0, batch)
         else:
             dz_t = np.empty((batch, 4 * units), dtype=dtype)  # (B, 4U) dz of step t, contiguous
