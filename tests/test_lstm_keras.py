@@ -6,6 +6,8 @@ npylstm's layer, and both are run on the same input.
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
@@ -19,6 +21,7 @@ ACTIVATIONS = ["tanh", "sigmoid", "hard_sigmoid", "relu", "linear", "softsign", 
                "elu", "selu", "swish", "exponential"]
 RECURRENT_ACTIVATIONS = ["sigmoid", "hard_sigmoid", "tanh", "softsign", "linear", "relu"]
 BOUNDED = {"tanh", "sigmoid", "hard_sigmoid", "softsign"}
+UNBOUNDED_GATES = {"linear", "relu"}  # recurrent activations whose gates can exceed 1
 
 
 def _tolerance(cfg) -> float:
@@ -68,6 +71,11 @@ def _both_layers(keras, cfg, rng):
         # ~7 steps (51 units) outputs reached 1e14 and then overflow in any implementation,
         # chaotically (where depends on summation order). Compare in the tame regime.
         cfg["timesteps"] = min(cfg["timesteps"], 5)
+    elif cfg["recurrent_activation"] in UNBOUNDED_GATES:
+        # gates outside [0, 1] let the carry grow geometrically (f > 1): over 40 steps outputs
+        # reached 2.7e7, where float32 rounding differences between two correct
+        # implementations exceed 1e-5 relative. Compare over at most 10 steps.
+        cfg["timesteps"] = min(cfg["timesteps"], 10)
     kwargs = {k: cfg[k] for k in LAYER_ARGS}
     ours = LSTM(**kwargs)
     theirs = keras.layers.LSTM(**kwargs)
@@ -98,7 +106,11 @@ KERAS_SETTINGS = {
 }
 
 
-@settings(max_examples=30, **KERAS_SETTINGS)
+# NPYLSTM_KERAS_EXAMPLES raises the number of drawn layers for a longer local search.
+EXAMPLES = int(os.environ.get("NPYLSTM_KERAS_EXAMPLES", "30"))
+
+
+@settings(max_examples=EXAMPLES, **KERAS_SETTINGS)
 @given(cfg=configs)
 def test_outputs_shapes_and_counts_match_keras(keras, cfg):
     rng = np.random.default_rng(cfg["seed"])
@@ -141,7 +153,7 @@ def _keras_grads(keras, layer, x, upstream, initial_state):
     return [np.asarray(g) for g in grads[0]], np.asarray(grads[1]), grads[2]
 
 
-@settings(max_examples=20, **KERAS_SETTINGS)
+@settings(max_examples=max(1, EXAMPLES * 2 // 3), **KERAS_SETTINGS)
 @given(cfg=configs)
 def test_gradients_match_keras(keras, cfg):
     cfg = {**cfg, "with_initial_state": True}
