@@ -67,6 +67,11 @@ def analyse(results: dict) -> dict:
             )
             rows.append(row)
     results["rows"] = rows
+    loads = [
+        e.get("load_1min_after", 0.0)
+        for t in results["timing"].values() for e in t.get("configs", {}).values()
+    ]
+    results["max_load_during_timing"] = max(loads) if loads else None
 
     pconfig, pkind, pfraction = PEAK_TARGET
     match = [r for r in rows if r["config"] == pconfig and r["kind"] == pkind]
@@ -142,7 +147,8 @@ def stamp_lines(results: dict) -> list[str]:
         f"date (UTC): {results['date']}",
         f"CPU: {m['cpu_model']}, {m['cores']} cores; threads per framework: {results['threads']}",
         f"load average (1 min) before / after the run: {results.get('load_before', '?')} / "
-        f"{results.get('load_after', '?')}",
+        f"{results.get('load_after', '?')}; highest after a timed configuration: "
+        f"{results.get('max_load_during_timing', '?')} (on {results['machine']['cores']} cores)",
         f"mode: {'quick (few repeats, not for conclusions)' if results['quick'] else 'full'}; "
         f"npylstm commit {results.get('git_commit', '?')}",
     ]

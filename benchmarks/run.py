@@ -23,6 +23,7 @@ import platform
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -78,7 +79,8 @@ def run_worker(task: str, framework: str, args, configs: list[str] = (),
         if args.quick:
             cmd.append("--quick")
         label = f"{task} {framework}" + (f" [{','.join(configs)}]" if configs else "")
-        print(f"· {label} ...", flush=True)
+        print(f"· {label} ...", end=" ", flush=True)
+        started = time.perf_counter()
         try:
             proc = subprocess.run(cmd, env=child_env(framework, args.threads, extra_env),
                                   capture_output=True, text=True,
@@ -87,6 +89,7 @@ def run_worker(task: str, framework: str, args, configs: list[str] = (),
             return {"error": f"timed out after {timeout} s"}
         except OSError as exc:  # e.g. --tf-python does not exist
             return {"skipped": f"cannot start {cmd[0]}: {exc}"}
+        print(f"{time.perf_counter() - started:.0f} s", flush=True)
         if out.exists():
             result = json.loads(out.read_text())
         else:

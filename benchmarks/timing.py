@@ -19,9 +19,9 @@ __all__ = ["Budget", "TimingPlan", "time_calls"]
 @dataclass(frozen=True)
 class Budget:
     warmup: int = 3
-    min_repeats: int = 10
+    min_repeats: int = 7
     max_repeats: int = 1000
-    min_time: float = 2.0  # seconds of timed calls at least (once min_repeats are done)
+    min_time: float = 1.0  # seconds of timed calls at least (once min_repeats are done)
     max_time: float = 20.0  # stop here even below min_repeats (but after 3 calls)
 
 
@@ -44,12 +44,12 @@ class TimingPlan:
     def for_stream(self, framework: str) -> Budget:
         if self.quick:
             return Budget(warmup=5, min_repeats=20, max_repeats=200, min_time=0.05, max_time=1.0)
-        return Budget(warmup=50, min_repeats=500, max_repeats=20000, min_time=2.0, max_time=10.0)
+        return Budget(warmup=50, min_repeats=500, max_repeats=20000, min_time=1.0, max_time=10.0)
 
     def for_sweep(self) -> Budget:
         if self.quick:
             return Budget(warmup=1, min_repeats=2, max_repeats=10, min_time=0.01, max_time=0.5)
-        return Budget(warmup=2, min_repeats=5, max_repeats=200, min_time=0.5, max_time=5.0)
+        return Budget(warmup=2, min_repeats=5, max_repeats=200, min_time=0.3, max_time=4.0)
 
 
 def time_calls(fn: Callable[[], object], budget: Budget) -> dict:

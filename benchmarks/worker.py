@@ -55,7 +55,7 @@ def timing_task(framework: str, config_names: list[str], plan: TimingPlan) -> di
     results = {}
     for name in config_names:
         config = CONFIGS[name]
-        entry: dict = {}
+        entry: dict = {"load_1min_before": round(os.getloadavg()[0], 2)}
         try:
             bench = build(framework, config)
             entry["api"] = bench.api
@@ -72,6 +72,7 @@ def timing_task(framework: str, config_names: list[str], plan: TimingPlan) -> di
         except Exception as exc:  # a failing configuration must not hide the others
             entry["error"] = f"{type(exc).__name__}: {exc}"
             entry["traceback"] = traceback.format_exc(limit=8)
+        entry["load_1min_after"] = round(os.getloadavg()[0], 2)
         results[name] = entry
         gc.collect()
     return {"configs": results}
