@@ -6,39 +6,49 @@
 (1, 4)
 """
 
-from . import activations, gates, initializers, layers, ops, regularizers
-from . import losses, metrics, optimizers
+from . import (
+    activations,
+    callbacks,
+    datasets,
+    gates,
+    initializers,
+    keras_io,
+    layers,
+    losses,
+    metrics,
+    ops,
+    optimizers,
+    regularizers,
+    torch_io,
+)
+from .explain import explain_params
 from .initializers import set_random_seed
+from .keras_io import from_keras, load_model
 from .layers import LSTM, clear_session
 from .layers.input import Input
 from .model import Sequential
-from . import keras_io, torch_io
-from .keras_io import from_keras, load_model
-from . import callbacks, datasets  # noqa: E402,I001 - after the layers they use
 from .ops import get_backend, set_backend
-from .explain import explain_params
 from .trace import LSTMTrace, trace  # the function shadows the submodule's name
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "Input",
     "LSTM",
     "LSTMTrace",
-    "Input",
     "Sequential",
-    "callbacks",
-    "datasets",
-    "from_keras",
-    "keras_io",
-    "load_model",
-    "torch_io",
-    "explain_params",
     "activations",
+    "callbacks",
     "clear_session",
+    "datasets",
+    "explain_params",
+    "from_keras",
     "gates",
     "get_backend",
     "initializers",
+    "keras_io",
     "layers",
+    "load_model",
     "losses",
     "metrics",
     "ops",
@@ -46,5 +56,6 @@ __all__ = [
     "regularizers",
     "set_backend",
     "set_random_seed",
+    "torch_io",
     "trace",
 ]

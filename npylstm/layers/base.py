@@ -33,7 +33,10 @@ _name_counts: defaultdict[str, int] = defaultdict(int)
 
 
 def clear_session() -> None:
-    """Reset automatic layer names (``lstm``, ``lstm_1``, ...), like ``keras.backend.clear_session``."""
+    """Reset automatic layer names (``lstm``, ``lstm_1``, ...).
+
+    Like ``keras.backend.clear_session()``.
+    """
     _name_counts.clear()
 
 

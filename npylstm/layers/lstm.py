@@ -343,7 +343,8 @@ class LSTM(Layer):
         try:
             x = np.asarray(x, dtype=self.dtype)
         except (TypeError, ValueError) as exc:
-            raise self._error(f"expected a numeric array input, received {type(x).__name__}") from exc
+            received = type(x).__name__
+            raise self._error(f"expected a numeric array input, received {received}") from exc
         if x.ndim != 3:
             raise self._error(
                 f"expected input of shape (batch, timesteps, features), "
