@@ -226,6 +226,12 @@ def extra_lines(results: dict) -> list[str]:
             f"step's own peak +{delta:.0f} MiB over the RSS before it"
             if delta is not None else f"memory {framework}: {mem}"
         )
+    if results.get("memory") and results.get("memory_method"):
+        lines.append(f"memory method: {results['memory_method']}")
+    ours = results["timing"].get("npylstm-numba", {}).get("configs", {})
+    api = next((e["api"] for e in ours.values() if "train" in e.get("api", {})), None)
+    if api:
+        lines.append(f"npylstm calls timed: inference {api['infer']}; training {api['train']}")
     mt = results.get("memory_target")
     if mt:
         lines.append(

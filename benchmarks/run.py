@@ -7,7 +7,7 @@ peers that are not installed are listed as skipped. Results go to ``benchmarks/r
 
 Examples::
 
-    python benchmarks/run.py                    # the full run (about 15-25 minutes)
+    python benchmarks/run.py                    # full run (~6 min on an idle 2-core machine)
     python benchmarks/run.py --quick            # every part, few repeats (a few minutes)
     python benchmarks/run.py --quick --frameworks npylstm-numba --configs tiny --parts timing
     python benchmarks/run.py --tf-python /path/to/tf-venv/bin/python   # Keras on TensorFlow
