@@ -52,20 +52,30 @@ _LAYER_CLASSES: dict[str, type[Layer]] = {}
 BLAS_THREADS: int | None = 1
 
 
+_blas_controller = None  # one threadpoolctl controller per process: building one costs ~2 ms
+
+
+def _blas_limiter():
+    """A context manager holding BLAS to :data:`BLAS_THREADS` threads (a no-op without
+    threadpoolctl or with ``BLAS_THREADS = None``)."""
+    global _blas_controller
+    if BLAS_THREADS is None:
+        return contextlib.nullcontext()
+    if _blas_controller is None:
+        try:
+            from threadpoolctl import ThreadpoolController
+        except ImportError:  # optional: without it BLAS keeps its own setting
+            return contextlib.nullcontext()
+        _blas_controller = ThreadpoolController()
+    return _blas_controller.limit(limits=BLAS_THREADS, user_api="blas")
+
+
 def _limit_blas_threads(method):
     """Run ``method`` with at most :data:`BLAS_THREADS` BLAS threads (needs threadpoolctl)."""
 
     @functools.wraps(method)
     def wrapper(*args, **kwargs):
-        limiter = contextlib.nullcontext()
-        if BLAS_THREADS is not None:
-            try:
-                from threadpoolctl import threadpool_limits
-            except ImportError:  # optional: without it BLAS keeps its own setting
-                pass
-            else:
-                limiter = threadpool_limits(limits=BLAS_THREADS, user_api="blas")
-        with limiter:
+        with _blas_limiter():
             return method(*args, **kwargs)
 
     return wrapper
