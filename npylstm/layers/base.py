@@ -11,6 +11,7 @@ A layer owns its weights and nothing else. Its two computing methods are pure:
 from __future__ import annotations
 
 import inspect
+import numbers
 import re
 from collections import defaultdict
 
@@ -183,6 +184,18 @@ class Layer:
 
     def _error(self, message: str) -> ValueError:
         return ValueError(f"{self._label()}: {message}")
+
+    def _check_units(self, units) -> int:
+        """``units`` as an int, or a clear error (bools and floats are refused)."""
+        if isinstance(units, bool) or not isinstance(units, numbers.Integral) or units <= 0:
+            raise self._error(f"expected units to be a positive integer, received {units!r}")
+        return int(units)
+
+    def _refuse_constraints(self, **constraints) -> None:
+        """Weight constraints are not implemented: refuse any that is set, by name."""
+        for cname, constraint in constraints.items():
+            if constraint is not None:
+                raise self._error(f"{cname} is not supported yet, received {constraint!r}")
 
     # -- weights ----------------------------------------------------------------------------
     def add_weight(self, name: str, value: np.ndarray) -> Weight:

@@ -225,9 +225,7 @@ class LSTM(Layer):
         trainable: bool = True,
     ):
         super().__init__(name=name, dtype=dtype, input_shape=input_shape, trainable=trainable)
-        if isinstance(units, bool) or not isinstance(units, numbers.Integral) or units <= 0:
-            raise self._error(f"expected units to be a positive integer, received {units!r}")
-        self.units = int(units)
+        self.units = self._check_units(units)
         self.activation = activations.get(activation).name
         self.recurrent_activation = activations.get(recurrent_activation).name
         self.use_bias = bool(use_bias)
@@ -239,13 +237,11 @@ class LSTM(Layer):
         self.recurrent_regularizer = regularizers.get(recurrent_regularizer)
         self.bias_regularizer = regularizers.get(bias_regularizer)
         self.activity_regularizer = regularizers.get(activity_regularizer)
-        for cname, constraint in (
-            ("kernel_constraint", kernel_constraint),
-            ("recurrent_constraint", recurrent_constraint),
-            ("bias_constraint", bias_constraint),
-        ):
-            if constraint is not None:
-                raise self._error(f"{cname} is not supported yet, received {constraint!r}")
+        self._refuse_constraints(
+            kernel_constraint=kernel_constraint,
+            recurrent_constraint=recurrent_constraint,
+            bias_constraint=bias_constraint,
+        )
         self.dropout = _check_rate(self, "dropout", dropout)
         self.recurrent_dropout = _check_rate(self, "recurrent_dropout", recurrent_dropout)
         self.seed = seed
