@@ -26,7 +26,6 @@ weights *before* its update; ``val_loss`` is computed after the epoch with the f
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import functools
 import numbers
@@ -39,6 +38,7 @@ import rich.table
 
 from . import callbacks as callbacks_module
 from . import initializers, losses, metrics, optimizers
+from ._blas import blas_threads
 from .layers.base import Layer, _name_counts, dtype_policy_config
 from .layers.input import InputLayer
 
@@ -46,28 +46,18 @@ __all__ = ["Sequential"]
 
 _LAYER_CLASSES: dict[str, type[Layer]] = {}
 
-# BLAS threads for fit/evaluate/predict. LSTM-sized products (a batch of 32 by 4*units) lose
-# with more threads: 2 epochs of the seed-004 model took 1.3 s with one OpenBLAS thread and
-# 9.0 s with two on a busy 2-core machine. None leaves BLAS as configured.
-BLAS_THREADS: int | None = 1
-
-
-_blas_controller = None  # one threadpoolctl controller per process: building one costs ~2 ms
+# BLAS threads inside fit/evaluate/predict/*_on_batch/loss_and_gradients; None leaves BLAS
+# as configured (the default). The Numba core already runs small LSTM layers in its own
+# threads with no multi-threaded BLAS inside them, and large layers want BLAS's threads for
+# their per-timestep products; set 1 to keep every NumPy product single-threaded (e.g. when
+# several processes share the cores).
+BLAS_THREADS: int | None = None
 
 
 def _blas_limiter():
-    """A context manager holding BLAS to :data:`BLAS_THREADS` threads (a no-op without
-    threadpoolctl or with ``BLAS_THREADS = None``)."""
-    global _blas_controller
-    if BLAS_THREADS is None:
-        return contextlib.nullcontext()
-    if _blas_controller is None:
-        try:
-            from threadpoolctl import ThreadpoolController
-        except ImportError:  # optional: without it BLAS keeps its own setting
-            return contextlib.nullcontext()
-        _blas_controller = ThreadpoolController()
-    return _blas_controller.limit(limits=BLAS_THREADS, user_api="blas")
+    """A context manager holding BLAS to :data:`BLAS_THREADS` threads (a no-op with
+    ``BLAS_THREADS = None`` or without threadpoolctl)."""
+    return blas_threads(BLAS_THREADS)
 
 
 def _limit_blas_threads(method):
@@ -476,8 +466,58 @@ class Sequential:
     def _regularization(self) -> float:
         return float(sum(layer.regularization_loss() for layer in self._layers))
 
+    def _infer(self, x: np.ndarray, training: bool = False) -> tuple[np.ndarray, float]:
+        """``(y_pred, activity_penalty)`` without keeping what backward needs (the layers'
+        ``__call__``: LSTM layers then run their backend's cache-free forward)."""
+        h, activity = x, 0.0
+        for layer in self._layers:
+            h = layer(h, training=training)
+            activity += layer.activity_loss(h)[0]
+        return h, activity
+
     def __call__(self, x, training: bool = False) -> np.ndarray:
-        return self._forward(self._prepare_x(x), training)[0]
+        return self._infer(self._prepare_x(x), training)[0]
+
+    # -- one batch, as Keras's *_on_batch -----------------------------------------------------
+    @_limit_blas_threads
+    def predict_on_batch(self, x) -> np.ndarray:
+        """The output for one batch ``x`` (dropout off), as Keras's ``predict_on_batch``."""
+        return self._infer(self._prepare_x(x))[0]
+
+    @_limit_blas_threads
+    def train_on_batch(self, x, y, return_dict: bool = False):
+        """One gradient update on one batch, as Keras's ``train_on_batch``.
+
+        The metrics are reset first, so they describe this batch only. Returns the loss
+        (plus regularization penalties) as a float without metrics, else
+        ``[loss, *metrics]`` (a dict with ``return_dict=True``).
+        """
+        self._assert_compiled("train_on_batch")
+        x = self._prepare_x(x)
+        y = self._prepare_y(y, x)
+        value, grads, y_pred = self._loss_and_grads(x, y, self.loss, training=True)
+        self.optimizer.apply([w.value for w in self.weights], grads)
+        return self._batch_logs(value, y, y_pred, return_dict)
+
+    @_limit_blas_threads
+    def test_on_batch(self, x, y, return_dict: bool = False):
+        """The loss and metrics on one batch (dropout off), as Keras's ``test_on_batch``."""
+        self._assert_compiled("test_on_batch")
+        x = self._prepare_x(x)
+        y = self._prepare_y(y, x)
+        y_pred, activity = self._infer(x)
+        value = float(self.loss(y, y_pred)[0] + activity + self._regularization())
+        return self._batch_logs(value, y, y_pred, return_dict)
+
+    def _batch_logs(self, value: float, y, y_pred, return_dict: bool):
+        for metric in self.compiled_metrics:
+            metric.reset()
+            metric.update(y, y_pred)
+        logs = {"loss": value, **self._metric_results()}
+        if return_dict:
+            return logs
+        values = list(logs.values())
+        return values[0] if len(values) == 1 else values
 
     @_limit_blas_threads
     def loss_and_gradients(self, x, y, loss=None, training: bool = False):
@@ -696,7 +736,7 @@ class Sequential:
         loss_sum = 0.0
         for start in range(0, len(x), batch_size):
             xb, yb = x[start:start + batch_size], y[start:start + batch_size]
-            y_pred, _, activity, _ = self._forward(xb, training=False)
+            y_pred, activity = self._infer(xb)
             value, _ = self.loss(yb, y_pred)
             loss_sum += (value + activity + self._regularization()) * len(xb)
             for metric in eval_metrics:
@@ -744,7 +784,7 @@ class Sequential:
         self._check_verbose(verbose)
         x = self._prepare_x(x)
         outputs = [
-            self._forward(x[start:start + batch_size], training=False)[0]
+            self._infer(x[start:start + batch_size])[0]
             for start in range(0, len(x), batch_size)
         ]
         if not outputs:

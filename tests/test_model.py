@@ -82,3 +82,16 @@ def test_summary_prints_to_stdout_like_keras(capsys):
 def test_summary_of_an_unbuilt_model_says_how_to_build_it():
     with pytest.raises(ValueError, match=r"summary\(\) needs a built model: add an Input"):
         Sequential([LSTM(2)], name="m").summary()
+
+
+def test_on_batch_methods_need_compile_and_matching_targets():
+    model = Sequential([Input(shape=(4, 2)), LSTM(3), Dense(1)])
+    x = np.zeros((5, 4, 2), dtype=np.float32)
+    with pytest.raises(ValueError, match=r"call compile\(optimizer, loss\) before train_on_batch"):
+        model.train_on_batch(x, np.zeros((5, 1)))
+    with pytest.raises(ValueError, match=r"call compile\(optimizer, loss\) before test_on_batch"):
+        model.test_on_batch(x, np.zeros((5, 1)))
+    model.compile(optimizer="sgd", loss="mse")
+    with pytest.raises(ValueError, match="x and y must have the same number of samples"):
+        model.train_on_batch(x, np.zeros((4, 1)))
+    assert isinstance(model.train_on_batch(x, np.zeros((5, 1))), float)  # no metrics: a float

@@ -236,3 +236,31 @@ def test_sequential_config_matches_keras_and_rebuilds(keras, rng):
     np.testing.assert_allclose(rebuilt.predict(x, verbose=0), np.asarray(theirs(x)),
                                rtol=1e-5, atol=1e-6)
     assert [layer.name for layer in rebuilt.layers] == ["a", "b", "c", "d"]
+
+
+def test_on_batch_methods_match_keras(keras, rng):
+    """predict_on_batch, train_on_batch (one Adam step, regularizers, metrics reset per
+    call) and test_on_batch against the same calls on a Keras model with the same weights."""
+    theirs = keras.Sequential(_stacked(keras.layers, keras.Input, True))
+    ours = Sequential(_stacked(npylstm.layers, Input, True))
+    weights = _random_weights(theirs, rng)
+    theirs.set_weights(weights)
+    ours.set_weights(weights)
+    for model in (theirs, ours):
+        model.compile(optimizer="adam", loss="mse", metrics=["mae"])
+    x = rng.normal(size=(9, 7, 3)).astype("float32")
+    y = rng.normal(size=(9, 2)).astype("float32")
+    np.testing.assert_allclose(ours.predict_on_batch(x), theirs.predict_on_batch(x),
+                               rtol=1e-5, atol=1e-6)
+    for _ in range(2):  # the second step uses Adam's moments from the first
+        expected = theirs.train_on_batch(x, y)
+        got = ours.train_on_batch(x, y)
+        assert isinstance(got, list) and len(got) == 2
+        np.testing.assert_allclose(got, expected, rtol=1e-5)
+    for a, b in zip(ours.get_weights(), keras_weights(theirs), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    expected = theirs.test_on_batch(x, y, return_dict=True)
+    got = ours.test_on_batch(x, y, return_dict=True)
+    assert list(got) == ["loss", "mae"]
+    np.testing.assert_allclose([got["loss"], got["mae"]], [expected["loss"], expected["mae"]],
+                               rtol=1e-5)

@@ -46,14 +46,15 @@ SMALL_FORWARD = """
     h_seq = lstm_numba.lstm_forward(*args)[0]
     seconds = time.perf_counter() - start
     ref = lstm_reference.lstm_forward(*args)[0]
-    stats = lstm_numba._forward_rows.stats
+    # the kernel that ran: the parallel one, or the plain one with a single Numba thread
+    kernels = [lstm_numba._forward_rows_parallel, lstm_numba._forward_rows]
     print(json.dumps({
         "cache": _numba_util.CACHE_STATUS,
         "backend": npylstm.ops.default_backend(),
         "close": bool(np.allclose(h_seq, ref, rtol=1e-5, atol=1e-6)),
         "seconds": seconds,
-        "hits": sum(stats.cache_hits.values()),
-        "misses": sum(stats.cache_misses.values()),
+        "hits": sum(sum(k.stats.cache_hits.values()) for k in kernels),
+        "misses": sum(sum(k.stats.cache_misses.values()) for k in kernels),
     }))
 """
 
@@ -86,8 +87,8 @@ def test_second_process_loads_the_compiled_kernel_from_the_cache(tmp_path):
     env = {"NUMBA_CACHE_DIR": str(tmp_path / "numba-cache")}
     first = run_python(SMALL_FORWARD, **env)  # compiles and writes the cache
     second = run_python(SMALL_FORWARD, **env)
-    assert first["cache"]["enabled"] and first["misses"] == 1 and first["hits"] == 0
-    assert second["hits"] == 1 and second["misses"] == 0
+    assert first["cache"]["enabled"] and first["misses"] >= 1 and first["hits"] == 0
+    assert second["hits"] >= 1 and second["misses"] == 0
     assert first["close"] and second["close"]
     print(f"\n  first call: {first['seconds']:.2f} s compiling, "
           f"{second['seconds']:.3f} s from the cache in a second process")

@@ -424,15 +424,27 @@ class LSTM(Layer):
                 x, h0, c0, self.kernel, self.recurrent_kernel, self.bias,
                 self.activation, self.recurrent_activation, self.go_backwards,
             )
+        return self._outputs(h_seq, h_last, c_last), _LSTMLayerCache(op_cache, backend, input_mask)
+
+    def _outputs(self, h_seq, h_last, c_last):
+        """What the layer returns (and, when ``stateful``, the state it carries on)."""
         if self.stateful:
             self.states = [h_last.copy(), c_last.copy()]
         output = h_seq if self.return_sequences else h_last
-        outputs = [output, h_last, c_last] if self.return_state else output
-        return outputs, _LSTMLayerCache(op_cache, backend, input_mask)
+        return [output, h_last, c_last] if self.return_state else output
 
     def __call__(self, x, initial_state=None, training: bool = False):
-        outputs, _ = self.forward(x, training=training, initial_state=initial_state)
-        return outputs
+        if training and (self.dropout > 0 or self.recurrent_dropout > 0):
+            outputs, _ = self.forward(x, training=training, initial_state=initial_state)
+            return outputs
+        # a prediction: the backend's forward without the cache backward would need
+        x = self._check_input(x)
+        h0, c0 = self._initial_state(initial_state, x.shape[0])
+        h_seq, h_last, c_last = get_backend(self._backend_name()).lstm_inference(
+            x, h0, c0, self.kernel, self.recurrent_kernel, self.bias,
+            self.activation, self.recurrent_activation, self.go_backwards,
+        )
+        return self._outputs(h_seq, h_last, c_last)
 
     def backward(self, dy, cache: _LSTMLayerCache, return_state_grads: bool = False):
         """Gradients for :meth:`forward`.

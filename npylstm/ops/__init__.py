@@ -1,9 +1,10 @@
 """LSTM kernels: the NumPy reference and the Numba core, with identical signatures.
 
-``BACKENDS`` maps a backend name to a module that provides ``lstm_forward`` and
-``lstm_backward``: ``"numba"`` (the compiled core, the default) and ``"reference"`` (the
-NumPy teaching code). :func:`get_backend` resolves a name (``None`` means the global
-default, set by :func:`set_backend` or the ``NPYLSTM_BACKEND`` environment variable).
+``BACKENDS`` maps a backend name to a module that provides ``lstm_forward``,
+``lstm_backward`` and ``lstm_inference`` (the forward without the cache, for predictions):
+``"numba"`` (the compiled core, the default) and ``"reference"`` (the NumPy teaching code).
+:func:`get_backend` resolves a name (``None`` means the global default, set by
+:func:`set_backend` or the ``NPYLSTM_BACKEND`` environment variable).
 """
 
 from __future__ import annotations

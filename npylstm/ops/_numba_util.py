@@ -29,12 +29,15 @@ JIT_OPTIONS: dict[str, object] = {"error_model": "numpy", "nogil": True}
 CACHE_STATUS: dict[str, object] = {"enabled": True, "reason": ""}
 
 
-def jit_kernel(fn: Callable, **options) -> Callable:
+def jit_kernel(fn: Callable | None = None, **options) -> Callable:
     """``numba.njit(cache=True, **JIT_OPTIONS)(fn)``, without the cache if that is impossible.
 
+    Used bare (``@jit_kernel``) or with extra options (``@jit_kernel(parallel=True)``).
     Once one function could not be cached, the rest are compiled without caching too (a
     single decision per process, recorded in :data:`CACHE_STATUS`).
     """
+    if fn is None:
+        return lambda fn: jit_kernel(fn, **options)
     options = {**JIT_OPTIONS, **options}
     if CACHE_STATUS["enabled"]:
         try:

@@ -39,17 +39,19 @@ blocks of a packed row by their offsets ``0, U, 2U, 3U`` (i, f, c, o), the same 
 
 from __future__ import annotations
 
+import numba
 import numpy as np
-from numba import types
+from numba import prange, types
 from numba.extending import overload
 
 from .. import activations
+from .._blas import blas_threads
 from ..activations import SELU_ALPHA, SELU_SCALE
 from . import lstm_reference
 from ._numba_util import jit_kernel
 from .lstm_reference import LSTMCache
 
-__all__ = ["ACTIVATION_CODES", "BLAS_MIN_UNITS", "lstm_forward", "lstm_backward"]
+__all__ = ["ACTIVATION_CODES", "BLAS_MIN_UNITS", "lstm_forward", "lstm_backward", "lstm_inference"]
 
 #: Integer code of each activation inside the compiled kernels.
 ACTIVATION_CODES: dict[str, int] = {
@@ -84,10 +86,6 @@ _SIGMOID_FAST_LIMIT = 15.0
 
 #: Gate rows are padded to whole vectors of this many lanes (8 float32 in AVX2).
 _LANES = 8
-
-#: Below this many input features the input projection is written out instead of BLAS.
-_SMALL_INPUT_DIM = 8
-
 
 # -- scalar helpers: float32 stays float32, float64 stays float64 -------------------------
 
@@ -434,25 +432,6 @@ def _add_vector_matrix(v, m, out):
 
 
 @jit_kernel
-def _input_projection_small(xs, kernel, z):
-    """``z = xs @ kernel`` written out, for a few input features (no BLAS call needed):
-    ``xs (B, T, D) -> z (B, T, 4U)``."""
-    batch, timesteps, input_dim = xs.shape
-    rows = batch * timesteps
-    x_2d = xs.reshape(rows, input_dim)  # (B*T, D)
-    z_2d = z.reshape(rows, kernel.shape[1])  # (B*T, 4U)
-    for r in range(rows):
-        z_r = z_2d[r]
-        x_r0 = x_2d[r, 0]
-        for j in range(z_r.shape[0]):
-            z_r[j] = x_r0 * kernel[0, j]
-        for d in range(1, input_dim):
-            x_rd = x_2d[r, d]
-            for j in range(z_r.shape[0]):
-                z_r[j] += x_rd * kernel[d, j]
-
-
-@jit_kernel
 def _fused_forward(zp, c_tm1, c_t, h_t):
     """One step of one row for φ = tanh, σ = sigmoid, on rows padded to whole vectors.
 
@@ -545,50 +524,97 @@ def _padded(units):
 
 
 @jit_kernel
-def _forward_rows(z, c, h, h0, c0, recurrent_kernel, act, ract, row_start, row_stop):
+def _forward_rows(xs, kernel, bias, recurrent_kernel, h0, c0, act, ract, keep, z, c, h, c_last,
+                  row_start, row_stop):
     """Small units: batch rows ``row_start:row_stop``, each through all timesteps on its
-    own; ``z (B, T, 4U)`` holds ``x @ kernel + bias`` on entry. Rows are independent, so
-    disjoint row ranges may run in parallel threads (the kernel releases the GIL)."""
-    _, timesteps, packed = z.shape
-    units = packed // 4
+    own, from the inputs ``xs (B, T, D)`` in processing order. Writes ``h (B, T, U)`` and
+    ``c_last (B, U)``; with ``keep`` also ``z (B, T, 4U)`` and ``c (B, T, U)`` for backward
+    (without it they go to per-row workspaces and ``z``, ``c`` are not touched).
+    Rows are independent, so disjoint row ranges may run in parallel threads (the kernel
+    releases the GIL); no BLAS call, so no BLAS thread pool competes with those threads."""
+    _, timesteps, units = h.shape
+    packed = 4 * units
     padded = _padded(units)
     fused = act == TANH and ract == SIGMOID
     # workspaces, allocated once per call
-    gates = np.empty(packed, dtype=z.dtype)  # (4U,)
-    act_c = np.empty(units, dtype=z.dtype)  # (U,)
-    zp = np.zeros((4, padded), dtype=z.dtype)  # (4, P) padded gate pre-activations
-    c_prev = np.zeros(padded, dtype=z.dtype)  # (P,) carry
-    c_next = np.zeros(padded, dtype=z.dtype)  # (P,)
-    h_next = np.zeros(padded, dtype=z.dtype)  # (P,)
+    gates = np.empty(packed, dtype=h.dtype)  # (4U,)
+    act_c = np.empty(units, dtype=h.dtype)  # (U,)
+    z_work = np.empty(packed, dtype=h.dtype)  # (4U,) z_t when it is not kept
+    c_work = np.empty(units, dtype=h.dtype)  # (U,) c_t when it is not kept
+    zp = np.zeros((4, padded), dtype=h.dtype)  # (4, P) padded gate pre-activations
+    c_prev = np.zeros(padded, dtype=h.dtype)  # (P,) carry
+    c_next = np.zeros(padded, dtype=h.dtype)  # (P,)
+    h_next = np.zeros(padded, dtype=h.dtype)  # (P,)
     for b in range(row_start, row_stop):
         _copy(c0[b], c_prev)
         for t in range(timesteps):
             h_tm1 = h[b, t - 1] if t > 0 else h0[b]  # (U,)
-            z_row = z[b, t]  # (4U,) holds x_t @ kernel + bias
+            z_row = z[b, t] if keep else z_work  # (4U,)
+            c_row = c[b, t] if keep else c_work  # (U,)
+            # the reference's order: (x_t @ kernel + h_tm1 @ recurrent_kernel) + bias
+            z_row[:] = 0
+            _add_vector_matrix(xs[b, t], kernel, z_row)  # += x_t @ kernel
             _add_vector_matrix(h_tm1, recurrent_kernel, z_row)  # += h_tm1 @ recurrent_kernel
+            for j in range(packed):
+                z_row[j] += bias[j]
             if fused:
                 _unpack_gates(z_row, zp)
                 if _fused_forward(zp, c_prev, c_next, h_next):
-                    _copy(c_next[:units], c[b, t])
+                    _copy(c_next[:units], c_row)
                     _copy(h_next[:units], h[b, t])
                     c_prev, c_next = c_next, c_prev
                     continue
-            _cell_forward(z_row, c_prev[:units], c[b, t], h[b, t], act, ract, gates, act_c)
-            _copy(c[b, t], c_prev)
+            _cell_forward(z_row, c_prev[:units], c_row, h[b, t], act, ract, gates, act_c)
+            _copy(c_row, c_prev)
+        _copy(c_prev[:units], c_last[b])
 
 
-@jit_kernel
-def _forward_step(z, c, h, c0, hr, t, act, ract, h_tm1, gates, act_c):
-    """Large units, timestep ``t`` for the whole batch, after the caller's BLAS product
-    ``hr = h_tm1 @ recurrent_kernel (B, 4U)``; copies ``h_t`` into ``h_tm1 (B, U)``.
-    ``gates (4U,)`` and ``act_c (U,)`` are workspaces."""
-    batch = z.shape[0]
-    for b in range(batch):
-        c_tm1 = c[b, t - 1] if t > 0 else c0[b]  # (U,)
-        z_row = z[b, t]  # (4U,)
-        z_row += hr[b]
-        _cell_forward(z_row, c_tm1, c[b, t], h[b, t], act, ract, gates, act_c)
-        h_tm1[b] = h[b, t]
+@jit_kernel(parallel=True)
+def _forward_rows_parallel(xs, kernel, bias, recurrent_kernel, h0, c0, act, ract, keep, z, c, h,
+                           c_last, bounds):
+    """:func:`_forward_rows` on the row ranges ``bounds[p]:bounds[p + 1]``, one per thread."""
+    for p in prange(bounds.shape[0] - 1):
+        _forward_rows(xs, kernel, bias, recurrent_kernel, h0, c0, act, ract, keep, z, c, h,
+                      c_last, bounds[p], bounds[p + 1])
+
+
+@jit_kernel(parallel=True)
+def _forward_blocks_parallel(xs, kernel, bias, recurrent_kernel, h0, c0, act, ract, keep, z, c,
+                             h, c_last, bounds):
+    """Large units: the arguments and results of :func:`_forward_rows`, with each thread
+    running its block of rows ``bounds[p]:bounds[p + 1]`` through all timesteps together,
+    so the products are BLAS matrix products (the caller holds BLAS to one thread):
+    ``x @ kernel`` for the block's timesteps at once, then ``h_tm1 @ recurrent_kernel``
+    once per timestep; the gates row by row. Without ``keep``, ``z`` and ``c`` are empty
+    and each thread uses its own workspaces."""
+    _, timesteps, units = h.shape
+    packed = 4 * units
+    input_dim = xs.shape[2]
+    for p in prange(bounds.shape[0] - 1):
+        start, stop = bounds[p], bounds[p + 1]
+        rows = stop - start
+        gates = np.empty(packed, dtype=h.dtype)  # (4U,) workspace
+        act_c = np.empty(units, dtype=h.dtype)  # (U,) workspace
+        c_work = np.empty(units, dtype=h.dtype)  # (U,) c_t when it is not kept
+        h_tm1 = h0[start:stop].copy()  # (rows, U) the block's previous output, contiguous
+        c_tm1 = c0[start:stop].copy()  # (rows, U) the block's carry
+        hr = np.empty((rows, packed), dtype=h.dtype)  # (rows, 4U) h_tm1 @ recurrent_kernel
+        z_block = z[start:stop] if keep else np.empty((rows, timesteps, packed), dtype=h.dtype)
+        # the input projection of the block, all timesteps in one product
+        np.dot(xs[start:stop].reshape(rows * timesteps, input_dim), kernel,
+               z_block.reshape(rows * timesteps, packed))  # (rows*T, 4U)
+        for t in range(timesteps):
+            np.dot(h_tm1, recurrent_kernel, hr)  # (rows, 4U)
+            for r in range(rows):
+                b = start + r
+                z_row = z_block[r, t]  # (4U,)
+                for j in range(packed):  # the reference's order: (x @ kernel + h @ R) + bias
+                    z_row[j] = (z_row[j] + hr[r, j]) + bias[j]
+                c_row = c[b, t] if keep else c_work  # (U,)
+                _cell_forward(z_row, c_tm1[r], c_row, h[b, t], act, ract, gates, act_c)
+                h_tm1[r] = h[b, t]
+                c_tm1[r] = c_row
+        c_last[start:stop] = c_tm1
 
 
 @jit_kernel
@@ -644,31 +670,95 @@ def _backward_rows(z, c, c0, recurrent_kernel_t, dh_seq, use_dh_seq, dh_next, dc
 
 
 @jit_kernel
-def _backward_step(z, c, c0, dh_seq, use_dh_seq, dh_next, dc_next, act, ract, dz, t, dz_t,
-                   work):
-    """Large units, timestep ``t`` of backward for the whole batch: fills ``dz[:, t]`` and
-    its contiguous copy ``dz_t (B, 4U)``; the caller then forms ``dz_t @ recurrent_kernel.T``
-    with BLAS. ``work (3, 4U)`` is workspace."""
-    batch, _, packed = z.shape
+def _column_sums(m, out):
+    """``out = m.sum(axis=0)`` for ``m (N, K)``, rows added in order (vectorized over K)."""
+    out[:] = 0
+    for r in range(m.shape[0]):
+        row = m[r]  # (K,)
+        for j in range(out.shape[0]):
+            out[j] += row[j]
+
+
+@jit_kernel
+def _weight_gradients(xs, kernel, h0, h, dz, dxs, dkernel, drecurrent_kernel, dbias, h_prev,
+                      start, stop):
+    """For batch rows ``start:stop``, once their ``dz (B, T, 4U)`` is known: their inputs'
+    gradient ``dxs = dz @ kernel.T`` and their share of the weight gradients
+    ``dkernel = xs^T dz``, ``drecurrent_kernel = h_prev^T dz``, ``dbias = sum dz``, one
+    BLAS product each. ``h_prev (B, T, U)`` is a workspace for each step's h_tm1."""
+    _, timesteps, packed = dz.shape
+    input_dim = xs.shape[2]
     units = packed // 4
-    gates, dgates = work[0], work[1]  # (4U,) each
-    act_c, dact_c = work[2, :units], work[2, units : 2 * units]  # (U,) each
-    dh = work[2, 2 * units : 3 * units]  # (U,) dL/dh_t of one row
-    for b in range(batch):
-        c_tm1 = c[b, t - 1] if t > 0 else c0[b]  # (U,)
-        # backprop into h_t: from the sequence output and from step t+1
-        if use_dh_seq:
-            for j in range(units):
-                dh[j] = dh_next[b, j] + dh_seq[b, t, j]
-        else:
-            dh[:] = dh_next[b]
-        dz_row = dz[b, t]  # (4U,)
-        _cell_backward(z[b, t], c_tm1, c[b, t], dh, dc_next[b], dz_row, act, ract,
-                       gates, dgates, act_c, dact_c)
-        dz_t[b] = dz_row
+    rows = (stop - start) * timesteps
+    dz_p = dz[start:stop].reshape(rows, packed)  # (rows*T, 4U) of these batch rows
+    np.dot(dz_p, kernel.T, dxs[start:stop].reshape(rows, input_dim))  # (rows*T, D)
+    np.dot(xs[start:stop].reshape(rows, input_dim).T, dz_p, dkernel)  # (D, 4U)
+    for b in range(start, stop):  # each step's h_tm1: h0, then h of the step before
+        h_prev[b, 0] = h0[b]
+        h_prev[b, 1:] = h[b, : timesteps - 1]
+    np.dot(h_prev[start:stop].reshape(rows, units).T, dz_p, drecurrent_kernel)  # (U, 4U)
+    _column_sums(dz_p, dbias)  # (4U,)
 
 
-# -- the public functions -----------------------------------------------------------------
+@jit_kernel(parallel=True)
+def _backward_rows_parallel(xs, kernel, h0, h, z, c, c0, recurrent_kernel_t, dh_seq, use_dh_seq,
+                            dh_next, dc_next, act, ract, dz, dxs, dkernel, drecurrent_kernel,
+                            dbias, h_prev, bounds):
+    """Small units: the whole backward pass for the row ranges ``bounds[p]:bounds[p + 1]``,
+    one per thread. Each thread runs :func:`_backward_rows` over its rows, then forms its
+    rows' share of the big products with BLAS (which the caller holds to one thread):
+    ``dxs = dz @ kernel.T`` into its rows, and its partial weight gradients
+    ``dkernel[p] = xs^T dz``, ``drecurrent_kernel[p] = h_prev^T dz``, ``dbias[p] = sum dz``
+    (the caller adds the parts). ``h_prev (B, T, U)`` is a workspace for each step's h_tm1."""
+    for p in prange(bounds.shape[0] - 1):
+        start, stop = bounds[p], bounds[p + 1]
+        _backward_rows(z, c, c0, recurrent_kernel_t, dh_seq, use_dh_seq, dh_next, dc_next, act,
+                       ract, dz, start, stop)
+        _weight_gradients(xs, kernel, h0, h, dz, dxs, dkernel[p], drecurrent_kernel[p],
+                          dbias[p], h_prev, start, stop)
+
+
+@jit_kernel(parallel=True)
+def _backward_blocks_parallel(xs, kernel, h0, h, z, c, c0, recurrent_kernel_t, dh_seq,
+                              use_dh_seq, dh_next, dc_next, act, ract, dz, dxs, dkernel,
+                              drecurrent_kernel, dbias, h_prev, bounds):
+    """Large units: :func:`_backward_rows_parallel` with each thread running its block of
+    rows through the timesteps together: the gates row by row, then
+    ``dz_t @ recurrent_kernel.T`` for the block as one BLAS product per timestep."""
+    _, timesteps, packed = z.shape
+    units = packed // 4
+    for p in prange(bounds.shape[0] - 1):
+        start, stop = bounds[p], bounds[p + 1]
+        rows = stop - start
+        work = np.empty((3, packed), dtype=z.dtype)  # (3, 4U) workspace
+        gates, dgates = work[0], work[1]  # (4U,) each
+        act_c, dact_c = work[2, :units], work[2, units : 2 * units]  # (U,) each
+        dh = work[2, 2 * units : 3 * units]  # (U,) dL/dh_t of one row
+        dz_t = np.empty((rows, packed), dtype=z.dtype)  # (rows, 4U) the block's dz_t
+        for t in range(timesteps - 1, -1, -1):
+            for r in range(rows):
+                b = start + r
+                c_tm1 = c[b, t - 1] if t > 0 else c0[b]  # (U,)
+                # backprop into h_t: from the sequence output and from step t+1
+                if use_dh_seq:
+                    for j in range(units):
+                        dh[j] = dh_next[b, j] + dh_seq[b, t, j]
+                else:
+                    dh[:] = dh_next[b]
+                _cell_backward(z[b, t], c_tm1, c[b, t], dh, dc_next[b], dz[b, t], act, ract,
+                               gates, dgates, act_c, dact_c)
+                dz_t[r] = dz[b, t]
+            # backprop into h_tm1 through z_t = ... + h_tm1 @ recurrent_kernel
+            np.dot(dz_t, recurrent_kernel_t, dh_next[start:stop])  # (rows, U)
+        _weight_gradients(xs, kernel, h0, h, dz, dxs, dkernel[p], drecurrent_kernel[p],
+                          dbias[p], h_prev, start, stop)
+
+
+def _row_bounds(batch: int) -> np.ndarray:
+    """Batch rows split into one contiguous range per Numba thread: range ``p`` is
+    ``bounds[p]:bounds[p + 1]``. Rows are independent, so the ranges run in parallel."""
+    parts = max(1, min(numba.get_num_threads(), batch))
+    return (np.arange(parts + 1, dtype=np.int64) * batch) // parts  # (parts + 1,)
 
 
 def _activation_code(name: str) -> tuple[str, int]:
@@ -723,6 +813,32 @@ def lstm_forward(
     >>> h_seq.shape, bool(np.allclose(h_seq[:, -1], h))
     ((2, 3, 5), True)
     """
+    return _run_forward(x, h0, c0, kernel, recurrent_kernel, bias, activation,
+                        recurrent_activation, go_backwards, keep=True)
+
+
+def lstm_inference(
+    x: np.ndarray,
+    h0: np.ndarray,
+    c0: np.ndarray,
+    kernel: np.ndarray,
+    recurrent_kernel: np.ndarray,
+    bias: np.ndarray | None,
+    activation: str = "tanh",
+    recurrent_activation: str = "sigmoid",
+    go_backwards: bool = False,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`lstm_forward` without the cache: returns ``(h_seq, h_last, c_last)``, equal to
+    the forward's. For predictions: the per-step pre-activations and carries backward needs
+    are not kept, which saves memory traffic (and the page faults of allocating them)."""
+    return _run_forward(x, h0, c0, kernel, recurrent_kernel, bias, activation,
+                        recurrent_activation, go_backwards, keep=False)[:3]
+
+
+def _run_forward(x, h0, c0, kernel, recurrent_kernel, bias, activation, recurrent_activation,
+                 go_backwards, keep):
+    """:func:`lstm_forward` (``keep``) or :func:`lstm_inference`; the cache is None without
+    ``keep``."""
     dtype = _float_dtype(x)
     act_name, act = _activation_code(activation)
     ract_name, ract = _activation_code(recurrent_activation)
@@ -742,34 +858,66 @@ def lstm_forward(
     units = recurrent_kernel.shape[0]
     xs = np.ascontiguousarray(x[:, ::-1]) if go_backwards else x  # (B, T, D) processing order
 
-    z = np.empty((batch, timesteps, 4 * units), dtype=dtype)  # (B, T, 4U)
-    c = np.empty((batch, timesteps, units), dtype=dtype)  # (B, T, U)
     h = np.empty((batch, timesteps, units), dtype=dtype)  # (B, T, U)
-    with np.errstate(all="ignore"):  # NaN and inf propagate silently, as in the reference
-        # the input projection for all timesteps at once: z = xs @ kernel + bias
-        if input_dim < _SMALL_INPUT_DIM:
-            _input_projection_small(xs, kernel, z)
+    kept = (batch, timesteps) if keep else (0, 0)  # z and c for backward, only when kept
+    z = np.empty((*kept, 4 * units), dtype=dtype)  # (B, T, 4U)
+    c = np.empty((*kept, units), dtype=dtype)  # (B, T, U)
+    c_last = np.empty((batch, units), dtype=dtype)  # (B, U)
+    bias_row = bias if use_bias else np.zeros(4 * units, dtype=dtype)  # (4U,)
+    args = (xs, kernel, bias_row, recurrent_kernel, h0, c0, act, ract, keep, z, c, h, c_last)
+    bounds = _row_bounds(batch)
+    # compiled code raises no floating-point warnings: NaN and inf propagate silently, as
+    # in the reference
+    if units < BLAS_MIN_UNITS:
+        # z_t = x_t @ kernel + h_tm1 @ recurrent_kernel + bias, row by row, no BLAS
+        if bounds.shape[0] == 2:  # one thread: no parallel launch
+            _forward_rows(*args, 0, batch)
         else:
-            np.matmul(xs.reshape(-1, input_dim), kernel, out=z.reshape(-1, 4 * units))
-        if use_bias:
-            z += bias
+            _forward_rows_parallel(*args, bounds)
+    else:
+        with blas_threads(1):  # one BLAS thread inside each of Numba's threads
+            _forward_blocks_parallel(*args, bounds)
+    cache = None
+    if keep:
+        cache = LSTMCache(
+            x, h0, c0, kernel, recurrent_kernel, bias if use_bias else None, z, c, h,
+            act_name, ract_name, bool(go_backwards),
+        )
+    return h, h[:, -1].copy(), c_last, cache
+
+
+def _backward_parallel(xs, kernel, h0, h, z, c, c0, recurrent_kernel_t, dh_seq, use_dh_seq,
+                       dh_next, dc_next, act, ract, dz):
+    """The whole backward pass in one parallel call, BLAS held to one thread inside it;
+    returns ``dxs (B, T, D)`` in processing order, ``dkernel``, ``drecurrent_kernel`` and
+    ``dbias`` (the threads' parts added)."""
+    dtype = z.dtype
+    batch, timesteps, packed = z.shape
+    units = packed // 4
+    input_dim = xs.shape[2]
+    bounds = _row_bounds(batch)
+    parts = bounds.shape[0] - 1
+    dxs = np.empty((batch, timesteps, input_dim), dtype=dtype)  # (B, T, D)
+    dkernel = np.empty((parts, input_dim, packed), dtype=dtype)  # (parts, D, 4U)
+    drecurrent_kernel = np.empty((parts, units, packed), dtype=dtype)  # (parts, U, 4U)
+    dbias = np.empty((parts, packed), dtype=dtype)  # (parts, 4U)
+    h_prev = np.empty((batch, timesteps, units), dtype=dtype)  # (B, T, U) workspace
+    args = (np.ascontiguousarray(xs, dtype=dtype), np.ascontiguousarray(kernel, dtype=dtype),
+            np.ascontiguousarray(h0, dtype=dtype), np.ascontiguousarray(h, dtype=dtype), z, c,
+            c0)
+    grads = (dh_seq, use_dh_seq, dh_next, dc_next, act, ract, dz, dxs, dkernel,
+             drecurrent_kernel, dbias, h_prev, bounds)
+    with blas_threads(1):  # one BLAS thread inside each of Numba's threads
         if units < BLAS_MIN_UNITS:
-            _forward_rows(z, c, h, h0, c0, recurrent_kernel, act, ract, 0, batch)
+            # recurrent_kernel.T with zero columns up to whole 8-lane vectors: the per-row
+            # product dz_row @ recurrent_kernel.T then runs without a scalar remainder
+            padded_t = np.zeros((packed, -(-units // _LANES) * _LANES), dtype=dtype)  # (4U, P)
+            padded_t[:, :units] = recurrent_kernel_t
+            _backward_rows_parallel(*args, padded_t, *grads)
         else:
-            # the time loop in Python around one BLAS product and one compiled step each:
-            # NumPy's BLAS for every product keeps a single BLAS thread pool busy
-            h_tm1 = h0.copy()  # (B, U) the previous output, contiguous
-            hr = np.empty((batch, 4 * units), dtype=dtype)  # (B, 4U) h_tm1 @ recurrent_kernel
-            gates = np.empty(4 * units, dtype=dtype)  # (4U,) workspace
-            act_c = np.empty(units, dtype=dtype)  # (U,) workspace
-            for t in range(timesteps):
-                np.matmul(h_tm1, recurrent_kernel, out=hr)
-                _forward_step(z, c, h, c0, hr, t, act, ract, h_tm1, gates, act_c)
-    cache = LSTMCache(
-        x, h0, c0, kernel, recurrent_kernel, bias if use_bias else None, z, c, h,
-        act_name, ract_name, bool(go_backwards),
-    )
-    return h, h[:, -1].copy(), c[:, -1].copy(), cache
+            _backward_blocks_parallel(*args, recurrent_kernel_t, *grads)
+    with np.errstate(all="ignore"):  # inf - inf is NaN, as in the reference, silently
+        return dxs, dkernel.sum(axis=0), drecurrent_kernel.sum(axis=0), dbias.sum(axis=0)
 
 
 def lstm_backward(
@@ -820,30 +968,12 @@ def lstm_backward(
     recurrent_kernel_t = np.ascontiguousarray(recurrent_kernel.T, dtype=dtype)  # (4U, U)
 
     dz = np.empty((batch, timesteps, 4 * units), dtype=dtype)  # (B, T, 4U)
-    with np.errstate(all="ignore"):  # inf and NaN propagate as IEEE says, as in the reference
-        if units < BLAS_MIN_UNITS:
-            # recurrent_kernel.T with zero columns up to whole 8-lane vectors: the per-row
-            # product dz_row @ recurrent_kernel.T then runs without a scalar remainder
-            padded_t = np.zeros((4 * units, -(-units // _LANES) * _LANES), dtype=dtype)
-            padded_t[:, :units] = recurrent_kernel_t  # (4U, P)
-            _backward_rows(z, c, c0, padded_t, dh_seq, use_dh_seq, dh_next, dc_next,
-                           act, ract, dz, 0, batch)
-        else:
-            dz_t = np.empty((batch, 4 * units), dtype=dtype)  # (B, 4U) dz of step t, contiguous
-            work = np.empty((3, 4 * units), dtype=dtype)  # (3, 4U) workspace
-            for t in range(timesteps - 1, -1, -1):
-                _backward_step(z, c, c0, dh_seq, use_dh_seq, dh_next, dc_next, act, ract, dz, t,
-                               dz_t, work)
-                # backprop into h_tm1 through z_t = ... + h_tm1 @ recurrent_kernel
-                np.matmul(dz_t, recurrent_kernel_t, out=dh_next)  # (B, U)
-
-        # backprop into x and the weights: one large product each, over all timesteps
-        xs = x[:, ::-1] if cache.go_backwards else x  # (B, T, D) processing order
-        dz_2d = dz.reshape(batch * timesteps, 4 * units)  # (B*T, 4U)
-        dxs = (dz_2d @ kernel.T).reshape(batch, timesteps, input_dim)  # (B, T, D)
-        dx = np.ascontiguousarray(dxs[:, ::-1]) if cache.go_backwards else dxs
-        dkernel = xs.reshape(batch * timesteps, input_dim).T @ dz_2d  # (D, 4U)
-        h_prev = np.concatenate([h0[:, None], h[:, :-1]], axis=1)  # (B, T, U) each step's h_tm1
-        drecurrent_kernel = h_prev.reshape(batch * timesteps, units).T @ dz_2d  # (U, 4U)
-        dbias = None if bias is None else dz_2d.sum(axis=0)  # (4U,)
+    xs = x[:, ::-1] if cache.go_backwards else x  # (B, T, D) processing order
+    dxs, dkernel, drecurrent_kernel, dbias = _backward_parallel(
+        xs, kernel, h0, h, z, c, c0, recurrent_kernel_t, dh_seq, use_dh_seq, dh_next, dc_next,
+        act, ract, dz,
+    )
+    dx = np.ascontiguousarray(dxs[:, ::-1]) if cache.go_backwards else dxs  # order of x
+    if bias is None:
+        dbias = None
     return dx, dh_next, dc_next, dkernel, drecurrent_kernel, dbias

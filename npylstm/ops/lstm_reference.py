@@ -31,7 +31,7 @@ import numpy as np
 from .. import activations
 from ..gates import join_gates, split_gates
 
-__all__ = ["LSTMCache", "lstm_forward", "lstm_backward"]
+__all__ = ["LSTMCache", "lstm_forward", "lstm_backward", "lstm_inference"]
 
 
 class LSTMCache(NamedTuple):
@@ -121,6 +121,25 @@ def lstm_forward(
         φ.name, σ.name, bool(go_backwards),
     )
     return h, h_tm1, c_tm1, cache
+
+
+def lstm_inference(
+    x: np.ndarray,
+    h0: np.ndarray,
+    c0: np.ndarray,
+    kernel: np.ndarray,
+    recurrent_kernel: np.ndarray,
+    bias: np.ndarray | None,
+    activation: str = "tanh",
+    recurrent_activation: str = "sigmoid",
+    go_backwards: bool = False,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`lstm_forward` for predictions: ``(h_seq, h_last, c_last)``, without the cache.
+
+    (Here it simply drops the cache; the Numba core's version never builds it.)
+    """
+    return lstm_forward(x, h0, c0, kernel, recurrent_kernel, bias, activation,
+                        recurrent_activation, go_backwards)[:3]
 
 
 def lstm_backward(
