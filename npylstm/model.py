@@ -65,6 +65,8 @@ def _limit_blas_threads(method):
 
     @functools.wraps(method)
     def wrapper(*args, **kwargs):
+        if BLAS_THREADS is None:  # nothing to set (the common case: no context overhead)
+            return method(*args, **kwargs)
         with _blas_limiter():
             return method(*args, **kwargs)
 
@@ -377,6 +379,9 @@ class Sequential:
         converts numeric inputs to floatx the same way)."""
         if data is None:
             raise self._error(f"expected {what} data, received None")
+        if (isinstance(data, np.ndarray) and data.dtype == self._dtype() and data.ndim > 0
+                and data.flags.c_contiguous):
+            return data  # already what the layers take (the fast path for small batches)
         try:
             array = np.asarray(data)
         except ValueError as exc:

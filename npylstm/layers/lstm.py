@@ -18,7 +18,7 @@ import numpy as np
 
 from .. import activations, initializers, regularizers
 from ..gates import GATES, join_gates, lstm_param_count, lstm_param_formula, split_gates
-from ..ops import LSTMCache, get_backend
+from ..ops import LSTMCache, default_backend, get_backend
 from .base import (
     Layer,
     deserialize_initializer,
@@ -336,6 +336,9 @@ class LSTM(Layer):
 
     # -- checking inputs ------------------------------------------------------------------
     def _check_input(self, x) -> np.ndarray:
+        if (isinstance(x, np.ndarray) and x.dtype == self.dtype and x.ndim == 3 and self.built
+                and x.shape[1] > 0 and x.shape[2] == self.input_dim and x.flags.c_contiguous):
+            return x  # already what the kernels take (the fast path for small batches)
         try:
             x = np.asarray(x, dtype=self.dtype)
         except (TypeError, ValueError) as exc:
@@ -390,8 +393,6 @@ class LSTM(Layer):
 
     # -- computing ------------------------------------------------------------------------
     def _backend_name(self) -> str:
-        from ..ops import default_backend
-
         return self.backend or default_backend()
 
     def forward(self, x, training: bool = False, rng=None, initial_state=None):

@@ -754,16 +754,37 @@ def _backward_blocks_parallel(xs, kernel, h0, h, z, c, c0, recurrent_kernel_t, d
                           dbias[p], h_prev, start, stop)
 
 
+_ONE_ROW = np.array([0, 1], dtype=np.int64)
+_bounds_cache: dict[tuple[int, int], np.ndarray] = {}
+
+
 def _row_bounds(batch: int) -> np.ndarray:
     """Batch rows split into one contiguous range per Numba thread: range ``p`` is
-    ``bounds[p]:bounds[p + 1]``. Rows are independent, so the ranges run in parallel."""
-    parts = max(1, min(numba.get_num_threads(), batch))
-    return (np.arange(parts + 1, dtype=np.int64) * batch) // parts  # (parts + 1,)
+    ``bounds[p]:bounds[p + 1]``. Rows are independent, so the ranges run in parallel.
+    (Cached: a one-row batch, streamed step by step, should not pay for this.)"""
+    if batch == 1:
+        return _ONE_ROW
+    key = (batch, numba.get_num_threads())
+    bounds = _bounds_cache.get(key)
+    if bounds is None:
+        parts = max(1, min(key[1], batch))
+        bounds = (np.arange(parts + 1, dtype=np.int64) * batch) // parts  # (parts + 1,)
+        _bounds_cache[key] = bounds
+    return bounds
+
+
+_codes_cache: dict[str, tuple[str, int]] = {}
 
 
 def _activation_code(name: str) -> tuple[str, int]:
-    name = activations.get(name).name
-    return name, ACTIVATION_CODES[name]
+    """The canonical name and kernel code of an activation name or alias."""
+    code = _codes_cache.get(name) if isinstance(name, str) else None
+    if code is None:
+        canonical = activations.get(name).name
+        code = (canonical, ACTIVATION_CODES[canonical])
+        if isinstance(name, str):
+            _codes_cache[name] = code
+    return code
 
 
 def _float_dtype(x: np.ndarray) -> np.dtype:
