@@ -39,6 +39,8 @@ blocks of a packed row by their offsets ``0, U, 2U, 3U`` (i, f, c, o), the same 
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import numba
 import numpy as np
 from numba import prange, types
@@ -578,43 +580,24 @@ def _forward_rows_parallel(xs, kernel, bias, recurrent_kernel, h0, c0, act, ract
                       c_last, bounds[p], bounds[p + 1])
 
 
-@jit_kernel(parallel=True)
-def _forward_blocks_parallel(xs, kernel, bias, recurrent_kernel, h0, c0, act, ract, keep, z, c,
-                             h, c_last, bounds):
-    """Large units: the arguments and results of :func:`_forward_rows`, with each thread
-    running its block of rows ``bounds[p]:bounds[p + 1]`` through all timesteps together,
-    so the products are BLAS matrix products (the caller holds BLAS to one thread):
-    ``x @ kernel`` for the block's timesteps at once, then ``h_tm1 @ recurrent_kernel``
-    once per timestep; the gates row by row. Without ``keep``, ``z`` and ``c`` are empty
-    and each thread uses its own workspaces."""
-    _, timesteps, units = h.shape
-    packed = 4 * units
-    input_dim = xs.shape[2]
-    for p in prange(bounds.shape[0] - 1):
-        start, stop = bounds[p], bounds[p + 1]
-        rows = stop - start
-        gates = np.empty(packed, dtype=h.dtype)  # (4U,) workspace
-        act_c = np.empty(units, dtype=h.dtype)  # (U,) workspace
-        c_work = np.empty(units, dtype=h.dtype)  # (U,) c_t when it is not kept
-        h_tm1 = h0[start:stop].copy()  # (rows, U) the block's previous output, contiguous
-        c_tm1 = c0[start:stop].copy()  # (rows, U) the block's carry
-        hr = np.empty((rows, packed), dtype=h.dtype)  # (rows, 4U) h_tm1 @ recurrent_kernel
-        z_block = z[start:stop] if keep else np.empty((rows, timesteps, packed), dtype=h.dtype)
-        # the input projection of the block, all timesteps in one product
-        np.dot(xs[start:stop].reshape(rows * timesteps, input_dim), kernel,
-               z_block.reshape(rows * timesteps, packed))  # (rows*T, 4U)
-        for t in range(timesteps):
-            np.dot(h_tm1, recurrent_kernel, hr)  # (rows, 4U)
-            for r in range(rows):
-                b = start + r
-                z_row = z_block[r, t]  # (4U,)
-                for j in range(packed):  # the reference's order: (x @ kernel + h @ R) + bias
-                    z_row[j] = (z_row[j] + hr[r, j]) + bias[j]
-                c_row = c[b, t] if keep else c_work  # (U,)
-                _cell_forward(z_row, c_tm1[r], c_row, h[b, t], act, ract, gates, act_c)
-                h_tm1[r] = h[b, t]
-                c_tm1[r] = c_row
-        c_last[start:stop] = c_tm1
+@jit_kernel
+def _gates_forward_step(z, hr, bias, t, c_tm1, h_tm1, c, h, act, ract, keep, gates, act_c,
+                        c_work):
+    """Large units, timestep ``t`` for a block of rows, after the caller's BLAS product
+    ``hr = h_tm1 @ recurrent_kernel (R, 4U)``: completes ``z[:, t] (R, 4U)`` (holding
+    ``x_t @ kernel``) in the reference's order ``(x @ kernel + h @ R) + bias``, runs the
+    cells and writes ``h[:, t]`` (and ``c[:, t]`` when ``keep``); the block's carry
+    ``c_tm1`` and output ``h_tm1 (R, U)`` move on to step t. ``gates (4U,)``, ``act_c``,
+    ``c_work (U,)`` are workspaces."""
+    rows, packed = hr.shape
+    for r in range(rows):
+        z_row = z[r, t]  # (4U,)
+        for j in range(packed):
+            z_row[j] = (z_row[j] + hr[r, j]) + bias[j]
+        c_row = c[r, t] if keep else c_work  # (U,)
+        _cell_forward(z_row, c_tm1[r], c_row, h[r, t], act, ract, gates, act_c)
+        h_tm1[r] = h[r, t]
+        c_tm1[r] = c_row
 
 
 @jit_kernel
@@ -718,41 +701,134 @@ def _backward_rows_parallel(xs, kernel, h0, h, z, c, c0, recurrent_kernel_t, dh_
                           dbias[p], h_prev, start, stop)
 
 
-@jit_kernel(parallel=True)
-def _backward_blocks_parallel(xs, kernel, h0, h, z, c, c0, recurrent_kernel_t, dh_seq,
-                              use_dh_seq, dh_next, dc_next, act, ract, dz, dxs, dkernel,
-                              drecurrent_kernel, dbias, h_prev, bounds):
-    """Large units: :func:`_backward_rows_parallel` with each thread running its block of
-    rows through the timesteps together: the gates row by row, then
-    ``dz_t @ recurrent_kernel.T`` for the block as one BLAS product per timestep."""
-    _, timesteps, packed = z.shape
+@jit_kernel
+def _gates_backward_step(z, c, c0, dh_seq, use_dh_seq, dh_next, dc_next, act, ract, dz, t, dz_t,
+                         work):
+    """Large units, timestep ``t`` of backward for a block of rows: fills ``dz[:, t]`` and
+    its contiguous copy ``dz_t (R, 4U)``; the caller then forms ``dz_t @ recurrent_kernel.T``
+    with BLAS. ``work (3, 4U)`` is workspace."""
+    rows, _, packed = z.shape
     units = packed // 4
-    for p in prange(bounds.shape[0] - 1):
+    gates, dgates = work[0], work[1]  # (4U,) each
+    act_c, dact_c = work[2, :units], work[2, units : 2 * units]  # (U,) each
+    dh = work[2, 2 * units : 3 * units]  # (U,) dL/dh_t of one row
+    for b in range(rows):
+        c_tm1 = c[b, t - 1] if t > 0 else c0[b]  # (U,)
+        # backprop into h_t: from the sequence output and from step t+1
+        if use_dh_seq:
+            for j in range(units):
+                dh[j] = dh_next[b, j] + dh_seq[b, t, j]
+        else:
+            dh[:] = dh_next[b]
+        dz_row = dz[b, t]  # (4U,)
+        _cell_backward(z[b, t], c_tm1, c[b, t], dh, dc_next[b], dz_row, act, ract,
+                       gates, dgates, act_c, dact_c)
+        dz_t[b] = dz_row
+
+
+# -- large units: blocks of rows in Python threads around NumPy's BLAS ---------------------
+#
+# With many units the time goes to matrix products, and NumPy's own BLAS runs them 20-40%
+# faster single-threaded than the SciPy BLAS that np.dot inside @njit calls (OpenBLAS 0.3.31
+# vs 0.3.30, measured on (64, 512) @ (512, 2048)). So each thread takes a block of rows and
+# runs its own time loop in Python: one single-threaded NumPy product per timestep (BLAS
+# releases the GIL) and one compiled call (nogil) for the block's gates.
+
+_pool: ThreadPoolExecutor | None = None
+
+
+def _run_parts(part, parts: int) -> None:
+    """``part(p)`` for ``p in range(parts)``: the first in this thread, the rest in a
+    process-wide pool of worker threads; exceptions are re-raised here."""
+    global _pool
+    if parts == 1:
+        part(0)
+        return
+    if _pool is None or _pool._max_workers < parts - 1:
+        _pool = ThreadPoolExecutor(max_workers=parts - 1, thread_name_prefix="npylstm")
+    futures = [_pool.submit(part, p) for p in range(1, parts)]
+    try:
+        part(0)
+    finally:
+        for future in futures:
+            future.result()
+
+
+def _forward_blocks(xs, kernel, bias, recurrent_kernel, h0, c0, act, ract, keep, z, c, h,
+                    c_last, bounds):
+    """Large units: the arguments and results of :func:`_forward_rows`, one block of rows
+    ``bounds[p]:bounds[p + 1]`` per thread: ``x @ kernel`` for the block's timesteps in one
+    product, then ``h_tm1 @ recurrent_kernel`` and :func:`_gates_forward_step` per step."""
+    _, timesteps, input_dim = xs.shape
+    units = recurrent_kernel.shape[0]
+    dtype = h.dtype
+
+    def part(p: int) -> None:
+        with np.errstate(all="ignore"):  # NaN and inf propagate silently (per thread)
+            _forward_block(p)
+
+    def _forward_block(p: int) -> None:
         start, stop = bounds[p], bounds[p + 1]
         rows = stop - start
-        work = np.empty((3, packed), dtype=z.dtype)  # (3, 4U) workspace
-        gates, dgates = work[0], work[1]  # (4U,) each
-        act_c, dact_c = work[2, :units], work[2, units : 2 * units]  # (U,) each
-        dh = work[2, 2 * units : 3 * units]  # (U,) dL/dh_t of one row
-        dz_t = np.empty((rows, packed), dtype=z.dtype)  # (rows, 4U) the block's dz_t
-        for t in range(timesteps - 1, -1, -1):
-            for r in range(rows):
-                b = start + r
-                c_tm1 = c[b, t - 1] if t > 0 else c0[b]  # (U,)
-                # backprop into h_t: from the sequence output and from step t+1
-                if use_dh_seq:
-                    for j in range(units):
-                        dh[j] = dh_next[b, j] + dh_seq[b, t, j]
-                else:
-                    dh[:] = dh_next[b]
-                _cell_backward(z[b, t], c_tm1, c[b, t], dh, dc_next[b], dz[b, t], act, ract,
-                               gates, dgates, act_c, dact_c)
-                dz_t[r] = dz[b, t]
-            # backprop into h_tm1 through z_t = ... + h_tm1 @ recurrent_kernel
-            np.dot(dz_t, recurrent_kernel_t, dh_next[start:stop])  # (rows, U)
-        _weight_gradients(xs, kernel, h0, h, dz, dxs, dkernel[p], drecurrent_kernel[p],
-                          dbias[p], h_prev, start, stop)
+        z_block = z[start:stop] if keep else np.empty((rows, timesteps, 4 * units), dtype)
+        np.matmul(xs[start:stop].reshape(rows * timesteps, input_dim), kernel,
+                  out=z_block.reshape(rows * timesteps, 4 * units))  # (R*T, 4U)
+        h_tm1 = h0[start:stop].copy()  # (R, U) the block's previous output
+        c_tm1 = c0[start:stop].copy()  # (R, U) the block's carry
+        hr = np.empty((rows, 4 * units), dtype)  # (R, 4U) h_tm1 @ recurrent_kernel
+        gates = np.empty(4 * units, dtype)  # (4U,) workspace
+        act_c = np.empty(units, dtype)  # (U,) workspace
+        c_work = np.empty(units, dtype)  # (U,) workspace
+        c_block, h_block = c[start:stop], h[start:stop]  # (R, T, U) views
+        for t in range(timesteps):
+            np.matmul(h_tm1, recurrent_kernel, out=hr)
+            _gates_forward_step(z_block, hr, bias, t, c_tm1, h_tm1, c_block, h_block, act, ract,
+                                keep, gates, act_c, c_work)
+        c_last[start:stop] = c_tm1
 
+    _run_parts(part, len(bounds) - 1)
+
+
+def _backward_blocks(xs, kernel, h0, h, z, c, c0, recurrent_kernel_t, dh_seq, use_dh_seq,
+                     dh_next, dc_next, act, ract, dz, dxs, dkernel, drecurrent_kernel, dbias,
+                     h_prev, bounds):
+    """Large units: the arguments and results of :func:`_backward_rows_parallel`, one block
+    of rows per thread: :func:`_gates_backward_step` and ``dz_t @ recurrent_kernel.T`` per
+    timestep, then the block's share of the input and weight gradients."""
+    _, timesteps, packed = z.shape
+    units = packed // 4
+    input_dim = xs.shape[2]
+
+    def part(p: int) -> None:
+        with np.errstate(all="ignore"):  # NaN and inf propagate silently (per thread)
+            _backward_block(p)
+
+    def _backward_block(p: int) -> None:
+        start, stop = bounds[p], bounds[p + 1]
+        rows = stop - start
+        dz_t = np.empty((rows, packed), z.dtype)  # (R, 4U) the block's dz of step t
+        work = np.empty((3, packed), z.dtype)  # (3, 4U) workspace
+        blocks = (z[start:stop], c[start:stop], c0[start:stop],
+                  dh_seq[start:stop] if use_dh_seq else dh_seq, use_dh_seq)
+        dh_block, dc_block, dz_block = dh_next[start:stop], dc_next[start:stop], dz[start:stop]
+        for t in range(timesteps - 1, -1, -1):
+            _gates_backward_step(*blocks, dh_block, dc_block, act, ract, dz_block, t, dz_t, work)
+            # backprop into h_tm1 through z_t = ... + h_tm1 @ recurrent_kernel
+            np.matmul(dz_t, recurrent_kernel_t, out=dh_block)  # (R, U)
+        # backprop into x and the weights: the block's rows over all timesteps at once
+        dz_2d = dz_block.reshape(rows * timesteps, packed)  # (R*T, 4U)
+        np.matmul(dz_2d, kernel.T, out=dxs[start:stop].reshape(rows * timesteps, input_dim))
+        np.matmul(xs[start:stop].reshape(rows * timesteps, input_dim).T, dz_2d, out=dkernel[p])
+        h_prev[start:stop, 0] = h0[start:stop]  # each step's h_tm1
+        h_prev[start:stop, 1:] = h[start:stop, :-1]
+        np.matmul(h_prev[start:stop].reshape(rows * timesteps, units).T, dz_2d,
+                  out=drecurrent_kernel[p])
+        np.sum(dz_2d, axis=0, out=dbias[p])
+
+    _run_parts(part, len(bounds) - 1)
+
+
+# -- the public functions -----------------------------------------------------------------
 
 _ONE_ROW = np.array([0, 1], dtype=np.int64)
 _bounds_cache: dict[tuple[int, int], np.ndarray] = {}
@@ -896,8 +972,8 @@ def _run_forward(x, h0, c0, kernel, recurrent_kernel, bias, activation, recurren
         else:
             _forward_rows_parallel(*args, bounds)
     else:
-        with blas_threads(1):  # one BLAS thread inside each of Numba's threads
-            _forward_blocks_parallel(*args, bounds)
+        with blas_threads(1):  # one BLAS thread inside each of our threads
+            _forward_blocks(*args, bounds)
     cache = None
     if keep:
         cache = LSTMCache(
@@ -936,7 +1012,7 @@ def _backward_parallel(xs, kernel, h0, h, z, c, c0, recurrent_kernel_t, dh_seq, 
             padded_t[:, :units] = recurrent_kernel_t
             _backward_rows_parallel(*args, padded_t, *grads)
         else:
-            _backward_blocks_parallel(*args, recurrent_kernel_t, *grads)
+            _backward_blocks(*args, recurrent_kernel_t, *grads)
     with np.errstate(all="ignore"):  # inf - inf is NaN, as in the reference, silently
         return dxs, dkernel.sum(axis=0), drecurrent_kernel.sum(axis=0), dbias.sum(axis=0)
 
