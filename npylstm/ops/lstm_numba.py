@@ -89,6 +89,10 @@ _SIGMOID_FAST_LIMIT = 15.0
 #: Gate rows are padded to whole vectors of this many lanes (8 float32 in AVX2).
 _LANES = 8
 
+#: Small units: from this many input features on, ``x @ kernel`` is one BLAS product per
+#: thread before the time loop (below it, a written-out product per step is cheaper).
+_BLAS_INPUT_DIM = 8
+
 # -- scalar helpers: float32 stays float32, float64 stays float64 -------------------------
 
 
@@ -547,15 +551,26 @@ def _forward_rows(xs, kernel, bias, recurrent_kernel, h0, c0, act, ract, keep, z
     c_prev = np.zeros(padded, dtype=h.dtype)  # (P,) carry
     c_next = np.zeros(padded, dtype=h.dtype)  # (P,)
     h_next = np.zeros(padded, dtype=h.dtype)  # (P,)
+    # with many input features, x @ kernel for all the rows' timesteps is one BLAS product
+    # (single-threaded: the caller holds BLAS to one thread inside parallel calls)
+    project = xs.shape[2] >= _BLAS_INPUT_DIM
+    rows = row_stop - row_start
+    if project:
+        z_in = z[row_start:row_stop] if keep else np.empty((rows, timesteps, packed), h.dtype)
+        np.dot(xs[row_start:row_stop].reshape(rows * timesteps, xs.shape[2]), kernel,
+               z_in.reshape(rows * timesteps, packed))  # (R*T, 4U)
     for b in range(row_start, row_stop):
         _copy(c0[b], c_prev)
         for t in range(timesteps):
             h_tm1 = h[b, t - 1] if t > 0 else h0[b]  # (U,)
-            z_row = z[b, t] if keep else z_work  # (4U,)
             c_row = c[b, t] if keep else c_work  # (U,)
             # the reference's order: (x_t @ kernel + h_tm1 @ recurrent_kernel) + bias
-            z_row[:] = 0
-            _add_vector_matrix(xs[b, t], kernel, z_row)  # += x_t @ kernel
+            if project:
+                z_row = z_in[b - row_start, t]  # (4U,) holds x_t @ kernel
+            else:
+                z_row = z[b, t] if keep else z_work  # (4U,)
+                z_row[:] = 0
+                _add_vector_matrix(xs[b, t], kernel, z_row)  # += x_t @ kernel
             _add_vector_matrix(h_tm1, recurrent_kernel, z_row)  # += h_tm1 @ recurrent_kernel
             for j in range(packed):
                 z_row[j] += bias[j]
@@ -969,8 +984,11 @@ def _run_forward(x, h0, c0, kernel, recurrent_kernel, bias, activation, recurren
         # z_t = x_t @ kernel + h_tm1 @ recurrent_kernel + bias, row by row, no BLAS
         if bounds.shape[0] == 2:  # one thread: no parallel launch
             _forward_rows(*args, 0, batch)
-        else:
+        elif input_dim < _BLAS_INPUT_DIM:  # no BLAS inside
             _forward_rows_parallel(*args, bounds)
+        else:
+            with blas_threads(1):  # one BLAS thread inside each of Numba's threads
+                _forward_rows_parallel(*args, bounds)
     else:
         with blas_threads(1):  # one BLAS thread inside each of our threads
             _forward_blocks(*args, bounds)
