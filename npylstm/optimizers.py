@@ -32,7 +32,10 @@ from __future__ import annotations
 
 import math
 
+import numba
 import numpy as np
+
+from .ops.optim_numba import adam_update
 
 __all__ = ["Optimizer", "SGD", "Adam", "RMSprop", "Adagrad", "get", "names"]
 
@@ -267,6 +270,17 @@ class SGD(Optimizer):
         return {**super().get_config(), "momentum": self.momentum, "nesterov": self.nesterov}
 
 
+def _fused_adam_applies(amsgrad: bool, weight, grad, m, v) -> bool:
+    """Whether :func:`~npylstm.ops.optim_numba.adam_update` can take this step: compiled
+    code (not ``NUMBA_DISABLE_JIT``), no amsgrad, C-contiguous arrays of one float dtype."""
+    if amsgrad or numba.config.DISABLE_JIT:
+        return False
+    arrays = (weight, grad, m, v)
+    return all(a.flags.c_contiguous and a.dtype == weight.dtype for a in arrays) and (
+        weight.dtype in (np.float32, np.float64)
+    )
+
+
 class Adam(Optimizer):
     """Keras's Adam (epsilon outside the bias correction, unlike PyTorch)::
 
@@ -309,6 +323,11 @@ class Adam(Optimizer):
         beta_2_power = np.power(f(self.beta_2), local_step)
         m, v = slots["momentum"], slots["velocity"]
         alpha = lr * np.sqrt(f(1) - beta_2_power) / (f(1) - beta_1_power)
+        if _fused_adam_applies(self.amsgrad, weight, grad, m, v):
+            # the same operations in one compiled pass (bit-identical, see ops/optim_numba.py)
+            adam_update(weight.reshape(-1), grad.reshape(-1), m.reshape(-1), v.reshape(-1),
+                        f(alpha), f(1 - self.beta_1), f(1 - self.beta_2), f(self.epsilon))
+            return
         m += (grad - m) * f(1 - self.beta_1)
         v += (np.square(grad) - v) * f(1 - self.beta_2)
         if self.amsgrad:

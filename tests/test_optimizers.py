@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import warnings
 
+import numba
 import numpy as np
 import pytest
 
@@ -277,3 +278,29 @@ def test_empty_apply_is_a_no_op():
     opt = optimizers.Adam()
     opt.apply([], [])  # Keras returns early: no step counted
     assert opt.iterations == 0
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_compiled_adam_step_is_bit_identical_to_its_numpy_form(dtype):
+    # Adam.apply takes the compiled pass (ops/optim_numba.py) for contiguous float arrays;
+    # it must give exactly what the NumPy expressions (Keras's update) give, NaN and inf too
+    rng = np.random.default_rng(5)
+    w = rng.normal(size=(6, 8)).astype(dtype)
+    grads = [rng.normal(size=(6, 8)).astype(dtype) for _ in range(3)]
+    grads[1][0, :3] = [np.inf, -np.inf, np.nan]
+    opt = optimizers.Adam(learning_rate=0.01, beta_1=0.8, beta_2=0.99, epsilon=1e-4)
+    ours = w.copy()
+    if not numba.config.DISABLE_JIT:  # the compiled pass is what is being tested
+        assert optimizers._fused_adam_applies(False, ours, grads[0], ours.copy(), ours.copy())
+    expected, m, v = w.copy(), np.zeros_like(w), np.zeros_like(w)
+    f = np.dtype(dtype).type
+    for step, g in enumerate(grads, start=1):
+        opt.apply([ours], [g])
+        lr = f(np.float32(0.01))
+        alpha = lr * np.sqrt(f(1) - np.power(f(0.99), f(step))) / (f(1) - np.power(f(0.8), f(step)))
+        with np.errstate(all="ignore"):
+            m += (g - m) * f(1 - 0.8)
+            v += (np.square(g) - v) * f(1 - 0.99)
+            expected -= (m * alpha) / (np.sqrt(v) + f(1e-4))
+        np.testing.assert_array_equal(ours, expected)
+    assert np.isnan(ours).any() and np.isfinite(ours).any()
