@@ -12,6 +12,7 @@ BLAS library's thread count for the duration of a ``with`` block and restores it
 from __future__ import annotations
 
 import contextlib
+import threading
 from collections.abc import Iterator
 
 __all__ = ["blas_threads"]
@@ -34,19 +35,53 @@ def _blas_libraries() -> list:
     return _libraries
 
 
+def _set(library, threads: int) -> None:
+    """Set a library's thread count from any thread. threadpoolctl's OpenBLAS controller
+    silently ignores calls from every thread but the first one that set it (one process-wide
+    pool, guarded against threads fighting); :func:`blas_threads` does that guarding itself
+    (the first block sets, the last restores), so it calls the unguarded setter."""
+    getattr(library, "_real_set_num_threads", library.set_num_threads)(threads)
+
+
+_lock = threading.Lock()
+_active = 0  # blocks inside blas_threads, in every thread
+_limit: int | None = None  # the limit in force while _active > 0
+_saved: list[tuple[object, int]] = []  # (library, its thread count before the first block)
+
+
 @contextlib.contextmanager
 def blas_threads(limit: int | None) -> Iterator[None]:
     """Hold every BLAS library to at most ``limit`` threads inside the block (None: leave
-    them as they are). Not thread-safe against other threads changing BLAS settings."""
-    libraries = _blas_libraries() if limit is not None else []
-    previous = [lib.get_num_threads() for lib in libraries]
-    changed = []
+    them as they are).
+
+    Safe across threads and nesting: the libraries' settings are saved when the first block
+    starts and restored when the last one ends, and while blocks overlap the smallest limit
+    asked for holds (a block ending never raises the count under another that is running,
+    which would change its summation order mid-call).
+    """
+    global _active, _limit
+    if limit is None:
+        yield
+        return
+    libraries = _blas_libraries()
+    with _lock:
+        if _active == 0:
+            _saved[:] = [(lib, lib.get_num_threads()) for lib in libraries]
+            _limit = None
+        if _limit is None or limit < _limit:
+            _limit = limit
+            for lib, threads in _saved:
+                if threads is not None and threads > limit:
+                    _set(lib, limit)
+        _active += 1
     try:
-        for lib, threads in zip(libraries, previous, strict=True):
-            if threads is not None and threads > limit:
-                lib.set_num_threads(limit)
-                changed.append((lib, threads))
         yield
     finally:
-        for lib, threads in changed:
-            lib.set_num_threads(threads)
+        with _lock:
+            _active -= 1
+            if _active == 0:
+                for lib, threads in _saved:
+                    if threads is not None and lib.get_num_threads() != threads:
+                        _set(lib, threads)
+                _saved.clear()
+                _limit = None

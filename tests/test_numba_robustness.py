@@ -163,3 +163,63 @@ def test_stateful_layer_carries_state_with_the_numba_backend():
     pieces(x[:, :4])
     # running 4 steps then 2 steps with carried state equals running all 6 at once
     np.testing.assert_allclose(pieces(x[:, 4:]), whole(x), rtol=1e-5, atol=1e-6)
+
+
+# Forward and backward, small units (one Numba parallel call) and large units (threads
+# around NumPy's BLAS), with batches that split across threads; prints a JSON summary.
+SPLIT_CASES = """
+    import numpy as np
+    from npylstm.ops import lstm_numba
+
+    def run(units, seed=0):
+        rng = np.random.default_rng(seed)
+        x = rng.normal(size=(6, 4, 3)).astype("float32")
+        h0 = np.zeros((6, units), "float32")
+        k = rng.normal(0, 0.3, size=(3, 4 * units)).astype("float32")
+        r = rng.normal(0, 0.1, size=(units, 4 * units)).astype("float32")
+        b = rng.normal(0, 0.1, size=(4 * units,)).astype("float32")
+        h_seq, h_last, c_last, cache = lstm_numba.lstm_forward(x, h0, h0, k, r, b)
+        dx, dh0, dc0, dk, dr, db = lstm_numba.lstm_backward(np.ones_like(h_seq), None, None,
+                                                            cache)
+        return [float(a.astype("float64").sum()) for a in (h_seq, c_last, dx, dk, dr, db)]
+"""
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="fork() is POSIX-only")
+def test_a_forked_child_can_run_the_kernels_after_its_parent_did():
+    # GNU OpenMP (Numba's "omp" threading layer) terminates a forked child that starts a
+    # parallel region after its parent did ("fork() called from a process already using
+    # GNU OpenMP"); multiprocessing forks by default on Linux. The child must get results.
+    result = run_python(SPLIT_CASES + """
+    import json, multiprocessing, warnings
+    warnings.filterwarnings("ignore", message=".*fork.*", category=DeprecationWarning)
+    parent = [run(6), run(130)]  # both paths split the batch across threads here
+
+    def child(queue):
+        queue.put([run(6), run(130)])
+
+    ctx = multiprocessing.get_context("fork")
+    queue = ctx.Queue()
+    process = ctx.Process(target=child, args=(queue,))
+    process.start()
+    process.join(240)
+    child_result = queue.get(timeout=5) if process.exitcode == 0 else None
+    print(json.dumps({"exitcode": process.exitcode, "parent": parent, "child": child_result}))
+    """)
+    assert result["exitcode"] == 0
+    np.testing.assert_allclose(result["child"], result["parent"], rtol=1e-5)
+
+
+def test_concurrent_calls_from_threads_give_the_same_results():
+    # several Python threads calling the kernels at once (a prediction server, say): each
+    # call's row split and sums are fixed, so every result equals the lone call's exactly
+    from concurrent.futures import ThreadPoolExecutor
+
+    scope: dict = {}
+    exec(textwrap.dedent(SPLIT_CASES), scope)
+    run = scope["run"]
+    expected = {units: run(units) for units in (6, 130)}
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        got = list(pool.map(lambda i: (i % 2, run(6 if i % 2 else 130)), range(8)))
+    for odd, values in got:
+        assert values == expected[6 if odd else 130]

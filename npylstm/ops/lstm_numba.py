@@ -45,6 +45,7 @@ blocks of a packed row by their offsets ``0, U, 2U, 3U`` (i, f, c, o), the same 
 
 from __future__ import annotations
 
+import os
 from concurrent.futures import ThreadPoolExecutor
 
 import numba
@@ -853,14 +854,33 @@ def _backward_blocks(xs, kernel, h0, h, z, c, c0, recurrent_kernel_t, dh_seq, us
 
 _ONE_ROW = np.array([0, 1], dtype=np.int64)
 _bounds_cache: dict[tuple[int, int], np.ndarray] = {}
+_parallel_used = False  # this process has split work across threads
+_serial_only = False  # a forked child of a process that had: no more threads here
+
+
+def _after_fork_in_child() -> None:
+    """In a child made by ``fork()``: the parent's worker threads do not exist here, and
+    GNU OpenMP (Numba's ``omp`` layer) terminates a child that launches a parallel region
+    after its parent did. Such a child runs every call on its own thread instead."""
+    global _serial_only, _pool
+    _pool = None
+    _serial_only = _serial_only or _parallel_used
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def _row_bounds(batch: int) -> np.ndarray:
     """Batch rows split into one contiguous range per Numba thread: range ``p`` is
     ``bounds[p]:bounds[p + 1]``. Rows are independent, so the ranges run in parallel.
     (Cached: a one-row batch, streamed step by step, should not pay for this.)"""
+    global _parallel_used
     if batch == 1:
         return _ONE_ROW
+    if _serial_only:
+        return np.array([0, batch], dtype=np.int64)
+    _parallel_used = True
     key = (batch, numba.get_num_threads())
     bounds = _bounds_cache.get(key)
     if bounds is None:
@@ -1034,7 +1054,13 @@ def _backward_parallel(xs, kernel, h0, h, z, c, c0, recurrent_kernel_t, dh_seq, 
             # product dz_row @ recurrent_kernel.T then runs without a scalar remainder
             padded_t = np.zeros((packed, -(-units // _LANES) * _LANES), dtype=dtype)  # (4U, P)
             padded_t[:, :units] = recurrent_kernel_t
-            _backward_rows_parallel(*args, padded_t, *grads)
+            if parts == 1:  # one thread: no parallel launch
+                _backward_rows(*args[4:], padded_t, dh_seq, use_dh_seq, dh_next, dc_next, act,
+                               ract, dz, 0, batch)
+                _weight_gradients(*args[:4], dz, dxs, dkernel[0], drecurrent_kernel[0],
+                                  dbias[0], h_prev, 0, batch)
+            else:
+                _backward_rows_parallel(*args, padded_t, *grads)
         else:
             _backward_blocks(*args, recurrent_kernel_t, *grads)
     with np.errstate(all="ignore"):  # inf - inf is NaN, as in the reference, silently
