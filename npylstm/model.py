@@ -54,12 +54,6 @@ _LAYER_CLASSES: dict[str, type[Layer]] = {}
 BLAS_THREADS: int | None = None
 
 
-def _blas_limiter():
-    """A context manager holding BLAS to :data:`BLAS_THREADS` threads (a no-op with
-    ``BLAS_THREADS = None`` or without threadpoolctl)."""
-    return blas_threads(BLAS_THREADS)
-
-
 def _limit_blas_threads(method):
     """Run ``method`` with at most :data:`BLAS_THREADS` BLAS threads (needs threadpoolctl)."""
 
@@ -67,7 +61,7 @@ def _limit_blas_threads(method):
     def wrapper(*args, **kwargs):
         if BLAS_THREADS is None:  # nothing to set (the common case: no context overhead)
             return method(*args, **kwargs)
-        with _blas_limiter():
+        with blas_threads(BLAS_THREADS):
             return method(*args, **kwargs)
 
     return wrapper

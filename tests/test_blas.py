@@ -54,3 +54,27 @@ def test_limit_works_from_any_thread_and_overlapping_blocks():
     assert seen["worker"] == [1] * len(before)
     assert seen["main after its block ended"] == [1] * len(before)
     assert _counts() == before
+
+
+def test_model_blas_threads_setting_holds_inside_its_methods(monkeypatch):
+    import numpy as np
+
+    import npylstm
+    from npylstm.layers import LSTM, Dense
+
+    model = npylstm.Sequential([npylstm.Input((3, 2)), LSTM(4), Dense(1)])
+    x = np.random.default_rng(0).normal(size=(5, 3, 2)).astype("float32")
+    free = model.predict_on_batch(x)
+    seen = []
+    original = npylstm.Sequential._infer
+
+    def spy(self, *args, **kwargs):
+        seen.append(_counts())
+        return original(self, *args, **kwargs)
+
+    before = _counts()
+    monkeypatch.setattr(npylstm.Sequential, "_infer", spy)
+    monkeypatch.setattr(npylstm.model, "BLAS_THREADS", 1)
+    np.testing.assert_array_equal(model.predict_on_batch(x), free)
+    assert seen == [[1] * len(before)]
+    assert _counts() == before
