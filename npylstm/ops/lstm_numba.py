@@ -27,7 +27,7 @@ What makes it fast:
   overhead of BLAS on tiny matrices; for the default tanh/sigmoid the whole step is one
   fused loop over gate rows padded to whole 8-lane vectors (no scalar remainder).
   Large ``units``: one Python thread per block around NumPy's BLAS (single-threaded it runs
-  these products 20-40% faster than the SciPy BLAS that ``np.dot`` inside ``@njit`` calls):
+  these products 18-43% faster than the SciPy BLAS that ``np.dot`` inside ``@njit`` calls):
   per timestep one product for the block and one compiled, GIL-free call for its gates.
 * Inside parallel calls BLAS is held to one thread (``npylstm._blas.blas_threads``): a
   multi-threaded BLAS inside each thread would oversubscribe the cores, and OpenBLAS's idle
@@ -750,11 +750,11 @@ def _gates_backward_step(z, c, c0, dh_seq, use_dh_seq, dh_next, dc_next, act, ra
 
 # -- large units: blocks of rows in Python threads around NumPy's BLAS ---------------------
 #
-# With many units the time goes to matrix products, and NumPy's own BLAS runs them 20-40%
-# faster single-threaded than the SciPy BLAS that np.dot inside @njit calls (OpenBLAS 0.3.31
-# vs 0.3.30, measured on (64, 512) @ (512, 2048)). So each thread takes a block of rows and
-# runs its own time loop in Python: one single-threaded NumPy product per timestep (BLAS
-# releases the GIL) and one compiled call (nogil) for the block's gates.
+# With many units the time goes to matrix products, and NumPy's own BLAS runs them 18-43%
+# faster single-threaded than the SciPy BLAS that np.dot inside @njit calls (OpenBLAS
+# 0.3.31 vs 0.3.30; 80.7 vs 66.2 GFLOP/s on (64, 512) @ (512, 2048)). So each thread takes
+# a block of rows and runs its own time loop in Python: one single-threaded NumPy product per
+# timestep (BLAS releases the GIL) and one compiled call (nogil) for the block's gates.
 
 _pool: ThreadPoolExecutor | None = None
 
