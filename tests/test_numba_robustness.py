@@ -223,3 +223,20 @@ def test_concurrent_calls_from_threads_give_the_same_results():
         got = list(pool.map(lambda i: (i % 2, run(6 if i % 2 else 130)), range(8)))
     for odd, values in got:
         assert values == expected[6 if odd else 130]
+
+
+def test_concurrent_calls_under_numbas_workqueue_layer():
+    # Numba's fallback threading layer aborts the whole process ("Concurrent access has been
+    # detected") when two threads launch parallel regions at once; the kernels take turns
+    # there instead
+    result = run_python(SPLIT_CASES + """
+    import json
+    from concurrent.futures import ThreadPoolExecutor
+    import numba
+    expected = run(6)
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        got = list(pool.map(lambda i: run(6), range(12)))
+    print(json.dumps({"layer": numba.threading_layer(),
+                      "equal": all(values == expected for values in got)}))
+    """, NUMBA_THREADING_LAYER="workqueue")
+    assert result == {"layer": "workqueue", "equal": True}

@@ -45,7 +45,9 @@ blocks of a packed row by their offsets ``0, U, 2U, 3U`` (i, f, c, o), the same 
 
 from __future__ import annotations
 
+import contextlib
 import os
+import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import numba
@@ -871,6 +873,21 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
+_workqueue_lock = threading.Lock()
+
+
+def _launch_guard():
+    """A context manager around each parallel call: Numba's ``workqueue`` threading layer
+    (its fallback when neither TBB nor OpenMP loads) aborts the process when two threads
+    launch parallel regions at once, so there the calls take turns; ``omp`` and ``tbb`` are
+    thread-safe and need nothing."""
+    try:
+        layer = numba.threading_layer()
+    except ValueError:  # no parallel region launched yet: no layer chosen
+        return contextlib.nullcontext()
+    return _workqueue_lock if layer == "workqueue" else contextlib.nullcontext()
+
+
 def _row_bounds(batch: int) -> np.ndarray:
     """Batch rows split into one contiguous range per Numba thread: range ``p`` is
     ``bounds[p]:bounds[p + 1]``. Rows are independent, so the ranges run in parallel.
@@ -1011,9 +1028,10 @@ def _run_forward(x, h0, c0, kernel, recurrent_kernel, bias, activation, recurren
         if bounds.shape[0] == 2:  # one thread: no parallel launch
             _forward_rows(*args, 0, batch)
         elif input_dim < _BLAS_INPUT_DIM:  # no BLAS inside
-            _forward_rows_parallel(*args, bounds)
+            with _launch_guard():
+                _forward_rows_parallel(*args, bounds)
         else:
-            with blas_threads(1):  # one BLAS thread inside each of Numba's threads
+            with blas_threads(1), _launch_guard():  # one BLAS thread in each Numba thread
                 _forward_rows_parallel(*args, bounds)
     else:
         with blas_threads(1):  # one BLAS thread inside each of our threads
@@ -1060,7 +1078,8 @@ def _backward_parallel(xs, kernel, h0, h, z, c, c0, recurrent_kernel_t, dh_seq, 
                 _weight_gradients(*args[:4], dz, dxs, dkernel[0], drecurrent_kernel[0],
                                   dbias[0], h_prev, 0, batch)
             else:
-                _backward_rows_parallel(*args, padded_t, *grads)
+                with _launch_guard():
+                    _backward_rows_parallel(*args, padded_t, *grads)
         else:
             _backward_blocks(*args, recurrent_kernel_t, *grads)
     with np.errstate(all="ignore"):  # inf - inf is NaN, as in the reference, silently
