@@ -759,20 +759,29 @@ def _gates_backward_step(z, c, c0, dh_seq, use_dh_seq, dh_next, dc_next, act, ra
 # timestep (BLAS releases the GIL) and one compiled call (nogil) for the block's gates.
 
 _pool: ThreadPoolExecutor | None = None
+_pool_workers = 0  # how many threads _pool has
 
 
 def _run_parts(part, parts: int) -> None:
     """``part(p)`` for ``p in range(parts)``: the first in this thread, the rest in a
-    process-wide pool of worker threads; exceptions are re-raised here."""
-    global _pool
+    process-wide pool of worker threads; exceptions are re-raised here. Each part runs with
+    NumPy's floating-point warnings off (``np.errstate`` is per thread): NaN and inf
+    propagate silently, as in the reference."""
+    global _pool, _pool_workers
+
+    def quiet(p: int) -> None:
+        with np.errstate(all="ignore"):
+            part(p)
+
     if parts == 1:
-        part(0)
+        quiet(0)
         return
-    if _pool is None or _pool._max_workers < parts - 1:
+    if _pool is None or _pool_workers < parts - 1:
         _pool = ThreadPoolExecutor(max_workers=parts - 1, thread_name_prefix="npylstm")
-    futures = [_pool.submit(part, p) for p in range(1, parts)]
+        _pool_workers = parts - 1
+    futures = [_pool.submit(quiet, p) for p in range(1, parts)]
     try:
-        part(0)
+        quiet(0)
     finally:
         for future in futures:
             future.result()
@@ -786,10 +795,6 @@ def _forward_blocks(xs, kernel, bias, recurrent_kernel, h0, c0, act, ract, keep,
     _, timesteps, input_dim = xs.shape
     units = recurrent_kernel.shape[0]
     dtype = h.dtype
-
-    def part(p: int) -> None:
-        with np.errstate(all="ignore"):  # NaN and inf propagate silently (per thread)
-            _forward_block(p)
 
     def _forward_block(p: int) -> None:
         start, stop = bounds[p], bounds[p + 1]
@@ -810,7 +815,7 @@ def _forward_blocks(xs, kernel, bias, recurrent_kernel, h0, c0, act, ract, keep,
                                 keep, gates, act_c, c_work)
         c_last[start:stop] = c_tm1
 
-    _run_parts(part, len(bounds) - 1)
+    _run_parts(_forward_block, len(bounds) - 1)
 
 
 def _backward_blocks(xs, kernel, h0, h, z, c, c0, recurrent_kernel_t, dh_seq, use_dh_seq,
@@ -822,10 +827,6 @@ def _backward_blocks(xs, kernel, h0, h, z, c, c0, recurrent_kernel_t, dh_seq, us
     _, timesteps, packed = z.shape
     units = packed // 4
     input_dim = xs.shape[2]
-
-    def part(p: int) -> None:
-        with np.errstate(all="ignore"):  # NaN and inf propagate silently (per thread)
-            _backward_block(p)
 
     def _backward_block(p: int) -> None:
         start, stop = bounds[p], bounds[p + 1]
@@ -849,7 +850,7 @@ def _backward_blocks(xs, kernel, h0, h, z, c, c0, recurrent_kernel_t, dh_seq, us
                   out=drecurrent_kernel[p])
         np.sum(dz_2d, axis=0, out=dbias[p])
 
-    _run_parts(part, len(bounds) - 1)
+    _run_parts(_backward_block, len(bounds) - 1)
 
 
 # -- the public functions -----------------------------------------------------------------
@@ -864,8 +865,8 @@ def _after_fork_in_child() -> None:
     """In a child made by ``fork()``: the parent's worker threads do not exist here, and
     GNU OpenMP (Numba's ``omp`` layer) terminates a child that launches a parallel region
     after its parent did. Such a child runs every call on its own thread instead."""
-    global _serial_only, _pool
-    _pool = None
+    global _serial_only, _pool, _pool_workers
+    _pool, _pool_workers = None, 0
     _serial_only = _serial_only or _parallel_used
 
 
