@@ -264,6 +264,17 @@ def write_json(results: dict, path: Path) -> None:
     path.write_text(json.dumps(results, indent=1, sort_keys=False))
 
 
+def _save(fig, title: str, path: Path) -> str:
+    """Title, lay out, write and close one figure; returns its path."""
+    import matplotlib.pyplot as plt
+
+    fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return str(path)
+
+
 def plot(results: dict, outdir: Path) -> list[str]:
     """``times.png`` (every configuration) and ``scaling.png`` (the sweep)."""
     try:
@@ -292,12 +303,7 @@ def plot(results: dict, outdir: Path) -> list[str]:
         ax.set_title(KINDS[kind] + (" (stream-1: per step)" if kind == "infer" else ""))
         ax.grid(axis="y", which="both", alpha=0.3)
     axes[0].legend(fontsize=8)
-    fig.suptitle(f"LSTM time per call — {stamp}", fontsize=9)
-    fig.tight_layout()
-    path = outdir / "times.png"
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    written.append(str(path))
+    written.append(_save(fig, f"LSTM time per call — {stamp}", outdir / "times.png"))
 
     sweep = results.get("sweep", {})
     if sweep:
@@ -321,10 +327,5 @@ def plot(results: dict, outdir: Path) -> list[str]:
             ax.grid(which="both", alpha=0.3)
         base = results.get("sweep_base", "")
         axes[0].legend(fontsize=8)
-        fig.suptitle(f"Scaling from {base} — {stamp}", fontsize=9)
-        fig.tight_layout()
-        path = outdir / "scaling.png"
-        fig.savefig(path, dpi=110)
-        plt.close(fig)
-        written.append(str(path))
+        written.append(_save(fig, f"Scaling from {base} — {stamp}", outdir / "scaling.png"))
     return written
