@@ -26,10 +26,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .gates import lstm_param_formula
 from .layers.base import Layer
-from .layers.dense import Dense
-from .layers.lstm import LSTM
 
 __all__ = ["LayerParams", "ParamReport", "explain_params"]
 
@@ -75,22 +72,7 @@ def _explain_layer(layer: Layer) -> LayerParams:
     kind = type(layer).__name__
     weights = tuple((w.name, tuple(w.value.shape)) for w in layer.weights)
     count = layer.count_params()
-    if isinstance(layer, LSTM):
-        bias = " + 1" if layer.use_bias else ""
-        rule = f"4 × units × (input_dim + units{bias})"
-        formula = lstm_param_formula(layer.input_dim, layer.units, layer.use_bias)
-    elif isinstance(layer, Dense):
-        bias = " + 1" if layer.use_bias else ""
-        rule = f"units × (input_dim{bias})"
-        formula = f"{layer.units} × ({layer.input_dim}{bias}) = {count:,}"
-    elif not weights:
-        rule, formula = "", "no weights = 0"
-    else:
-        rule = "sum of the weight sizes"
-        formula = (
-            " + ".join("×".join(str(d) for d in shape) or "1" for _, shape in weights)
-            + f" = {count:,}"
-        )
+    rule, formula = layer.param_rule()
     return LayerParams(layer.name, kind, rule, formula, weights, count)
 
 

@@ -37,14 +37,12 @@ import rich.markup
 import rich.table
 
 from . import callbacks as callbacks_module
-from . import initializers, losses, metrics, optimizers
+from . import initializers, losses, metrics, optimizers, registry
 from ._blas import blas_threads
 from .layers.base import Layer, _name_counts, dtype_policy_config
 from .layers.input import InputLayer
 
 __all__ = ["Sequential"]
-
-_LAYER_CLASSES: dict[str, type[Layer]] = {}
 
 # BLAS threads inside fit/evaluate/predict/*_on_batch/loss_and_gradients; None leaves BLAS
 # as configured (the default). The Numba core already runs small LSTM layers in its own
@@ -67,15 +65,6 @@ def _limit_blas_threads(method):
     return wrapper
 
 
-def _layer_classes() -> dict[str, type[Layer]]:
-    """Layer classes by Keras class name, for :meth:`Sequential.from_config`."""
-    if not _LAYER_CLASSES:
-        from .layers import LSTM, Dense, Dropout  # local: layers import this package
-
-        _LAYER_CLASSES.update(LSTM=LSTM, Dense=Dense, Dropout=Dropout, InputLayer=InputLayer)
-    return _LAYER_CLASSES
-
-
 def _format_shape(shape) -> str:
     """``(None, 50, 20)`` as Keras prints it."""
     return "(" + ", ".join("None" if d is None else str(d) for d in shape) + (
@@ -92,6 +81,7 @@ def _readable_size(nbytes: float) -> str:
     return f"{nbytes:.2f} PB"
 
 
+@registry.register("Sequential")
 class Sequential:
     """A linear stack of layers, with Keras's ``Sequential`` API.
 
@@ -273,10 +263,9 @@ class Sequential:
             first = self._layers[0] if self._layers else None
             if first is None:
                 raise self._error("set_weights() on a model with no layers")
-            if weights and np.ndim(weights[0]) == 2:
-                input_dim = np.shape(weights[0])[0]
-                rank = 3 if isinstance(first, _layer_classes()["LSTM"]) else 2
-                self._build_layers((None,) * (rank - 1) + (input_dim,))
+            shape = first.input_shape_from_weights(weights)
+            if shape is not None:
+                self._build_layers(shape)
             else:
                 raise self._error("set_weights() needs a built model: build it or add an Input")
         own = self.weights
@@ -829,15 +818,8 @@ class Sequential:
                 f"{type(config).__name__}"
             )
         model = cls(name=config.get("name"))
-        classes = _layer_classes()
-        for entry in config["layers"]:
-            class_name = entry.get("class_name")
-            if class_name not in classes:
-                raise ValueError(
-                    f"Sequential.from_config: unsupported layer class {class_name!r}; "
-                    f"expected one of {sorted(classes)}"
-                )
-            layer = classes[class_name].from_config(dict(entry.get("config") or {}))
+        for index, entry in enumerate(config["layers"]):
+            layer = registry.deserialize(entry, f"Sequential.from_config: layer #{index}")
             model.add(layer)
         build_shape = config.get("build_input_shape")
         if not model.built and build_shape and model._layers:
@@ -874,12 +856,7 @@ class Sequential:
 
 
 def _serialize_layer(layer: Layer) -> dict:
-    return {
-        "module": "keras.layers",
-        "class_name": "InputLayer" if isinstance(layer, InputLayer) else type(layer).__name__,
-        "config": layer.get_config(),
-        "registered_name": None,
-    }
+    return registry.serialize(layer)
 
 
 def metrics_get(identifier):

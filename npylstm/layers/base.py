@@ -14,13 +14,16 @@ import inspect
 import numbers
 import re
 from collections import defaultdict
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from .. import initializers, regularizers
 
 __all__ = [
+    "ANY_VALUE",
     "Layer",
+    "VarsNode",
     "Weight",
     "clear_session",
     "dtype_policy_config",
@@ -152,9 +155,84 @@ class Weight:
         return f"<Weight path={self.path} shape={self.shape} dtype={self.dtype}>"
 
 
+class _AnyValue:
+    def __repr__(self) -> str:
+        return "any value"
+
+
+#: In :attr:`Layer.KERAS_IGNORED`: the key is accepted with any value.
+ANY_VALUE = _AnyValue()
+
+
+@dataclass(frozen=True)
+class VarsNode:
+    """One saveable object of a layer in Keras's weight files, and its children.
+
+    Keras 3 walks a layer's attributes (``saving_lib._walk_saveable``) and writes each
+    saveable object's own variables as ``<path>/vars/0, 1, ...``, then recurses into its
+    sub-layers under their attribute names: an ``LSTM`` stores nothing itself and its
+    ``cell`` holds the weights (``layers/lstm/cell/vars/0``); a ``Bidirectional`` has
+    ``forward_layer`` and ``backward_layer`` children, each an LSTM tree. Legacy ``.h5``
+    files name the same weights ``<layer>/<scope>/.../kernel:0``.
+
+    ``weights``: the variable names stored in this node's ``vars``, in order.
+    ``name``: the ``name`` attribute Keras writes on this node's ``vars`` group
+    (None: the layer's own name). ``legacy_scope``: this node's name level in legacy
+    weight names (``"lstm_cell"``; empty: none). ``children``: ``(attribute, node)`` pairs.
+    Flattened depth first (own weights, then each child in order), the tree gives
+    ``get_weights()`` order.
+    """
+
+    weights: tuple[str, ...] = ()
+    name: str | None = None
+    legacy_scope: str = ""
+    children: tuple[tuple[str, VarsNode], ...] = field(default_factory=tuple)
+
+    def leaves(self, path: str = "", scope: tuple[str, ...] = ()):
+        """``(path, node, legacy_scopes)`` for every node that stores variables, in
+        ``get_weights()`` order; ``path`` is relative to the layer's group (``"cell"``)."""
+        scope = (*scope, self.legacy_scope) if self.legacy_scope else scope
+        if self.weights:
+            yield path, self, scope
+        for attr, child in self.children:
+            yield from child.leaves(f"{path}/{attr}" if path else attr, scope)
+
+    def nodes(self, path: str = ""):
+        """``(path, node)`` for this node and every descendant (where Keras writes a
+        ``vars`` group, empty or not)."""
+        yield path, self
+        for attr, child in self.children:
+            yield from child.nodes(f"{path}/{attr}" if path else attr)
+
+    def weight_names(self) -> list[str]:
+        """Every variable name, in ``get_weights()`` order."""
+        return [w for _, node, _ in self.leaves() for w in node.weights]
+
+
 class Layer:
     """Base class. Subclasses define ``build``, ``forward``, ``backward``,
-    ``compute_output_shape`` and ``get_config``."""
+    ``compute_output_shape`` and ``get_config``, and register with
+    ``@npylstm.registry.register()``.
+
+    Class attributes a subclass declares for the registry and the file formats:
+
+    ``WEIGHT_NAMES``: its variables in ``get_weights()`` order (``("kernel", "bias")``).
+    ``KERAS_IGNORED``: config keys Keras writes that change nothing here, each with the
+    one value accepted (or :data:`ANY_VALUE`): ``{"quantization_config": None}``.
+    ``KERAS2_ONLY``: keys tf_keras writes that Keras 3 dropped, with the value to write
+    in a Keras 2 file (``{"implementation": 2}``). ``KERAS3_ONLY``: keys Keras 3 writes
+    that tf_keras refuses. ``ACTIVATION_KEYS``: keys holding an activation name (Keras 2's
+    ``"hard_sigmoid"`` means another function, see :mod:`npylstm.io.keras_config`).
+    ``NOT_CONFIG_KEYS``: ``__init__`` arguments that are npylstm's, never read from a file.
+    """
+
+    KERAS_MODULE = "keras.layers"
+    WEIGHT_NAMES: tuple[str, ...] = ()
+    KERAS_IGNORED: dict[str, object] = {}
+    KERAS2_ONLY: dict[str, object] = {}
+    KERAS3_ONLY: tuple[str, ...] = ()
+    ACTIVATION_KEYS: tuple[str, ...] = ()
+    NOT_CONFIG_KEYS: tuple[str, ...] = ("backend",)
 
     def __init__(
         self, name: str | None = None, dtype="float32", input_shape=None, trainable: bool = True
@@ -303,13 +381,105 @@ class Layer:
         return config
 
     @classmethod
+    def config_keys(cls) -> list[str]:
+        """Every key this class's config may hold: its ``__init__`` arguments (minus
+        npylstm-only ones such as ``backend``) and :attr:`KERAS_IGNORED`."""
+        params = [
+            p.name for p in inspect.signature(cls.__init__).parameters.values()
+            if p.name != "self" and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+        ]
+        keys = [k for k in params if k not in cls.NOT_CONFIG_KEYS]
+        return sorted(set(keys) | set(cls.KERAS_IGNORED))
+
+    @classmethod
     def from_config(cls, config: dict):
         """Rebuild a layer from :meth:`get_config` output or a Keras layer config.
 
-        Keys Keras writes that have no meaning here (``quantization_config``,
-        ``zero_output_for_mask`` when False, ...) are ignored.
+        Every key must be one this class knows (:meth:`config_keys`): an unknown key is an
+        error naming the layer, the key and the keys accepted — never silently dropped, so
+        a file using an option npylstm lacks cannot load with the wrong meaning. Keys in
+        :attr:`KERAS_IGNORED` are accepted only with a value that changes nothing here.
         """
-        return cls(**_known_kwargs(cls, dict(config)))
+        class_name = getattr(cls, "keras_class_name", cls.__name__)
+        if not isinstance(config, dict):
+            raise TypeError(
+                f"{class_name}.from_config: expected a config dict, received "
+                f"{type(config).__name__}"
+            )
+        config = dict(config)
+        label = f"{class_name} '{config.get('name', '?')}'"
+        accepted = cls.config_keys()
+        for key in list(config):
+            if key in cls.KERAS_IGNORED:
+                allowed = cls.KERAS_IGNORED[key]
+                value = config.pop(key)
+                if allowed is not ANY_VALUE and value != allowed and value is not None:
+                    raise ValueError(
+                        f"{label}: config key {key!r} = {value!r} is not supported "
+                        f"(npylstm accepts only {allowed!r})"
+                    )
+            elif key not in accepted:
+                raise ValueError(
+                    f"{label}: unknown config key {key!r}; {class_name} accepts {accepted}"
+                )
+        return cls(**config)
+
+    # -- what the registry, the file formats and the explanations need ------------------
+    @classmethod
+    def from_keras2_config(cls, config: dict, where: str) -> dict:
+        """Bring a Keras 2 (tf.keras / tf_keras) config of this class to Keras 3's keys.
+
+        The default drops :attr:`KERAS2_ONLY` keys; a class overrides this to refuse a
+        Keras 2 value it cannot honour (``LSTM`` refuses ``time_major=True``).
+        """
+        for key in cls.KERAS2_ONLY:
+            config.pop(key, None)
+        return config
+
+    @classmethod
+    def to_keras2_config(cls, config: dict) -> dict:
+        """The config tf_keras reads: without :attr:`KERAS3_ONLY` keys (tf_keras refuses
+        unknown arguments), with :attr:`KERAS2_ONLY` keys at their defaults."""
+        config = {k: v for k, v in config.items() if k not in cls.KERAS3_ONLY}
+        for key, default in cls.KERAS2_ONLY.items():
+            config.setdefault(key, default)
+        return config
+
+    @classmethod
+    def variable_tree(cls, config: dict) -> VarsNode:
+        """Where this layer's variables live in Keras's files, for a layer with ``config``.
+
+        The default: the layer's own variables (``WEIGHT_NAMES``, in ``get_weights()``
+        order; without ``bias`` when ``use_bias`` is False) directly in its ``vars``
+        group. A recurrent layer keeps them in a ``cell`` child; a wrapper returns its
+        inner layers' trees as children.
+        """
+        return VarsNode(weights=cls._weight_names(config))
+
+    @classmethod
+    def _weight_names(cls, config: dict) -> tuple[str, ...]:
+        names = tuple(cls.WEIGHT_NAMES)
+        if "bias" in names and not config.get("use_bias", True):
+            names = tuple(n for n in names if n != "bias")
+        return names
+
+    def input_shape_from_weights(self, weights) -> tuple | None:
+        """The input shape (with the batch axis) that weights of these shapes imply, to
+        build an unbuilt layer or model from weights alone (as Keras cannot); None when
+        the weights do not tell (the default)."""
+        return None
+
+    def param_rule(self) -> tuple[str, str]:
+        """``(rule, formula)``: this layer's parameter count as a rule in words and with its
+        numbers, e.g. ``("units × (input_dim + 1)", "5 × (20 + 1) = 105")``.
+
+        The default sums the weight sizes; layers with a known formula override it.
+        """
+        shapes = [tuple(w.value.shape) for w in self._weights]
+        if not shapes:
+            return "", "no weights = 0"
+        sizes = " + ".join("×".join(str(d) for d in shape) or "1" for shape in shapes)
+        return "sum of the weight sizes", f"{sizes} = {self.count_params():,}"
 
     def __call__(self, x, training: bool = False):
         y, _ = self.forward(x, training=training)

@@ -19,7 +19,9 @@ from typing import NamedTuple
 import numpy as np
 
 from .. import activations, regularizers
+from ..registry import register
 from .base import (
+    ANY_VALUE,
     Layer,
     deserialize_initializer,
     serialize_initializer,
@@ -35,6 +37,7 @@ class _DenseCache(NamedTuple):
     y: np.ndarray  # (..., units) activation(z)
 
 
+@register("Dense")
 class Dense(Layer):
     """Fully connected layer with Keras 3's arguments and defaults.
 
@@ -43,6 +46,12 @@ class Dense(Layer):
     ``activation(x @ kernel + bias)`` of shape ``(..., units)``: a 3-D input
     ``(batch, timesteps, input_dim)`` is transformed at every timestep, as in Keras.
     """
+
+    WEIGHT_NAMES = ("kernel", "bias")
+    ACTIVATION_KEYS = ("activation",)
+    # Keras 3's quantization and LoRA options: only their "off" values load here.
+    KERAS_IGNORED = {"quantization_config": None, "lora_rank": None, "lora_alpha": ANY_VALUE}
+    KERAS3_ONLY = ("quantization_config", "lora_rank", "lora_alpha")
 
     def __init__(
         self,
@@ -101,11 +110,23 @@ class Dense(Layer):
             ).value  # (units,)
         super().build(input_shape)
 
+    def input_shape_from_weights(self, weights) -> tuple | None:
+        weights = list(weights)
+        if weights and np.ndim(weights[0]) == 2:  # kernel (D, units)
+            return (None, int(np.shape(weights[0])[0]))
+        return None
+
     def set_weights(self, weights) -> None:
         weights = list(weights)
-        if not self.built and weights and np.ndim(weights[0]) == 2:
-            self.build((None, np.shape(weights[0])[0]))
+        shape = self.input_shape_from_weights(weights)
+        if not self.built and shape is not None:
+            self.build(shape)
         super().set_weights(weights)
+
+    def param_rule(self) -> tuple[str, str]:
+        bias = " + 1" if self.use_bias else ""
+        rule = f"units × (input_dim{bias})"
+        return rule, f"{self.units} × ({self.input_dim}{bias}) = {self.count_params():,}"
 
     def param_formula(self) -> str:
         """This layer's parameter count written out, e.g. ``20 × 5 + 5 = 105``."""

@@ -24,6 +24,7 @@ from typing import NamedTuple
 import numpy as np
 
 from .. import initializers
+from ..registry import register
 from .base import Layer
 
 __all__ = ["Dropout", "dropout_mask"]
@@ -74,6 +75,7 @@ class _DropoutCache(NamedTuple):
     mask: np.ndarray | None  # (batch, ...) like x, or None at inference
 
 
+@register("Dropout")
 class Dropout(Layer):
     """Randomly zero a fraction ``rate`` of the inputs while training (Keras ``Dropout``).
 

@@ -16,13 +16,17 @@ import numbers
 
 import numpy as np
 
+from ..registry import register
 from .base import Layer
 
 __all__ = ["Input", "InputLayer"]
 
 
+@register("InputLayer")
 class InputLayer(Layer):
     """The input placeholder of a model: holds ``batch_shape = (batch_size, *shape)``."""
+
+    KERAS3_ONLY = ("optional",)
 
     def __init__(
         self,

@@ -19,8 +19,11 @@ import numpy as np
 from .. import activations, initializers, regularizers
 from ..gates import GATES, join_gates, lstm_param_count, lstm_param_formula, split_gates
 from ..ops import LSTMCache, default_backend, get_backend
+from ..registry import register
 from .base import (
+    ANY_VALUE,
     Layer,
+    VarsNode,
     deserialize_initializer,
     serialize_initializer,
     serialize_regularizer,
@@ -171,6 +174,7 @@ def _lstm_backward_gate_masks(dh_seq, dh_last, dc_last, cache: _GateMaskCache):
     )
 
 
+@register("LSTM")
 class LSTM(Layer):
     """Long Short-Term Memory layer with Keras 3's arguments and defaults.
 
@@ -192,6 +196,27 @@ class LSTM(Layer):
     four input masks and four ``(batch, units)`` masks on ``h_tm1``, one per gate — computed
     in NumPy whatever the backend. At inference both are off.
     """
+
+    WEIGHT_NAMES = ("kernel", "recurrent_kernel", "bias")
+    ACTIVATION_KEYS = ("activation", "recurrent_activation")
+    # Without masks (not supported yet) zero_output_for_mask changes nothing.
+    KERAS_IGNORED = {"zero_output_for_mask": ANY_VALUE}
+    KERAS2_ONLY = {"time_major": False, "implementation": 2}
+    KERAS3_ONLY = ("seed", "zero_output_for_mask")
+
+    @classmethod
+    def from_keras2_config(cls, config: dict, where: str) -> dict:
+        if config.get("time_major"):
+            raise ValueError(f"{where} has time_major=True, not supported")
+        return super().from_keras2_config(config, where)
+
+    @classmethod
+    def variable_tree(cls, config: dict) -> VarsNode:
+        """An RNN keeps its variables in its cell: ``layers/lstm/cell/vars/0`` in Keras 3,
+        ``lstm/lstm_cell/kernel:0`` in a legacy file."""
+        cell = VarsNode(weights=cls._weight_names(config), name="lstm_cell",
+                        legacy_scope="lstm_cell")
+        return VarsNode(children=(("cell", cell),))
 
     def __init__(
         self,
@@ -287,11 +312,18 @@ class LSTM(Layer):
             self.bias = self.add_weight("bias", bias).value  # (4U,)
         super().build(input_shape)
 
+    def input_shape_from_weights(self, weights) -> tuple | None:
+        weights = list(weights)
+        if weights and np.ndim(weights[0]) == 2:  # kernel (D, 4U): the input has D features
+            return (None, None, int(np.shape(weights[0])[0]))
+        return None
+
     def set_weights(self, weights) -> None:
         weights = list(weights)
-        if not self.built and weights and np.ndim(weights[0]) == 2:
+        shape = self.input_shape_from_weights(weights)
+        if not self.built and shape is not None:
             # Keras refuses weights on an unbuilt layer; the kernel tells us the input size.
-            self.build((None, None, np.shape(weights[0])[0]))
+            self.build(shape)
         super().set_weights(weights)
 
     def gate_weights(self) -> dict[str, dict[str, np.ndarray]]:
@@ -306,6 +338,11 @@ class LSTM(Layer):
             for gate, block in zip(GATES, split_gates(array), strict=True):
                 views[gate][wname] = block
         return views
+
+    def param_rule(self) -> tuple[str, str]:
+        bias = " + 1" if self.use_bias else ""
+        return (f"4 × units × (input_dim + units{bias})",
+                lstm_param_formula(self.input_dim, self.units, self.use_bias))
 
     def param_formula(self) -> str:
         """This layer's parameter count written out, e.g. ``4 × 64 × (2 + 64 + 1) = 17,152``."""
