@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._numba_util import jit_kernel
+from .numba._jit import jit_kernel
 
 __all__ = ["adam_update"]
 

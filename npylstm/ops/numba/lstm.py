@@ -1,0 +1,374 @@
+"""LSTM forward and backward with the timestep loop compiled by Numba: the fast core.
+
+Same equations, signatures and :class:`~npylstm.ops.lstm_reference.LSTMCache` as
+``lstm_reference`` (read that module first; caches are interchangeable between the two)::
+
+    z_t = x_t @ kernel + bias + h_tm1 @ recurrent_kernel      packed pre-activations (B, 4U)
+    i, f, g, o = σ(z_i), σ(z_f), φ(z_c), σ(z_o)               Keras gate order i, f, c, o
+    c_t = f * c_tm1 + i * g
+    h_t = o * φ(c_t)
+
+What makes it fast:
+
+* Batch rows are independent, so every call splits them into one block per thread
+  (:func:`_row_bounds`, ``numba.get_num_threads()`` blocks) and each thread runs its block
+  through all timesteps without synchronising until the end.
+* ``x @ kernel`` for all timesteps is one matrix product before the loop (written out per
+  step when there are fewer than :data:`_BLAS_INPUT_DIM` input features); inside the loop
+  only ``h_tm1 @ recurrent_kernel`` and the fused gate arithmetic remain. Backward keeps
+  only ``dz_t @ recurrent_kernel.T`` in the loop; the weight gradients are large products
+  after it (each block's share, summed).
+* Nothing is allocated inside the time loop: pre-activations are accumulated in place in
+  their row of ``z`` (the cache), gates go to small per-thread workspaces.
+  :func:`lstm_inference` keeps no cache at all (``z`` and ``c`` stay in workspaces).
+* Small ``units`` (below :data:`BLAS_MIN_UNITS`): one Numba parallel call; each row runs
+  through all timesteps on its own, its recurrent product written out (vectorized
+  ``row += h_tm1[k] * recurrent_kernel[k]``, four k at a time), which avoids the per-call
+  overhead of BLAS on tiny matrices; for the default tanh/sigmoid the whole step is one
+  fused loop over gate rows padded to whole 8-lane vectors (no scalar remainder).
+  Large ``units``: one Python thread per block around NumPy's BLAS (single-threaded it runs
+  these products 18-43% faster than the SciPy BLAS that ``np.dot`` inside ``@njit`` calls):
+  per timestep one product for the block and one compiled, GIL-free call for its gates.
+* Inside parallel calls BLAS is held to one thread (``npylstm._blas.blas_threads``): a
+  multi-threaded BLAS inside each thread would oversubscribe the cores, and OpenBLAS's idle
+  threads spin after each call, stealing the core another block needs.
+* ``error_model="numpy"`` so the gate loops vectorize; no ``fastmath`` (it breaks NaN and
+  ±inf). In float32, tanh and sigmoid use a branch-free rational approximation of tanh
+  (the one Eigen uses, maximum error about 3 ulp; ``sigmoid(x) = 0.5 + 0.5 * tanh(x / 2)``)
+  that vectorizes without SVML; NaN stays NaN and ±inf give exactly ±1. float64 uses the
+  exact library functions. Every other activation is computed exactly as
+  ``npylstm.activations`` computes it, including its values at ±inf and NaN.
+
+The code is split by concern: ``activations.py`` (the jitted activation helpers),
+``lstm_kernels.py`` (the compiled LSTM kernels), ``parallel.py`` (threads and row splits)
+and this module (the public functions, and the Python threads around BLAS for large
+units).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..._blas import blas_threads
+from .. import lstm_reference
+from ..lstm_reference import LSTMCache
+from .activations import _activation_code
+from .lstm_kernels import (
+    _BLAS_INPUT_DIM,
+    _LANES,
+    _backward_rows,
+    _backward_rows_parallel,
+    _forward_rows,
+    _forward_rows_parallel,
+    _gates_backward_step,
+    _gates_forward_step,
+    _weight_gradients,
+)
+from .parallel import _launch_guard, _row_bounds, _run_parts
+
+__all__ = ["BLAS_MIN_UNITS", "lstm_forward", "lstm_backward", "lstm_inference"]
+
+#: From this many units on, the recurrent product is one BLAS call per timestep.
+BLAS_MIN_UNITS = 128
+
+
+# -- large units: blocks of rows in Python threads around NumPy's BLAS ---------------------
+#
+# With many units the time goes to matrix products, and NumPy's own BLAS runs them 18-43%
+# faster single-threaded than the SciPy BLAS that np.dot inside @njit calls (OpenBLAS
+# 0.3.31 vs 0.3.30; 80.7 vs 66.2 GFLOP/s on (64, 512) @ (512, 2048)). So each thread takes
+# a block of rows and runs its own time loop in Python: one single-threaded NumPy product per
+# timestep (BLAS releases the GIL) and one compiled call (nogil) for the block's gates.
+
+
+def _forward_blocks(xs, kernel, bias, recurrent_kernel, h0, c0, act, ract, keep, z, c, h,
+                    c_last, bounds):
+    """Large units: the arguments and results of :func:`_forward_rows`, one block of rows
+    ``bounds[p]:bounds[p + 1]`` per thread: ``x @ kernel`` for the block's timesteps in one
+    product, then ``h_tm1 @ recurrent_kernel`` and :func:`_gates_forward_step` per step."""
+    _, timesteps, input_dim = xs.shape
+    units = recurrent_kernel.shape[0]
+    dtype = h.dtype
+
+    def _forward_block(p: int) -> None:
+        start, stop = bounds[p], bounds[p + 1]
+        rows = stop - start
+        z_block = z[start:stop] if keep else np.empty((rows, timesteps, 4 * units), dtype)
+        np.matmul(xs[start:stop].reshape(rows * timesteps, input_dim), kernel,
+                  out=z_block.reshape(rows * timesteps, 4 * units))  # (R*T, 4U)
+        h_tm1 = h0[start:stop].copy()  # (R, U) the block's previous output
+        c_tm1 = c0[start:stop].copy()  # (R, U) the block's carry
+        hr = np.empty((rows, 4 * units), dtype)  # (R, 4U) h_tm1 @ recurrent_kernel
+        gates = np.empty(4 * units, dtype)  # (4U,) workspace
+        act_c = np.empty(units, dtype)  # (U,) workspace
+        c_work = np.empty(units, dtype)  # (U,) workspace
+        c_block, h_block = c[start:stop], h[start:stop]  # (R, T, U) views
+        for t in range(timesteps):
+            np.matmul(h_tm1, recurrent_kernel, out=hr)
+            _gates_forward_step(z_block, hr, bias, t, c_tm1, h_tm1, c_block, h_block, act, ract,
+                                keep, gates, act_c, c_work)
+        c_last[start:stop] = c_tm1
+
+    _run_parts(_forward_block, len(bounds) - 1)
+
+
+def _backward_blocks(xs, kernel, h0, h, z, c, c0, recurrent_kernel_t, dh_seq, use_dh_seq,
+                     dh_next, dc_next, act, ract, dz, dxs, dkernel, drecurrent_kernel, dbias,
+                     h_prev, bounds):
+    """Large units: the arguments and results of :func:`_backward_rows_parallel`, one block
+    of rows per thread: :func:`_gates_backward_step` and ``dz_t @ recurrent_kernel.T`` per
+    timestep, then the block's share of the input and weight gradients."""
+    _, timesteps, packed = z.shape
+    units = packed // 4
+    input_dim = xs.shape[2]
+
+    def _backward_block(p: int) -> None:
+        start, stop = bounds[p], bounds[p + 1]
+        rows = stop - start
+        dz_t = np.empty((rows, packed), z.dtype)  # (R, 4U) the block's dz of step t
+        work = np.empty((3, packed), z.dtype)  # (3, 4U) workspace
+        blocks = (z[start:stop], c[start:stop], c0[start:stop],
+                  dh_seq[start:stop] if use_dh_seq else dh_seq, use_dh_seq)
+        dh_block, dc_block, dz_block = dh_next[start:stop], dc_next[start:stop], dz[start:stop]
+        for t in range(timesteps - 1, -1, -1):
+            _gates_backward_step(*blocks, dh_block, dc_block, act, ract, dz_block, t, dz_t, work)
+            # backprop into h_tm1 through z_t = ... + h_tm1 @ recurrent_kernel
+            np.matmul(dz_t, recurrent_kernel_t, out=dh_block)  # (R, U)
+        # backprop into x and the weights: the block's rows over all timesteps at once
+        dz_2d = dz_block.reshape(rows * timesteps, packed)  # (R*T, 4U)
+        np.matmul(dz_2d, kernel.T, out=dxs[start:stop].reshape(rows * timesteps, input_dim))
+        np.matmul(xs[start:stop].reshape(rows * timesteps, input_dim).T, dz_2d, out=dkernel[p])
+        h_prev[start:stop, 0] = h0[start:stop]  # each step's h_tm1
+        h_prev[start:stop, 1:] = h[start:stop, :-1]
+        np.matmul(h_prev[start:stop].reshape(rows * timesteps, units).T, dz_2d,
+                  out=drecurrent_kernel[p])
+        np.sum(dz_2d, axis=0, out=dbias[p])
+
+    _run_parts(_backward_block, len(bounds) - 1)
+
+
+# -- the public functions -----------------------------------------------------------------
+
+
+def _float_dtype(x: np.ndarray) -> np.dtype:
+    dtype = np.asarray(x).dtype
+    if dtype not in (np.float32, np.float64):
+        raise TypeError(
+            f"lstm_numba: expected float32 or float64 arrays, received x of dtype {dtype}"
+        )
+    return dtype
+
+
+def lstm_forward(
+    x: np.ndarray,
+    h0: np.ndarray,
+    c0: np.ndarray,
+    kernel: np.ndarray,
+    recurrent_kernel: np.ndarray,
+    bias: np.ndarray | None,
+    activation: str = "tanh",
+    recurrent_activation: str = "sigmoid",
+    go_backwards: bool = False,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, LSTMCache]:
+    """Run an LSTM over a whole sequence (the Numba core; see ``lstm_reference``).
+
+    Parameters
+    ----------
+    x : (batch, timesteps, input_dim) array, float32 or float64
+    h0, c0 : (batch, units) arrays, the initial output and carry
+    kernel : (input_dim, 4*units), recurrent_kernel : (units, 4*units), bias : (4*units,) or None
+    activation, recurrent_activation : Keras activation names (φ and σ)
+    go_backwards : read the sequence from the last timestep to the first
+
+    Returns
+    -------
+    h_seq : (batch, timesteps, units), the output of every step in processing order
+    h_last, c_last : (batch, units), the final output and carry
+    cache : LSTMCache for :func:`lstm_backward` (the reference's cache type)
+
+    Every array is converted to ``x``'s dtype and made C-contiguous (no copy when it
+    already is), so one compiled kernel serves each dtype.
+
+    >>> import numpy as np
+    >>> B, T, D, U = 2, 3, 4, 5
+    >>> x = np.ones((B, T, D)); h0 = c0 = np.zeros((B, U))
+    >>> h_seq, h, c, cache = lstm_forward(
+    ...     x, h0, c0, np.full((D, 4 * U), 0.1), np.zeros((U, 4 * U)), np.zeros(4 * U))
+    >>> h_seq.shape, bool(np.allclose(h_seq[:, -1], h))
+    ((2, 3, 5), True)
+    """
+    return _run_forward(x, h0, c0, kernel, recurrent_kernel, bias, activation,
+                        recurrent_activation, go_backwards, keep=True)
+
+
+def lstm_inference(
+    x: np.ndarray,
+    h0: np.ndarray,
+    c0: np.ndarray,
+    kernel: np.ndarray,
+    recurrent_kernel: np.ndarray,
+    bias: np.ndarray | None,
+    activation: str = "tanh",
+    recurrent_activation: str = "sigmoid",
+    go_backwards: bool = False,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`lstm_forward` without the cache: returns ``(h_seq, h_last, c_last)``, equal to
+    the forward's. For predictions: the per-step pre-activations and carries backward needs
+    are not kept, which saves memory traffic (and the page faults of allocating them)."""
+    return _run_forward(x, h0, c0, kernel, recurrent_kernel, bias, activation,
+                        recurrent_activation, go_backwards, keep=False)[:3]
+
+
+def _run_forward(x, h0, c0, kernel, recurrent_kernel, bias, activation, recurrent_activation,
+                 go_backwards, keep):
+    """:func:`lstm_forward` (``keep``) or :func:`lstm_inference`; the cache is None without
+    ``keep``."""
+    dtype = _float_dtype(x)
+    act_name, act = _activation_code(activation)
+    ract_name, ract = _activation_code(recurrent_activation)
+    batch, timesteps, input_dim = np.shape(x)
+    if batch == 0 or timesteps == 0:  # nothing to loop over: the reference's exact result
+        return lstm_reference.lstm_forward(
+            x, h0, c0, kernel, recurrent_kernel, bias, act_name, ract_name, go_backwards
+        )
+    x = np.ascontiguousarray(x, dtype=dtype)  # (B, T, D)
+    h0 = np.ascontiguousarray(h0, dtype=dtype)  # (B, U)
+    c0 = np.ascontiguousarray(c0, dtype=dtype)  # (B, U)
+    kernel = np.ascontiguousarray(kernel, dtype=dtype)  # (D, 4U)
+    recurrent_kernel = np.ascontiguousarray(recurrent_kernel, dtype=dtype)  # (U, 4U)
+    use_bias = bias is not None
+    if use_bias:
+        bias = np.ascontiguousarray(bias, dtype=dtype)  # (4U,)
+    units = recurrent_kernel.shape[0]
+    xs = np.ascontiguousarray(x[:, ::-1]) if go_backwards else x  # (B, T, D) processing order
+
+    h = np.empty((batch, timesteps, units), dtype=dtype)  # (B, T, U)
+    kept = (batch, timesteps) if keep else (0, 0)  # z and c for backward, only when kept
+    z = np.empty((*kept, 4 * units), dtype=dtype)  # (B, T, 4U)
+    c = np.empty((*kept, units), dtype=dtype)  # (B, T, U)
+    c_last = np.empty((batch, units), dtype=dtype)  # (B, U)
+    bias_row = bias if use_bias else np.zeros(4 * units, dtype=dtype)  # (4U,)
+    args = (xs, kernel, bias_row, recurrent_kernel, h0, c0, act, ract, keep, z, c, h, c_last)
+    bounds = _row_bounds(batch)
+    # compiled code raises no floating-point warnings: NaN and inf propagate silently, as
+    # in the reference
+    if units < BLAS_MIN_UNITS:
+        # z_t = x_t @ kernel + h_tm1 @ recurrent_kernel + bias, row by row, no BLAS
+        if bounds.shape[0] == 2:  # one thread: no parallel launch
+            _forward_rows(*args, 0, batch)
+        elif input_dim < _BLAS_INPUT_DIM:  # no BLAS inside
+            with _launch_guard():
+                _forward_rows_parallel(*args, bounds)
+        else:
+            with blas_threads(1), _launch_guard():  # one BLAS thread in each Numba thread
+                _forward_rows_parallel(*args, bounds)
+    else:
+        with blas_threads(1):  # one BLAS thread inside each of our threads
+            _forward_blocks(*args, bounds)
+    cache = None
+    if keep:
+        cache = LSTMCache(
+            x, h0, c0, kernel, recurrent_kernel, bias if use_bias else None, z, c, h,
+            act_name, ract_name, bool(go_backwards),
+        )
+    return h, h[:, -1].copy(), c_last, cache
+
+
+def _backward_parallel(xs, kernel, h0, h, z, c, c0, recurrent_kernel_t, dh_seq, use_dh_seq,
+                       dh_next, dc_next, act, ract, dz):
+    """The whole backward pass in one parallel call, BLAS held to one thread inside it;
+    returns ``dxs (B, T, D)`` in processing order, ``dkernel``, ``drecurrent_kernel`` and
+    ``dbias`` (the threads' parts added)."""
+    dtype = z.dtype
+    batch, timesteps, packed = z.shape
+    units = packed // 4
+    input_dim = xs.shape[2]
+    bounds = _row_bounds(batch)
+    parts = bounds.shape[0] - 1
+    dxs = np.empty((batch, timesteps, input_dim), dtype=dtype)  # (B, T, D)
+    dkernel = np.empty((parts, input_dim, packed), dtype=dtype)  # (parts, D, 4U)
+    drecurrent_kernel = np.empty((parts, units, packed), dtype=dtype)  # (parts, U, 4U)
+    dbias = np.empty((parts, packed), dtype=dtype)  # (parts, 4U)
+    h_prev = np.empty((batch, timesteps, units), dtype=dtype)  # (B, T, U) workspace
+    args = (np.ascontiguousarray(xs, dtype=dtype), np.ascontiguousarray(kernel, dtype=dtype),
+            np.ascontiguousarray(h0, dtype=dtype), np.ascontiguousarray(h, dtype=dtype), z, c,
+            c0)
+    grads = (dh_seq, use_dh_seq, dh_next, dc_next, act, ract, dz, dxs, dkernel,
+             drecurrent_kernel, dbias, h_prev, bounds)
+    with blas_threads(1):  # one BLAS thread inside each of Numba's threads
+        if units < BLAS_MIN_UNITS:
+            # recurrent_kernel.T with zero columns up to whole 8-lane vectors: the per-row
+            # product dz_row @ recurrent_kernel.T then runs without a scalar remainder
+            padded_t = np.zeros((packed, -(-units // _LANES) * _LANES), dtype=dtype)  # (4U, P)
+            padded_t[:, :units] = recurrent_kernel_t
+            if parts == 1:  # one thread: no parallel launch
+                _backward_rows(*args[4:], padded_t, dh_seq, use_dh_seq, dh_next, dc_next, act,
+                               ract, dz, 0, batch)
+                _weight_gradients(*args[:4], dz, dxs, dkernel[0], drecurrent_kernel[0],
+                                  dbias[0], h_prev, 0, batch)
+            else:
+                with _launch_guard():
+                    _backward_rows_parallel(*args, padded_t, *grads)
+        else:
+            _backward_blocks(*args, recurrent_kernel_t, *grads)
+    with np.errstate(all="ignore"):  # inf - inf is NaN, as in the reference, silently
+        return dxs, dkernel.sum(axis=0), drecurrent_kernel.sum(axis=0), dbias.sum(axis=0)
+
+
+def lstm_backward(
+    dh_seq: np.ndarray | None,
+    dh_last: np.ndarray | None,
+    dc_last: np.ndarray | None,
+    cache: LSTMCache,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
+    """Backpropagation through time for :func:`lstm_forward` (the Numba core).
+
+    Parameters
+    ----------
+    dh_seq : (batch, timesteps, units) or None
+        Gradient with respect to ``h_seq`` (processing order), None when unused.
+    dh_last, dc_last : (batch, units) or None
+        Gradients with respect to the returned final output and carry.
+    cache : the cache returned by either backend's ``lstm_forward``
+
+    Returns
+    -------
+    dx : (batch, timesteps, input_dim), in the order of ``x``
+    dh0, dc0 : (batch, units)
+    dkernel : (input_dim, 4*units), drecurrent_kernel : (units, 4*units)
+    dbias : (4*units,), or None when the forward had no bias
+    """
+    x, h0, c0, kernel, recurrent_kernel, bias, z, c, h = cache[:9]
+    dtype = _float_dtype(z)
+    batch, timesteps, input_dim = x.shape
+    units = recurrent_kernel.shape[0]
+    if batch == 0 or timesteps == 0:
+        return lstm_reference.lstm_backward(dh_seq, dh_last, dc_last, cache)
+    _, act = _activation_code(cache.activation)
+    _, ract = _activation_code(cache.recurrent_activation)
+    z = np.ascontiguousarray(z, dtype=dtype)  # (B, T, 4U)
+    c = np.ascontiguousarray(c, dtype=dtype)  # (B, T, U)
+    c0 = np.ascontiguousarray(c0, dtype=dtype)  # (B, U)
+    use_dh_seq = dh_seq is not None
+    dh_seq = np.ascontiguousarray(dh_seq, dtype=dtype) if use_dh_seq else z  # (B, T, U)
+    # dh_next, dc_next (B, U): dL/dh, dL/dc flowing back from step t+1, updated in place
+    if dh_last is None:
+        dh_next = np.zeros((batch, units), dtype=dtype)
+    else:
+        dh_next = np.array(dh_last, dtype=dtype, order="C", copy=True)
+    if dc_last is None:
+        dc_next = np.zeros((batch, units), dtype=dtype)
+    else:
+        dc_next = np.array(dc_last, dtype=dtype, order="C", copy=True)
+    recurrent_kernel_t = np.ascontiguousarray(recurrent_kernel.T, dtype=dtype)  # (4U, U)
+
+    dz = np.empty((batch, timesteps, 4 * units), dtype=dtype)  # (B, T, 4U)
+    xs = x[:, ::-1] if cache.go_backwards else x  # (B, T, D) processing order
+    dxs, dkernel, drecurrent_kernel, dbias = _backward_parallel(
+        xs, kernel, h0, h, z, c, c0, recurrent_kernel_t, dh_seq, use_dh_seq, dh_next, dc_next,
+        act, ract, dz,
+    )
+    dx = np.ascontiguousarray(dxs[:, ::-1]) if cache.go_backwards else dxs  # order of x
+    if bias is None:
+        dbias = None
+    return dx, dh_next, dc_next, dkernel, drecurrent_kernel, dbias

@@ -1,0 +1,76 @@
+"""The Numba core's package layout: the old module names re-export the very same objects.
+
+``npylstm/ops/numba/`` holds the code; ``npylstm.ops.lstm_numba`` and
+``npylstm.ops._numba_util`` stay importable for existing code, tests and benchmarks, and
+whatever they inspect or patch there must reach the real objects.
+"""
+
+from __future__ import annotations
+
+from unittest import mock
+
+import numba
+import numpy as np
+import pytest
+
+from npylstm.ops import BACKENDS, _numba_util, lstm_numba, optim_numba
+from npylstm.ops import numba as core
+from npylstm.ops.numba import _jit, activations, lstm, lstm_kernels, parallel
+
+MODULES = (_jit, activations, lstm_kernels, parallel, lstm)
+
+
+def dispatchers(module) -> dict[str, object]:
+    """The Numba dispatchers (compiled functions) defined in ``module``."""
+    return {
+        name: value for name, value in vars(module).items()
+        if hasattr(value, "py_func") and value.py_func.__module__ == module.__name__
+    }
+
+
+def test_cache_status_is_one_dict_under_both_names():
+    assert _numba_util.CACHE_STATUS is _jit.CACHE_STATUS is core.CACHE_STATUS
+    assert _numba_util.jit_kernel is _jit.jit_kernel
+    assert _numba_util.JIT_OPTIONS is _jit.JIT_OPTIONS
+
+
+def test_numba_backend_provides_the_public_functions():
+    backend = BACKENDS["numba"]
+    for name in ("lstm_forward", "lstm_backward", "lstm_inference"):
+        assert getattr(backend, name) is getattr(lstm, name) is getattr(core, name)
+    assert lstm_numba.ACTIVATION_CODES is activations.ACTIVATION_CODES
+
+
+def test_every_module_lists_its_names_and_they_exist():
+    for module in (*MODULES, core, lstm_numba, _numba_util):
+        assert module.__all__, module.__name__
+        missing = [name for name in module.__all__ if not hasattr(module, name)]
+        assert not missing, f"{module.__name__}.__all__ names missing objects: {missing}"
+
+
+@pytest.mark.skipif(numba.config.DISABLE_JIT, reason="NUMBA_DISABLE_JIT=1: no dispatchers")
+def test_lstm_numba_reexports_every_compiled_function_itself():
+    # benchmarks/worker.py sums cache statistics over dir(lstm_numba), and the robustness
+    # tests read lstm_numba._forward_rows_parallel.stats: they must be the real dispatchers
+    kernels = {**dispatchers(activations), **dispatchers(lstm_kernels)}
+    assert "_forward_rows_parallel" in kernels and "_tanh_f32" in kernels
+    for name, kernel in kernels.items():
+        assert getattr(lstm_numba, name, None) is kernel, name
+    assert dispatchers(lstm) == {} and dispatchers(parallel) == {}  # pure Python there
+    assert "adam_update" in dispatchers(optim_numba)
+
+
+def test_blas_min_units_patched_on_lstm_numba_chooses_the_path():
+    # tests/test_ops_numba.py patches lstm_numba.BLAS_MIN_UNITS to force either path; the
+    # public functions read it in numba/lstm.py
+    rng = np.random.default_rng(0)
+    args = [rng.normal(size=s).astype("float32") for s in [(3, 4, 2), (3, 5), (3, 5),
+            (2, 20), (5, 20), (20,)]]
+    for value, blas_path in ((1, True), (10**9, False)):
+        with mock.patch.object(lstm_numba, "BLAS_MIN_UNITS", value), mock.patch.object(
+            lstm, "_forward_blocks", wraps=lstm._forward_blocks
+        ) as spy:
+            assert lstm.BLAS_MIN_UNITS == value
+            lstm_numba.lstm_forward(*args)
+        assert spy.called is blas_path
+    assert lstm.BLAS_MIN_UNITS == lstm_numba.BLAS_MIN_UNITS == 128  # restored in both
