@@ -4,6 +4,10 @@ call (and temporary array) per operation.
 Each kernel performs exactly the operations of its NumPy form in ``npylstm.optimizers``, in
 the same order and dtype (no ``fastmath``, so no fused multiply-adds), so the results are
 bit-identical to it, and hence to Keras's.
+
+Numba's cache checks only this file: :data:`HELPERS_SOURCE_SHA256` records the SHA-256 of
+``_jit.py``, whose options are compiled in, so that a change there makes Numba recompile
+these kernels (the rule of ``npylstm/ops/numba``; checked by ``tests/test_numba_cache.py``).
 """
 
 from __future__ import annotations
@@ -12,7 +16,15 @@ import numpy as np
 
 from .numba._jit import jit_kernel
 
-__all__ = ["adam_update"]
+__all__ = ["HELPERS_SOURCE_SHA256", "adam_update"]
+
+#: SHA-256 of every other ``npylstm`` source file this module's kernels are compiled from
+#: (paths relative to the package). Numba's cache checks only this file: when one of these
+#: changes, ``tests/test_numba_cache.py`` prints the new digest to paste here, and that edit
+#: makes Numba recompile this module's kernels.
+HELPERS_SOURCE_SHA256: dict[str, str] = {
+    "ops/numba/_jit.py": "5edc77b651ae5b21a1056d5e822da93c4779249c7c535fe8a54cf64bbfb2ead4",
+}
 
 
 @jit_kernel

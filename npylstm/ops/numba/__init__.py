@@ -10,6 +10,20 @@
 * ``lstm.py``: :func:`lstm_forward`, :func:`lstm_inference`, :func:`lstm_backward`, with
   the signatures of ``npylstm/ops/lstm_reference.py`` (``npylstm.ops.lstm_numba``
   re-exports them under the backend's original name).
+
+The cache rule. ``cache=True`` makes Numba save each compiled function next to its source
+and reuse it in later processes as long as *that function's own file* keeps its
+modification time and size. It does not look at the files of the jitted helpers the
+function calls (their machine code is compiled into it), the constants it reads from other
+modules, or the decorator options of ``_jit.py``: after such a file changes, the kernels
+of an unchanged file would keep running their old machine code. So every module that
+defines jitted functions declares ``HELPERS_SOURCE_SHA256``, the SHA-256 of each other
+``npylstm`` source file it imports from (paths relative to the ``npylstm`` package, line
+endings normalised to ``\n``), and ``tests/test_numba_cache.py`` checks that the list is
+complete and every digest current. When it fails, paste the new digest it prints into
+the constant: that edit changes the importing file, so Numba recompiles its kernels. The
+rule chains: editing ``npylstm/activations.py`` updates ``activations.py``'s constant,
+which changes ``activations.py``, whose digest ``lstm_kernels.py`` then updates.
 """
 
 from __future__ import annotations

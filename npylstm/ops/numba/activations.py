@@ -8,6 +8,13 @@ approximation of tanh (the one Eigen uses, maximum error about 3 ulp;
 ``sigmoid(x) = 0.5 + 0.5 * tanh(x / 2)``) that vectorizes without SVML; NaN stays NaN and
 ±inf give exactly ±1. float64 uses the exact library functions. No ``fastmath`` (it breaks
 NaN and ±inf); ``error_model="numpy"`` so the loops vectorize (``_jit.JIT_OPTIONS``).
+
+Numba's cache checks only the file of the function it caches, so a kernel in another file
+that inlines these helpers would keep its cached machine code after this file changes:
+each such file lists this file's SHA-256 in its ``HELPERS_SOURCE_SHA256``, and
+``tests/test_numba_cache.py`` fails until the digest there is updated (see the package
+docstring). This file does the same for ``npylstm/activations.py`` (the SELU constants)
+and ``_jit.py`` (the compile options).
 """
 
 from __future__ import annotations
@@ -21,6 +28,7 @@ from ...activations import get as get_activation
 from ._jit import jit_kernel
 
 __all__ = [
+    "HELPERS_SOURCE_SHA256",
     "ACTIVATION_CODES",
     "TANH", "SIGMOID", "HARD_SIGMOID", "HARD_SIGMOID_KERAS2", "RELU", "LINEAR",
     "SOFTSIGN", "SOFTPLUS", "ELU", "SELU", "SWISH", "EXPONENTIAL",
@@ -29,6 +37,15 @@ __all__ = [
     "_activate", "_derivative", "_activate_block", "_derivative_block",
     "_activation_code",
 ]
+
+#: SHA-256 of every other ``npylstm`` source file this module's kernels are compiled from
+#: (paths relative to the package). Numba's cache checks only this file: when one of these
+#: changes, ``tests/test_numba_cache.py`` prints the new digest to paste here, and that edit
+#: makes Numba recompile this module's kernels.
+HELPERS_SOURCE_SHA256: dict[str, str] = {
+    "activations.py": "dba4ca1834210b755735e455e481598c463be7026042172b2faeedc452b6f8e4",
+    "ops/numba/_jit.py": "5edc77b651ae5b21a1056d5e822da93c4779249c7c535fe8a54cf64bbfb2ead4",
+}
 
 #: Integer code of each activation inside the compiled kernels.
 ACTIVATION_CODES: dict[str, int] = {

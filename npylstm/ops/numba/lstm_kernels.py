@@ -5,6 +5,12 @@ The equations, the row split across threads and the BLAS paths are described in
 of ``activations.py``. Numba cannot call :func:`npylstm.gates.split_gates`, so the kernels
 address the four gate blocks of a packed row by their offsets ``0, U, 2U, 3U`` (i, f, c,
 o), the same split.
+
+Numba's cache checks only this file's modification time and size, but these kernels have
+the helpers of ``activations.py`` and the options of ``_jit.py`` compiled into them:
+:data:`HELPERS_SOURCE_SHA256` records the SHA-256 of each, and ``tests/test_numba_cache.py``
+fails when one differs. Updating the digest changes this file, so Numba then recompiles
+these kernels instead of loading stale machine code (see the package docstring).
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ from .activations import (
 )
 
 __all__ = [
+    "HELPERS_SOURCE_SHA256",
     "_LANES", "_BLAS_INPUT_DIM",
     "_in_fast_range", "_cell_forward_tanh_sigmoid", "_cell_backward_tanh_sigmoid",
     "_cell_forward", "_cell_backward", "_add_vector_matrix", "_fused_forward",
@@ -34,6 +41,15 @@ __all__ = [
     "_backward_rows", "_column_sums", "_weight_gradients", "_backward_rows_parallel",
     "_gates_backward_step",
 ]
+
+#: SHA-256 of every other ``npylstm`` source file this module's kernels are compiled from
+#: (paths relative to the package). Numba's cache checks only this file: when one of these
+#: changes, ``tests/test_numba_cache.py`` prints the new digest to paste here, and that edit
+#: makes Numba recompile this module's kernels.
+HELPERS_SOURCE_SHA256: dict[str, str] = {
+    "ops/numba/_jit.py": "5edc77b651ae5b21a1056d5e822da93c4779249c7c535fe8a54cf64bbfb2ead4",
+    "ops/numba/activations.py": "161a2472a4f2b8c5ebe99118e6053582d20913bb0a157d2facd8c359485bb9b8",
+}
 
 #: Gate rows are padded to whole vectors of this many lanes (8 float32 in AVX2).
 _LANES = 8

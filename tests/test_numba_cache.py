@@ -1,0 +1,282 @@
+"""Numba's on-disk cache must never run stale machine code after a helper changes.
+
+Numba reuses a cached function while *its own source file* keeps its modification time and
+size; it does not look at the files of the jitted helpers compiled into it, the constants
+it reads from other modules, or the decorator options. So every ``npylstm`` module that
+defines jitted functions declares ``HELPERS_SOURCE_SHA256``: the SHA-256 of each other
+``npylstm`` file it imports from. These tests check that every such list is complete and
+current (updating a digest changes the importing file, which makes Numba recompile it),
+and demonstrate, in fresh interpreters on a copy of the package, the stale cache the rule
+prevents.
+"""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numba
+import pytest
+
+import npylstm
+from npylstm.ops import _numba_util
+
+PACKAGE = Path(npylstm.__file__).parent
+CONSTANT = "HELPERS_SOURCE_SHA256"
+JIT_DECORATORS = {"jit_kernel", "njit", "jit"}
+
+
+# -- the check ------------------------------------------------------------------------------
+
+
+def source_sha256(path: Path) -> str:
+    """SHA-256 of a source file, line endings normalised (a CRLF checkout hashes the same)."""
+    return hashlib.sha256(path.read_bytes().replace(b"\r\n", b"\n")).hexdigest()
+
+
+def _is_jit_decorator(node: ast.expr) -> bool:
+    """``@jit_kernel``, ``@jit_kernel(...)``, ``@numba.njit``, ``@njit(...)`` and the like."""
+    if isinstance(node, ast.Call):
+        node = node.func
+    name = node.attr if isinstance(node, ast.Attribute) else getattr(node, "id", None)
+    return name in JIT_DECORATORS
+
+
+def jitted_modules(root: Path) -> list[Path]:
+    """The source files below ``root`` that define at least one jitted function."""
+    found = []
+    for path in sorted(root.rglob("*.py")):
+        if "__pycache__" in path.parts:
+            continue
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        if any(
+            isinstance(node, ast.FunctionDef) and any(map(_is_jit_decorator, node.decorator_list))
+            for node in ast.walk(tree)
+        ):
+            found.append(path)
+    return found
+
+
+def _source_of(root: Path, parts: tuple[str, ...]) -> Path | None:
+    """The file of module ``parts`` (relative to the package ``root``), if it exists."""
+    if not parts:
+        return root / "__init__.py"
+    module = root.joinpath(*parts)
+    if module.with_suffix(".py").is_file():
+        return module.with_suffix(".py")
+    if (module / "__init__.py").is_file():
+        return module / "__init__.py"
+    return None
+
+
+def imported_sources(path: Path, root: Path) -> set[str]:
+    """The files of the package ``root`` that ``path`` imports from, relative to ``root``."""
+    package = path.relative_to(root).parent.parts  # (), ("ops",), ("ops", "numba"), ...
+    sources = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.ImportFrom):
+            module = tuple(node.module.split(".")) if node.module else ()
+            if node.level:
+                base = package[: len(package) - (node.level - 1)] + module
+            elif module[:1] == (root.name,):
+                base = module[1:]
+            else:
+                continue  # numpy, numba, ...: not ours
+            for alias in node.names:  # a submodule (from .. import x) or a name in base
+                target = _source_of(root, (*base, alias.name)) or _source_of(root, base)
+                if target is not None:
+                    sources.add(target)
+        elif isinstance(node, ast.Import):
+            for alias in node.names:
+                parts = tuple(alias.name.split("."))
+                if parts[0] == root.name and (target := _source_of(root, parts[1:])):
+                    sources.add(target)
+    sources.discard(path)
+    return {source.relative_to(root).as_posix() for source in sources}
+
+
+def declared_digests(path: Path) -> dict[str, str] | None:
+    """The literal value of the module's ``HELPERS_SOURCE_SHA256``, None when it has none
+    (read from the source, not imported, so the check also runs on a copied tree)."""
+    for node in ast.parse(path.read_text(encoding="utf-8")).body:
+        target = node.target if isinstance(node, ast.AnnAssign) else (
+            node.targets[0] if isinstance(node, ast.Assign) else None)
+        if isinstance(target, ast.Name) and target.id == CONSTANT:
+            return ast.literal_eval(node.value)
+    return None
+
+
+def cache_problems(root: Path) -> list[str]:
+    """What is stale or missing in the ``HELPERS_SOURCE_SHA256`` of the jitted modules of the
+    package ``root``, one message each (empty when every cached kernel is safe to reuse)."""
+    problems = []
+    for path in jitted_modules(root):
+        name = path.relative_to(root).as_posix()
+        needed = imported_sources(path, root)
+        declared = declared_digests(path)
+        if declared is None:
+            declared = {}
+            if needed:
+                problems.append(
+                    f"{name} defines jitted functions but no {CONSTANT}: add "
+                    f"{CONSTANT}: dict[str, str] = {{...}} listing the SHA-256 of {sorted(needed)}"
+                )
+                continue
+        for dependency in sorted(needed - set(declared)):
+            problems.append(
+                f"{name} imports from {dependency}, which its {CONSTANT} does not list: add "
+                f'"{dependency}": "{source_sha256(root / dependency)}" so a change there makes '
+                "Numba recompile its kernels"
+            )
+        for dependency in sorted(set(declared) - needed):
+            problems.append(
+                f"{name} lists {dependency} in {CONSTANT} but does not import from it: remove it"
+            )
+        for dependency in sorted(needed & set(declared)):
+            digest = source_sha256(root / dependency)
+            if declared[dependency] != digest:
+                problems.append(
+                    f"{dependency} changed: update {CONSTANT}[\"{dependency}\"] in {name} to "
+                    f'"{digest}" so Numba recompiles the kernels that inline it (its cache '
+                    f"checks only {name} itself)"
+                )
+    return problems
+
+
+# -- the rule holds in this checkout ------------------------------------------------------------
+
+
+def test_the_jitted_modules_are_found():
+    found = {path.relative_to(PACKAGE).as_posix() for path in jitted_modules(PACKAGE)}
+    assert {"ops/numba/activations.py", "ops/numba/lstm_kernels.py",
+            "ops/optim_numba.py"} <= found
+    assert "ops/numba/lstm.py" not in found  # pure Python: nothing compiled there
+
+
+def test_the_kernels_depend_on_the_shared_helpers():
+    assert imported_sources(PACKAGE / "ops/numba/lstm_kernels.py", PACKAGE) == {
+        "ops/numba/_jit.py", "ops/numba/activations.py"}
+    assert imported_sources(PACKAGE / "ops/numba/activations.py", PACKAGE) == {
+        "activations.py", "ops/numba/_jit.py"}
+
+
+def test_every_jitted_module_declares_current_digests_of_what_it_inlines():
+    problems = cache_problems(PACKAGE)
+    assert not problems, "\n".join(problems)
+
+
+# -- the check catches each kind of change --------------------------------------------------
+
+
+@pytest.fixture
+def package_copy(tmp_path) -> Path:
+    """A copy of the npylstm sources (no caches), importable from ``tmp_path / "src"``."""
+    copy = tmp_path / "src" / "npylstm"
+    shutil.copytree(PACKAGE, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    return copy
+
+
+def _edit(path: Path, old: str, new: str) -> None:
+    text = path.read_text(encoding="utf-8")
+    assert text.count(old) == 1, f"{old!r} should occur once in {path}"
+    path.write_text(text.replace(old, new), encoding="utf-8")
+
+
+def test_the_check_flags_an_edited_helper_until_its_digest_is_updated(package_copy):
+    assert cache_problems(package_copy) == []
+    helpers = package_copy / "ops/numba/activations.py"
+    _edit(helpers, "    if code == LINEAR:\n        return v\n",
+          "    if code == LINEAR:\n        return v + one\n")
+    problems = cache_problems(package_copy)
+    assert len(problems) == 1
+    assert problems[0].startswith(
+        f'ops/numba/activations.py changed: update {CONSTANT}["ops/numba/activations.py"] in '
+        "ops/numba/lstm_kernels.py to"
+    )
+    assert source_sha256(helpers) in problems[0]
+    kernels = package_copy / "ops/numba/lstm_kernels.py"
+    stale = declared_digests(kernels)["ops/numba/activations.py"]
+    _edit(kernels, stale, source_sha256(helpers))
+    assert cache_problems(package_copy) == []
+
+
+def test_the_check_follows_the_chain_and_missing_imports(package_copy):
+    # npylstm/activations.py (the SELU constants) -> numba/activations.py -> lstm_kernels.py
+    _edit(package_copy / "activations.py", "SELU_ALPHA = ", "SELU_ALPHA = 0 + ")
+    assert [p.split(" in ")[1].split(" ")[0] for p in cache_problems(package_copy)] == [
+        "ops/numba/activations.py"]
+    # a jitted module that starts importing another of our files must list it
+    _edit(package_copy / "ops/optim_numba.py", "from .numba._jit import jit_kernel\n",
+          "from .numba._jit import jit_kernel\nfrom .numba.activations import _like\n")
+    problems = cache_problems(package_copy)
+    assert any(p.startswith("ops/optim_numba.py imports from ops/numba/activations.py, which")
+               for p in problems), problems
+
+
+# -- the hazard itself, in fresh interpreters ------------------------------------------------
+
+# A float64 one-row forward with φ = linear (one row: the serial kernel _forward_rows only),
+# and linear applied by the helper directly; prints what ran and whether it was cached.
+PROBE = """
+    import json
+    import numpy as np
+    import npylstm
+    from npylstm.ops import lstm_numba
+    from npylstm.ops.numba import activations
+    rng = np.random.default_rng(0)
+    args = [rng.normal(size=s) for s in [(1, 3, 2), (1, 4), (1, 4), (2, 16), (4, 16), (16,)]]
+    h_seq = lstm_numba.lstm_forward(*args, "linear", "hard_sigmoid")[0]
+    helper = np.empty(1)
+    activations._activate_block(activations.ACTIVATION_CODES["linear"], np.zeros(1), helper)
+    stats = lstm_numba._forward_rows.stats
+    print(json.dumps({
+        "file": npylstm.__file__, "h_seq": h_seq.tolist(), "linear(0)": float(helper[0]),
+        "hits": sum(stats.cache_hits.values()), "misses": sum(stats.cache_misses.values()),
+    }))
+"""
+
+
+@pytest.mark.skipif(numba.config.DISABLE_JIT, reason="NUMBA_DISABLE_JIT=1: nothing is cached")
+@pytest.mark.skipif(not _numba_util.CACHE_STATUS["enabled"], reason="no writable cache here")
+def test_a_stale_kernel_cache_is_real_and_the_digest_update_clears_it(package_copy, tmp_path):
+    env = {**os.environ, "PYTHONWARNINGS": "error", "NUMBA_CACHE_DIR": str(tmp_path / "cache"),
+           "PYTHONPATH": str(package_copy.parent)}
+
+    def probe() -> dict:
+        done = subprocess.run([sys.executable, "-c", textwrap.dedent(PROBE)], cwd=tmp_path,
+                              env=env, capture_output=True, text=True, timeout=300, check=False)
+        assert done.returncode == 0, done.stderr
+        result = json.loads(done.stdout.strip().splitlines()[-1])
+        assert result["file"] == str(package_copy / "__init__.py")  # the copy, not /work
+        return result
+
+    first = probe()  # compiles the kernels and writes the cache
+    assert first["misses"] == 1 and first["hits"] == 0 and first["linear(0)"] == 0.0
+
+    # edit a shared helper only: linear(v) = v + 1
+    helpers = package_copy / "ops/numba/activations.py"
+    _edit(helpers, "    if code == LINEAR:\n        return v\n",
+          "    if code == LINEAR:\n        return v + one\n")
+    stale = probe()
+    assert stale["linear(0)"] == 1.0  # the helper's own file changed: recompiled
+    # ... but the kernel in the unchanged lstm_kernels.py came from the cache, with the old
+    # linear compiled in (if Numba ever tracks dependencies itself, this is where it shows)
+    assert stale["hits"] == 1 and stale["misses"] == 0
+    assert stale["h_seq"] == first["h_seq"]
+    # the check names the file to update and the digest to write there
+    (problem,) = cache_problems(package_copy)
+    assert "in ops/numba/lstm_kernels.py" in problem and source_sha256(helpers) in problem
+
+    kernels = package_copy / "ops/numba/lstm_kernels.py"
+    _edit(kernels, declared_digests(kernels)["ops/numba/activations.py"], source_sha256(helpers))
+    assert cache_problems(package_copy) == []
+    fresh = probe()
+    assert fresh["misses"] == 1 and fresh["hits"] == 0  # recompiled with the new helper
+    assert fresh["h_seq"] != first["h_seq"]
