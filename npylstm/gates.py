@@ -43,40 +43,45 @@ GATE_NAMES: dict[str, str] = {
 }
 
 
-def split_gates(packed: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Split a packed array into its four gate blocks (views, in i, f, c, o order).
+def split_gates(packed: np.ndarray, n: int = 4) -> tuple[np.ndarray, ...]:
+    """Split a packed array into its ``n`` gate blocks (views, in packing order).
 
-    Works on anything whose last axis is ``4 * units``: a kernel, a recurrent kernel,
-    a bias, or the pre-activations ``z`` of a timestep.
+    Works on anything whose last axis is ``n * units``: a kernel, a recurrent kernel,
+    a bias, or the pre-activations ``z`` of a timestep. ``n`` is 4 for an LSTM (i, f, c, o);
+    every recurrent cell (:mod:`npylstm.cells`) packs its gates the same way, with its
+    own count.
 
     >>> import numpy as np
     >>> kernel = np.arange(2 * 12).reshape(2, 12)        # input_dim 2, units 3
     >>> kernel_i, kernel_f, kernel_c, kernel_o = split_gates(kernel)
     >>> kernel_f.tolist()
     [[3, 4, 5], [15, 16, 17]]
+    >>> [block.shape for block in split_gates(kernel, 3)]  # a GRU's z, r, h
+    [(2, 4), (2, 4), (2, 4)]
     """
     packed = np.asarray(packed)
-    if packed.ndim == 0 or packed.shape[-1] % 4 != 0:
+    if packed.ndim == 0 or packed.shape[-1] % n != 0:
         raise ValueError(
-            f"split_gates: expected an array whose last axis is 4 * units, "
+            f"split_gates: expected an array whose last axis is {n} * units, "
             f"received shape {packed.shape}"
         )
-    z_i, z_f, z_c, z_o = np.split(packed, 4, axis=-1)
-    return z_i, z_f, z_c, z_o
+    return tuple(np.split(packed, n, axis=-1))
 
 
-def join_gates(i: np.ndarray, f: np.ndarray, c: np.ndarray, o: np.ndarray) -> np.ndarray:
-    """Pack four gate blocks back into one array along the last axis (inverse of split).
+def join_gates(*blocks: np.ndarray) -> np.ndarray:
+    """Pack gate blocks back into one array along the last axis (inverse of split).
 
     >>> import numpy as np
     >>> blocks = split_gates(np.arange(8.0))
     >>> join_gates(*blocks).tolist()
     [0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0]
     """
-    shapes = {np.shape(a) for a in (i, f, c, o)}
+    shapes = {np.shape(a) for a in blocks}
     if len(shapes) != 1:
-        raise ValueError(f"join_gates: the four gate blocks must have one shape, received {shapes}")
-    return np.concatenate([i, f, c, o], axis=-1)
+        raise ValueError(
+            f"join_gates: the {len(blocks)} gate blocks must have one shape, received {shapes}"
+        )
+    return np.concatenate(blocks, axis=-1)
 
 
 def lstm_param_count(input_dim: int, units: int, use_bias: bool = True) -> int:

@@ -4,6 +4,8 @@ from .base import Layer, Weight, clear_session
 from .dense import Dense
 from .dropout import Dropout
 from .input import Input, InputLayer
-from .lstm import LSTM
+from .rnn import LSTM, RNN
 
-__all__ = ["LSTM", "Dense", "Dropout", "Input", "InputLayer", "Layer", "Weight", "clear_session"]
+__all__ = [
+    "LSTM", "RNN", "Dense", "Dropout", "Input", "InputLayer", "Layer", "Weight", "clear_session",
+]

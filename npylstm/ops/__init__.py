@@ -5,6 +5,10 @@
 ``"numba"`` (the compiled core, the default) and ``"reference"`` (the NumPy teaching code).
 :func:`get_backend` resolves a name (``None`` means the global default, set by
 :func:`set_backend` or the ``NPYLSTM_BACKEND`` environment variable).
+
+Recurrent layers run through :func:`get_kernel` (``ops/kernels.py``): the fast kernel of
+their cell on the chosen backend where one exists, else the generic loop over the cell
+(``ops/rnn_reference.py``).
 """
 
 from __future__ import annotations
@@ -13,9 +17,12 @@ import os
 from types import ModuleType
 
 from . import lstm_numba, lstm_reference
+from .kernels import get_kernel
 from .lstm_reference import LSTMCache
 
-__all__ = ["BACKENDS", "LSTMCache", "get_backend", "set_backend", "default_backend"]
+__all__ = [
+    "BACKENDS", "LSTMCache", "default_backend", "get_backend", "get_kernel", "set_backend",
+]
 
 BACKENDS: dict[str, ModuleType] = {"numba": lstm_numba, "reference": lstm_reference}
 

@@ -4,6 +4,7 @@ The equations, in Keras's names (``σ`` is the recurrent activation, sigmoid by 
 ``φ`` is the activation, tanh by default)::
 
     z_t = x_t @ kernel + h_tm1 @ recurrent_kernel + bias      packed pre-activations (B, 4U)
+                                                              (x_t @ kernel for every t at once)
     z_i, z_f, z_c, z_o = split(z_t)                           Keras gate order i, f, c, o
     i = σ(z_i)      input gate
     f = σ(z_f)      forget gate
@@ -19,7 +20,9 @@ The cache (:class:`LSTMCache`) keeps what backward needs: the inputs, the initia
 the weights, the pre-activations ``z`` of every step, and the carries ``c`` and outputs
 ``h`` of every step. Backward recomputes the gate values from ``z`` (a cheap elementwise
 pass) instead of storing them twice. The Numba core (``lstm_numba``) has the same
-signatures and the same cache.
+signatures and the same cache. The layers run the same equations through the generic
+loop over a cell (``ops/rnn_reference.py`` with ``cells/lstm.py``); a test pins this page
+equal to it bit for bit.
 """
 
 from __future__ import annotations
@@ -105,8 +108,9 @@ def lstm_forward(
 
     h_tm1, c_tm1 = h0, c0
     with np.errstate(all="ignore"):  # inf and NaN propagate as IEEE says, as in Keras
+        xz = xs @ kernel  # (B, T, 4U): the input's share of z, one product for every step
         for t in range(timesteps):
-            z_t = xs[:, t] @ kernel + h_tm1 @ recurrent_kernel  # (B, 4U)
+            z_t = xz[:, t] + h_tm1 @ recurrent_kernel  # (B, 4U)
             if bias is not None:
                 z_t += bias
             z_i, z_f, z_c, z_o = split_gates(z_t)  # 4 x (B, U)

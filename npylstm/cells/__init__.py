@@ -1,0 +1,12 @@
+"""Recurrent cells: one file per recurrent kind, each the equations of one step.
+
+A cell declares its gate names and packing order, its state names, what it keeps per
+step, its weight shapes and parameter formula, and its step forward and backward in
+NumPy (:class:`Cell`). :mod:`npylstm.ops.rnn_reference` runs any cell over a sequence;
+a fast kernel for a cell (``npylstm.ops.get_kernel``) has the same signature.
+"""
+
+from .base import Cell
+from .lstm import LSTMCell
+
+__all__ = ["Cell", "LSTMCell"]

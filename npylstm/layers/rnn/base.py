@@ -1,0 +1,315 @@
+"""``RNN``: what every recurrent layer shares, written once — as Keras's ``RNN`` wraps a cell.
+
+Following ``keras/src/layers/rnn/rnn.py`` (``RNN.call``, ``get_initial_state``,
+``reset_states``) and ``dropout_rnn_cell.py``: a recurrent layer checks its input
+``(batch, timesteps, features)``, starts from zeros, from ``initial_state=[...]`` (one
+``(batch, units)`` array per state) or — when ``stateful`` — from the states its last
+call ended with, runs its cell over the sequence (``go_backwards`` reads it from the last
+step to the first), and returns the last output ``(batch, units)``, every output
+``(batch, timesteps, units)`` with ``return_sequences``, and ``[output, *states]`` with
+``return_state``. Dropout masks are drawn once per call and reused at every timestep.
+
+A subclass (``LSTM``) gives its Keras arguments, builds its weights, and names its cell
+(:meth:`make_cell`); the kernel comes from :func:`npylstm.ops.get_kernel` for that cell and
+the layer's backend, so a new cell works on the generic NumPy loop before it has a fast
+kernel.
+"""
+
+from __future__ import annotations
+
+import numbers
+from typing import NamedTuple
+
+import numpy as np
+
+from ...ops import default_backend, get_backend, get_kernel
+from ..base import ANY_VALUE, Layer, VarsNode
+from ..dropout import check_rate, dropout_mask, layer_rng
+
+__all__ = ["RNN", "RNNLayerCache"]
+
+
+class RNNLayerCache(NamedTuple):
+    """What a recurrent layer's forward hands to its backward."""
+
+    op: object  # the kernel's own cache (LSTMCache for the Numba LSTM core, else RNNCache)
+    kernel: object  # the kernel that ran (npylstm.ops.get_kernel)
+    input_mask: np.ndarray | None  # (B, D) dropout mask applied to x, or None
+
+    @property
+    def backend(self) -> str:
+        """The name of the kernel that ran: ``"numba"`` or ``"reference"``."""
+        return self.kernel.name
+
+
+class RNN(Layer):
+    """Base class of the recurrent layers (not registered: Keras's ``RNN(cell)`` wrapper
+    form needs serializable cells, which come later).
+
+    Subclasses set ``self.units`` and the cell options, call :meth:`_init_rnn` with the
+    options every recurrent layer has, and implement :meth:`make_cell` and ``build``.
+    """
+
+    ACTIVATION_KEYS = ("activation", "recurrent_activation")
+    # Without masks (not supported yet) zero_output_for_mask changes nothing.
+    KERAS_IGNORED = {"zero_output_for_mask": ANY_VALUE}
+    KERAS2_ONLY = {"time_major": False}
+    KERAS3_ONLY = ("seed", "zero_output_for_mask")
+
+    def _init_rnn(
+        self, dropout, recurrent_dropout, seed, return_sequences, return_state, go_backwards,
+        stateful, unroll, backend,
+    ) -> None:
+        self.dropout = check_rate(self, "dropout", dropout)
+        self.recurrent_dropout = check_rate(self, "recurrent_dropout", recurrent_dropout)
+        self.seed = seed
+        self._rng = layer_rng(seed)  # dropout masks
+        self.return_sequences = bool(return_sequences)
+        self.return_state = bool(return_state)
+        self.go_backwards = bool(go_backwards)
+        self.stateful = bool(stateful)
+        self.unroll = bool(unroll)  # a graph-compilation hint in Keras; no effect here
+        if backend is not None:
+            get_backend(backend)  # validates the name now rather than at the first call
+        self.backend = backend
+        self.states: list[np.ndarray] | None = None  # carried states when stateful
+        self.cell = self.make_cell()
+
+    def make_cell(self):  # pragma: no cover - abstract
+        """The step equations of this layer (an :class:`npylstm.cells.Cell`)."""
+        raise NotImplementedError
+
+    # -- what the registry and the files need ------------------------------------------
+    @classmethod
+    def from_keras2_config(cls, config: dict, where: str) -> dict:
+        if config.get("time_major"):
+            raise ValueError(f"{where} has time_major=True, not supported")
+        return super().from_keras2_config(config, where)
+
+    @classmethod
+    def variable_tree(cls, config: dict) -> VarsNode:
+        """An RNN keeps its variables in its cell: ``layers/lstm/cell/vars/0`` in Keras 3,
+        ``lstm/lstm_cell/kernel:0`` in a legacy file."""
+        cell_name = f"{cls.keras_class_name.lower()}_cell"
+        cell = VarsNode(weights=cls._weight_names(config), name=cell_name,
+                        legacy_scope=cell_name)
+        return VarsNode(children=(("cell", cell),))
+
+    # -- building -------------------------------------------------------------------------
+    @property
+    def input_dim(self) -> int | None:
+        return None if not self.built else self.kernel.shape[0]
+
+    def _check_build_shape(self, input_shape) -> int:
+        """The feature count of a build shape ``(batch, timesteps, features)``."""
+        input_shape = tuple(input_shape)
+        if len(input_shape) != 3:
+            raise self._error(
+                f"expected an input shape (batch, timesteps, features), received {input_shape}"
+            )
+        input_dim = input_shape[-1]
+        if not isinstance(input_dim, numbers.Integral) or input_dim <= 0:
+            raise self._error(f"expected a known, positive feature count, received {input_shape}")
+        return int(input_dim)
+
+    def input_shape_from_weights(self, weights) -> tuple | None:
+        weights = list(weights)
+        if weights and np.ndim(weights[0]) == 2:  # kernel (D, n*U): the input has D features
+            return (None, None, int(np.shape(weights[0])[0]))
+        return None
+
+    def set_weights(self, weights) -> None:
+        weights = list(weights)
+        shape = self.input_shape_from_weights(weights)
+        if not self.built and shape is not None:
+            # Keras refuses weights on an unbuilt layer; the kernel tells us the input size.
+            self.build(shape)
+        super().set_weights(weights)
+
+    def param_rule(self) -> tuple[str, str]:
+        if not self.built:
+            raise self._error("param_rule() needs a built layer")
+        return self.cell.param_rule(self.input_dim, self.units, self.use_bias)
+
+    def param_formula(self) -> str:
+        """This layer's parameter count written out, e.g. ``4 × 64 × (2 + 64 + 1) = 17,152``."""
+        if not self.built:
+            raise self._error("param_formula() needs a built layer")
+        return self.param_rule()[1]
+
+    def count_params(self) -> int:
+        if not self.built:
+            raise self._error("count_params() needs a built layer: call build() or the layer first")
+        return self.cell.param_count(self.input_dim, self.units, self.use_bias)
+
+    def compute_output_shape(self, input_shape):
+        input_shape = tuple(input_shape)
+        if len(input_shape) != 3:
+            raise self._error(
+                f"expected an input shape (batch, timesteps, features), received {input_shape}"
+            )
+        batch, timesteps = input_shape[0], input_shape[1]
+        if self.return_sequences:
+            output_shape = (batch, timesteps, self.units)
+        else:
+            output_shape = (batch, self.units)
+        if self.return_state:
+            state_shape = (batch, self.units)
+            # a tuple, as Keras returns
+            return (output_shape, *[state_shape] * len(self.cell.STATES))
+        return output_shape
+
+    # -- checking inputs ------------------------------------------------------------------
+    def _check_input(self, x) -> np.ndarray:
+        if (isinstance(x, np.ndarray) and x.dtype == self.dtype and x.ndim == 3 and self.built
+                and x.shape[1] > 0 and x.shape[2] == self.input_dim and x.flags.c_contiguous):
+            return x  # already what the kernels take (the fast path for small batches)
+        try:
+            x = np.asarray(x, dtype=self.dtype)
+        except (TypeError, ValueError) as exc:
+            received = type(x).__name__
+            raise self._error(f"expected a numeric array input, received {received}") from exc
+        if x.ndim != 3:
+            raise self._error(
+                f"expected input of shape (batch, timesteps, features), "
+                f"received a {x.ndim}-D input of shape {x.shape}"
+            )
+        if x.shape[1] == 0:
+            raise self._error(f"expected at least one timestep, received input of shape {x.shape}")
+        if not self.built:
+            self.build((None, *x.shape[1:]))
+        if x.shape[2] != self.input_dim:
+            raise self._error(
+                f"input has {x.shape[2]} features, kernel expects {self.input_dim} "
+                f"(input shape {x.shape}, kernel shape {self.kernel.shape})"
+            )
+        return np.ascontiguousarray(x)
+
+    def _initial_state(self, initial_state, batch: int) -> list[np.ndarray]:
+        names = self.cell.STATES
+        expected = (batch, self.units)
+        if initial_state is None:
+            if self.stateful and self.states is not None:
+                if self.states[0].shape != expected:
+                    raise self._error(
+                        f"stateful layer carries states of shape {self.states[0].shape}, "
+                        f"the input needs {expected}: call reset_states() to change batch size"
+                    )
+                return list(self.states)
+            zeros = np.zeros(expected, dtype=self.dtype)
+            return [zeros] + [zeros.copy() for _ in names[1:]]
+        if not isinstance(initial_state, list | tuple) or len(initial_state) != len(names):
+            count = len(initial_state) if isinstance(initial_state, list | tuple) else 1
+            what = {1: "one array", 2: "two arrays"}.get(len(names), f"{len(names)} arrays")
+            raise self._error(
+                f"expected initial_state to be a list of {what} [{', '.join(names)}], "
+                f"received {count}"
+            )
+        states = []
+        for sname, state in zip(names, initial_state, strict=True):
+            state = np.asarray(state, dtype=self.dtype)
+            if state.shape != expected:
+                raise self._error(
+                    f"initial_state {sname} expected shape {expected}, received {state.shape}"
+                )
+            states.append(np.ascontiguousarray(state))
+        return states
+
+    def reset_states(self) -> None:
+        """Forget the carried state of a ``stateful`` layer."""
+        self.states = None
+
+    # -- computing ------------------------------------------------------------------------
+    def _backend_name(self) -> str:
+        return self.backend or default_backend()
+
+    def _weights_args(self) -> tuple:
+        return self.kernel, self.recurrent_kernel, self.bias
+
+    def _dropout_masks(self, rng, batch: int, input_dim: int):
+        """Keras's masks for one training call: ``(input_mask, input_masks, recurrent_masks)``.
+
+        With only ``dropout``, one ``(batch, input_dim)`` mask on ``x`` shared by every gate
+        (Keras's implementation 2). With ``recurrent_dropout > 0``, Keras's implementation 1:
+        one input mask (when ``dropout > 0``) and one recurrent mask per gate, drawn in that
+        order.
+        """
+        n = self.cell.n_gates
+        if self.recurrent_dropout > 0:
+            input_masks = None
+            if self.dropout > 0:
+                input_masks = dropout_mask(rng, (n, batch, input_dim), self.dropout, self.dtype)
+            recurrent_masks = dropout_mask(
+                rng, (n, batch, self.units), self.recurrent_dropout, self.dtype
+            )  # (n, B, U)
+            return None, input_masks, recurrent_masks
+        if self.dropout > 0:
+            # one input mask (B, D) shared by the gates, the same at every timestep
+            return dropout_mask(rng, (batch, input_dim), self.dropout, self.dtype), None, None
+        return None, None, None
+
+    def forward(self, x, training: bool = False, rng=None, initial_state=None):
+        """Run the layer; returns ``(outputs, cache)`` for :meth:`backward`."""
+        x = self._check_input(x)
+        states = self._initial_state(initial_state, x.shape[0])
+        input_mask = input_masks = recurrent_masks = None
+        if training:
+            rng = self._rng if rng is None else rng
+            input_mask, input_masks, recurrent_masks = self._dropout_masks(
+                rng, x.shape[0], x.shape[2]
+            )
+        if input_mask is not None:
+            x = x * input_mask[:, None, :]  # (B, T, D)
+        gate_masks = recurrent_masks is not None
+        kernel = get_kernel(self.cell, self._backend_name(), gate_masks=gate_masks)
+        h_seq, last_states, op_cache = kernel.forward(
+            self.cell, x, states, *self._weights_args(), self.go_backwards,
+            input_masks, recurrent_masks,
+        )
+        return self._outputs(h_seq, last_states), RNNLayerCache(op_cache, kernel, input_mask)
+
+    def _outputs(self, h_seq, last_states):
+        """What the layer returns (and, when ``stateful``, the states it carries on)."""
+        if self.stateful:
+            self.states = [s.copy() for s in last_states]
+        output = h_seq if self.return_sequences else last_states[0]
+        return [output, *last_states] if self.return_state else output
+
+    def __call__(self, x, initial_state=None, training: bool = False):
+        if training and (self.dropout > 0 or self.recurrent_dropout > 0):
+            outputs, _ = self.forward(x, training=training, initial_state=initial_state)
+            return outputs
+        # a prediction: the kernel's forward without the cache backward would need
+        x = self._check_input(x)
+        states = self._initial_state(initial_state, x.shape[0])
+        kernel = get_kernel(self.cell, self._backend_name())
+        h_seq, last_states = kernel.inference(
+            self.cell, x, states, *self._weights_args(), self.go_backwards
+        )
+        return self._outputs(h_seq, last_states)
+
+    def backward(self, dy, cache: RNNLayerCache, return_state_grads: bool = False):
+        """Gradients for :meth:`forward`.
+
+        ``dy`` is the gradient of what forward returned (a list ``[doutput, *dstates]`` with
+        ``return_state``; entries may be None). Returns ``(dx, grads)`` with ``grads`` in
+        ``get_weights()`` order, or ``(dx, grads, dinitial_states)`` with
+        ``return_state_grads``.
+        """
+        n_states = len(self.cell.STATES)
+        if self.return_state:
+            doutput, *dstates = (list(dy) + [None] * n_states)[: 1 + n_states]
+        else:
+            doutput, dstates = dy, [None] * n_states
+        dh_seq = None
+        if doutput is not None:
+            if self.return_sequences:
+                dh_seq = np.asarray(doutput, dtype=self.dtype)
+            else:
+                dstates[0] = doutput if dstates[0] is None else dstates[0] + doutput
+        dx, dinitial, grads = cache.kernel.backward(self.cell, dh_seq, dstates, cache.op)
+        if cache.input_mask is not None:
+            dx = dx * cache.input_mask[:, None, :]
+        if return_state_grads:
+            return dx, grads, dinitial
+        return dx, grads

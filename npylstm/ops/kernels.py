@@ -1,0 +1,98 @@
+"""Kernel lookup: ``(cell kind, backend)`` -> the code that runs a recurrent layer.
+
+Every kernel has the generic loop's signatures (:mod:`npylstm.ops.rnn_reference`)::
+
+    kernel.forward(cell, x, initial_states, kernel, recurrent_kernel, bias, go_backwards,
+                   input_masks=None, recurrent_masks=None) -> (h_seq, last_states, cache)
+    kernel.inference(cell, x, initial_states, kernel, recurrent_kernel, bias, go_backwards)
+                   -> (h_seq, last_states)
+    kernel.backward(cell, dh_seq, dlast_states, cache) -> (dx, dinitial_states, dweights)
+
+:func:`get_kernel` returns a cell's fast kernel where one is registered for the backend
+(``("lstm", "numba")``: the Numba LSTM core) and the generic NumPy loop otherwise — so a
+new cell runs everywhere before it has a fast kernel, and a fast kernel that cannot take
+an option (the Numba LSTM core has no per-gate dropout masks) is bypassed for it.
+
+>>> from npylstm.cells import LSTMCell
+>>> get_kernel(LSTMCell(), "numba").name, get_kernel(LSTMCell(), "reference").name
+('numba', 'reference')
+>>> get_kernel(LSTMCell(), "numba", gate_masks=True).name   # Keras's implementation 1
+'reference'
+"""
+
+from __future__ import annotations
+
+from . import lstm_numba, rnn_reference
+
+__all__ = ["KERNELS", "REFERENCE", "get_kernel", "register_kernel"]
+
+
+class _ReferenceKernel:
+    """The generic NumPy loop, for any cell and every option."""
+
+    name = "reference"
+    supports_gate_masks = True
+    forward = staticmethod(rnn_reference.rnn_forward)
+    inference = staticmethod(rnn_reference.rnn_inference)
+    backward = staticmethod(rnn_reference.rnn_backward)
+
+
+class _LSTMNumbaKernel:
+    """The Numba LSTM core (``ops/lstm_numba.py``) behind the generic signatures: the
+    states ``[h, c]`` become its ``h0, c0`` and its six gradients the generic three."""
+
+    name = "numba"
+    supports_gate_masks = False
+
+    @staticmethod
+    def forward(cell, x, initial_states, kernel, recurrent_kernel, bias, go_backwards,
+                input_masks=None, recurrent_masks=None):
+        if input_masks is not None or recurrent_masks is not None:
+            raise ValueError("the Numba LSTM core has no per-gate dropout masks")
+        h0, c0 = initial_states
+        h_seq, h_last, c_last, cache = lstm_numba.lstm_forward(
+            x, h0, c0, kernel, recurrent_kernel, bias,
+            cell.activation, cell.recurrent_activation, go_backwards,
+        )
+        return h_seq, [h_last, c_last], cache
+
+    @staticmethod
+    def inference(cell, x, initial_states, kernel, recurrent_kernel, bias, go_backwards):
+        h0, c0 = initial_states
+        h_seq, h_last, c_last = lstm_numba.lstm_inference(
+            x, h0, c0, kernel, recurrent_kernel, bias,
+            cell.activation, cell.recurrent_activation, go_backwards,
+        )
+        return h_seq, [h_last, c_last]
+
+    @staticmethod
+    def backward(cell, dh_seq, dlast_states, cache):
+        dh_last, dc_last = dlast_states
+        dx, dh0, dc0, dkernel, drecurrent, dbias = lstm_numba.lstm_backward(
+            dh_seq, dh_last, dc_last, cache
+        )
+        dweights = [dkernel, drecurrent] + ([] if dbias is None else [dbias])
+        return dx, [dh0, dc0], dweights
+
+
+REFERENCE = _ReferenceKernel()
+
+#: Fast kernels by ``(cell kind, backend)``.
+KERNELS: dict[tuple[str, str], object] = {("lstm", "numba"): _LSTMNumbaKernel()}
+
+
+def register_kernel(kind: str, backend: str, kernel) -> None:
+    """Make ``kernel`` the one :func:`get_kernel` returns for ``(kind, backend)``."""
+    KERNELS[(kind, backend)] = kernel
+
+
+def get_kernel(cell, backend: str, gate_masks: bool = False):
+    """The kernel for ``cell`` on ``backend`` (``"numba"`` or ``"reference"``).
+
+    ``gate_masks``: the call needs per-gate dropout masks; kernels without them fall back
+    to the generic loop.
+    """
+    kernel = KERNELS.get((cell.kind, backend))
+    if kernel is None or (gate_masks and not kernel.supports_gate_masks):
+        return REFERENCE
+    return kernel
