@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 import npylstm
-from npylstm import keras_io
+from npylstm.io import keras3
 from npylstm.keras_io import KerasFileError
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -328,13 +328,13 @@ def test_layer_count_mismatch(model, tmp_path):
 
 def test_failed_save_leaves_no_file(model, tmp_path, monkeypatch):
     target = tmp_path / "model.weights.h5"
-    original = keras_io._write_keras3_weights
+    original = keras3._write_keras3_weights
 
     def fail_halfway(h5, *args):
         original(h5, *args)  # the whole file is written ...
         raise OSError("disk full")  # ... then the "disk" fails
 
-    monkeypatch.setattr(keras_io, "_write_keras3_weights", fail_halfway)
+    monkeypatch.setattr(keras3, "_write_keras3_weights", fail_halfway)
     with pytest.raises(OSError, match="disk full"):
         model.save_weights(target)
     with pytest.raises(OSError, match="disk full"):
@@ -349,7 +349,7 @@ def test_failed_save_keeps_the_old_file(model, tmp_path, monkeypatch):
     def fail(*args, **kwargs):
         raise RuntimeError("interrupted")
 
-    monkeypatch.setattr(keras_io.zipfile.ZipFile, "writestr", fail)
+    monkeypatch.setattr(zipfile.ZipFile, "writestr", fail)
     with pytest.raises(RuntimeError, match="interrupted"):
         model.save(target)
     assert target.read_bytes() == before

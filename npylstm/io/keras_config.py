@@ -1,0 +1,363 @@
+"""Model configs as files hold them -> Keras 3's form, checked against the layer registry.
+
+The allow-list is :mod:`npylstm.registry`: a file may name only a registered layer class
+(nothing it names is imported or evaluated). Everything that differs per class comes from
+the class's own declarations (:class:`npylstm.layers.Layer`): its Keras 2 -> 3 migration
+(``from_keras2_config``), the keys holding activation names (``ACTIVATION_KEYS``), the
+reverse migration for tf_keras (``to_keras2_config``) and where its variables live in the
+weight files (``variable_tree``). No table of class names lives here.
+
+Keras 2 meant ``clip(0.2 x + 0.5, 0, 1)`` by ``"hard_sigmoid"``; Keras 3 means
+``clip(x / 6 + 0.5, 0, 1)``. A config whose ``keras_version`` is below 3 is read with
+``"hard_sigmoid_keras2"`` in place of ``"hard_sigmoid"``, in every activation key of every
+class; writing such a model keeps ``keras_version`` 2 in a legacy ``.h5`` and is refused
+for the Keras 3 formats (Keras 3 has no activation with that meaning).
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from .. import registry
+from ..layers import InputLayer, Layer
+from ..layers.base import VarsNode
+from .model_file import (
+    KERAS2_HARD_SIGMOID,
+    KERAS_FORMAT_VERSION,
+    KerasFileError,
+    keras_major_version,
+)
+
+__all__ = [
+    "LayerVars",
+    "check_layer_weights",
+    "check_model_config",
+    "is_input_layer",
+    "keras2_hard_sigmoid_keys",
+    "layer_class",
+    "layer_vars",
+    "legacy_layer_config",
+    "normalize_model_config",
+    "split_weights",
+    "supported_layers",
+    "unsupported_layers",
+    "variable_tree",
+    "weighted_layers",
+    "with_keras3_modules",
+    "writable_layers",
+]
+
+
+# -- the registry as the allow-list ---------------------------------------------------------
+
+
+def supported_layers() -> list[str]:
+    """The Keras class names of every registered layer class, sorted (models excluded)."""
+    return [name for name in registry.names() if issubclass(registry.get(name), Layer)]
+
+
+def unsupported_layers(class_names: Iterable) -> list[str]:
+    """The names in ``class_names`` that are not registered layer classes, sorted."""
+    return sorted({str(name) for name in class_names} - set(supported_layers()))
+
+
+def layer_class(class_name: str) -> type[Layer]:
+    """The registered layer class named ``class_name`` (check with
+    :func:`unsupported_layers` first for a clear error)."""
+    cls = registry.get(class_name)
+    if not issubclass(cls, Layer):
+        raise KerasFileError(
+            f"{class_name!r} is not a layer class; npylstm supports {supported_layers()}"
+        )
+    return cls
+
+
+def is_input_layer(class_name) -> bool:
+    """Whether ``class_name`` names the InputLayer class (which owns no weights slot)."""
+    return class_name == InputLayer.keras_class_name
+
+
+def variable_tree(class_name: str, config: dict) -> VarsNode:
+    """Where a layer of this class and config keeps its variables in Keras's files."""
+    return layer_class(class_name).variable_tree(config)
+
+
+def weighted_layers(config: dict) -> list[dict]:
+    """The layers that own a weights slot: all but InputLayer (Keras's ``model.layers``)."""
+    layers = config["config"]["layers"]
+    return [layer for layer in layers if not is_input_layer(layer["class_name"])]
+
+
+@dataclass(frozen=True)
+class LayerVars:
+    """One layer slot of a weights file: its class, its name and its variable tree."""
+
+    class_name: str
+    name: str
+    tree: VarsNode
+
+    @property
+    def label(self) -> str:
+        return f"layer '{self.name}' ({self.class_name})"
+
+
+def layer_vars(
+    class_names: Sequence[str],
+    layer_names: Sequence[str] | None = None,
+    layer_configs: Sequence[dict] | None = None,
+) -> list[LayerVars]:
+    """A :class:`LayerVars` per layer (classes checked with :func:`unsupported_layers`
+    first). Without ``layer_configs``, each tree is the one of the class's default config:
+    enough for the paths, but a layer without bias then reads as one that may have it."""
+    class_names = list(class_names)
+    names = list(layer_names) if layer_names is not None else list(class_names)
+    configs = list(layer_configs) if layer_configs is not None else [{"name": n} for n in names]
+    if not len(class_names) == len(names) == len(configs):
+        raise ValueError(
+            f"expected as many layer names and configs as classes ({len(class_names)}), "
+            f"received {len(names)} names and {len(configs)} configs"
+        )
+    return [
+        LayerVars(cls, name, variable_tree(cls, config))
+        for cls, name, config in zip(class_names, names, configs, strict=True)
+    ]
+
+
+def split_weights(
+    layer: LayerVars, weights: Sequence[np.ndarray]
+) -> list[tuple[str, VarsNode, tuple[str, ...], list[np.ndarray]]]:
+    """``(path, node, legacy_scopes, arrays)`` for each node of ``layer.tree`` that stores
+    variables: the layer's ``get_weights()`` list cut at the nodes' boundaries.
+
+    A tree with one such node takes all the arrays (a layer without bias stores the first
+    ones only); a deeper tree needs exactly one array per declared variable.
+    """
+    leaves = list(layer.tree.leaves())
+    weights = list(weights)
+    declared = sum(len(node.weights) for _, node, _ in leaves)
+    if len(leaves) <= 1:
+        if len(weights) > declared:
+            raise ValueError(
+                f"a {layer.class_name} layer has at most {declared} weights, received "
+                f"{len(weights)}"
+            )
+        return [(*leaves[0], weights)] if leaves else []
+    if len(weights) != declared:
+        raise ValueError(
+            f"{layer.label}: expected {declared} weights {layer.tree.weight_names()}, "
+            f"received {len(weights)}"
+        )
+    out, start = [], 0
+    for path, node, scopes in leaves:
+        out.append((path, node, scopes, weights[start : start + len(node.weights)]))
+        start += len(node.weights)
+    return out
+
+
+def check_layer_weights(
+    layers: Sequence[LayerVars], layer_weights: Sequence[Sequence[np.ndarray]]
+) -> None:
+    """One weight list per layer, each fitting the layer's tree, before anything is written."""
+    if len(layers) != len(layer_weights):
+        raise ValueError(
+            f"expected one weight list per layer: {len(layers)} layers, "
+            f"received {len(layer_weights)} weight lists"
+        )
+    for layer, weights in zip(layers, layer_weights, strict=True):
+        split_weights(layer, weights)
+
+
+def writable_layers(
+    class_names: Sequence[str],
+    layer_names: Sequence[str],
+    layer_configs: Sequence[dict] | None,
+    layer_weights: Sequence[Sequence[np.ndarray]],
+) -> list[LayerVars]:
+    """The layers to write, every class and weight count checked before a file is opened."""
+    if len(class_names) != len(layer_weights):
+        raise ValueError(
+            f"expected one weight list per layer: {len(class_names)} layers, "
+            f"received {len(layer_weights)} weight lists"
+        )
+    unsupported = unsupported_layers(class_names)
+    if unsupported:
+        raise KerasFileError(
+            f"cannot write layer classes {unsupported}; supported: {supported_layers()}"
+        )
+    layers = layer_vars(class_names, layer_names, layer_configs)
+    check_layer_weights(layers, layer_weights)
+    return layers
+
+
+# -- reading: any Keras version's config -> Keras 3's ---------------------------------------
+
+
+def _activation_name(value, where: str) -> str | None:
+    """An activation name from a config value; Keras 3 may wrap it in a dict."""
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, dict) and isinstance(value.get("config"), str):
+        # {"module": "keras.activations", "class_name": "function", "config": "tanh", ...}
+        return value["config"]
+    raise KerasFileError(f"{where}: expected an activation name, received {value!r}")
+
+
+def _layer_label(layer: dict, index: int) -> str:
+    name = (layer.get("config") or {}).get("name", f"#{index}")
+    return f"layer '{name}' ({layer.get('class_name')})"
+
+
+def normalize_model_config(model_config, keras_version: str, path: str = "<config>") -> dict:
+    """Check a model config against the allow-list and bring it to Keras 3's form.
+
+    Handles Keras 2's forms: a Sequential config that is a bare list of layers,
+    ``batch_input_shape`` on the first layer (becomes an ``InputLayer``) or on an
+    ``InputLayer`` (becomes ``batch_shape``), each class's Keras 2-only keys (its
+    ``from_keras2_config``: ``time_major`` / ``implementation`` for an LSTM), and
+    ``"hard_sigmoid"`` meaning Keras 2's hard sigmoid when ``keras_version`` < 3.
+
+    Parameters
+    ----------
+    model_config : dict
+        ``{"class_name": "Sequential", "config": ...}`` as found in the file.
+    keras_version : str
+        The version that wrote the file.
+    path : str
+        Named in error messages.
+
+    Returns
+    -------
+    dict
+        A new config; the input is not modified.
+
+    >>> cfg = {"class_name": "Sequential", "config": [{"class_name": "LSTM", "config": {
+    ...     "name": "lstm", "units": 2, "batch_input_shape": [None, 3, 1],
+    ...     "recurrent_activation": "hard_sigmoid"}}]}
+    >>> out = normalize_model_config(cfg, "2.2.4")
+    >>> [l["class_name"] for l in out["config"]["layers"]]
+    ['InputLayer', 'LSTM']
+    >>> out["config"]["layers"][1]["config"]["recurrent_activation"]
+    'hard_sigmoid_keras2'
+    """
+    if not isinstance(model_config, dict) or "class_name" not in model_config:
+        raise KerasFileError(f"{path}: the model config is not a Keras model config")
+    class_name = model_config["class_name"]
+    if class_name != "Sequential":
+        raise KerasFileError(
+            f"{path}: holds a {class_name!r} model; npylstm rebuilds Sequential models only"
+        )
+    inner = copy.deepcopy(model_config.get("config"))
+    if isinstance(inner, list):  # Keras 2.0-2.2: a Sequential config is its list of layers
+        inner = {"name": "sequential", "layers": inner}
+    if not isinstance(inner, dict) or not isinstance(inner.get("layers"), list):
+        raise KerasFileError(f"{path}: the Sequential config has no list of layers")
+    layers = inner["layers"]
+    for index, layer in enumerate(layers):
+        if not isinstance(layer, dict) or not isinstance(layer.get("config"), dict):
+            raise KerasFileError(f"{path}: layer #{index} of the config is not a layer config")
+    unsupported = unsupported_layers(layer.get("class_name") for layer in layers)
+    if unsupported:
+        raise KerasFileError(
+            f"{path}: unsupported layer classes {unsupported}; npylstm supports "
+            f"{supported_layers()}"
+        )
+    keras2 = keras_major_version(keras_version) < 3
+    out_layers: list[dict] = []
+    for index, layer in enumerate(layers):
+        cls_name, config = layer["class_name"], layer["config"]
+        cls = layer_class(cls_name)
+        label = _layer_label(layer, index)
+        batch_input_shape = config.pop("batch_input_shape", None)
+        if is_input_layer(cls_name):
+            if batch_input_shape is not None and "batch_shape" not in config:
+                config["batch_shape"] = batch_input_shape
+        elif batch_input_shape is not None and not out_layers:
+            # Keras 2 put the input shape on the first layer; Keras 3 has an InputLayer.
+            out_layers.append(
+                {
+                    "class_name": InputLayer.keras_class_name,
+                    "config": {
+                        "batch_shape": list(batch_input_shape),
+                        "dtype": config.get("dtype", "float32"),
+                        "name": f"{config.get('name', 'layer')}_input",
+                    },
+                }
+            )
+        # Every file, not only keras_version < 3: a Keras 3 config has none of these keys,
+        # and a Keras 2 value Keras 3 cannot honour (time_major=True) is refused either way.
+        try:
+            config = cls.from_keras2_config(config, f"{path}: {label}")
+        except ValueError as exc:
+            raise KerasFileError(str(exc)) from exc
+        for key in cls.ACTIVATION_KEYS:
+            if key in config:
+                name = _activation_name(config[key], f"{path}: {label} {key}")
+                if keras2 and name == "hard_sigmoid":
+                    name = KERAS2_HARD_SIGMOID  # Keras 2: clip(0.2 x + 0.5, 0, 1)
+                config[key] = name
+        out_layers.append({**layer, "config": config})
+    inner["layers"] = out_layers
+    return {**model_config, "class_name": "Sequential", "config": inner}
+
+
+# -- writing: Keras 3's config -> what each format stores ----------------------------------
+
+
+def check_model_config(config: dict) -> None:
+    """A Sequential config (``{"class_name": "Sequential", "config": ...}``) of registered
+    layer classes, or an error."""
+    if not isinstance(config, dict) or config.get("class_name") != "Sequential":
+        raise ValueError(
+            "expected a Sequential model config {'class_name': 'Sequential', 'config': ...}, "
+            f"received {type(config).__name__}"
+        )
+    normalize_model_config(config, KERAS_FORMAT_VERSION, "<model config>")
+
+
+def keras2_hard_sigmoid_keys(config: dict) -> list[str]:
+    """``"<layer>.<key>"`` for every activation key holding Keras 2's hard sigmoid."""
+    found = []
+    for layer in config["config"]["layers"]:
+        for key in layer_class(layer["class_name"]).ACTIVATION_KEYS:
+            if layer["config"].get(key) == KERAS2_HARD_SIGMOID:
+                found.append(f"{layer['config'].get('name')}.{key}")
+    return found
+
+
+def with_keras3_modules(config: dict) -> dict:
+    """Add the ``module`` / ``registered_name`` keys Keras 3 writes, where absent."""
+    config = copy.deepcopy(config)
+    config.setdefault("module", "keras")
+    config.setdefault("registered_name", None)
+    for layer in config["config"]["layers"]:
+        layer.setdefault("module", "keras.layers")
+        layer.setdefault("registered_name", None)
+    return config
+
+
+def legacy_layer_config(layer: dict, keras2: bool) -> dict:
+    """A layer config as the legacy writer stores it (tf_keras's form when ``keras2``)."""
+    cls_name = layer["class_name"]
+    cls = layer_class(cls_name)
+    config = copy.deepcopy(layer["config"])
+    for key in cls.ACTIVATION_KEYS:
+        if config.get(key) == KERAS2_HARD_SIGMOID:
+            config[key] = "hard_sigmoid"  # keras_version 2 in the file says which one
+    if keras2:
+        if isinstance(config.get("dtype"), dict):
+            config["dtype"] = (config["dtype"].get("config") or {}).get("name", "float32")
+        # tf_keras refuses Keras 3-only keys, and expects its own at their defaults.
+        config = cls.to_keras2_config(config)
+        if is_input_layer(cls_name) and "batch_shape" in config:
+            config["batch_input_shape"] = config.pop("batch_shape")
+        for value in config.values():
+            if isinstance(value, dict):
+                value.pop("shared_object_id", None)
+                if isinstance(value.get("config"), dict):
+                    value["config"].pop("input_axes", None)
+                    value["config"].pop("output_axes", None)
+    return {"class_name": cls_name, "config": config}

@@ -1,0 +1,254 @@
+"""Legacy HDF5 files (Keras 2, tf.keras 2.x, and Keras 3's ``.h5``): whole models and
+weights only.
+
+A model file has the ``model_config`` JSON attribute (and ``training_config`` when it was
+compiled) and a ``model_weights`` group; a weights-only file is that group at the root.
+The group lists its layers in the ``layer_names`` attribute (split into ``layer_names0,
+layer_names1, ...`` when long), each layer group lists its datasets in ``weight_names``,
+named ``<layer>/<scopes...>/<weight>:0`` from the layer's variable tree: an LSTM's
+``lstm/lstm_cell/kernel:0``. Layers are matched by the order of those with weights, as
+Keras does.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+from ._safe import _atomic_write, _h5_array, _h5_group, _h5_strings, _h5_text, _parse_json
+from .keras_config import (
+    LayerVars,
+    check_model_config,
+    keras2_hard_sigmoid_keys,
+    layer_vars,
+    legacy_layer_config,
+    normalize_model_config,
+    split_weights,
+    weighted_layers,
+    writable_layers,
+)
+from .model_file import (
+    KERAS2_FORMAT_VERSION,
+    KERAS_FORMAT_VERSION,
+    KerasFileError,
+    ModelFile,
+    keras_major_version,
+)
+
+__all__ = [
+    "legacy_weight_names",
+    "read_legacy_model",
+    "read_legacy_weights",
+    "write_legacy_h5",
+]
+
+
+def legacy_weight_names(layer: LayerVars, weights: Sequence[np.ndarray]) -> list[str]:
+    """The dataset names of a layer's weights: ``<layer>/<legacy scopes...>/<weight>:0``."""
+    names = []
+    for _, node, scopes, arrays in split_weights(layer, weights):
+        scope = "/".join((layer.name, *scopes))
+        names.extend(f"{scope}/{w}:0" for w in node.weights[: len(arrays)])
+    return names
+
+
+# -- reading ------------------------------------------------------------------------------------
+
+
+def _read_layer_arrays(
+    group: h5py.Group, path: Path
+) -> tuple[list[str], list[list[np.ndarray]]]:
+    """Layer names and arrays of a legacy ``model_weights`` group, layers with weights only."""
+    names, arrays = [], []
+    for layer_name in _h5_strings(group, "layer_names"):
+        where = f"layer '{layer_name}'"
+        layer_group = _h5_group(group, layer_name, where, path)
+        if layer_group is None:
+            raise KerasFileError(f"'{path}': {where} is listed in layer_names but missing")
+        weight_names = _h5_strings(layer_group, "weight_names")
+        if not weight_names:
+            continue
+        names.append(layer_name)
+        arrays.append([_h5_array(layer_group, w, where, path) for w in weight_names])
+    return names, arrays
+
+
+def _assign_legacy(
+    layers: Sequence[LayerVars], names: list[str], arrays: list[list[np.ndarray]], path: Path
+) -> list[list[np.ndarray]]:
+    """Match a legacy file's weighted layers to the model's layers, in order (as Keras)."""
+    weighted = [i for i, layer in enumerate(layers) if layer.tree.weight_names()]
+    if len(weighted) != len(arrays):
+        raise KerasFileError(
+            f"'{path}': the config has {len(weighted)} layers with weights, the file stores "
+            f"weights for {len(arrays)} ({names})"
+        )
+    out: list[list[np.ndarray]] = [[] for _ in layers]
+    for i, values in zip(weighted, arrays, strict=True):
+        out[i] = values
+    return out
+
+
+def _check_keras1(version: str, path: Path) -> None:
+    if keras_major_version(version) < 2:
+        raise KerasFileError(
+            f"'{path}' was written by Keras {version} (Keras 1 stored 12 arrays per LSTM in "
+            "gate order i, c, f, o); npylstm reads files from Keras 2 on"
+        )
+
+
+def _version(group: h5py.Group, h5: h5py.File) -> str:
+    version = _h5_text(group.attrs, "keras_version") or _h5_text(h5.attrs, "keras_version")
+    return version or "1"
+
+
+def read_legacy_model(h5: h5py.File, model_config: str, path: Path) -> ModelFile:
+    """A whole legacy model from an open file whose ``model_config`` attribute is given."""
+    group = _h5_group(h5, "model_weights", "model_weights", path)
+    if group is None:
+        raise KerasFileError(f"'{path}': the legacy model file has no 'model_weights' group")
+    version = _version(group, h5)
+    _check_keras1(version, path)
+    config = normalize_model_config(
+        _parse_json(model_config, "model_config", path), version, f"'{path}'"
+    )
+    names, arrays = _read_layer_arrays(group, path)
+    training = _h5_text(h5.attrs, "training_config")
+    compile_config = None if training is None else _parse_json(training, "training_config", path)
+    layers = weighted_layers(config)
+    entries = layer_vars(
+        [layer["class_name"] for layer in layers],
+        [layer["config"].get("name", layer["class_name"]) for layer in layers],
+        [layer["config"] for layer in layers],
+    )
+    layer_weights = _assign_legacy(entries, names, arrays, path)
+    return ModelFile(config, layer_weights, version, "legacy_h5", names, compile_config)
+
+
+def read_legacy_weights(h5: h5py.File, layers: Sequence[LayerVars], path: Path) -> ModelFile:
+    """The weights of a legacy weights-only file, or of a legacy model file's
+    ``model_weights``, for these layers."""
+    group = h5
+    fmt = "legacy_weights_h5"
+    if "layer_names" not in h5.attrs and "model_weights" in h5:
+        group = _h5_group(h5, "model_weights", "model_weights", path)
+        fmt = "legacy_h5"
+    if "layer_names" not in group.attrs and "layer_names0" not in group.attrs:
+        raise KerasFileError(
+            f"'{path}' is an HDF5 file but not a Keras weights file (no 'layers' group and "
+            "no 'layer_names' attribute)"
+        )
+    version = _version(group, h5)
+    _check_keras1(version, path)
+    names, arrays = _read_layer_arrays(group, path)
+    return ModelFile(None, _assign_legacy(layers, names, arrays, path), version, fmt, names)
+
+
+# -- writing ------------------------------------------------------------------------------------
+
+
+def _training_config(compile_config: dict) -> dict:
+    """tf.keras's ``training_config``: the compile settings, the optimizer apart."""
+    optimizer = compile_config.get("optimizer") or {}
+    return {
+        **{k: v for k, v in compile_config.items() if k != "optimizer"},
+        "optimizer_config": {
+            # tf.keras 2.11+'s spelling of its (Keras 3-like) optimizers; a bare
+            # "Adam" would select its legacy optimizer, which rejects weight_decay.
+            "class_name": f"Custom>{optimizer.get('class_name')}",
+            "config": optimizer.get("config"),
+        },
+    }
+
+
+def write_legacy_h5(
+    path: str | os.PathLike,
+    config: dict | None,
+    layer_weights: Sequence[Sequence[np.ndarray]],
+    class_names: Sequence[str] | None = None,
+    layer_names: Sequence[str] | None = None,
+    layer_configs: Sequence[dict] | None = None,
+) -> Path:
+    """Write a legacy HDF5 file: a whole model (``config`` given) or weights only.
+
+    A model using Keras 2's hard_sigmoid is written with ``keras_version`` 2.x and a
+    tf_keras-style config, so tf_keras (and npylstm) read it back with the same meaning;
+    any other model is written with ``keras_version`` 3.x in Keras 3's legacy form.
+
+    Parameters
+    ----------
+    path : str or PathLike
+    config : dict or None
+        The Sequential config; None writes a weights-only file (then ``class_names`` and
+        ``layer_names`` are required).
+    layer_weights : sequence of sequence of np.ndarray
+        One list per non-Input layer, in ``get_weights()`` order.
+    layer_configs : sequence of dict, optional
+        For a weights-only file: each layer's config, for its variable tree (default: the
+        class's default config).
+    """
+    keras2 = False
+    training_config = None
+    if config is not None:
+        check_model_config(config)
+        keras2 = bool(keras2_hard_sigmoid_keys(config))
+        layers = weighted_layers(config)
+        class_names = [layer["class_name"] for layer in layers]
+        layer_names = [
+            layer["config"].get("name", c) for layer, c in zip(layers, class_names, strict=True)
+        ]
+        layer_configs = [layer["config"] for layer in layers]
+        model_config = {
+            "class_name": "Sequential",
+            "config": {
+                **{k: v for k, v in config["config"].items() if k not in ("layers", "dtype")},
+                "layers": [
+                    legacy_layer_config(layer, keras2) for layer in config["config"]["layers"]
+                ],
+            },
+        }
+        if keras2:
+            model_config["config"].pop("trainable", None)
+        compile_config = config.get("compile_config")
+        # Only for tf.keras: Keras 3.15 cannot load a legacy file whose training_config
+        # names its loss by a string (not even one it wrote itself), so a Keras 3 legacy
+        # file is written uncompiled, which Keras loads with a note to compile it.
+        if compile_config and keras2:  # the optimizer goes apart, as optimizer_config
+            training_config = _training_config(compile_config)
+    elif class_names is None or layer_names is None:
+        raise ValueError("write_legacy_h5: a weights-only file needs class_names and layer_names")
+    class_names, layer_names = list(class_names), list(layer_names)
+    entries = writable_layers(class_names, layer_names, layer_configs, layer_weights)
+    version = KERAS2_FORMAT_VERSION if keras2 else KERAS_FORMAT_VERSION
+    backend = "tensorflow" if keras2 else "numpy"
+
+    def fill(group: h5py.Group) -> None:
+        group.attrs["backend"] = backend
+        group.attrs["keras_version"] = version
+        group.attrs["layer_names"] = np.array([n.encode("utf8") for n in layer_names])
+        for layer, weights in zip(entries, layer_weights, strict=True):
+            layer_group = group.create_group(layer.name)
+            weight_names = legacy_weight_names(layer, weights)
+            layer_group.attrs["weight_names"] = np.array([w.encode("utf8") for w in weight_names])
+            for weight_name, array in zip(weight_names, weights, strict=True):
+                layer_group.create_dataset(weight_name, data=np.asarray(array))
+        group.create_group("top_level_model_weights").attrs["weight_names"] = np.array([], "S1")
+
+    def write(tmp: Path) -> None:
+        with h5py.File(tmp, "w") as h5:
+            if config is None:
+                fill(h5)
+                return
+            h5.attrs["backend"] = backend
+            h5.attrs["keras_version"] = version
+            h5.attrs["model_config"] = json.dumps(model_config)
+            if training_config is not None:
+                h5.attrs["training_config"] = json.dumps(training_config)
+            fill(h5.create_group("model_weights"))
+
+    return _atomic_write(path, write)

@@ -1,0 +1,355 @@
+"""Files <-> npylstm models: the glue over the readers and writers.
+
+Models are built through the registry (``registry.get("Sequential")``), never imported
+from :mod:`npylstm.models`: the model classes import this package lazily (from their
+``save`` / ``load_weights`` methods), and this package never imports them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from .. import registry
+from ._safe import _sniff
+from .files import STATE_DICTS, WEIGHTS_FILES, file_kind, read_model_file, read_weights_file
+from .keras3 import write_keras_file, write_weights_file
+from .keras_config import normalize_model_config, supported_layers
+from .legacy_h5 import write_legacy_h5
+from .model_file import (
+    KERAS_FORMAT_VERSION,
+    ConfigFileError,
+    ConfigRequiredError,
+    KerasFileError,
+    _one_line,
+)
+from .torch import load_state_dict_file
+
+__all__ = [
+    "load_any",
+    "load_model",
+    "load_weights",
+    "model_from_config",
+    "save_model",
+    "save_weights",
+]
+
+
+def _model_layers(model) -> tuple[list[str], list[str], list[dict]]:
+    """The Keras class names, names and configs of the model's layers, each class checked
+    to be the one registered under its name."""
+    layers = model.layers
+    for layer in layers:
+        name = getattr(type(layer), "keras_class_name", None)
+        if name not in supported_layers() or registry.get(name) is not type(layer):
+            raise KerasFileError(
+                f"layer '{layer.name}' ({type(layer).__name__}) cannot be stored in a Keras "
+                f"file; supported: {supported_layers()}"
+            )
+    return (
+        [type(layer).keras_class_name for layer in layers],
+        [layer.name for layer in layers],
+        [layer.get_config() for layer in layers],
+    )
+
+
+def _assign_weights(model, layer_weights: Sequence[Sequence[np.ndarray]], source: str) -> None:
+    """Set each layer's weights, checking every count and shape before changing anything."""
+    layers = model.layers
+    if len(layers) != len(layer_weights):
+        raise KerasFileError(
+            f"{source}: the model has {len(layers)} layers {[layer.name for layer in layers]}, "
+            f"the file has weights for {len(layer_weights)}"
+        )
+    if not model.built:
+        # Keras cannot load weights into an unbuilt model; the first layer with weights
+        # tells the input shape here ((None, None, D) from an LSTM kernel (D, 4U)).
+        pairs = zip(layers, layer_weights, strict=True)
+        first = next(((layer, w) for layer, w in pairs if w), None)
+        if first is None:
+            raise KerasFileError(f"{source}: cannot build the model: no layer has weights")
+        shape = first[0].input_shape_from_weights(first[1])
+        if shape is None:
+            raise KerasFileError(
+                f"{source}: cannot build the model: layer '{first[0].name}' "
+                f"({type(first[0]).__name__}) does not tell its input shape from its weights"
+            )
+        model.build(shape)
+    for layer, arrays in zip(layers, layer_weights, strict=True):
+        expected = [tuple(w.shape) for w in layer.weights]
+        received = [tuple(np.shape(a)) for a in arrays]
+        if expected != received:
+            names = [w.name for w in layer.weights]
+            raise KerasFileError(
+                f"{source}: layer '{layer.name}' ({type(layer).__name__}) expects "
+                f"{len(expected)} weights {names} with shapes {expected}, the file has "
+                f"{len(received)} with shapes {received}"
+            )
+    for layer, arrays in zip(layers, layer_weights, strict=True):
+        if arrays:
+            layer.set_weights(arrays)
+
+
+def _sequential_from_config(config: dict, source: str):
+    try:
+        return registry.get("Sequential").from_config(config["config"])
+    except (TypeError, ValueError) as exc:
+        raise KerasFileError(f"{source}: cannot rebuild the model from its config: {exc}") from exc
+
+
+def load_model(path: str | os.PathLike, compile: bool = True):  # noqa: A002 - Keras's name
+    """Load a whole model from a ``.keras`` file or a legacy ``.h5`` model file, without Keras.
+
+    Parameters
+    ----------
+    path : str or PathLike
+    compile : bool
+        Compile the model as the file says it was compiled (optimizer hyperparameters, loss,
+        metrics), as ``keras.saving.load_model`` does. The optimizer's state (moments,
+        iteration count) is not restored. A compile setting npylstm lacks gives a warning
+        and an uncompiled model.
+
+    Returns
+    -------
+    npylstm.Sequential
+        Built, with the file's weights.
+
+    Examples
+    --------
+    >>> model = load_model("model.keras")                   # doctest: +SKIP
+    >>> model.predict(x)                                     # doctest: +SKIP
+    """
+    saved = read_model_file(path)
+    model = _sequential_from_config(saved.config, f"'{path}'")
+    _assign_weights(model, saved.layer_weights, f"'{path}'")
+    if compile and saved.compile_config:
+        _compile_from_config(model, saved.compile_config, f"'{path}'")
+    return model
+
+
+def _compile_from_config(model, compile_config: dict, source: str) -> None:
+    """``model.compile`` from a Keras ``compile_config`` / tf.keras ``training_config``."""
+    optimizer = compile_config.get("optimizer") or compile_config.get("optimizer_config")
+    if isinstance(optimizer, dict) and isinstance(optimizer.get("class_name"), str):
+        config = dict(optimizer.get("config") or {})
+        # tf.keras: graph-compilation flags with no meaning here; Keras 2.0-2.2 spelled
+        # learning_rate "lr" and had a "decay" that is a no-op at 0.
+        for key in ("jit_compile", "is_legacy_optimizer"):
+            config.pop(key, None)
+        if "lr" in config and "learning_rate" not in config:
+            config["learning_rate"] = config.pop("lr")
+        if config.get("decay") == 0:
+            config.pop("decay")
+        # tf.keras 2.11+ names its own optimizers "Custom>Adam"; they are Keras's Adam.
+        optimizer = {
+            "class_name": optimizer["class_name"].removeprefix("Custom>"),
+            "config": config,
+        }
+    loss = compile_config.get("loss")
+    if isinstance(loss, dict):  # Keras 3 adds the loss's dtype, which npylstm has no use for
+        loss = {
+            **loss,
+            "config": {k: v for k, v in (loss.get("config") or {}).items() if k != "dtype"},
+        }
+    metrics = compile_config.get("metrics")
+    try:
+        model.compile(optimizer=optimizer or "rmsprop", loss=loss, metrics=metrics)
+        return
+    except (TypeError, ValueError) as exc:
+        problem = exc
+    if metrics:
+        try:
+            model.compile(optimizer=optimizer or "rmsprop", loss=loss)
+            warnings.warn(
+                f"{source}: compiled without the file's metrics {metrics!r} ({problem})",
+                stacklevel=3,
+            )
+            return
+        except (TypeError, ValueError) as exc:
+            problem = exc
+    warnings.warn(
+        f"{source}: the model was not compiled ({problem}); call model.compile(...)",
+        stacklevel=3,
+    )
+
+
+def _model_config(model) -> dict:
+    config = {"class_name": "Sequential", "config": model.get_config()}
+    if getattr(model, "compiled", False) and model.optimizer is not None:
+        # As Keras writes it; Keras compiles the loaded model with it (optimizer state is
+        # not written: Keras starts that fresh, and says so).
+        metrics = [m.name for m in getattr(model, "compiled_metrics", [])]
+        config["compile_config"] = {
+            "optimizer": {
+                "module": "keras.optimizers",
+                "class_name": type(model.optimizer).__name__,
+                "config": model.optimizer.get_config(),
+                "registered_name": None,
+            },
+            "loss": None if model.loss is None else model.loss.name,
+            "loss_weights": None,
+            "metrics": metrics or None,
+            "weighted_metrics": None,
+            "run_eagerly": False,
+            "steps_per_execution": 1,
+            "jit_compile": True,
+        }
+    return config
+
+
+def save_model(model, path: str | os.PathLike) -> Path:
+    """Write ``model`` as ``.keras`` (Keras 3) or, for a ``.h5`` name, as a legacy HDF5 model."""
+    name = str(path)
+    _model_layers(model)
+    if not model.built:
+        raise KerasFileError(
+            f"cannot save '{path}': build the model first (its input shape is unknown)"
+        )
+    weights = [layer.get_weights() for layer in model.layers]
+    if name.endswith(".keras"):
+        return write_keras_file(path, _model_config(model), weights)
+    if name.endswith(".h5") and not name.endswith(".weights.h5"):
+        return write_legacy_h5(path, _model_config(model), weights)
+    raise ValueError(
+        f"save: expected a file name ending in '.keras' (Keras 3) or '.h5' (legacy HDF5), "
+        f"received '{path}'; use save_weights() for '.weights.h5'"
+    )
+
+
+def save_weights(model, path: str | os.PathLike) -> Path:
+    """Write the weights: Keras 3 ``.weights.h5``, or legacy HDF5 for any other ``.h5`` name."""
+    classes, names, configs = _model_layers(model)
+    weights = [layer.get_weights() for layer in model.layers]
+    name = str(path)
+    if name.endswith(".weights.h5"):
+        return write_weights_file(path, classes, weights, names, model.name, configs)
+    if name.endswith(".h5"):
+        return write_legacy_h5(path, None, weights, classes, names, configs)
+    raise ValueError(
+        f"save_weights: expected a file name ending in '.weights.h5' (Keras 3) or '.h5' "
+        f"(legacy), received '{path}'"
+    )
+
+
+def load_weights(model, path: str | os.PathLike) -> None:
+    """Load weights from a ``.weights.h5``, ``.keras`` or legacy ``.h5`` file into ``model``.
+
+    Keras 3 files are matched by layer class and order, legacy files by the order of the
+    layers that have weights (as Keras does). Nothing is changed if any layer mismatches.
+    """
+    classes, names, configs = _model_layers(model)
+    saved = read_weights_file(path, classes, names, configs)
+    _assign_weights(model, saved.layer_weights, f"'{path}'")
+
+
+# -- any file the npylstm command accepts -----------------------------------------------------
+
+
+def model_from_config(config) -> tuple[object, bool]:
+    """A model from a config source, and whether it came with weights.
+
+    ``config``: a ``.keras`` / ``.h5`` model file (the model and its weights), a JSON model
+    config file (``keras_model.to_json()``, the ``config.json`` inside a ``.keras`` file,
+    or a bare ``Sequential.get_config()``), or such a config as a dict.
+    """
+    if isinstance(config, dict):
+        raw, path = config, "<config>"
+    else:
+        path = Path(config)
+        if not path.exists():
+            raise FileNotFoundError(f"No such file: '{path}'")
+        if path.is_dir() or _sniff_model_container(path):
+            return load_model(path), True
+        try:
+            raw = json.loads(path.read_text(encoding="utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise ConfigFileError(
+                path,
+                f" is neither a .keras/.h5 model file nor a JSON model config ({_one_line(exc)})",
+            ) from exc
+    if isinstance(raw, dict) and "class_name" not in raw and "layers" in raw:
+        raw = {"class_name": "Sequential", "config": raw}  # a bare Sequential.get_config()
+    if not isinstance(raw, dict) or raw.get("class_name") != "Sequential":
+        raise ConfigFileError(
+            path,
+            ": expected a Sequential model config "
+            '{"class_name": "Sequential", "config": {"layers": [...]}}, received '
+            f"{raw.get('class_name') if isinstance(raw, dict) else type(raw).__name__!r}",
+        )
+    config = normalize_model_config(raw, KERAS_FORMAT_VERSION, f"'{path}'")
+    try:
+        model = registry.get("Sequential").from_config(config["config"])
+    except (TypeError, ValueError) as exc:
+        raise ConfigFileError(path, f": cannot build the model: {_one_line(exc)}") from exc
+    if not model.built:
+        raise ConfigFileError(
+            path,
+            ": the config does not give the input shape (no InputLayer and no "
+            "build_input_shape)",
+        )
+    return model, False
+
+
+def _sniff_model_container(path: Path) -> bool:
+    """Whether ``path`` is a zip or HDF5 file (a model file, not a JSON config)."""
+    try:
+        return _sniff(path) in ("zip", "hdf5")
+    except KerasFileError:
+        return False
+
+
+def load_any(path: str | os.PathLike, config=None):
+    """A model from any file the ``npylstm`` command accepts, recognised by its content.
+
+    Parameters
+    ----------
+    path : str or PathLike
+        A whole model (``.keras``, an unzipped ``.keras`` directory, a legacy ``.h5``
+        model), Keras weights (``.weights.h5``, a legacy weights ``.h5``), or a PyTorch
+        ``nn.LSTM`` state dict (``.npz``, ``.pt``).
+    config : path or dict, optional
+        Where the layers come from (see :func:`model_from_config`); required for weights
+        and state dicts. With a whole-model ``path``, its weights go into this model.
+
+    Returns
+    -------
+    npylstm.Sequential
+
+    Raises
+    ------
+    ConfigRequiredError
+        Weights or a state dict without ``config``, or a state dict and a config without
+        weights for the model's other layers.
+
+    >>> model = load_any("model.weights.h5", config="config.json")   # doctest: +SKIP
+    """
+    path = Path(path)
+    kind = file_kind(path)
+    if kind in STATE_DICTS:
+        if config is None:
+            raise ConfigRequiredError(
+                path,
+                "state_dict",
+                f"'{path}' is a PyTorch-style state dict, which holds only the LSTM weights: "
+                "give as config a .keras/.h5 model file or a JSON config for the layers",
+            )
+        model, has_weights = model_from_config(config)
+        load_state_dict_file(model, path, has_weights)
+        return model
+    if config is None:
+        if kind in WEIGHTS_FILES:
+            raise ConfigRequiredError(
+                path,
+                "weights_only",
+                f"'{path}' holds weights only (no model config): give as config a .keras/.h5 "
+                "model file or a JSON config (keras_model.to_json())",
+            )
+        return load_model(path)
+    model, _ = model_from_config(config)
+    load_weights(model, path)
+    return model
