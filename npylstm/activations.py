@@ -4,6 +4,13 @@ An :class:`Activation` holds ``fn(x)`` and ``grad(x, y)``, the derivative ``dy/d
 both the input ``x`` and the output ``y = fn(x)`` (most derivatives are cheapest in terms of
 ``y``: ``tanh' = 1 - y**2``, ``sigmoid' = y * (1 - y)``; swish needs ``x``).
 
+``softmax`` and ``log_softmax`` are not elementwise (each output depends on the whole last
+axis), so they have no ``grad``; every activation has ``vjp(x, y, dy)``, the gradient of
+the input given the gradient ``dy`` of the output, which layers use. For the elementwise
+ones it is ``dy * grad(x, y)``; for the softmaxes it is the Jacobian product
+(``y * (dy - sum(dy * y))`` and ``dy - softmax(x) * sum(dy)``), as JAX's
+``jax.nn.softmax`` custom JVP and the autodiff of ``jax.nn.log_softmax`` compute it.
+
 ``hard_sigmoid`` has two definitions:
 
 * Keras 3: ``clip(x / 6 + 0.5, 0, 1)`` (the name ``"hard_sigmoid"``),
@@ -11,8 +18,9 @@ both the input ``x`` and the output ``y = fn(x)`` (most derivatives are cheapest
   which is what a legacy file written by Keras 2 means by ``"hard_sigmoid"``.
 
 All functions are NaN-propagating and free of overflow warnings for any float input.
-At ±inf they return the mathematical limit (softsign(inf) = 1, swish(-inf) = 0), where
-Keras's own functions return NaN.
+At ±inf they return the mathematical limit (softsign(inf) = 1, swish(-inf) = 0; a softmax
+row with +inf logits shares its mass equally among them), where Keras's own functions
+return NaN. A softmax row whose logits are all -inf has no limit: NaN, as in Keras.
 """
 
 from __future__ import annotations
@@ -22,7 +30,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["Activation", "get", "names", "sigmoid", "hard_sigmoid", "hard_sigmoid_keras2"]
+__all__ = [
+    "Activation",
+    "get",
+    "hard_sigmoid",
+    "hard_sigmoid_keras2",
+    "log_softmax",
+    "names",
+    "sigmoid",
+    "softmax",
+]
 
 SELU_ALPHA = 1.6732632423543772848170429916717
 SELU_SCALE = 1.0507009873554804934193349852946
@@ -30,14 +47,37 @@ SELU_SCALE = 1.0507009873554804934193349852946
 
 @dataclass(frozen=True)
 class Activation:
-    """A named activation and its derivative ``grad(x, y)`` with ``y = fn(x)``."""
+    """A named activation, its elementwise derivative ``grad(x, y)`` with ``y = fn(x)``,
+    and its vector-Jacobian product ``vjp(x, y, dy)``.
+
+    ``backprop`` (None for elementwise activations) computes the vjp of an activation that
+    mixes the entries of its last axis (softmax); ``grad`` then raises.
+    """
 
     name: str
     fn: Callable[[np.ndarray], np.ndarray]
     grad: Callable[[np.ndarray, np.ndarray], np.ndarray]
+    backprop: Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray] | None = None
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
         return self.fn(x)
+
+    @property
+    def elementwise(self) -> bool:
+        """Whether each output depends on its own input only (all but the softmaxes)."""
+        return self.backprop is None
+
+    def vjp(self, x: np.ndarray, y: np.ndarray, dy: np.ndarray) -> np.ndarray:
+        """The gradient of the input ``x`` given the gradient ``dy`` of ``y = fn(x)``.
+
+        >>> import numpy as np
+        >>> x = np.array([[0.0, np.log(3.0)]])          # softmax: [0.25, 0.75]
+        >>> s = get("softmax"); s.vjp(x, s(x), np.array([[1.0, 0.0]])).round(4).tolist()
+        [[0.1875, -0.1875]]
+        """
+        if self.backprop is None:
+            return dy * self.grad(x, y)
+        return self.backprop(x, y, dy)
 
 
 def _one(x):
@@ -116,6 +156,65 @@ def _swish_grad(x, y):
     return np.where(np.isinf(x), (x > 0).astype(x.dtype), g).astype(x.dtype, copy=False)
 
 
+def softmax(x: np.ndarray, axis: int = -1) -> np.ndarray:
+    """``exp(x) / sum(exp(x))`` along ``axis`` (Keras's ``activations.softmax``), stable.
+
+    The largest logit is subtracted first, so nothing overflows; a row holding +inf shares
+    its mass equally among its +inf entries (the limit; Keras returns NaN there); a row of
+    -inf only, or with a NaN, is NaN.
+
+    >>> softmax(np.array([[0.0, np.log(3.0)], [1e4, -1e4], [np.inf, 0.0]])).round(4).tolist()
+    [[0.25, 0.75], [1.0, 0.0], [1.0, 0.0]]
+    """
+    x = np.asarray(x)
+    top = np.max(x, axis=axis, keepdims=True)  # NaN-propagating
+    with np.errstate(invalid="ignore"):  # inf - inf: an all -inf row stays NaN, +inf below
+        e = np.exp(x - top)  # in [0, 1]: no overflow
+    posinf = np.isposinf(top)
+    if posinf.any():  # the limit: equal shares for the +inf logits, 0 for the rest
+        e = np.where(posinf, np.isposinf(x).astype(x.dtype), e)
+    return e / e.sum(axis=axis, keepdims=True)  # the sum is >= 1 (or NaN)
+
+
+def log_softmax(x: np.ndarray, axis: int = -1) -> np.ndarray:
+    """``x - log(sum(exp(x)))`` along ``axis`` (Keras's ``activations.log_softmax``), stable.
+
+    >>> log_softmax(np.array([[0.0, 0.0], [np.inf, 1.0]])).round(4).tolist()
+    [[-0.6931, -0.6931], [0.0, -inf]]
+    """
+    x = np.asarray(x)
+    top = np.max(x, axis=axis, keepdims=True)  # NaN-propagating
+    with np.errstate(invalid="ignore", divide="ignore"):
+        shifted = x - top  # <= 0 (NaN for inf - inf)
+        y = shifted - np.log(np.exp(shifted).sum(axis=axis, keepdims=True))
+        posinf = np.isposinf(top)
+        if posinf.any():  # the limit: log(1 / k) for the k +inf logits, -inf for the rest
+            hits = np.isposinf(x)
+            count = hits.sum(axis=axis, keepdims=True).astype(x.dtype)
+            y = np.where(posinf, np.where(hits, -np.log(count), -np.inf), y)
+    return y.astype(x.dtype, copy=False)
+
+
+def _not_elementwise(name: str):
+    def grad(x, y):
+        raise ValueError(
+            f"activation {name!r} is not elementwise and has no elementwise derivative: "
+            "use its vjp(x, y, dy)"
+        )
+
+    return grad
+
+
+def _softmax_vjp(x, y, dy):
+    # dx = J^T dy with J = diag(y) - y y^T along the last axis
+    return y * (dy - np.sum(dy * y, axis=-1, keepdims=True))
+
+
+def _log_softmax_vjp(x, y, dy):
+    # y = x - logsumexp(x): dx = dy - softmax(x) * sum(dy), softmax(x) = exp(y)
+    return dy - np.exp(y) * np.sum(dy, axis=-1, keepdims=True)
+
+
 def _hard_sigmoid_grad(lo, hi, slope):
     def grad(x, y):
         return np.where((x > lo) & (x < hi), x.dtype.type(slope), x.dtype.type(0))
@@ -145,6 +244,9 @@ _REGISTRY: dict[str, Activation] = {
         ),
         Activation("swish", _swish, _swish_grad),
         Activation("exponential", _exponential, lambda x, y: y),
+        Activation("softmax", softmax, _not_elementwise("softmax"), _softmax_vjp),
+        Activation("log_softmax", log_softmax, _not_elementwise("log_softmax"),
+                   _log_softmax_vjp),
     ]
 }
 _ALIASES = {"silu": "swish", "None": "linear"}

@@ -18,7 +18,7 @@ from npylstm.layers import LSTM
 # Activations whose outputs stay bounded keep h in [-1, 1]; the rest can grow, so the
 # comparison adds a relative tolerance of the same size (float32 has ~7 digits).
 ACTIVATIONS = ["tanh", "sigmoid", "hard_sigmoid", "relu", "linear", "softsign", "softplus",
-               "elu", "selu", "swish", "exponential"]
+               "elu", "selu", "swish", "exponential", "softmax", "log_softmax"]
 RECURRENT_ACTIVATIONS = ["sigmoid", "hard_sigmoid", "tanh", "softsign", "linear", "relu"]
 BOUNDED = {"tanh", "sigmoid", "hard_sigmoid", "softsign"}
 UNBOUNDED_GATES = {"linear", "relu"}  # recurrent activations whose gates can exceed 1

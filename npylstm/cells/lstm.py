@@ -78,7 +78,7 @@ class LSTMCell(Cell):
         φ_c = φ(c_t)  # (B, U)
         # backprop into o and c_t through h_t = o * φ(c_t)
         do = dh * φ_c
-        dc = dc_next + dh * o * φ.grad(c_t, φ_c)  # (B, U)
+        dc = dc_next + φ.vjp(c_t, φ_c, dh * o)  # (B, U)
         # backprop into f, c_tm1, i, g through c_t = f * c_tm1 + i * g
         df = dc * c_tm1
         di = dc * g
@@ -86,7 +86,7 @@ class LSTMCell(Cell):
         dc_tm1 = dc * f
         # backprop into the pre-activations z through the gate activations
         dz = self.join(
-            di * σ.grad(z_i, i), df * σ.grad(z_f, f), dg * φ.grad(z_c, g), do * σ.grad(z_o, o)
+            σ.vjp(z_i, i, di), σ.vjp(z_f, f, df), φ.vjp(z_c, g, dg), σ.vjp(z_o, o, do)
         )  # (B, 4U)
         # z = xz + rz + bias: the same gradient reaches both projections; h_tm1 enters
         # the step only through rz, so its gradient is the loop's dz @ recurrent_kernel.T

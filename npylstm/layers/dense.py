@@ -182,7 +182,7 @@ class Dense(Layer):
         act = activations.get(self.activation)
         dy = np.asarray(dy, dtype=self.dtype)
         # backprop into z through y = activation(z)
-        dz = dy if act.name == "linear" else dy * act.grad(z, y)  # (..., units)
+        dz = dy if act.name == "linear" else act.vjp(z, y, dy)  # (..., units)
         # backprop into x, kernel and bias through z = x @ kernel + bias
         dx = dz @ self.kernel.T  # (..., D)
         x_2d = x.reshape(-1, x.shape[-1])  # (N, D), every leading axis flattened

@@ -32,6 +32,10 @@ class _ReferenceKernel:
 
     name = "reference"
     supports_gate_masks = True
+
+    @staticmethod
+    def supports(cell) -> bool:
+        return True
     forward = staticmethod(rnn_reference.rnn_forward)
     inference = staticmethod(rnn_reference.rnn_inference)
     backward = staticmethod(rnn_reference.rnn_backward)
@@ -43,6 +47,12 @@ class _LSTMNumbaKernel:
 
     name = "numba"
     supports_gate_masks = False
+
+    @staticmethod
+    def supports(cell) -> bool:
+        """The core compiles the elementwise activations of its ``ACTIVATION_CODES``."""
+        codes = lstm_numba.ACTIVATION_CODES
+        return cell.activation in codes and cell.recurrent_activation in codes
 
     @staticmethod
     def forward(cell, x, initial_states, kernel, recurrent_kernel, bias, go_backwards,
@@ -90,9 +100,11 @@ def get_kernel(cell, backend: str, gate_masks: bool = False):
     """The kernel for ``cell`` on ``backend`` (``"numba"`` or ``"reference"``).
 
     ``gate_masks``: the call needs per-gate dropout masks; kernels without them fall back
-    to the generic loop.
+    to the generic loop, as do kernels that cannot run the cell's options
+    (``kernel.supports(cell)``: the Numba LSTM core has no softmax activation).
     """
     kernel = KERNELS.get((cell.kind, backend))
-    if kernel is None or (gate_masks and not kernel.supports_gate_masks):
+    if (kernel is None or (gate_masks and not kernel.supports_gate_masks)
+            or not kernel.supports(cell)):
         return REFERENCE
     return kernel
