@@ -30,19 +30,30 @@ from npylstm.ops import _numba_util
 
 PACKAGE = Path(npylstm.__file__).parent
 CONSTANT = "HELPERS_SOURCE_SHA256"
-JIT_DECORATORS = {"jit_kernel", "njit", "jit"}
+#: Decorators whose functions Numba compiles (and compiles into their callers).
+JIT_DECORATORS = {"jit_kernel", "njit", "jit", "overload", "overload_method", "register_jitable",
+                  "intrinsic", "vectorize", "guvectorize", "cfunc", "stencil"}
 
 
 # -- the check ------------------------------------------------------------------------------
 
 
+def _sha256(data: bytes) -> str:
+    """SHA-256 with line endings normalised (a CRLF checkout hashes the same)."""
+    return hashlib.sha256(data.replace(b"\r\n", b"\n")).hexdigest()
+
+
 def source_sha256(path: Path) -> str:
-    """SHA-256 of a source file, line endings normalised (a CRLF checkout hashes the same)."""
-    return hashlib.sha256(path.read_bytes().replace(b"\r\n", b"\n")).hexdigest()
+    """SHA-256 of a whole source file."""
+    return _sha256(path.read_bytes())
+
+
+def _tree(path: Path) -> ast.Module:
+    return ast.parse(path.read_text(encoding="utf-8"))
 
 
 def _is_jit_decorator(node: ast.expr) -> bool:
-    """``@jit_kernel``, ``@jit_kernel(...)``, ``@numba.njit``, ``@njit(...)`` and the like."""
+    """``@jit_kernel``, ``@jit_kernel(...)``, ``@numba.njit``, ``@overload(f)`` and the like."""
     if isinstance(node, ast.Call):
         node = node.func
     name = node.attr if isinstance(node, ast.Attribute) else getattr(node, "id", None)
@@ -50,18 +61,25 @@ def _is_jit_decorator(node: ast.expr) -> bool:
 
 
 def jitted_modules(root: Path) -> list[Path]:
-    """The source files below ``root`` that define at least one jitted function."""
-    found = []
-    for path in sorted(root.rglob("*.py")):
-        if "__pycache__" in path.parts:
-            continue
-        tree = ast.parse(path.read_text(encoding="utf-8"))
-        if any(
+    """The source files below ``root`` that define at least one compiled function."""
+    return [
+        path for path in sorted(root.rglob("*.py"))
+        if "__pycache__" not in path.parts and any(
             isinstance(node, ast.FunctionDef) and any(map(_is_jit_decorator, node.decorator_list))
-            for node in ast.walk(tree)
-        ):
-            found.append(path)
-    return found
+            for node in ast.walk(_tree(path))
+        )
+    ]
+
+
+def uses_numba(path: Path) -> bool:
+    """Whether ``path`` imports Numba: then anything in it may shape compiled code (jitted
+    helpers, overloads, decorator options), so a dependent declares its whole file."""
+    for node in ast.walk(_tree(path)):
+        names = [a.name for a in node.names] if isinstance(node, ast.Import) else (
+            [node.module or ""] if isinstance(node, ast.ImportFrom) and not node.level else [])
+        if any(name == "numba" or name.startswith("numba.") for name in names):
+            return True
+    return False
 
 
 def _source_of(root: Path, parts: tuple[str, ...]) -> Path | None:
@@ -76,11 +94,15 @@ def _source_of(root: Path, parts: tuple[str, ...]) -> Path | None:
     return None
 
 
-def imported_sources(path: Path, root: Path) -> set[str]:
-    """The files of the package ``root`` that ``path`` imports from, relative to ``root``."""
+WHOLE = "*"  # "the whole module is used" (a module imported as such)
+
+
+def imported_names(path: Path, root: Path) -> dict[str, set[str]]:
+    """The files of the package ``root`` that ``path`` imports from (relative to ``root``),
+    each with the names imported from it (:data:`WHOLE` for a module imported as such)."""
     package = path.relative_to(root).parent.parts  # (), ("ops",), ("ops", "numba"), ...
-    sources = set()
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+    found: dict[Path, set[str]] = {}
+    for node in ast.walk(_tree(path)):
         if isinstance(node, ast.ImportFrom):
             module = tuple(node.module.split(".")) if node.module else ()
             if node.level:
@@ -90,22 +112,68 @@ def imported_sources(path: Path, root: Path) -> set[str]:
             else:
                 continue  # numpy, numba, ...: not ours
             for alias in node.names:  # a submodule (from .. import x) or a name in base
-                target = _source_of(root, (*base, alias.name)) or _source_of(root, base)
-                if target is not None:
-                    sources.add(target)
+                if submodule := _source_of(root, (*base, alias.name)):
+                    found.setdefault(submodule, set()).add(WHOLE)
+                elif source := _source_of(root, base):
+                    found.setdefault(source, set()).add(alias.name)
         elif isinstance(node, ast.Import):
             for alias in node.names:
                 parts = tuple(alias.name.split("."))
-                if parts[0] == root.name and (target := _source_of(root, parts[1:])):
-                    sources.add(target)
-    sources.discard(path)
-    return {source.relative_to(root).as_posix() for source in sources}
+                if parts[0] == root.name and (source := _source_of(root, parts[1:])):
+                    found.setdefault(source, set()).add(WHOLE)
+    found.pop(path, None)
+    return {source.relative_to(root).as_posix(): names for source, names in found.items()}
+
+
+def definitions_source(path: Path, names: set[str]) -> str:
+    """The source of the top-level statements of ``path`` that define ``names``, and of
+    those defining the module's names they refer to (``B = 2 * A`` brings ``A = ...``)."""
+    tree = _tree(path)
+    statements = {}  # name -> the statement defining it, the last one as at run time
+    for node in tree.body:
+        targets = node.targets if isinstance(node, ast.Assign) else (
+            [node.target] if isinstance(node, ast.AnnAssign | ast.AugAssign) else [])
+        defined = [n.id for t in targets for n in ast.walk(t) if isinstance(n, ast.Name)]
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            defined = [node.name]
+        for name in defined:
+            statements[name] = node
+    missing = sorted(names - set(statements))
+    assert not missing, f"{path}: no top-level definition of {missing}"
+    wanted: set[int] = set()  # ids of the statements to hash
+    todo = sorted(names)
+    while todo:
+        node = statements[todo.pop()]
+        if id(node) not in wanted:
+            wanted.add(id(node))
+            todo += [n.id for n in ast.walk(node) if isinstance(n, ast.Name)
+                     and isinstance(n.ctx, ast.Load) and n.id in statements]
+    text = path.read_text(encoding="utf-8")
+    return "\n".join(ast.get_source_segment(text, node) for node in tree.body
+                     if id(node) in wanted)  # in file order
+
+
+def expected_digests(path: Path, root: Path) -> dict[str, str]:
+    """The ``HELPERS_SOURCE_SHA256`` that the module ``path`` must declare: for each
+    ``npylstm`` file it imports from, the SHA-256 of the whole file when that file uses
+    Numba (or is imported as a module), else of the definitions of the names imported
+    from it, keyed ``"file: NAME, NAME"`` (Numba freezes such globals' values at compile
+    time; edits elsewhere in that file cannot reach the compiled code)."""
+    digests = {}
+    for dependency, names in sorted(imported_names(path, root).items()):
+        source = root / dependency
+        if WHOLE in names or uses_numba(source):
+            digests[dependency] = source_sha256(source)
+        else:
+            key = f"{dependency}: {', '.join(sorted(names))}"
+            digests[key] = _sha256(definitions_source(source, names).encode())
+    return digests
 
 
 def declared_digests(path: Path) -> dict[str, str] | None:
     """The literal value of the module's ``HELPERS_SOURCE_SHA256``, None when it has none
     (read from the source, not imported, so the check also runs on a copied tree)."""
-    for node in ast.parse(path.read_text(encoding="utf-8")).body:
+    for node in _tree(path).body:
         target = node.target if isinstance(node, ast.AnnAssign) else (
             node.targets[0] if isinstance(node, ast.Assign) else None)
         if isinstance(target, ast.Name) and target.id == CONSTANT:
@@ -119,33 +187,33 @@ def cache_problems(root: Path) -> list[str]:
     problems = []
     for path in jitted_modules(root):
         name = path.relative_to(root).as_posix()
-        needed = imported_sources(path, root)
+        expected = expected_digests(path, root)
         declared = declared_digests(path)
         if declared is None:
-            declared = {}
-            if needed:
+            if expected:
                 problems.append(
-                    f"{name} defines jitted functions but no {CONSTANT}: add "
-                    f"{CONSTANT}: dict[str, str] = {{...}} listing the SHA-256 of {sorted(needed)}"
+                    f"{name} defines compiled functions but no {CONSTANT}: add "
+                    f"{CONSTANT}: dict[str, str] = {expected!r} so a change in the files it "
+                    "imports from makes Numba recompile its kernels"
                 )
-                continue
-        for dependency in sorted(needed - set(declared)):
+            continue
+        for key in sorted(expected.keys() - declared.keys()):
             problems.append(
-                f"{name} imports from {dependency}, which its {CONSTANT} does not list: add "
-                f'"{dependency}": "{source_sha256(root / dependency)}" so a change there makes '
-                "Numba recompile its kernels"
+                f"{name} imports {key}, which its {CONSTANT} does not list: add "
+                f'"{key}": "{expected[key]}" so a change there makes Numba recompile its kernels'
             )
-        for dependency in sorted(set(declared) - needed):
+        for key in sorted(declared.keys() - expected.keys()):
             problems.append(
-                f"{name} lists {dependency} in {CONSTANT} but does not import from it: remove it"
+                f"{name} lists {key!r} in {CONSTANT}, but imports no such thing: remove it"
             )
-        for dependency in sorted(needed & set(declared)):
-            digest = source_sha256(root / dependency)
-            if declared[dependency] != digest:
+        for key in sorted(expected.keys() & declared.keys()):
+            if declared[key] != expected[key]:
+                what = key if ": " not in key else (
+                    "the definitions of {1} in {0}".format(*key.split(": ")))
                 problems.append(
-                    f"{dependency} changed: update {CONSTANT}[\"{dependency}\"] in {name} to "
-                    f'"{digest}" so Numba recompiles the kernels that inline it (its cache '
-                    f"checks only {name} itself)"
+                    f'{what} changed: update {CONSTANT}["{key}"] in {name} to '
+                    f'"{expected[key]}" so Numba recompiles the kernels that inline it (its '
+                    f"cache checks only {name} itself)"
                 )
     return problems
 
@@ -161,10 +229,14 @@ def test_the_jitted_modules_are_found():
 
 
 def test_the_kernels_depend_on_the_shared_helpers():
-    assert imported_sources(PACKAGE / "ops/numba/lstm_kernels.py", PACKAGE) == {
+    # whole files for Numba-using modules; only the compiled-in SELU constants of the
+    # NumPy activations (edits elsewhere in npylstm/activations.py recompile nothing)
+    assert set(expected_digests(PACKAGE / "ops/numba/lstm_kernels.py", PACKAGE)) == {
         "ops/numba/_jit.py", "ops/numba/activations.py"}
-    assert imported_sources(PACKAGE / "ops/numba/activations.py", PACKAGE) == {
-        "activations.py", "ops/numba/_jit.py"}
+    assert set(expected_digests(PACKAGE / "ops/numba/activations.py", PACKAGE)) == {
+        "activations.py: SELU_ALPHA, SELU_SCALE", "ops/numba/_jit.py"}
+    assert set(expected_digests(PACKAGE / "ops/optim_numba.py", PACKAGE)) == {
+        "ops/numba/_jit.py"}
 
 
 def test_every_jitted_module_declares_current_digests_of_what_it_inlines():
@@ -208,16 +280,29 @@ def test_the_check_flags_an_edited_helper_until_its_digest_is_updated(package_co
 
 
 def test_the_check_follows_the_chain_and_missing_imports(package_copy):
-    # npylstm/activations.py (the SELU constants) -> numba/activations.py -> lstm_kernels.py
-    _edit(package_copy / "activations.py", "SELU_ALPHA = ", "SELU_ALPHA = 0 + ")
-    assert [p.split(" in ")[1].split(" ")[0] for p in cache_problems(package_copy)] == [
-        "ops/numba/activations.py"]
+    numpy_activations = package_copy / "activations.py"
+    # edits elsewhere in the NumPy activations cannot reach compiled code: nothing to do
+    _edit(numpy_activations, "from __future__ import annotations\n",
+          "from __future__ import annotations\n\nUNRELATED = 1\n")
+    assert cache_problems(package_copy) == []
+    # a compiled-in constant (npylstm/activations.py) -> numba/activations.py, whose own
+    # update then changes it -> lstm_kernels.py
+    _edit(numpy_activations, "SELU_ALPHA = ", "SELU_ALPHA = 0 + ")
+    (problem,) = cache_problems(package_copy)
+    assert problem.startswith(
+        "the definitions of SELU_ALPHA, SELU_SCALE in activations.py changed: update "
+        f'{CONSTANT}["activations.py: SELU_ALPHA, SELU_SCALE"] in ops/numba/activations.py')
+    helpers = package_copy / "ops/numba/activations.py"
+    key = "activations.py: SELU_ALPHA, SELU_SCALE"
+    _edit(helpers, declared_digests(helpers)[key], expected_digests(helpers, package_copy)[key])
+    (problem,) = cache_problems(package_copy)
+    assert problem.startswith("ops/numba/activations.py changed: update")
+    assert "in ops/numba/lstm_kernels.py" in problem
     # a jitted module that starts importing another of our files must list it
     _edit(package_copy / "ops/optim_numba.py", "from .numba._jit import jit_kernel\n",
           "from .numba._jit import jit_kernel\nfrom .numba.activations import _like\n")
-    problems = cache_problems(package_copy)
-    assert any(p.startswith("ops/optim_numba.py imports from ops/numba/activations.py, which")
-               for p in problems), problems
+    assert any(p.startswith("ops/optim_numba.py imports ops/numba/activations.py, which its")
+               for p in cache_problems(package_copy))
 
 
 # -- the hazard itself, in fresh interpreters ------------------------------------------------

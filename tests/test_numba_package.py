@@ -15,9 +15,9 @@ import pytest
 
 from npylstm.ops import BACKENDS, _numba_util, lstm_numba, optim_numba
 from npylstm.ops import numba as core
-from npylstm.ops.numba import _jit, activations, lstm, lstm_kernels, parallel
+from npylstm.ops.numba import _jit, activations, elementwise, lstm, lstm_kernels, parallel
 
-MODULES = (_jit, activations, lstm_kernels, parallel, lstm)
+MODULES = (_jit, activations, elementwise, lstm_kernels, parallel, lstm)
 
 
 def dispatchers(module) -> dict[str, object]:
@@ -56,7 +56,8 @@ def test_lstm_numba_reexports_every_compiled_function_itself():
     assert "_forward_rows_parallel" in kernels and "_tanh_f32" in kernels
     for name, kernel in kernels.items():
         assert getattr(lstm_numba, name, None) is kernel, name
-    assert dispatchers(lstm) == {} and dispatchers(parallel) == {}  # pure Python there
+    for module in (lstm, parallel, elementwise):  # pure Python there
+        assert dispatchers(module) == {}, module.__name__
     assert "adam_update" in dispatchers(optim_numba)
 
 
@@ -74,3 +75,62 @@ def test_blas_min_units_patched_on_lstm_numba_chooses_the_path():
             lstm_numba.lstm_forward(*args)
         assert spy.called is blas_path
     assert lstm.BLAS_MIN_UNITS == lstm_numba.BLAS_MIN_UNITS == 128  # restored in both
+
+
+# -- the public activation entry points ----------------------------------------------------
+
+SPECIAL = [np.nan, np.inf, -np.inf, 0.0, -0.0, 1e-30, 3e-4, -3e-4, 7.4, -7.6, 14.9, -15.1, 89.0]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("name", sorted(activations.ACTIVATION_CODES))
+def test_activate_and_derivative_are_the_kernels_loops_bit_for_bit(name, dtype):
+    # a (B, T, 4U) array of pre-activations, transposed (not contiguous), through the public
+    # functions equals the kernels' own loop applied row by row, as the cells apply it
+    rng = np.random.default_rng(3)
+    z = np.concatenate([rng.normal(0, 6, size=3 * 5 * 8 - len(SPECIAL)), SPECIAL])
+    z = z.astype(dtype).reshape(8, 5, 3).transpose(2, 1, 0)  # (3, 5, 8) a strided view
+    code = activations.ACTIVATION_CODES[name]
+    y_rows = np.empty(z.shape, dtype)
+    dy_rows = np.empty(z.shape, dtype)
+    with np.errstate(all="ignore"):  # only under NUMBA_DISABLE_JIT
+        for b in range(z.shape[0]):
+            for t in range(z.shape[1]):
+                row = np.ascontiguousarray(z[b, t])  # (8,)
+                activations._activate_block(code, row, y_rows[b, t])
+                activations._derivative_block(code, row, y_rows[b, t], dy_rows[b, t])
+    y = core.activate(name, z)
+    dy = core.derivative(name, z, y)
+    for got, expected in ((y, y_rows), (dy, dy_rows)):
+        assert got.dtype == dtype and got.shape == z.shape and got.flags.c_contiguous
+        bits = np.uint32 if dtype == np.float32 else np.uint64
+        np.testing.assert_array_equal(got.view(bits), expected.view(bits))  # bit for bit
+
+
+def test_activate_accepts_aliases_and_any_shape():
+    z = np.linspace(-3, 3, 7, dtype=np.float32)
+    assert core.activate("sigmoid", np.float32(0.0)).shape == ()
+    np.testing.assert_array_equal(core.activate("linear", z), z)
+    y = core.activate("tanh", z.reshape(7, 1))
+    assert y.shape == (7, 1)
+
+
+def test_activate_and_derivative_reject_bad_input():
+    z = np.zeros(3)
+    with pytest.raises(TypeError, match="activate: expected a float32 or float64 array, "
+                                        "received dtype int64"):
+        core.activate("tanh", np.zeros(3, dtype=np.int64))
+    with pytest.raises(ValueError, match="Unknown activation 'gelu'"):
+        core.activate("gelu", z)
+    with pytest.raises(ValueError, match=r"derivative: expected y of z's shape \(3,\) and "
+                                         r"dtype float64, received shape \(2,\)"):
+        core.derivative("tanh", z, np.zeros(2))
+    with pytest.raises(ValueError, match="dtype float64, received shape .* dtype float32"):
+        core.derivative("tanh", z, np.zeros(3, dtype=np.float32))
+
+
+def test_the_docstring_examples_run():
+    import doctest
+
+    result = doctest.testmod(elementwise)
+    assert result.attempted >= 2 and result.failed == 0

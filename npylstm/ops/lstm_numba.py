@@ -37,7 +37,6 @@ from .numba.activations import (
     TANH,
     _activate,
     _activate_block,
-    _activation_code,
     _derivative,
     _derivative_block,
     _like,
@@ -46,6 +45,7 @@ from .numba.activations import (
     _tanh,
     _tanh_f32,
 )
+from .numba.elementwise import _activation_code
 from .numba.lstm import (
     BLAS_MIN_UNITS,
     _backward_blocks,

@@ -18,10 +18,11 @@ from .numba._jit import jit_kernel
 
 __all__ = ["HELPERS_SOURCE_SHA256", "adam_update"]
 
-#: SHA-256 of every other ``npylstm`` source file this module's kernels are compiled from
-#: (paths relative to the package). Numba's cache checks only this file: when one of these
-#: changes, ``tests/test_numba_cache.py`` prints the new digest to paste here, and that edit
-#: makes Numba recompile this module's kernels.
+#: SHA-256 of what this module's kernels compile in from other ``npylstm`` files (paths
+#: relative to the package): a whole file that uses Numba, or the definitions of the names
+#: imported from a plain module (``"file: NAME, ..."``). Numba's cache checks only this
+#: file: when one of these changes, ``tests/test_numba_cache.py`` prints the new digest to
+#: paste here, and that edit makes Numba recompile this module's kernels.
 HELPERS_SOURCE_SHA256: dict[str, str] = {
     "ops/numba/_jit.py": "5edc77b651ae5b21a1056d5e822da93c4779249c7c535fe8a54cf64bbfb2ead4",
 }

@@ -4,6 +4,8 @@
   :data:`JIT_OPTIONS`, :data:`CACHE_STATUS`).
 * ``activations.py``: the jitted activation helpers every cell's kernel inlines, and
   :data:`ACTIVATION_CODES`.
+* ``elementwise.py``: :func:`activate` and :func:`derivative`, those helpers' compiled loops
+  over whole arrays (bit for bit what the core computes), and activation names to codes.
 * ``lstm_kernels.py``: the LSTM's compiled kernels.
 * ``parallel.py``: pure-Python orchestration: worker threads, row splits, fork and
   threading-layer guards.
@@ -14,28 +16,36 @@
 The cache rule. ``cache=True`` makes Numba save each compiled function next to its source
 and reuse it in later processes as long as *that function's own file* keeps its
 modification time and size. It does not look at the files of the jitted helpers the
-function calls (their machine code is compiled into it), the constants it reads from other
-modules, or the decorator options of ``_jit.py``: after such a file changes, the kernels
-of an unchanged file would keep running their old machine code. So every module that
-defines jitted functions declares ``HELPERS_SOURCE_SHA256``, the SHA-256 of each other
-``npylstm`` source file it imports from (paths relative to the ``npylstm`` package, line
-endings normalised to ``\n``), and ``tests/test_numba_cache.py`` checks that the list is
-complete and every digest current. When it fails, paste the new digest it prints into
-the constant: that edit changes the importing file, so Numba recompiles its kernels. The
-rule chains: editing ``npylstm/activations.py`` updates ``activations.py``'s constant,
-which changes ``activations.py``, whose digest ``lstm_kernels.py`` then updates.
+function calls (their machine code is compiled into it), the values of the globals it
+reads from other modules (frozen in at compile time), or the decorator options of
+``_jit.py``: after such a file changes, the kernels of an unchanged file would keep running
+their old machine code. So every module that defines compiled functions declares
+``HELPERS_SOURCE_SHA256``, one SHA-256 per ``npylstm`` file it imports from (paths relative
+to the ``npylstm`` package, line endings normalised to ``\n``): of the whole file when that
+file uses Numba, else of the definitions of the names imported from it, keyed
+``"file: NAME, ..."`` (so editing, say, the NumPy code of ``npylstm/activations.py``
+recompiles nothing, but changing its SELU constants does). ``tests/test_numba_cache.py``
+checks that every list is complete and current; when it fails, paste the digest it prints
+into the constant: that edit changes the importing file, so Numba recompiles its kernels.
+The rule chains: a new SELU constant updates ``activations.py``'s constant, which changes
+``activations.py``, whose digest ``lstm_kernels.py`` then updates. Keep pure-Python code
+out of the files of jitted functions (``elementwise.py``, ``parallel.py``, ``lstm.py``), so
+that editing it does not force a recompile.
 """
 
 from __future__ import annotations
 
 from ._jit import CACHE_STATUS, JIT_OPTIONS, jit_kernel
 from .activations import ACTIVATION_CODES
+from .elementwise import activate, derivative
 from .lstm import lstm_backward, lstm_forward, lstm_inference
 
 __all__ = [
     "ACTIVATION_CODES",
     "CACHE_STATUS",
     "JIT_OPTIONS",
+    "activate",
+    "derivative",
     "jit_kernel",
     "lstm_backward",
     "lstm_forward",

@@ -13,8 +13,9 @@ Numba's cache checks only the file of the function it caches, so a kernel in ano
 that inlines these helpers would keep its cached machine code after this file changes:
 each such file lists this file's SHA-256 in its ``HELPERS_SOURCE_SHA256``, and
 ``tests/test_numba_cache.py`` fails until the digest there is updated (see the package
-docstring). This file does the same for ``npylstm/activations.py`` (the SELU constants)
-and ``_jit.py`` (the compile options).
+docstring). This file does the same for the SELU constants of ``npylstm/activations.py``
+and for ``_jit.py`` (the compile options). Only compiled code and its constants live here;
+the Python entry points are in ``elementwise.py``.
 """
 
 from __future__ import annotations
@@ -24,7 +25,6 @@ from numba import types
 from numba.extending import overload
 
 from ...activations import SELU_ALPHA, SELU_SCALE
-from ...activations import get as get_activation
 from ._jit import jit_kernel
 
 __all__ = [
@@ -35,15 +35,16 @@ __all__ = [
     "_TANH_FAST_LIMIT", "_SIGMOID_FAST_LIMIT",
     "_like", "_tanh_f32", "_tanh", "_sigmoid_fast", "_sigmoid_exact",
     "_activate", "_derivative", "_activate_block", "_derivative_block",
-    "_activation_code",
 ]
 
-#: SHA-256 of every other ``npylstm`` source file this module's kernels are compiled from
-#: (paths relative to the package). Numba's cache checks only this file: when one of these
-#: changes, ``tests/test_numba_cache.py`` prints the new digest to paste here, and that edit
-#: makes Numba recompile this module's kernels.
+#: SHA-256 of what this module's kernels compile in from other ``npylstm`` files (paths
+#: relative to the package): a whole file that uses Numba, or the definitions of the names
+#: imported from a plain module (``"file: NAME, ..."``). Numba's cache checks only this
+#: file: when one of these changes, ``tests/test_numba_cache.py`` prints the new digest to
+#: paste here, and that edit makes Numba recompile this module's kernels.
 HELPERS_SOURCE_SHA256: dict[str, str] = {
-    "activations.py": "dba4ca1834210b755735e455e481598c463be7026042172b2faeedc452b6f8e4",
+    "activations.py: SELU_ALPHA, SELU_SCALE":
+        "4096f6e6c232555c2626344953482c60f35e11d55512c583aa669ae2f7647a76",
     "ops/numba/_jit.py": "5edc77b651ae5b21a1056d5e822da93c4779249c7c535fe8a54cf64bbfb2ead4",
 }
 
@@ -268,18 +269,4 @@ def _derivative_block(code, z, y, out):
         for j in range(n):
             out[j] = _derivative(code, z[j], y[j])
 
-
-
-_codes_cache: dict[str, tuple[str, int]] = {}
-
-
-def _activation_code(name: str) -> tuple[str, int]:
-    """The canonical name and kernel code of an activation name or alias."""
-    code = _codes_cache.get(name) if isinstance(name, str) else None
-    if code is None:
-        canonical = get_activation(name).name
-        code = (canonical, ACTIVATION_CODES[canonical])
-        if isinstance(name, str):
-            _codes_cache[name] = code
-    return code
 

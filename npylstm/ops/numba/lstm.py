@@ -52,7 +52,7 @@ import numpy as np
 from ..._blas import blas_threads
 from .. import lstm_reference
 from ..lstm_reference import LSTMCache
-from .activations import _activation_code
+from .elementwise import _activation_code
 from .lstm_kernels import (
     _BLAS_INPUT_DIM,
     _LANES,
