@@ -39,7 +39,8 @@ from . import activations
 from .gates import split_gates
 from .layers.base import Layer
 from .layers.lstm import LSTM
-from .ops import LSTMCache, lstm_numba
+from .ops import LSTMCache
+from .ops import numba as numba_core
 
 __all__ = ["LSTMTrace", "trace"]
 
@@ -109,12 +110,7 @@ def _numba_activate(name: str, z: np.ndarray) -> np.ndarray:
     elementwise (each output depends on one input only), so one call over all timesteps
     gives what the core computed row by row.
     """
-    code = lstm_numba.ACTIVATION_CODES[activations.get(name).name]
-    flat = np.ascontiguousarray(z).reshape(-1)  # (N,)
-    out = np.empty_like(flat)  # (N,)
-    with np.errstate(all="ignore"):  # only under NUMBA_DISABLE_JIT; compiled code never warns
-        lstm_numba._activate_block(code, flat, out)
-    return out.reshape(z.shape)
+    return numba_core.activate(name, z)
 
 
 def _numba_gates(cache: LSTMCache) -> tuple[np.ndarray, ...]:
