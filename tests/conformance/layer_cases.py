@@ -1,0 +1,65 @@
+"""The table of layer cases the conformance harness runs (one row per layer and option set).
+
+Adding a layer to npylstm means adding rows here: the harness (``test_layer_conformance.py``)
+then checks its config round trip, every file format, float64 central-difference gradients,
+and real Keras's outputs, gradients, parameter count and output shape.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class LayerCase:
+    """One layer configuration and the input it is checked on.
+
+    ``input_shape``: a concrete ``(batch, ...)`` shape. ``files``: whether it can sit alone
+    in a ``Sequential`` (a layer returning several tensors cannot). ``training``: run the
+    gradient checks with ``training=True`` and a fixed mask generator (dropout layers).
+    ``keras``: compare with real Keras. ``tolerance``: float32 agreement with Keras,
+    relative to the largest value compared.
+    """
+
+    id: str
+    config: dict
+    class_name: str
+    input_shape: tuple
+    files: bool = True
+    forward: bool = True
+    training: bool = False
+    keras: bool = True
+    tolerance: float = 1e-5
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+    def make(self, **overrides):
+        """A fresh npylstm layer of this case (``overrides`` replace config entries)."""
+        from npylstm import registry
+
+        return registry.get(self.class_name).from_config({**self.config, **overrides})
+
+
+CASES = [
+    LayerCase("lstm", {"units": 4}, "LSTM", (3, 5, 2)),
+    LayerCase(
+        "lstm_sequences_backwards_nobias",
+        {"units": 3, "return_sequences": True, "go_backwards": True, "use_bias": False,
+         "activation": "softsign", "recurrent_activation": "hard_sigmoid"},
+        "LSTM", (2, 6, 3),
+    ),
+    LayerCase("lstm_return_state", {"units": 3, "return_state": True}, "LSTM", (2, 4, 2),
+              files=False),
+    LayerCase("lstm_softmax", {"units": 3, "activation": "softmax", "return_sequences": True},
+              "LSTM", (2, 4, 3), notes=("runs on the generic loop: no Numba softmax",)),
+    LayerCase("lstm_dropout", {"units": 3, "dropout": 0.3, "recurrent_dropout": 0.4,
+                               "return_sequences": True}, "LSTM", (2, 4, 3), training=True),
+    LayerCase("dense_tanh_3d", {"units": 4, "activation": "tanh"}, "Dense", (3, 5, 2)),
+    LayerCase("dense_softmax", {"units": 5, "activation": "softmax"}, "Dense", (4, 3)),
+    LayerCase("dense_linear_nobias", {"units": 2, "use_bias": False}, "Dense", (4, 3)),
+    LayerCase("dropout", {"rate": 0.3}, "Dropout", (4, 6), training=True),
+    LayerCase("input", {"batch_shape": (None, 5, 2)}, "InputLayer", (3, 5, 2), files=False,
+              forward=False),
+    LayerCase("activation_softmax", {"activation": "softmax"}, "Activation", (3, 4)),
+    LayerCase("activation_log_softmax", {"activation": "log_softmax"}, "Activation", (2, 3, 4)),
+    LayerCase("activation_swish", {"activation": "swish"}, "Activation", (3, 4)),
+]

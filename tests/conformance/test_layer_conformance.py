@@ -1,0 +1,250 @@
+"""The layer conformance harness: every row of ``layer_cases.CASES`` through the same checks
+(as Keras's ``testing.TestCase.run_layer_test`` serves every Keras layer).
+
+1. config round trip: ``get_config`` -> registry -> ``from_config`` -> the same config, and
+   Keras's own config of the layer built from ours is ours;
+2. every file format (``.keras``, ``.weights.h5``, legacy ``.h5`` model and weights) written
+   and read back by npylstm, a ``.keras`` written by npylstm read by Keras, and one written
+   by Keras read by npylstm — the same predictions;
+3. float64 central differences of every weight and of the input;
+4. real Keras (JAX backend) on the same weights: outputs and gradients (float32);
+5. ``count_params`` and ``compute_output_shape`` against Keras.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+from layer_cases import CASES  # tests/conformance/ is on sys.path (pytest's rootdir mode)
+
+import npylstm
+from npylstm import activations, registry
+
+EPS = 1e-6
+BY_ID = {case.id: case for case in CASES}
+FORWARD = [c.id for c in CASES if c.forward]
+FILES = [c.id for c in CASES if c.files]
+KERAS = [c.id for c in CASES if c.keras]
+
+
+def _built(case, rng, dtype="float32"):
+    """The case's layer, built, with random weights (not the initializers': every entry
+    of every weight matters), and an input."""
+    layer = case.make(dtype=dtype) if case.class_name != "InputLayer" else case.make()
+    layer.build((None, *case.input_shape[1:]))
+    layer.set_weights([rng.normal(0, 0.5, size=w.shape).astype(dtype) for w in layer.weights])
+    x = rng.normal(size=case.input_shape).astype(dtype)
+    return layer, x
+
+
+def _as_list(outputs):
+    return list(outputs) if isinstance(outputs, list | tuple) else [outputs]
+
+
+def _projections(rng, outputs, dtype):
+    return [rng.normal(size=np.shape(o)).astype(dtype) for o in _as_list(outputs)]
+
+
+def _forward(layer, x, case):
+    """The layer's output; with dropout, the same masks on every call (one seed)."""
+    rng = np.random.default_rng(5) if case.training else None
+    return layer.forward(x, training=case.training, rng=rng)
+
+
+def _backward(layer, cache, projections, outputs):
+    dy = projections if isinstance(outputs, list | tuple) else projections[0]
+    return layer.backward(dy, cache)
+
+
+# -- 1. configs -----------------------------------------------------------------------------
+@pytest.mark.parametrize("case_id", [c.id for c in CASES])
+def test_config_round_trip(case_id):
+    case = BY_ID[case_id]
+    layer = case.make()
+    entry = registry.serialize(layer)
+    assert entry["class_name"] == case.class_name
+    again = registry.deserialize(entry)
+    assert type(again) is type(layer)
+    assert again.get_config() == layer.get_config()
+
+
+@pytest.mark.parametrize("case_id", [c.id for c in CASES])
+def test_config_is_the_one_keras_writes(case_id, keras):
+    case = BY_ID[case_id]
+    layer = case.make()
+    theirs = keras.layers.deserialize(registry.serialize(layer))
+    expected = dict(theirs.get_config())
+    ours = layer.get_config()
+    for key in registry.get(case.class_name).ACTIVATION_KEYS:
+        # Keras 3 writes "silu" for "swish" (one function, two names; npylstm keeps the
+        # name tf_keras also reads)
+        expected[key] = activations.get(expected[key]).name
+    if case.class_name == "InputLayer":  # Keras writes lists, we write tuples
+        expected["batch_shape"] = tuple(expected["batch_shape"])
+    assert ours == expected
+    assert registry.deserialize({"class_name": case.class_name,
+                                 "config": theirs.get_config()}).get_config() == ours
+
+
+def test_unknown_config_key_names_the_layer_the_key_and_the_accepted_keys():
+    with pytest.raises(ValueError, match=r"LSTM 'gru': unknown config key 'reset_after'; "
+                                         r"LSTM accepts \[.*'units'.*\]"):
+        registry.deserialize({"class_name": "LSTM",
+                              "config": {"name": "gru", "units": 3, "reset_after": True}})
+
+
+def test_ignored_keras_key_with_a_meaningful_value_is_refused():
+    with pytest.raises(ValueError, match=r"Dense 'q': config key 'quantization_config'"):
+        registry.deserialize({"class_name": "Dense", "config": {
+            "name": "q", "units": 2, "quantization_config": {"mode": "int8"}}})
+
+
+def test_unknown_class_name_is_refused_with_the_registered_ones():
+    with pytest.raises(registry.UnknownClassError,
+                       match=r"unknown layer class 'Lambda'.*\['Activation', 'Dense'"):
+        registry.deserialize({"class_name": "Lambda", "config": {"function": "os.system"}})
+
+
+def test_malformed_config_of_a_registered_class_names_the_layer_and_the_key():
+    with pytest.raises(ValueError, match=r"LSTM 'bad': expected units to be a positive integer"):
+        registry.deserialize({"class_name": "LSTM", "config": {"name": "bad", "units": "ten"}})
+    with pytest.raises(ValueError, match=r"Dense: expected its config to be a dict"):
+        registry.deserialize({"class_name": "Dense", "config": [1, 2]})
+
+
+# -- 2. files -------------------------------------------------------------------------------
+@pytest.mark.parametrize("case_id", FILES)
+def test_every_file_format_round_trips(case_id, rng, tmp_path):
+    case = BY_ID[case_id]
+    layer, x = _built(case, rng)
+    model = npylstm.Sequential([npylstm.Input(case.input_shape[1:]), layer])
+    expected = model.predict(x, verbose=0)
+    for name in ("m.keras", "m.h5"):
+        model.save(tmp_path / name)
+        loaded = npylstm.load_model(tmp_path / name)
+        assert [type(lay) for lay in loaded.layers] == [type(layer)]
+        np.testing.assert_array_equal(loaded.predict(x, verbose=0), expected, err_msg=name)
+    for name in ("w.weights.h5", "w.h5"):
+        model.save_weights(tmp_path / name)
+        fresh = npylstm.Sequential.from_config(model.get_config())
+        fresh.load_weights(tmp_path / name)
+        for a, b in zip(fresh.get_weights(), model.get_weights(), strict=True):
+            np.testing.assert_array_equal(a, b, err_msg=name)
+
+
+@pytest.mark.parametrize("case_id", [c for c in FILES if c in KERAS])
+def test_keras_reads_our_file_and_we_read_keras_file(case_id, rng, tmp_path, keras):
+    case = BY_ID[case_id]
+    layer, x = _built(case, rng)
+    model = npylstm.Sequential([npylstm.Input(case.input_shape[1:]), layer])
+    expected = model.predict(x, verbose=0)
+    model.save(tmp_path / "ours.keras")
+    theirs = keras.saving.load_model(tmp_path / "ours.keras")
+    scale = max(1.0, float(np.max(np.abs(expected))))
+    np.testing.assert_allclose(np.asarray(theirs.predict(x, verbose=0)), expected,
+                               atol=case.tolerance * scale)
+    with warnings.catch_warnings():  # Keras 3.15's saver warns under NumPy 2 (its Variable)
+        warnings.filterwarnings("ignore", message="__array__ implementation doesn't accept",
+                                category=DeprecationWarning)
+        theirs.save(tmp_path / "theirs.keras")
+    back = npylstm.load_model(tmp_path / "theirs.keras")
+    np.testing.assert_array_equal(back.predict(x, verbose=0), expected)
+
+
+# -- 3. gradients by central differences (float64) ------------------------------------------
+@pytest.mark.parametrize("case_id", FORWARD)
+def test_gradients_match_central_differences(case_id, rng):
+    case = BY_ID[case_id]
+    layer, x = _built(case, rng, dtype="float64")
+    outputs, cache = _forward(layer, x, case)
+    projections = _projections(rng, outputs, "float64")
+    dx, grads = _backward(layer, cache, projections, outputs)
+
+    def loss():
+        out, _ = _forward(layer, x, case)
+        return sum(float(np.sum(o * p)) for o, p in zip(_as_list(out), projections,
+                                                         strict=True))
+
+    arrays = [("input", x, dx)] + [
+        (w.name, w.value, g) for w, g in zip(layer.weights, grads, strict=True)
+    ]
+    assert len(grads) == len(layer.weights)
+    for name, array, analytic in arrays:
+        numeric = np.zeros_like(array)
+        for index in np.ndindex(array.shape):
+            old = array[index]
+            array[index] = old + EPS
+            up = loss()
+            array[index] = old - EPS
+            down = loss()
+            array[index] = old
+            numeric[index] = (up - down) / (2 * EPS)
+        np.testing.assert_allclose(analytic, numeric, rtol=1e-5, atol=1e-7,
+                                   err_msg=f"{case.id}: d{name}")
+
+
+# -- 4. real Keras: outputs and gradients ---------------------------------------------------
+def _keras_twin(keras, layer, case):
+    theirs = keras.layers.deserialize(registry.serialize(layer))
+    theirs.build((None, *case.input_shape[1:]))
+    theirs.set_weights(layer.get_weights())
+    return theirs
+
+
+@pytest.mark.parametrize("case_id", [c for c in FORWARD if c in KERAS])
+def test_outputs_and_gradients_match_keras(case_id, rng, keras):
+    import jax
+    import jax.numpy as jnp
+
+    case = BY_ID[case_id]
+    layer, x = _built(case, rng)
+    theirs = _keras_twin(keras, layer, case)
+    outputs, cache = layer.forward(x)  # Keras's masks are its own: compare at inference
+    projections = _projections(rng, outputs, "float32")
+    dx, grads = _backward(layer, cache, projections, outputs)
+
+    trainable = [v.value for v in theirs.trainable_variables]
+    frozen = [v.value for v in theirs.non_trainable_variables]
+
+    def objective(weights, inputs):
+        out, _ = theirs.stateless_call(weights, frozen, inputs)
+        return sum(jnp.sum(o * p) for o, p in zip(_as_list(out), projections, strict=True))
+
+    their_out, _ = theirs.stateless_call(trainable, frozen, jnp.asarray(x))
+    their_grads, their_dx = jax.grad(objective, argnums=(0, 1))(trainable, jnp.asarray(x))
+    pairs = list(zip(_as_list(outputs), _as_list(their_out), strict=True))
+    pairs += [(dx, their_dx)] + list(zip(grads, their_grads, strict=True))
+    assert len(grads) == len(their_grads)
+    for ours, ref in pairs:
+        ref = np.asarray(ref)
+        scale = max(1.0, float(np.max(np.abs(ref))))
+        np.testing.assert_allclose(ours, ref, atol=case.tolerance * scale, err_msg=case.id)
+
+
+# -- 5. sizes ---------------------------------------------------------------------------------
+@pytest.mark.parametrize("case_id", [c for c in FORWARD if c in KERAS])
+def test_count_params_and_output_shape_match_keras(case_id, rng, keras):
+    case = BY_ID[case_id]
+    layer, _ = _built(case, rng)
+    theirs = _keras_twin(keras, layer, case)
+    assert layer.count_params() == theirs.count_params()
+    shape = (None, *case.input_shape[1:])
+    expected = theirs.compute_output_shape(shape)
+    ours = layer.compute_output_shape(shape)
+    if isinstance(expected, list):
+        expected = tuple(expected)
+    assert ours == expected
+
+
+def test_input_layer_shape():
+    case = BY_ID["input"]
+    layer = case.make()
+    assert layer.batch_shape == (None, 5, 2)
+    assert layer.compute_output_shape((None, 5, 2)) == (None, 5, 2)
+
+
+def test_every_registered_layer_has_a_row():
+    covered = {case.class_name for case in CASES}
+    assert set(registry.names()) - {"Sequential"} == covered
