@@ -32,6 +32,7 @@ that map), which is also the order of Keras's ``return_sequences`` output for su
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
@@ -41,6 +42,7 @@ from .layers.base import Layer
 from .layers.lstm import LSTM
 from .ops import LSTMCache
 from .ops import numba as numba_core
+from .ops.rnn_reference import RNNCache
 
 __all__ = ["LSTMTrace", "trace"]
 
@@ -113,7 +115,35 @@ def _numba_activate(name: str, z: np.ndarray) -> np.ndarray:
     return numba_core.activate(name, z)
 
 
-def _numba_gates(cache: LSTMCache) -> tuple[np.ndarray, ...]:
+class _LSTMArrays(NamedTuple):
+    """What a trace reads from an LSTM kernel's cache (either kernel's cache type)."""
+
+    z: np.ndarray  # (B, T, 4U)
+    c: np.ndarray  # (B, T, U)
+    h: np.ndarray  # (B, T, U)
+    h0: np.ndarray  # (B, U)
+    c0: np.ndarray  # (B, U)
+    go_backwards: bool
+    activation: str
+    recurrent_activation: str
+
+
+def _lstm_arrays(layer: LSTM, cache) -> _LSTMArrays:
+    if isinstance(cache, LSTMCache):  # the Numba core's cache
+        return _LSTMArrays(cache.z, cache.c, cache.h, cache.h0, cache.c0, cache.go_backwards,
+                           cache.activation, cache.recurrent_activation)
+    if isinstance(cache, RNNCache) and cache.recurrent_masks is None:  # the generic loop's
+        h0, c0 = cache.initial_states
+        f = cache.fields
+        return _LSTMArrays(f["z"], f["c"], f["h"], h0, c0, cache.go_backwards,
+                           layer.cell.activation, layer.cell.recurrent_activation)
+    raise TypeError(
+        f"trace: LSTM '{layer.name}' ran without an inference cache (received "
+        f"{type(cache).__name__}); trace runs inference only"
+    )
+
+
+def _numba_gates(cache: _LSTMArrays) -> tuple[np.ndarray, ...]:
     z_i, z_f, z_c, z_o = split_gates(cache.z)  # 4 x (B, T, U)
     σ, φ = cache.recurrent_activation, cache.activation
     return (
@@ -124,9 +154,10 @@ def _numba_gates(cache: LSTMCache) -> tuple[np.ndarray, ...]:
     )
 
 
-def _reference_gates(cache: LSTMCache) -> tuple[np.ndarray, ...]:
+def _reference_gates(cache: _LSTMArrays) -> tuple[np.ndarray, ...]:
     """The reference kernel's gates, computed step by step on a ``(B, 4U)`` array exactly as
-    ``lstm_reference.lstm_forward`` computed them (same shapes and strides for each call)."""
+    the generic loop's LSTM cell (``cells/lstm.py``) computed them (same shapes and strides
+    for each call)."""
     σ = activations.get(cache.recurrent_activation)
     φ = activations.get(cache.activation)
     batch, timesteps, packed = cache.z.shape
@@ -141,12 +172,7 @@ def _reference_gates(cache: LSTMCache) -> tuple[np.ndarray, ...]:
 
 
 def _layer_trace(layer: LSTM, layer_cache) -> LSTMTrace:
-    cache = layer_cache.op
-    if not isinstance(cache, LSTMCache):  # the training-only recurrent-dropout path
-        raise TypeError(
-            f"trace: LSTM '{layer.name}' ran without an LSTMCache (received "
-            f"{type(cache).__name__}); trace runs inference only"
-        )
+    cache = _lstm_arrays(layer, layer_cache.op)
     backend = layer_cache.backend
     if backend == "numba":
         i, f, g, o = _numba_gates(cache)
@@ -172,6 +198,11 @@ def _layer_trace(layer: LSTM, layer_cache) -> LSTMTrace:
         activation=cache.activation,
         recurrent_activation=cache.recurrent_activation,
     )
+
+
+#: What trace records per recurrent cell kind (``layer.cell.kind``): one entry per cell
+#: with gates worth watching.
+_TRACERS = {"lstm": _layer_trace}
 
 
 def _layers_of(model_or_layer) -> list[Layer]:
@@ -233,7 +264,8 @@ def trace(model_or_layer, x) -> dict[str, LSTMTrace]:
     traces: dict[str, LSTMTrace] = {}
     for layer in layers:
         out, cache = layer.forward(h, training=False)
-        if isinstance(layer, LSTM):
-            traces[layer.name] = _layer_trace(layer, cache)
+        tracer = _TRACERS.get(getattr(getattr(layer, "cell", None), "kind", None))
+        if tracer is not None:
+            traces[layer.name] = tracer(layer, cache)
         h = out[0] if isinstance(out, list) else out  # [output, h, c] with return_state
     return traces
