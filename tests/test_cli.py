@@ -443,7 +443,7 @@ def test_bench_passes_options_to_the_harness(capsys, monkeypatch, tmp_path):
     script = tmp_path / "benchmarks" / "run.py"
     script.parent.mkdir()
     script.write_text("import sys\nprint('harness got', sys.argv[1:])\nsys.exit(3)\n")
-    monkeypatch.setattr(cli, "find_benchmarks", lambda: script)
+    monkeypatch.setattr(cli.bench, "find_benchmarks", lambda: script)
     code = cli.main(["bench", "--quick", "--threads", "1"])
     out = capsys.readouterr().out
     assert code == 3  # the harness's own exit status
@@ -451,7 +451,7 @@ def test_bench_passes_options_to_the_harness(capsys, monkeypatch, tmp_path):
 
 
 def test_bench_without_harness(capsys, monkeypatch):
-    monkeypatch.setattr(cli, "find_benchmarks", lambda: None)
+    monkeypatch.setattr(cli.bench, "find_benchmarks", lambda: None)
     code, _, err = run(capsys, "bench", "--quick")
     assert_error(code, err, r"benchmarks/run.py not found: the benchmark harness lives in the "
                             r"source checkout")

@@ -67,7 +67,15 @@ from .keras3 import weights_group_names, write_keras_file, write_weights_file
 from .keras_config import normalize_model_config, supported_layers
 from .keras_live import from_keras, to_keras
 from .legacy_h5 import write_legacy_h5
-from .load import load_any, load_model, load_weights, model_from_config, save_model, save_weights
+from .load import (
+    load_any,
+    load_model,
+    load_weights,
+    model_from_config,
+    read_model_weights,
+    save_model,
+    save_weights,
+)
 from .model_file import (
     KERAS2_FORMAT_VERSION,
     KERAS2_HARD_SIGMOID,
@@ -113,6 +121,7 @@ __all__ = [
     "model_from_config",
     "normalize_model_config",
     "read_model_file",
+    "read_model_weights",
     "read_state_dict",
     "read_weights_file",
     "save_model",

@@ -26,6 +26,7 @@ from .model_file import (
     ConfigFileError,
     ConfigRequiredError,
     KerasFileError,
+    ModelFile,
     _one_line,
 )
 from .torch import load_state_dict_file
@@ -35,6 +36,7 @@ __all__ = [
     "load_model",
     "load_weights",
     "model_from_config",
+    "read_model_weights",
     "save_model",
     "save_weights",
 ]
@@ -242,9 +244,15 @@ def load_weights(model, path: str | os.PathLike) -> None:
     Keras 3 files are matched by layer class and order, legacy files by the order of the
     layers that have weights (as Keras does). Nothing is changed if any layer mismatches.
     """
-    classes, names, configs = _model_layers(model)
-    saved = read_weights_file(path, classes, names, configs)
+    saved = read_model_weights(model, path)
     _assign_weights(model, saved.layer_weights, f"'{path}'")
+
+
+def read_model_weights(model, path: str | os.PathLike) -> ModelFile:
+    """What a weights (or model) file holds for ``model``'s layers, as plain data; nothing
+    is assigned (:func:`load_weights` does that)."""
+    classes, names, configs = _model_layers(model)
+    return read_weights_file(path, classes, names, configs)
 
 
 # -- any file the npylstm command accepts -----------------------------------------------------
@@ -339,7 +347,7 @@ def load_any(path: str | os.PathLike, config=None):
                 "give as config a .keras/.h5 model file or a JSON config for the layers",
             )
         model, has_weights = model_from_config(config)
-        load_state_dict_file(model, path, has_weights)
+        load_state_dict_file(model, path, has_weights, kind)
         return model
     if config is None:
         if kind in WEIGHTS_FILES:

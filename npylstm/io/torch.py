@@ -277,12 +277,18 @@ def load_torch_state_dict(model_or_layers, state_dicts, prefix: str = "") -> Non
 # -- state dict files -----------------------------------------------------------------------
 
 
-def read_state_dict(path: str | os.PathLike) -> dict[str, np.ndarray]:
+def read_state_dict(path: str | os.PathLike, kind: str | None = None) -> dict[str, np.ndarray]:
     """The arrays of a state dict file: ``.npz`` (``np.savez``; NumPy only) or ``.pt``
     (``torch.save(module.state_dict(), path)``; needs torch, loaded with
-    ``weights_only=True``, which unpickles tensors and containers only)."""
+    ``weights_only=True``, which unpickles tensors and containers only).
+
+    ``kind``: ``"npz"`` or ``"pt"`` as :func:`npylstm.io.file_kind` found it from the
+    content; None: from the name (``.npz``, else a torch file).
+    """
     path = Path(path)
-    if path.suffix.lower() == ".npz":
+    if kind is None:
+        kind = "npz" if path.suffix.lower() == ".npz" else "pt"
+    if kind == "npz":
         try:
             with np.load(path, allow_pickle=False) as data:
                 return {key: data[key] for key in data.files}
@@ -333,8 +339,11 @@ def split_state_dict(state: Mapping[str, np.ndarray], path="<state dict>") -> li
     return modules
 
 
-def load_state_dict_file(model, path: str | os.PathLike, has_weights: bool) -> None:
-    """Fill ``model``'s LSTM layers from a state dict file (:func:`read_state_dict`).
+def load_state_dict_file(
+    model, path: str | os.PathLike, has_weights: bool, kind: str | None = None
+) -> None:
+    """Fill ``model``'s LSTM layers from a state dict file (:func:`read_state_dict`, which
+    ``kind`` is passed to).
 
     ``has_weights``: whether the model's other layers already hold weights (it came from a
     model file); if not and it has any, :class:`ConfigRequiredError` names them.
@@ -342,7 +351,7 @@ def load_state_dict_file(model, path: str | os.PathLike, has_weights: bool) -> N
     from ..layers import LSTM
 
     path = Path(path)
-    state = read_state_dict(path)
+    state = read_state_dict(path, kind)
     missing = [
         layer.name for layer in model.layers if layer.weights and not isinstance(layer, LSTM)
     ]

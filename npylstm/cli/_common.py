@@ -1,0 +1,213 @@
+"""What every command shares: the one-line user error, output, paths, arrays in and out,
+fitting an array to a model's input, BLAS threads, and importing Keras / PyTorch."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+__all__ = [
+    "EXIT_ERROR",
+    "EXIT_MISMATCH",
+    "EXIT_OK",
+    "INPUT_SUFFIXES",
+    "CLIError",
+    "blas_threads",
+    "existing",
+    "fit_input",
+    "fmt_shape",
+    "import_keras",
+    "import_torch",
+    "one_line",
+    "out",
+    "quiet_keras",
+    "read_array",
+    "writable",
+    "write_array",
+]
+
+EXIT_OK, EXIT_MISMATCH, EXIT_ERROR = 0, 1, 2
+
+#: Keras's own savers and loaders call Variable.__array__, which warns under NumPy 2.
+_KERAS_NUMPY2_WARNING = "__array__ implementation doesn't accept a copy keyword"
+
+INPUT_SUFFIXES = (".npy", ".csv")
+
+
+class CLIError(Exception):
+    """A user error: printed as one line on stderr, exit status 2."""
+
+
+def one_line(exc: BaseException) -> str:
+    text = str(exc) or type(exc).__name__
+    if isinstance(exc, KeyError):  # KeyError's str() is the quoted key
+        text = f"missing key {text}"
+    return re.sub(r"\s*\n\s*", " ", text).strip()
+
+
+def out(text: str = "") -> None:
+    print(text, flush=True)
+
+
+def fmt_shape(shape) -> str:
+    return "(" + ", ".join("None" if d is None else str(d) for d in shape) + (
+        ",)" if len(shape) == 1 else ")"
+    )
+
+
+def existing(path: str | os.PathLike, what: str = "file") -> Path:
+    path = Path(path)
+    if not path.exists():
+        raise CLIError(f"no such {what}: '{path}'")
+    if path.is_dir():
+        raise CLIError(f"'{path}' is a directory; expected a {what}")
+    return path
+
+
+def writable(path: str | os.PathLike) -> Path:
+    path = Path(path)
+    if path.is_dir():
+        raise CLIError(f"'{path}' is a directory; expected a file name to write")
+    parent = path.parent if str(path.parent) else Path(".")
+    if not parent.is_dir():
+        raise CLIError(f"cannot write '{path}': the directory '{parent}' does not exist")
+    return path
+
+
+@contextlib.contextmanager
+def blas_threads(threads: int | None):
+    """Limit BLAS to ``threads`` threads (needs threadpoolctl; a no-op without it)."""
+    if not threads:
+        yield
+        return
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # optional: only a speed matter
+        yield
+        return
+    with threadpool_limits(limits=threads, user_api="blas"):
+        yield
+
+
+@contextlib.contextmanager
+def quiet_keras():
+    with warnings.catch_warnings():
+        warnings.filterwarnings(
+            "ignore", message=_KERAS_NUMPY2_WARNING, category=DeprecationWarning
+        )
+        # Keras's advice on legacy configs (e.g. "Do not pass an `input_shape`") is not ours
+        warnings.filterwarnings("ignore", category=UserWarning, module=r"keras(\.|$)")
+        yield
+
+
+def import_keras(purpose: str):
+    """Real Keras (JAX backend unless KERAS_BACKEND says otherwise), or a CLIError."""
+    os.environ.setdefault("KERAS_BACKEND", "jax")
+    os.environ.setdefault("JAX_PLATFORMS", "cpu")
+    try:
+        with quiet_keras():
+            import keras
+    except ImportError as exc:
+        raise CLIError(
+            f"{purpose} needs Keras, which is not installed ({one_line(exc)}): "
+            'pip install keras "jax[cpu]"'
+        ) from exc
+    return keras
+
+
+def import_torch(purpose: str):
+    try:
+        import torch
+    except ImportError as exc:
+        raise CLIError(
+            f"{purpose} needs PyTorch, which is not installed: pip install torch "
+            "(or use a .npz state dict, which needs only NumPy)"
+        ) from exc
+    return torch
+
+
+# -- inputs and outputs ----------------------------------------------------------------------
+
+
+def read_array(path: str | os.PathLike, option: str = "--input") -> np.ndarray:
+    """An array from a ``.npy`` file or a ``.csv`` table of numbers (one sample per row)."""
+    path = existing(path, f"{option} file")
+    suffix = path.suffix.lower()
+    if suffix == ".npy":
+        try:
+            array = np.load(path, allow_pickle=False)
+        except (OSError, ValueError) as exc:
+            raise CLIError(
+                f"{option} '{path}' is not a readable .npy file: {one_line(exc)}"
+            ) from exc
+    elif suffix == ".csv":
+        try:
+            array = np.loadtxt(path, delimiter=",", ndmin=2, dtype=np.float64)
+        except ValueError as exc:
+            raise CLIError(
+                f"{option} '{path}': expected a comma-separated table of numbers, one sample "
+                f"per row ({one_line(exc)})"
+            ) from exc
+    else:
+        raise CLIError(f"{option} '{path}': expected a .npy or .csv file, received '{suffix}'")
+    if not (np.issubdtype(array.dtype, np.number) or array.dtype == bool):
+        raise CLIError(f"{option} '{path}': expected numbers, found dtype {array.dtype}")
+    return array
+
+
+def fit_input(x: np.ndarray, model, source: str) -> np.ndarray:
+    """``x`` shaped as the model's input ``(samples, timesteps, features)``.
+
+    A 2-D table (a CSV) holds one sample per row, ``timesteps × features`` values in
+    time-major order; a 1-D array is one sample. Mismatches are explained.
+    """
+    expected = tuple(model.input_shape)
+    want = fmt_shape(expected)
+    if len(expected) != 3:  # a model that starts with a Dense layer: (None, features)
+        if x.ndim == 1:
+            x = x[None]
+        if x.ndim != 2 or (expected[1] is not None and x.shape[1] != expected[1]):
+            raise CLIError(f"{source} has shape {x.shape}, the model expects {want}")
+        return x
+    _, timesteps, features = expected
+    if x.ndim == 1:
+        x = x[None]
+    if x.ndim == 2:
+        per_row = x.shape[1]
+        if timesteps is not None and per_row == timesteps * features:
+            return x.reshape(len(x), timesteps, features)
+        if timesteps is None and per_row % features == 0 and per_row:
+            return x.reshape(len(x), per_row // features, features)
+        need = (f"timesteps × features = {timesteps} × {features} = {timesteps * features}"
+                if timesteps is not None else f"a multiple of features = {features}")
+        raise CLIError(
+            f"{source} has shape {x.shape}; the model expects {want}: each row (one sample) "
+            f"must hold {need} values, found {per_row}"
+        )
+    if x.ndim != 3:
+        raise CLIError(
+            f"{source} has {x.ndim} dimensions {x.shape}; the model expects {want} "
+            "(samples, timesteps, features)"
+        )
+    problems = []
+    if timesteps is not None and x.shape[1] != timesteps:
+        problems.append(f"{x.shape[1]} timesteps where the model reads {timesteps}")
+    if x.shape[2] != features:
+        problems.append(f"{x.shape[2]} features where the model reads {features}")
+    if problems:
+        raise CLIError(f"{source} has shape {x.shape}, the model expects {want}: "
+                       + "; ".join(problems))
+    return x
+
+
+def write_array(path: Path, array: np.ndarray) -> None:
+    """``array`` as ``.npy``, or as ``.csv`` with one sample per row (trailing axes flattened)."""
+    if path.suffix.lower() == ".npy":
+        np.save(path, array)
+    else:
+        np.savetxt(path, array.reshape(len(array), -1), delimiter=",", fmt="%.9g")

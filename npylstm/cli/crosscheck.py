@@ -1,0 +1,169 @@
+"""``npylstm crosscheck``: run a file in real Keras and in npylstm, compare every layer's
+output (and with ``--grad`` the gradients); exit status 1 above ``--atol``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from ._common import (
+    EXIT_MISMATCH,
+    EXIT_OK,
+    CLIError,
+    existing,
+    fit_input,
+    fmt_shape,
+    import_keras,
+    one_line,
+    out,
+    quiet_keras,
+    read_array,
+)
+from ._load import load_any_model
+
+__all__ = ["cmd_crosscheck"]
+
+
+def _load_keras_model(keras, path: Path, config: str | None):
+    """The same model in real Keras (compile=False)."""
+    from .. import io
+
+    with quiet_keras():
+        if io.file_kind(path) in io.STATE_DICTS:
+            raise CLIError(
+                "crosscheck reads Keras files; convert the state dict first "
+                "(npylstm convert SRC model.keras --config MODEL)"
+            )
+        try:
+            if config is None:
+                return keras.saving.load_model(path, compile=False)
+            config_path = Path(config)
+            if config_path.suffix.lower() in (".keras", ".h5"):
+                model = keras.saving.load_model(config_path, compile=False)
+            else:
+                model = keras.models.model_from_json(config_path.read_text(encoding="utf-8"))
+            model.load_weights(path)
+            return model
+        except (ValueError, TypeError, OSError) as exc:
+            raise CLIError(
+                f"Keras {keras.__version__} cannot load '{path}'"
+                + (f" with --config '{config}'" if config else "") + f": {one_line(exc)}"
+            ) from exc
+
+
+def _diff(ours: np.ndarray, theirs: np.ndarray) -> tuple[float, float]:
+    """Largest absolute difference, and that divided by the largest |Keras value|."""
+    ours = np.asarray(ours, dtype=np.float64)
+    theirs = np.asarray(theirs, dtype=np.float64)
+    if ours.shape != theirs.shape:
+        raise CLIError(f"npylstm gave shape {ours.shape}, Keras {theirs.shape}")
+    if ours.size == 0:
+        return 0.0, 0.0
+    both_nan = np.isnan(ours) & np.isnan(theirs)
+    abs_diff = float(np.max(np.where(both_nan, 0.0, np.abs(ours - theirs))))
+    scale = float(np.max(np.abs(theirs))) if np.isfinite(theirs).all() else np.inf
+    return abs_diff, (abs_diff / scale if scale > 0 else abs_diff)
+
+
+def _keras_grads(keras, keras_model, x: np.ndarray, cotangent: np.ndarray):
+    """d mean(output * r) / d (weights, x) in Keras, JAX backend."""
+    backend = keras.backend.backend()
+    if backend != "jax":
+        raise CLIError(f"crosscheck --grad needs KERAS_BACKEND=jax, found '{backend}'")
+    import jax
+    import jax.numpy as jnp
+
+    trainable = [v.value for v in keras_model.trainable_variables]
+    non_trainable = [v.value for v in keras_model.non_trainable_variables]
+    r = jnp.asarray(cotangent)
+
+    def objective(weights, inputs):
+        y, _ = keras_model.stateless_call(weights, non_trainable, inputs, training=False)
+        return jnp.mean(y * r)
+
+    dweights, dx = jax.grad(objective, argnums=(0, 1))(trainable, jnp.asarray(x))
+    by_id = {id(v): np.asarray(g) for v, g in zip(keras_model.trainable_variables, dweights,
+                                                   strict=True)}
+    per_layer = [[by_id[id(v)] for v in layer.trainable_weights] for layer in keras_model.layers]
+    return np.asarray(dx), per_layer
+
+
+def _our_grads(model, x: np.ndarray, cotangent: np.ndarray):
+    """d mean(output * r) / d (weights, x) in npylstm: each layer's backward, last to first."""
+    h, caches = x, []
+    for layer in model.layers:
+        h, cache = layer.forward(h, training=False)
+        caches.append(cache)
+    dy = (cotangent / cotangent.size).astype(h.dtype)  # d mean(y * r) / dy
+    grads = []
+    for layer, cache in zip(reversed(model.layers), reversed(caches), strict=True):
+        dy, layer_grads = layer.backward(dy, cache)
+        grads.append(layer_grads)
+    return dy, grads[::-1]
+
+
+def cmd_crosscheck(args) -> int:
+    path = existing(args.file)
+    model = load_any_model(path, args.config)
+    keras = import_keras("crosscheck")
+    keras_model = _load_keras_model(keras, path, args.config)
+    if len(keras_model.layers) != len(model.layers):
+        raise CLIError(
+            f"Keras built {len(keras_model.layers)} layers, npylstm {len(model.layers)}"
+        )
+    rng = np.random.default_rng(args.seed)
+    if args.input is not None:
+        x = fit_input(read_array(args.input), model, f"--input '{args.input}'")
+        source = f"the {len(x)} samples of '{args.input}'"
+    else:
+        if args.samples < 1:
+            raise CLIError(f"--samples: expected an integer >= 1, received {args.samples}")
+        shape = list(model.input_shape[1:])
+        if shape[0] is None:
+            shape[0] = args.timesteps
+        x = rng.normal(size=(args.samples, *shape))
+        source = (f"{args.samples} random N(0, 1) samples of shape {fmt_shape(shape)}, "
+                  f"seed {args.seed}")
+    x = np.ascontiguousarray(x, dtype=model.layers[0].dtype)
+    out(f"Cross-check of {path}: npylstm against Keras {keras.__version__} "
+        f"({keras.backend.backend()} backend) on {source}")
+    out("rel = largest |npylstm - Keras| / largest |Keras value|")
+    rows: list[tuple[str, str, float, float]] = []
+    ours, theirs = x, x
+    with quiet_keras():
+        for layer, keras_layer in zip(model.layers, keras_model.layers, strict=True):
+            ours, _ = layer.forward(ours, training=False)
+            theirs = np.asarray(keras.ops.convert_to_numpy(keras_layer(theirs, training=False)))
+            rows.append((f"{layer.name} ({type(layer).__name__})", fmt_shape(ours.shape),
+                         *_diff(ours, theirs)))
+        grad_rows: list[tuple[str, str, float, float]] = []
+        if args.grad:
+            cotangent = np.random.default_rng(args.seed + 1).normal(size=ours.shape)
+            dx_keras, grads_keras = _keras_grads(keras, keras_model, x, cotangent)
+            dx_ours, grads_ours = _our_grads(model, x, cotangent)
+            grad_rows.append(("input x", fmt_shape(dx_ours.shape), *_diff(dx_ours, dx_keras)))
+            for layer, ours_g, keras_g in zip(model.layers, grads_ours, grads_keras, strict=True):
+                for weight, g, k in zip(layer.weights, ours_g, keras_g, strict=True):
+                    grad_rows.append((f"{layer.name}/{weight.name}", fmt_shape(g.shape),
+                                      *_diff(g, k)))
+    width = max(len(r[0]) for r in rows + grad_rows) + 2
+    header = f"{'':<{width}}{'shape':<16}{'max abs diff':>14}{'max rel diff':>14}"
+    out()
+    out("Layer outputs" + header[len("Layer outputs"):])
+    for name, shape, a, r in rows:
+        out(f"{name:<{width}}{shape:<16}{a:>14.2e}{r:>14.2e}")
+    if grad_rows:
+        out()
+        title = "Gradients of mean(output * r), r ~ N(0, 1)"
+        out(title)
+        for name, shape, a, r in grad_rows:
+            out(f"{name:<{width}}{shape:<16}{a:>14.2e}{r:>14.2e}")
+    worst = max(a for _, _, a, _ in rows + grad_rows)
+    out()
+    if not worst <= args.atol:  # NaN fails too
+        over = [n for n, _, a, _ in rows + grad_rows if not a <= args.atol]
+        out(f"FAIL: largest difference {worst:.2e} > --atol {args.atol:g} in {', '.join(over)}")
+        return EXIT_MISMATCH
+    out(f"OK: largest difference {worst:.2e} <= --atol {args.atol:g}")
+    return EXIT_OK
