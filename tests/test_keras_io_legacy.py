@@ -6,6 +6,7 @@ tests/fixtures/make_keras2_fixtures.py.
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -177,10 +178,13 @@ def test_unsupported_layers_are_listed(tmp_path):
         return config
 
     _rewrite_config(path, bad, add_layers)
+    # The allow-list is the registry: every registered layer class, named in the message.
+    registered = npylstm.io.supported_layers()
+    assert {"Dense", "Dropout", "InputLayer", "LSTM"} <= set(registered)
     with pytest.raises(
         keras_io.KerasFileError,
-        match=r"unsupported layer classes \['GRU', 'Lambda'\]; npylstm supports \['Dense', "
-        r"'Dropout', 'InputLayer', 'LSTM'\]",
+        match=r"unsupported layer classes \['GRU', 'Lambda'\]; npylstm supports "
+        + re.escape(str(registered)),
     ):
         npylstm.load_model(bad)
 
