@@ -126,4 +126,4 @@ def serialize(obj) -> dict:
 def _load_builtins() -> None:
     """Import the package's layer and model modules, which register their classes."""
     if "InputLayer" not in _CLASSES:
-        from . import layers, model  # noqa: F401 - imported for their registrations
+        from . import layers, models  # noqa: F401 - imported for their registrations

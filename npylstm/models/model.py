@@ -1,0 +1,733 @@
+"""``Model``: what every model kind shares, whatever its graph.
+
+A model owns a list of layers and the graph that connects them; training
+(:class:`npylstm.models.training.Trainer`, which ``Model`` inherits as Keras's
+``Model(Trainer, Layer)``) and the summary (:mod:`npylstm.models.summary`) are written
+against the hooks below, so a new model kind implements only its graph:
+
+``_forward(x, training) -> (y_pred, caches, activity, activity_grads)``
+    the forward pass keeping what backward needs, with the activity-regularization
+    penalty (a float) and its gradients (one entry per layer call, None without one)
+``_backward(dy, caches, activity_grads) -> grads``
+    backpropagation from ``dL/dy_pred``; ``grads`` in :meth:`Model.get_weights` order,
+    weight-regularization gradients included
+``_infer(x, training=False) -> (y_pred, activity)``
+    a forward pass that keeps nothing for backward (the layers' ``__call__``)
+``input_shape``, ``output_shape``, ``build(input_shape)``
+    shapes with the batch axis; ``_prepare_x`` builds an unbuilt model from the first data
+``_layer_output_shapes() -> [(layer, output_shape), ...]``
+    the summary's rows, in display order
+``_build_from_weights(weights)``
+    build an unbuilt model from the weight shapes alone (for :meth:`Model.set_weights`)
+``_prepare_x(x)``, ``_prepare_y(y, x)``
+    coerce and check data (defaults here, written against ``input_shape``/``output_shape``)
+``get_config()`` / ``from_config(config)``
+    the Keras config of the model
+
+The weights of a model are those of its layers, layer by layer in ``_layers`` order (Keras's
+``get_weights()`` order).
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+import numbers
+import sys
+
+import numpy as np
+import rich.console
+import rich.markup
+import rich.table
+
+from .. import callbacks as callbacks_module
+from .. import initializers, losses, optimizers
+from .. import metrics as metrics_module
+from .._blas import blas_threads
+from ..layers.base import Layer, _name_counts
+
+__all__ = ["Model"]
+
+
+def _format_shape(shape) -> str:
+    """``(None, 50, 20)`` as Keras prints it."""
+    return "(" + ", ".join("None" if d is None else str(d) for d in shape) + (
+        ",)" if len(shape) == 1 else ")"
+    )
+
+
+def _readable_size(nbytes: float) -> str:
+    """Keras's summary memory size: ``20.10 KB``."""
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if nbytes / 1024 < 1:
+            return f"{nbytes:.2f} {unit}"
+        nbytes /= 1024
+    return f"{nbytes:.2f} PB"
+
+
+def print_summary(model, line_length: int | None = None, print_fn=None,
+                  show_param_formulas: bool = False) -> None:
+    """Print a table like Keras 3's ``model.summary()``.
+
+    Parameters
+    ----------
+    model : a built :class:`npylstm.models.Model` (its ``name``, ``built``,
+        ``_layer_output_shapes()`` and ``_not_built_error()`` are all that is used)
+    line_length : table width (default 88 columns, as Keras)
+    print_fn : called once with the whole text instead of printing to the terminal
+    show_param_formulas : add a column with each LSTM's count written out,
+        ``4 × 20 × (1 + 20 + 1) = 1,760``
+    """
+    if not model.built:
+        raise model._not_built_error("summary()")
+    line_length = line_length or (120 if show_param_formulas else 88)
+    positions = [0.30, 0.55, 0.68, 1.0] if show_param_formulas else [0.45, 0.80, 1.0]
+    header = ["Layer (type)", "Output Shape", "Param #"]
+    justify = ["left", "left", "right"]
+    if show_param_formulas:
+        header.append("Param formula")
+        justify.append("left")
+    widths, current = [], 0
+    for pos in positions:
+        widths.append(int(pos * line_length) - current)
+        current += widths[-1]
+    table = rich.table.Table(
+        *[rich.table.Column(h, justify=j, width=w)
+          for h, j, w in zip(header, justify, widths, strict=True)],
+        width=line_length,
+        show_lines=True,
+    )
+    total, nbytes = 0, 0
+    for layer, shape in model._layer_output_shapes():
+        count = layer.count_params()
+        total += count
+        nbytes += sum(w.value.nbytes for w in layer.weights)
+        row = [
+            f"{rich.markup.escape(layer.name)} ({type(layer).__name__})",
+            _format_shape(shape),
+            f"{count:,}",
+        ]
+        if show_param_formulas:
+            formula = getattr(layer, "param_formula", None)
+            row.append(formula() if formula is not None else "")
+        table.add_row(*row)
+    if print_fn is None:
+        console = rich.console.Console(highlight=False, width=line_length + 4)
+    else:
+        console = rich.console.Console(
+            highlight=False, force_terminal=False, color_system=None, width=line_length + 4
+        )
+        console.begin_capture()
+    console.print(f'[bold]Model: "{rich.markup.escape(model.name)}"[/bold]')
+    console.print(table)
+    console.print(f"[bold] Total params: [/bold]{total:,} ({_readable_size(nbytes)})")
+    console.print(f"[bold] Trainable params: [/bold]{total:,} ({_readable_size(nbytes)})")
+    console.print("[bold] Non-trainable params: [/bold]0 (0.00 B)")
+    if print_fn is not None:
+        print_fn(console.end_capture())
+
+# The package npylstm.models, which holds the one BLAS_THREADS setting (it is in sys.modules,
+# partly initialized, while its __init__ imports this module; the setting is read at call time).
+_settings = sys.modules[__package__]
+
+
+def _limit_blas_threads(method):
+    """Run ``method`` with at most ``npylstm.models.BLAS_THREADS`` BLAS threads (needs
+    threadpoolctl), the setting read when ``method`` is called."""
+
+    @functools.wraps(method)
+    def wrapper(*args, **kwargs):
+        limit = _settings.BLAS_THREADS
+        if limit is None:  # nothing to set (the common case: no context overhead)
+            return method(*args, **kwargs)
+        with blas_threads(limit):
+            return method(*args, **kwargs)
+
+    return wrapper
+
+
+class Trainer:
+    """compile / fit / evaluate / predict / ``*_on_batch`` over the model base's hooks.
+
+    Attributes set by :meth:`__init__` (called by the model's ``__init__``):
+    ``optimizer``, ``loss``, ``compiled_metrics``, ``compiled``, ``stop_training``,
+    ``stop_reason`` (set by callbacks), ``history`` (the last ``fit``'s History) and the
+    generator that shuffles the training samples.
+    """
+
+    def __init__(self):
+        self.optimizer = None
+        self.loss = None
+        self.compiled_metrics: list = []
+        self.compiled = False
+        self.stop_training = False
+        self.stop_reason: str | None = None
+        self.history = None
+        self._rng = np.random.default_rng(initializers._rng(None).integers(2**63))
+
+    # -- compile ----------------------------------------------------------------------------
+    def compile(self, optimizer="rmsprop", loss=None, metrics=None) -> None:
+        """Choose the optimizer, loss and metrics (Keras names or objects).
+
+        >>> from npylstm import Sequential
+        >>> model = Sequential([__import__("npylstm").layers.Dense(1)])
+        >>> model.compile(optimizer="adam", loss="mse", metrics=["mae"])
+        >>> model.loss.name, [m.name for m in model.compiled_metrics]
+        ('mse', ['mae'])
+        """
+        self.optimizer = optimizers.get(optimizer)
+        self.loss = None if loss is None else losses.get(loss)
+        if metrics is None:
+            metrics = []
+        elif isinstance(metrics, str) or not isinstance(metrics, list | tuple):
+            metrics = [metrics]
+        self.compiled_metrics = [metrics_module.get(m) for m in metrics]
+        names = [m.name for m in self.compiled_metrics]
+        if len(set(names)) != len(names):
+            raise self._error(f"metric names must be unique, received {names}")
+        self.compiled = True
+
+    @property
+    def metrics(self) -> list:
+        return list(self.compiled_metrics)
+
+    @property
+    def metrics_names(self) -> list[str]:
+        return ["loss", *[m.name for m in self.compiled_metrics]]
+
+    def _assert_compiled(self, method: str) -> None:
+        if not self.compiled:
+            raise self._error(
+                f"call compile(optimizer, loss) before {method}(), e.g. "
+                "model.compile(optimizer='adam', loss='mse')"
+            )
+        if self.loss is None:
+            raise self._error(
+                f"{method}() needs a loss: compile(..., loss='mse') (or another loss name)"
+            )
+
+    # -- argument checks --------------------------------------------------------------------
+    @staticmethod
+    def _check_batch_size(batch_size) -> int:
+        if batch_size is None:
+            return 32
+        if isinstance(batch_size, bool) or not isinstance(batch_size, numbers.Integral) or (
+            batch_size < 1
+        ):
+            raise ValueError(f"expected batch_size to be an integer >= 1, received {batch_size!r}")
+        return int(batch_size)
+
+    @staticmethod
+    def _check_verbose(verbose) -> int:
+        if verbose == "auto":
+            return 1
+        if verbose not in (0, 1, 2):
+            raise ValueError(f"expected verbose 'auto', 0, 1 or 2, received {verbose!r}")
+        return int(verbose)
+
+    # -- fit --------------------------------------------------------------------------------
+    @_limit_blas_threads
+    def fit(
+        self,
+        x=None,
+        y=None,
+        batch_size: int | None = None,
+        epochs: int = 1,
+        verbose="auto",
+        callbacks=None,
+        validation_split: float = 0.0,
+        validation_data=None,
+        shuffle: bool = True,
+        initial_epoch: int = 0,
+    ) -> callbacks_module.History:
+        """Train for ``epochs`` epochs; returns a History (``.history`` per epoch).
+
+        Parameters
+        ----------
+        x : (samples, timesteps, features) array_like
+        y : (samples, ...) targets
+        batch_size : samples per gradient step (default 32); the last batch may be smaller
+        epochs : train until this epoch index (so ``epochs - initial_epoch`` epochs)
+        verbose : 0 silent, 1 (or "auto") a progress bar per epoch, 2 one line per epoch
+        callbacks : list of :class:`npylstm.callbacks.Callback`
+        validation_split : fraction in [0, 1) of the *last* samples held out (before any
+            shuffling) for ``val_loss``, as in Keras
+        validation_data : ``(x_val, y_val)``; overrides ``validation_split``
+        shuffle : reshuffle the training samples every epoch
+        initial_epoch : epoch to start from (to resume)
+
+        Returns
+        -------
+        History with ``history["loss"]``, ``["val_loss"]``, each metric and ``val_`` metric.
+        """
+        self._assert_compiled("fit")
+        batch_size = self._check_batch_size(batch_size)
+        for arg, value in (("epochs", epochs), ("initial_epoch", initial_epoch)):
+            if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 0:
+                raise self._error(f"expected {arg} to be an integer >= 0, received {value!r}")
+        if (
+            isinstance(validation_split, bool)
+            or not isinstance(validation_split, numbers.Real)
+            or not 0.0 <= validation_split < 1.0
+        ):
+            raise self._error(
+                f"expected validation_split in [0, 1), received {validation_split!r}"
+            )
+        verbose = self._check_verbose(verbose)
+        x = self._prepare_x(x)
+        y = self._prepare_y(y, x)
+        x, y, val = self._split_validation(x, y, validation_split, validation_data)
+        if len(x) == 0:
+            raise self._error("fit() received 0 training samples")
+
+        history = callbacks_module.History()
+        cbs = list(callbacks or [])
+        if verbose:
+            cbs.append(callbacks_module.ProgbarLogger(verbose))
+        steps = -(-len(x) // batch_size)
+        callback_list = callbacks_module.CallbackList(
+            [history, *cbs], model=self,
+            params={"epochs": epochs, "steps": steps, "verbose": verbose},
+        )
+        self.stop_training = False
+        self.stop_reason = None
+        callback_list.on_train_begin()
+        epoch_logs: dict[str, float] = {}
+        for epoch in range(initial_epoch, epochs):
+            for metric in self.compiled_metrics:
+                metric.reset()
+            callback_list.on_epoch_begin(epoch)
+            order = self._rng.permutation(len(x)) if shuffle else np.arange(len(x))
+            loss_sum, seen = 0.0, 0
+            logs: dict[str, float] = {}
+            for step in range(steps):
+                index = order[step * batch_size:(step + 1) * batch_size]
+                callback_list.on_train_batch_begin(step)
+                xb, yb = x[index], y[index]
+                value, grads, y_pred = self._loss_and_grads(xb, yb, self.loss, training=True)
+                for metric in self.compiled_metrics:
+                    metric.update(yb, y_pred)
+                weights = [w.value for w in self.weights]
+                self.optimizer.apply(weights, grads)
+                loss_sum += value * len(index)
+                seen += len(index)
+                logs = {"loss": loss_sum / seen, **self._metric_results()}
+                callback_list.on_train_batch_end(step, logs)
+                if self.stop_training:
+                    break
+            epoch_logs = dict(logs)
+            if val is not None:
+                val_logs = self._evaluate_arrays(*val, batch_size)
+                epoch_logs.update({f"val_{k}": v for k, v in val_logs.items()})
+            callback_list.on_epoch_end(epoch, epoch_logs)
+            if self.stop_training:
+                break
+        callback_list.on_train_end(epoch_logs)
+        self.history = history
+        return history
+
+    def _split_validation(self, x, y, validation_split: float, validation_data):
+        """``(x, y, val)``: the training data and the validation pair ``(x_val, y_val)``
+        (None without validation), from ``validation_data`` or else the *last*
+        ``validation_split`` of the samples, before any shuffling (as Keras)."""
+        if validation_data is not None:
+            if not isinstance(validation_data, list | tuple) or len(validation_data) != 2:
+                raise self._error(
+                    "expected validation_data to be a tuple (x_val, y_val), received "
+                    f"{type(validation_data).__name__}"
+                    + (f" of length {len(validation_data)}"
+                       if isinstance(validation_data, list | tuple) else "")
+                )
+            x_val = self._prepare_x(validation_data[0])
+            return x, y, (x_val, self._prepare_y(validation_data[1], x_val))
+        if validation_split:
+            split_at = int(np.floor(len(x) * (1.0 - validation_split)))
+            if split_at == 0 or split_at == len(x):
+                raise self._error(
+                    f"x has {len(x)} samples, too few to split off "
+                    f"validation_split={validation_split}: use more data or another fraction"
+                )
+            return x[:split_at], y[:split_at], (x[split_at:], y[split_at:])
+        return x, y, None
+
+    def _metric_results(self) -> dict[str, float]:
+        return {m.name: float(m.result()) for m in self.compiled_metrics}
+
+    # -- evaluate / predict -----------------------------------------------------------------
+    def _evaluate_arrays(self, x, y, batch_size: int) -> dict[str, float]:
+        # fresh copies so validation does not disturb the training metrics' running state
+        eval_metrics = [copy.deepcopy(m) for m in self.compiled_metrics]
+        for metric in eval_metrics:
+            metric.reset()
+        loss_sum = 0.0
+        for start in range(0, len(x), batch_size):
+            xb, yb = x[start:start + batch_size], y[start:start + batch_size]
+            y_pred, activity = self._infer(xb)
+            value, _ = self.loss(yb, y_pred)
+            loss_sum += (value + activity + self._regularization()) * len(xb)
+            for metric in eval_metrics:
+                metric.update(yb, y_pred)
+        logs = {"loss": loss_sum / len(x)}
+        logs.update({m.name: float(m.result()) for m in eval_metrics})
+        return logs
+
+    @_limit_blas_threads
+    def evaluate(self, x=None, y=None, batch_size: int | None = None, verbose="auto",
+                 return_dict: bool = False):
+        """The loss (plus regularization) and metrics on ``(x, y)``, batch-size weighted.
+
+        Returns the loss as a float without metrics, else ``[loss, *metrics]`` (or a dict
+        with ``return_dict=True``), as Keras does. ``verbose`` is checked but nothing is
+        printed (Keras shows a progress bar); the same holds for :meth:`predict`.
+        """
+        self._assert_compiled("evaluate")
+        batch_size = self._check_batch_size(batch_size)
+        self._check_verbose(verbose)
+        x = self._prepare_x(x)
+        y = self._prepare_y(y, x)
+        if len(x) == 0:
+            raise self._error("evaluate() received 0 samples")
+        logs = self._evaluate_arrays(x, y, batch_size)
+        if return_dict:
+            return logs
+        values = list(logs.values())
+        return values[0] if len(values) == 1 else values
+
+    @_limit_blas_threads
+    def predict(self, x, batch_size: int | None = None, verbose="auto") -> np.ndarray:
+        """The model's output for ``x``, computed in batches (dropout off).
+
+        Parameters
+        ----------
+        x : (samples, timesteps, features) array_like
+        batch_size : samples per forward pass (default 32)
+
+        Returns
+        -------
+        (samples, ...) array of the output dtype (float32 by default)
+        """
+        batch_size = self._check_batch_size(batch_size)
+        self._check_verbose(verbose)
+        x = self._prepare_x(x)
+        outputs = [
+            self._infer(x[start:start + batch_size])[0]
+            for start in range(0, len(x), batch_size)
+        ]
+        if not outputs:
+            out = self.output_shape
+            return np.zeros((0, *out[1:]), dtype=self._dtype())
+        return np.concatenate(outputs, axis=0)
+
+    # -- one batch, as Keras's *_on_batch -----------------------------------------------------
+    @_limit_blas_threads
+    def predict_on_batch(self, x) -> np.ndarray:
+        """The output for one batch ``x`` (dropout off), as Keras's ``predict_on_batch``."""
+        return self._infer(self._prepare_x(x))[0]
+
+    @_limit_blas_threads
+    def train_on_batch(self, x, y, return_dict: bool = False):
+        """One gradient update on one batch, as Keras's ``train_on_batch``.
+
+        The metrics are reset first, so they describe this batch only. Returns the loss
+        (plus regularization penalties) as a float without metrics, else
+        ``[loss, *metrics]`` (a dict with ``return_dict=True``).
+        """
+        self._assert_compiled("train_on_batch")
+        x = self._prepare_x(x)
+        y = self._prepare_y(y, x)
+        value, grads, y_pred = self._loss_and_grads(x, y, self.loss, training=True)
+        self.optimizer.apply([w.value for w in self.weights], grads)
+        return self._batch_logs(value, y, y_pred, return_dict)
+
+    @_limit_blas_threads
+    def test_on_batch(self, x, y, return_dict: bool = False):
+        """The loss and metrics on one batch (dropout off), as Keras's ``test_on_batch``."""
+        self._assert_compiled("test_on_batch")
+        x = self._prepare_x(x)
+        y = self._prepare_y(y, x)
+        y_pred, activity = self._infer(x)
+        value = float(self.loss(y, y_pred)[0] + activity + self._regularization())
+        return self._batch_logs(value, y, y_pred, return_dict)
+
+    def _batch_logs(self, value: float, y, y_pred, return_dict: bool):
+        for metric in self.compiled_metrics:
+            metric.reset()
+            metric.update(y, y_pred)
+        logs = {"loss": value, **self._metric_results()}
+        if return_dict:
+            return logs
+        values = list(logs.values())
+        return values[0] if len(values) == 1 else values
+
+
+class Model(Trainer):
+    """The model base: name, layers, weights, data coercion, the whole-model gradient and
+    the file facades; a subclass (:class:`npylstm.Sequential`) defines the graph hooks
+    listed in :mod:`npylstm.models.model`.
+
+    Parameters
+    ----------
+    name : the model's name (default: ``_DEFAULT_NAME``, then ``_DEFAULT_NAME_1``, ...)
+    trainable : recorded in the config (every weight is trained)
+    """
+
+    # The model kind in error messages and the repr ("Sequential 'sequential': ...").
+    _KIND = "Model"
+    # The base of automatic names (Keras: "sequential", "functional").
+    _DEFAULT_NAME = "model"
+    # How to build an unbuilt model, completing "count_params() needs a built model: ...".
+    _BUILD_HINT = "call build()"
+
+    def __init__(self, name: str | None = None, trainable: bool = True):
+        if name is None:
+            n = _name_counts[self._DEFAULT_NAME]
+            _name_counts[self._DEFAULT_NAME] += 1
+            name = self._DEFAULT_NAME if n == 0 else f"{self._DEFAULT_NAME}_{n}"
+        self.name = name
+        self.trainable = bool(trainable)
+        self._layers: list[Layer] = []
+        self.built = False
+        Trainer.__init__(self)
+
+    # -- errors -----------------------------------------------------------------------------
+    def _label(self) -> str:
+        return f"{self._KIND} '{self.name}'"
+
+    def _error(self, message: str) -> ValueError:
+        return ValueError(f"{self._label()}: {message}")
+
+    def _not_built_error(self, what: str) -> ValueError:
+        return self._error(f"{what} needs a built model: {self._BUILD_HINT}")
+
+    # -- the graph: hooks a model kind implements --------------------------------------------
+    @property
+    def input_shape(self) -> tuple | None:  # pragma: no cover - abstract
+        """The input shape with the batch axis, e.g. ``(None, 50, 1)``; None if unknown."""
+        raise NotImplementedError
+
+    @property
+    def output_shape(self) -> tuple:  # pragma: no cover - abstract
+        """The output shape with the batch axis (needs a built model)."""
+        raise NotImplementedError
+
+    def build(self, input_shape=None) -> None:  # pragma: no cover - abstract
+        """Build every layer for ``input_shape`` (with the batch axis)."""
+        raise NotImplementedError
+
+    def _build_from_weights(self, weights: list) -> None:
+        """Build an unbuilt model from the shapes of ``weights`` (get_weights() order), or
+        raise: the default cannot tell."""
+        raise self._error("set_weights() needs a built model: build it or add an Input")
+
+    def _forward(self, x: np.ndarray, training: bool):  # pragma: no cover - abstract
+        """Returns ``(y_pred, caches, activity_penalty, activity_grads)``."""
+        raise NotImplementedError
+
+    def _backward(self, dy: np.ndarray, caches, activity_grads) -> list[np.ndarray]:
+        """The gradient of every weight, in :meth:`get_weights` order."""
+        raise NotImplementedError  # pragma: no cover - abstract
+
+    def _infer(self, x: np.ndarray, training: bool = False) -> tuple[np.ndarray, float]:
+        """``(y_pred, activity_penalty)`` without keeping what backward needs."""
+        raise NotImplementedError  # pragma: no cover - abstract
+
+    def _layer_output_shapes(self) -> list[tuple[Layer, tuple]]:  # pragma: no cover
+        """Each layer with its output shape, in the summary's order."""
+        raise NotImplementedError
+
+    # -- layers -----------------------------------------------------------------------------
+    @property
+    def layers(self) -> list[Layer]:
+        """The layers, without the input (as Keras's ``model.layers``)."""
+        return list(self._layers)
+
+    # -- weights ----------------------------------------------------------------------------
+    @property
+    def weights(self) -> list:
+        return [w for layer in self._layers for w in layer.weights]
+
+    @property
+    def trainable_weights(self) -> list:
+        return self.weights
+
+    def get_weights(self) -> list[np.ndarray]:
+        """Copies of every weight array, in Keras's order (layer by layer)."""
+        return [w.value.copy() for w in self.weights]
+
+    def set_weights(self, weights) -> None:
+        """Set every weight from a list in :meth:`get_weights` order, e.g.
+        ``model.set_weights(keras_model.get_weights())``."""
+        weights = list(weights)
+        if not self.built:
+            self._build_from_weights(weights)
+        own = self.weights
+        if len(weights) != len(own):
+            raise self._error(
+                f"set_weights expected {len(own)} arrays "
+                f"({[w.path for w in own]}), received {len(weights)}"
+            )
+        start = 0
+        for layer in self._layers:
+            n = len(layer.weights)
+            layer.set_weights(weights[start:start + n])
+            start += n
+
+    def count_params(self) -> int:
+        if not self.built:
+            raise self._not_built_error("count_params()")
+        return int(sum(layer.count_params() for layer in self._layers))
+
+    def _regularization(self) -> float:
+        return float(sum(layer.regularization_loss() for layer in self._layers))
+
+    # -- summary ----------------------------------------------------------------------------
+    def summary(self, line_length: int | None = None, print_fn=None,
+                show_param_formulas: bool = False) -> None:
+        """Print a table like Keras 3's ``model.summary()``.
+
+        Parameters
+        ----------
+        line_length : table width (default 88 columns, as Keras)
+        print_fn : called once with the whole text instead of printing to the terminal
+        show_param_formulas : add a column with each LSTM's count written out,
+            ``4 × 20 × (1 + 20 + 1) = 1,760``
+        """
+        print_summary(self, line_length=line_length, print_fn=print_fn,
+                      show_param_formulas=show_param_formulas)
+
+    # -- data -------------------------------------------------------------------------------
+    def _dtype(self) -> np.dtype:
+        return self._layers[0].dtype if self._layers else np.dtype("float32")
+
+    def _as_array(self, data, what: str) -> np.ndarray:
+        """Lists, float64 and int arrays become arrays of the model's float dtype (Keras
+        converts numeric inputs to floatx the same way)."""
+        if data is None:
+            raise self._error(f"expected {what} data, received None")
+        if (isinstance(data, np.ndarray) and data.dtype == self._dtype() and data.ndim > 0
+                and data.flags.c_contiguous):
+            return data  # already what the layers take (the fast path for small batches)
+        try:
+            array = np.asarray(data)
+        except ValueError as exc:
+            raise self._error(f"{what} could not be converted to an array: {exc}") from None
+        if array.dtype == object or not (
+            np.issubdtype(array.dtype, np.number) or array.dtype == bool
+        ):
+            raise TypeError(
+                f"{self._label()}: expected numeric {what} data (a list or array of "
+                f"numbers), received dtype {array.dtype}"
+            )
+        if array.ndim == 0:
+            raise self._error(f"expected {what} with a batch axis, received a scalar")
+        return np.ascontiguousarray(array, dtype=self._dtype())
+
+    def _prepare_x(self, x) -> np.ndarray:
+        """``x`` as an array of the model's dtype and input shape; builds an unbuilt model
+        for ``x``'s shape."""
+        if not self._layers:
+            raise self._error("the model has no layers: add layers before using it")
+        x = self._as_array(x, "x")
+        if not self.built:
+            self.build((None, *x.shape[1:]))
+        expected = self.input_shape
+        fits = len(expected) == x.ndim and all(
+            e is None or e == d for e, d in zip(expected[1:], x.shape[1:], strict=True)
+        )
+        if not fits:
+            raise self._error(
+                f"x has shape {x.shape}, the model expects {_format_shape(expected)}"
+            )
+        return x
+
+    def _prepare_y(self, y, x: np.ndarray) -> np.ndarray:
+        """``y`` as an array matching the output shape (``x`` already prepared)."""
+        y = self._as_array(y, "y")
+        if len(y) != len(x):
+            raise self._error(
+                f"x and y must have the same number of samples, received x with {len(x)} "
+                f"and y with {len(y)}"
+            )
+        out = self.output_shape
+        out_tail, tail = tuple(out[1:]), tuple(y.shape[1:])
+        if len(tail) == len(out_tail) and all(
+            o is None or o == t for o, t in zip(out_tail, tail, strict=True)
+        ):
+            return y
+        if out_tail[-1:] == (1,) and tail == out_tail[:-1]:
+            return y.reshape(*y.shape, 1)  # Keras also accepts (batch,) for an output (batch, 1)
+        raise self._error(
+            f"y has shape {y.shape} but the model's output has shape "
+            f"{_format_shape(out)}: each y sample must have shape {out_tail}"
+        )
+
+    # -- loss and gradients -----------------------------------------------------------------
+    def __call__(self, x, training: bool = False) -> np.ndarray:
+        return self._infer(self._prepare_x(x), training)[0]
+
+    @_limit_blas_threads
+    def loss_and_gradients(self, x, y, loss=None, training: bool = False):
+        """The loss on ``(x, y)`` and its gradient for every weight.
+
+        Parameters
+        ----------
+        x : (batch, timesteps, features) array_like
+        y : (batch, ...) targets matching the model's output
+        loss : a loss name or object; default: the compiled loss
+        training : run dropout (False: deterministic, as ``model(x)``)
+
+        Returns
+        -------
+        loss : float, the loss plus every weight and activity regularization penalty
+            (what Keras's ``train_step`` differentiates)
+        grads : list of arrays in :meth:`get_weights` order
+        """
+        loss_fn = self._loss_fn(loss)
+        x = self._prepare_x(x)
+        y = self._prepare_y(y, x)
+        value, grads, _ = self._loss_and_grads(x, y, loss_fn, training)
+        return value, grads
+
+    def _loss_fn(self, loss=None):
+        if loss is not None:
+            return losses.get(loss)
+        if self.loss is None:
+            raise self._error(
+                "no loss: call compile(optimizer, loss=...) first or pass loss= here"
+            )
+        return self.loss
+
+    def _loss_and_grads(self, x, y, loss_fn, training: bool):
+        y_pred, caches, activity, activity_grads = self._forward(x, training)
+        value, dy = loss_fn(y, y_pred)
+        value = value + activity + self._regularization()
+        grads = self._backward(dy, caches, activity_grads)
+        return float(value), grads, y_pred
+
+    # -- files and Keras (thin wrappers over npylstm.keras_io, imported on first use) -------
+    def save(self, filepath):
+        """Write ``.keras`` (Keras 3) or, for a ``.h5`` name, a legacy HDF5 model file."""
+        from .. import keras_io
+
+        return keras_io.save_model(self, filepath)
+
+    def save_weights(self, filepath):
+        """Write ``.weights.h5`` (Keras 3) or, for another ``.h5`` name, legacy HDF5 weights."""
+        from .. import keras_io
+
+        return keras_io.save_weights(self, filepath)
+
+    def load_weights(self, filepath) -> None:
+        """Load weights from a ``.weights.h5``, ``.keras`` or legacy ``.h5`` file."""
+        from .. import keras_io
+
+        keras_io.load_weights(self, filepath)
+
+    def to_keras(self):
+        """This model as a Keras model with the same config and weights."""
+        from .. import keras_io
+
+        return keras_io.to_keras(self)
+
+    def __repr__(self) -> str:
+        return f"<{self._KIND} name={self.name}, layers={[layer.name for layer in self._layers]}>"
