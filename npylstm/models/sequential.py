@@ -25,7 +25,8 @@ import numpy as np
 from .. import registry
 from ..layers.base import Layer, dtype_policy_config
 from ..layers.input import InputLayer
-from .model import Model, _format_shape
+from .model import Model
+from .summary import _format_shape
 
 __all__ = ["Sequential"]
 
