@@ -171,3 +171,21 @@ def test_kernel_lookup_falls_back_to_the_generic_loop():
         kind = "new"
 
     assert get_kernel(NewCell(), "numba").name == "reference"
+
+
+def test_a_changed_activation_takes_effect_on_the_next_call(rng):
+    """The layer's cell follows its options (the legacy-file reader sets
+    ``recurrent_activation`` on a built layer, as users may)."""
+    from npylstm.layers import LSTM
+
+    x = rng.normal(size=(2, 4, 3)).astype("float32")
+    layer = LSTM(3)
+    before = layer(x)
+    layer.recurrent_activation = "hard_sigmoid_keras2"
+    after = layer(x)
+    assert layer.cell.recurrent_activation == "hard_sigmoid_keras2"
+    assert not np.array_equal(before, after)
+    twin = LSTM(3, recurrent_activation="hard_sigmoid_keras2")
+    twin.build((None, 4, 3))
+    twin.set_weights(layer.get_weights())
+    np.testing.assert_array_equal(twin(x), after)

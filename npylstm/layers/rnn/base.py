@@ -73,10 +73,24 @@ class RNN(Layer):
             get_backend(backend)  # validates the name now rather than at the first call
         self.backend = backend
         self.states: list[np.ndarray] | None = None  # carried states when stateful
-        self.cell = self.make_cell()
+        self._cell = None
+        self._cell_key = None
+
+    @property
+    def cell(self):
+        """The step equations of this layer (an :class:`npylstm.cells.Cell`), made anew
+        when an option it depends on changed (``layer.activation = "relu"`` takes effect)."""
+        key = self.cell_options()
+        if self._cell is None or key != self._cell_key:
+            self._cell, self._cell_key = self.make_cell(), key
+        return self._cell
+
+    def cell_options(self) -> tuple:  # pragma: no cover - abstract
+        """The layer attributes its cell is made from."""
+        raise NotImplementedError
 
     def make_cell(self):  # pragma: no cover - abstract
-        """The step equations of this layer (an :class:`npylstm.cells.Cell`)."""
+        """A new cell from the layer's current options."""
         raise NotImplementedError
 
     # -- what the registry and the files need ------------------------------------------
