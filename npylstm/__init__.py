@@ -9,15 +9,20 @@
 from . import (
     activations,
     callbacks,
+    cells,
     datasets,
     gates,
     initializers,
+    io,
     keras_io,
     layers,
     losses,
     metrics,
+    model,  # the old module name: the same module object as npylstm.models
+    models,
     ops,
     optimizers,
+    registry,
     regularizers,
     torch_io,
 )
@@ -26,7 +31,7 @@ from .initializers import set_random_seed
 from .keras_io import from_keras, load_model
 from .layers import LSTM, clear_session
 from .layers.input import Input
-from .model import Sequential
+from .models import Sequential
 from .ops import get_backend, set_backend
 from .trace import LSTMTrace, trace  # the function shadows the submodule's name
 
@@ -39,6 +44,7 @@ __all__ = [
     "Sequential",
     "activations",
     "callbacks",
+    "cells",
     "clear_session",
     "datasets",
     "explain_params",
@@ -46,13 +52,17 @@ __all__ = [
     "gates",
     "get_backend",
     "initializers",
+    "io",
     "keras_io",
     "layers",
     "load_model",
     "losses",
     "metrics",
+    "model",
+    "models",
     "ops",
     "optimizers",
+    "registry",
     "regularizers",
     "set_backend",
     "set_random_seed",

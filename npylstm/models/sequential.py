@@ -45,6 +45,7 @@ class Sequential(Model):
     or from the first data it sees.
     """
 
+    KERAS_MODULE = "keras"  # Keras serializes its models as {"module": "keras", ...}
     _KIND = "Sequential"
     _DEFAULT_NAME = "sequential"
     _BUILD_HINT = "add an Input, pass input_shape= to the first layer, or call build()"
