@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from gradcheck import central_difference  # tests/ is on sys.path
 
 from npylstm import regularizers
 from npylstm.layers import Dense
@@ -37,19 +38,6 @@ def test_dense_without_bias_has_only_a_kernel(keras, rng):
     np.testing.assert_allclose(layer(x), expected, rtol=1e-6, atol=1e-6)
 
 
-def _central_difference(f, array, eps=1e-6):
-    grad = np.zeros_like(array)
-    for index in np.ndindex(array.shape):
-        old = array[index]
-        array[index] = old + eps
-        up = f()
-        array[index] = old - eps
-        down = f()
-        array[index] = old
-        grad[index] = (up - down) / (2 * eps)
-    return grad
-
-
 @pytest.mark.parametrize("activation", ["linear", "tanh", "sigmoid", "softplus"])
 @pytest.mark.parametrize("shape", [(3, 4), (2, 3, 4)])
 def test_dense_backward_matches_central_differences(rng, activation, shape):
@@ -64,11 +52,11 @@ def test_dense_backward_matches_central_differences(rng, activation, shape):
 
     y, cache = layer.forward(x)
     dx, (dkernel, dbias) = layer.backward(weight, cache)
-    np.testing.assert_allclose(dx, _central_difference(loss, x), rtol=1e-6, atol=1e-8)
+    np.testing.assert_allclose(dx, central_difference(loss, x), rtol=1e-6, atol=1e-8)
     np.testing.assert_allclose(
-        dkernel, _central_difference(loss, layer.kernel), rtol=1e-6, atol=1e-8
+        dkernel, central_difference(loss, layer.kernel), rtol=1e-6, atol=1e-8
     )
-    np.testing.assert_allclose(dbias, _central_difference(loss, layer.bias), rtol=1e-6, atol=1e-8)
+    np.testing.assert_allclose(dbias, central_difference(loss, layer.bias), rtol=1e-6, atol=1e-8)
 
 
 def test_dense_regularization_loss_and_grads():

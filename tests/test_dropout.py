@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from gradcheck import central_difference  # tests/ is on sys.path
 
 from npylstm.layers import LSTM, Dropout
 from npylstm.layers.dropout import dropout_mask
@@ -163,19 +164,6 @@ def test_lstm_masks_are_new_for_every_batch_but_fixed_by_seed():
 
 
 # -- gradients through the masks (float64 central differences) -----------------------------
-def _central_difference(f, array, eps=1e-6):
-    grad = np.zeros_like(array)
-    for index in np.ndindex(array.shape):
-        old = array[index]
-        array[index] = old + eps
-        up = f()
-        array[index] = old - eps
-        down = f()
-        array[index] = old
-        grad[index] = (up - down) / (2 * eps)
-    return grad
-
-
 @pytest.mark.parametrize(
     ("dropout", "recurrent_dropout", "go_backwards"),
     [(0.4, 0.0, False), (0.4, 0.0, True), (0.0, 0.4, False), (0.3, 0.4, True)],
@@ -199,8 +187,8 @@ def test_lstm_dropout_backward_matches_central_differences(
 
     _, cache = layer.forward(x, training=True, rng=np.random.default_rng(5))
     dx, grads = layer.backward(projection, cache)
-    np.testing.assert_allclose(dx, _central_difference(loss, x), rtol=1e-5, atol=1e-8)
+    np.testing.assert_allclose(dx, central_difference(loss, x), rtol=1e-5, atol=1e-8)
     for grad, weight in zip(grads, layer.weights, strict=True):
         np.testing.assert_allclose(
-            grad, _central_difference(loss, weight.value), rtol=1e-5, atol=1e-8
+            grad, central_difference(loss, weight.value), rtol=1e-5, atol=1e-8
         )

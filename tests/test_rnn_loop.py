@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from gradcheck import central_difference  # tests/ is on sys.path
 
 from npylstm.cells import LSTMCell
 from npylstm.ops import get_kernel, lstm_numba, lstm_reference, rnn_reference
@@ -127,19 +128,6 @@ def test_recurrent_masks_of_ones_change_nothing(rng):
         np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
 
 
-def _central_difference(f, array, eps=1e-6):
-    grad = np.zeros_like(array)
-    for index in np.ndindex(array.shape):
-        old = array[index]
-        array[index] = old + eps
-        up = f()
-        array[index] = old - eps
-        down = f()
-        array[index] = old
-        grad[index] = (up - down) / (2 * eps)
-    return grad
-
-
 def test_per_gate_masks_backward_matches_central_differences(rng):
     p = _problem(rng, "float64", batch=2, timesteps=4, input_dim=3, units=3)
     upstream = _upstream(rng, p, "float64")
@@ -158,7 +146,7 @@ def test_per_gate_masks_backward_matches_central_differences(rng):
     _, grads = _generic(cell, p, True, upstream, **masks)
     names = ["x", "h0", "c0", "kernel", "recurrent_kernel", "bias"]
     for name, grad in zip(names, grads, strict=True):
-        np.testing.assert_allclose(grad, _central_difference(loss, p[name]), rtol=1e-5,
+        np.testing.assert_allclose(grad, central_difference(loss, p[name]), rtol=1e-5,
                                    atol=1e-8, err_msg=name)
 
 

@@ -53,12 +53,7 @@ class Activation(Layer):
         return tuple(input_shape)
 
     def _check_input(self, x) -> np.ndarray:
-        try:
-            x = np.asarray(x, dtype=self.dtype)
-        except (TypeError, ValueError) as exc:
-            raise self._error(
-                f"expected a numeric array input, received {type(x).__name__}"
-            ) from exc
+        x = self._as_float_array(x)
         if x.ndim < 1:
             raise self._error(f"expected an input with a batch axis, received shape {x.shape}")
         if not self.built:

@@ -275,6 +275,15 @@ class Layer:
             if constraint is not None:
                 raise self._error(f"{cname} is not supported yet, received {constraint!r}")
 
+    def _as_float_array(self, x) -> np.ndarray:
+        """``x`` as an array of the layer's dtype, or an error naming the layer."""
+        try:
+            return np.asarray(x, dtype=self.dtype)
+        except (TypeError, ValueError) as exc:
+            raise self._error(
+                f"expected a numeric array input, received {type(x).__name__}"
+            ) from exc
+
     # -- weights ----------------------------------------------------------------------------
     def add_weight(self, name: str, value: np.ndarray) -> Weight:
         weight = Weight(name, np.ascontiguousarray(value, dtype=self.dtype), f"{self.name}/{name}")

@@ -148,12 +148,7 @@ class Dense(Layer):
 
     # -- computing ------------------------------------------------------------------------
     def _check_input(self, x) -> np.ndarray:
-        try:
-            x = np.asarray(x, dtype=self.dtype)
-        except (TypeError, ValueError) as exc:
-            raise self._error(
-                f"expected a numeric array input, received {type(x).__name__}"
-            ) from exc
+        x = self._as_float_array(x)
         if x.ndim < 2:
             raise self._error(
                 f"expected input of shape (batch, ..., features), received shape {x.shape}"

@@ -17,6 +17,7 @@ import warnings
 
 import numpy as np
 import pytest
+from gradcheck import central_difference  # tests/ is on sys.path (its conftest's folder)
 from layer_cases import CASES  # tests/conformance/ is on sys.path (pytest's rootdir mode)
 
 import npylstm
@@ -172,15 +173,7 @@ def test_gradients_match_central_differences(case_id, rng):
     ]
     assert len(grads) == len(layer.weights)
     for name, array, analytic in arrays:
-        numeric = np.zeros_like(array)
-        for index in np.ndindex(array.shape):
-            old = array[index]
-            array[index] = old + EPS
-            up = loss()
-            array[index] = old - EPS
-            down = loss()
-            array[index] = old
-            numeric[index] = (up - down) / (2 * EPS)
+        numeric = central_difference(loss, array, EPS)
         np.testing.assert_allclose(analytic, numeric, rtol=1e-5, atol=1e-7,
                                    err_msg=f"{case.id}: d{name}")
 

@@ -178,11 +178,7 @@ class RNN(Layer):
         if (isinstance(x, np.ndarray) and x.dtype == self.dtype and x.ndim == 3 and self.built
                 and x.shape[1] > 0 and x.shape[2] == self.input_dim and x.flags.c_contiguous):
             return x  # already what the kernels take (the fast path for small batches)
-        try:
-            x = np.asarray(x, dtype=self.dtype)
-        except (TypeError, ValueError) as exc:
-            received = type(x).__name__
-            raise self._error(f"expected a numeric array input, received {received}") from exc
+        x = self._as_float_array(x)
         if x.ndim != 3:
             raise self._error(
                 f"expected input of shape (batch, timesteps, features), "
