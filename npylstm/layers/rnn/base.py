@@ -42,6 +42,20 @@ class RNNLayerCache(NamedTuple):
         return self.kernel.name
 
 
+def _cell_option(name: str) -> property:
+    """A layer attribute whose new value discards the layer's cell (made again on use)."""
+    slot = f"_{name}"
+
+    def get(self):
+        return self.__dict__[slot]
+
+    def set(self, value):
+        self.__dict__[slot] = value
+        self.__dict__.pop("_cell", None)
+
+    return property(get, set, doc=f"The layer's {name} (its cell is made from it).")
+
+
 class RNN(Layer):
     """Base class of the recurrent layers (not registered: Keras's ``RNN(cell)`` wrapper
     form needs serializable cells, which come later).
@@ -73,25 +87,38 @@ class RNN(Layer):
             get_backend(backend)  # validates the name now rather than at the first call
         self.backend = backend
         self.states: list[np.ndarray] | None = None  # carried states when stateful
-        self._cell = None
-        self._cell_key = None
+
+    #: The attributes a subclass's cell is made from: setting one makes a new cell
+    #: (``layer.activation = "relu"`` takes effect on the next call).
+    CELL_OPTIONS: tuple[str, ...] = ()
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        for name in cls.__dict__.get("CELL_OPTIONS", ()):
+            setattr(cls, name, _cell_option(name))
 
     @property
     def cell(self):
-        """The step equations of this layer (an :class:`npylstm.cells.Cell`), made anew
-        when an option it depends on changed (``layer.activation = "relu"`` takes effect)."""
-        key = self.cell_options()
-        if self._cell is None or key != self._cell_key:
-            self._cell, self._cell_key = self.make_cell(), key
-        return self._cell
-
-    def cell_options(self) -> tuple:  # pragma: no cover - abstract
-        """The layer attributes its cell is made from."""
-        raise NotImplementedError
+        """The step equations of this layer (an :class:`npylstm.cells.Cell`)."""
+        cell = self.__dict__.get("_cell")
+        if cell is None:
+            cell = self.__dict__["_cell"] = self.make_cell()
+        return cell
 
     def make_cell(self):  # pragma: no cover - abstract
-        """A new cell from the layer's current options."""
+        """A new cell from the layer's current options (:attr:`CELL_OPTIONS`)."""
         raise NotImplementedError
+
+    def _kernel(self, cell, gate_masks: bool = False):
+        """The kernel for ``cell`` on this layer's backend (remembered between calls: the
+        lookup is per-call overhead on a streaming model)."""
+        backend = self.backend or default_backend()
+        memo = self.__dict__.get("_kernel_memo")
+        if memo is not None and memo[0] is cell and memo[1] == backend and memo[2] == gate_masks:
+            return memo[3]
+        kernel = get_kernel(cell, backend, gate_masks=gate_masks)
+        self.__dict__["_kernel_memo"] = (cell, backend, gate_masks, kernel)
+        return kernel
 
     # -- what the registry and the files need ------------------------------------------
     @classmethod
@@ -230,11 +257,6 @@ class RNN(Layer):
         self.states = None
 
     # -- computing ------------------------------------------------------------------------
-    def _backend_name(self) -> str:
-        return self.backend or default_backend()
-
-    def _weights_args(self) -> tuple:
-        return self.kernel, self.recurrent_kernel, self.bias
 
     def _dropout_masks(self, rng, batch: int, input_dim: int):
         """Keras's masks for one training call: ``(input_mask, input_masks, recurrent_masks)``.
@@ -270,10 +292,10 @@ class RNN(Layer):
             )
         if input_mask is not None:
             x = x * input_mask[:, None, :]  # (B, T, D)
-        gate_masks = recurrent_masks is not None
-        kernel = get_kernel(self.cell, self._backend_name(), gate_masks=gate_masks)
+        cell = self.cell
+        kernel = self._kernel(cell, gate_masks=recurrent_masks is not None)
         h_seq, last_states, op_cache = kernel.forward(
-            self.cell, x, states, *self._weights_args(), self.go_backwards,
+            cell, x, states, self.kernel, self.recurrent_kernel, self.bias, self.go_backwards,
             input_masks, recurrent_masks,
         )
         return self._outputs(h_seq, last_states), RNNLayerCache(op_cache, kernel, input_mask)
@@ -281,7 +303,7 @@ class RNN(Layer):
     def _outputs(self, h_seq, last_states):
         """What the layer returns (and, when ``stateful``, the states it carries on)."""
         if self.stateful:
-            self.states = [s.copy() for s in last_states]
+            self.states = list(map(np.ndarray.copy, last_states))
         output = h_seq if self.return_sequences else last_states[0]
         return [output, *last_states] if self.return_state else output
 
@@ -292,9 +314,9 @@ class RNN(Layer):
         # a prediction: the kernel's forward without the cache backward would need
         x = self._check_input(x)
         states = self._initial_state(initial_state, x.shape[0])
-        kernel = get_kernel(self.cell, self._backend_name())
-        h_seq, last_states = kernel.inference(
-            self.cell, x, states, *self._weights_args(), self.go_backwards
+        cell = self.cell
+        h_seq, last_states = self._kernel(cell).inference(
+            cell, x, states, self.kernel, self.recurrent_kernel, self.bias, self.go_backwards
         )
         return self._outputs(h_seq, last_states)
 

@@ -108,8 +108,7 @@ class LSTM(RNN):
         self._init_rnn(dropout, recurrent_dropout, seed, return_sequences, return_state,
                        go_backwards, stateful, unroll, backend)
 
-    def cell_options(self) -> tuple:
-        return (self.activation, self.recurrent_activation)
+    CELL_OPTIONS = ("activation", "recurrent_activation")
 
     def make_cell(self) -> LSTMCell:
         return LSTMCell(self.activation, self.recurrent_activation)
