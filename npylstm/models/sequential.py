@@ -31,6 +31,10 @@ from .summary import _format_shape
 __all__ = ["Sequential"]
 
 
+#: The keys of Keras 3's Sequential config (Keras 2 wrote ``name`` and ``layers`` only).
+_CONFIG_KEYS = ("name", "trainable", "dtype", "layers", "build_input_shape")
+
+
 @registry.register("Sequential")
 class Sequential(Model):
     """A linear stack of layers, with Keras's ``Sequential`` API.
@@ -264,7 +268,13 @@ class Sequential(Model):
                 "Sequential.from_config: expected a dict with 'name' and 'layers', received "
                 f"{type(config).__name__}"
             )
-        model = cls(name=config.get("name"))
+        unknown = sorted(set(config) - set(_CONFIG_KEYS))
+        if unknown:
+            raise ValueError(
+                f"Sequential '{config.get('name', '?')}': unknown config key {unknown[0]!r}; "
+                f"Sequential accepts {list(_CONFIG_KEYS)}"
+            )
+        model = cls(name=config.get("name"), trainable=config.get("trainable", True))
         for index, entry in enumerate(config["layers"]):
             layer = registry.deserialize(entry, f"Sequential.from_config: layer #{index}")
             model.add(layer)

@@ -96,6 +96,13 @@ def test_unknown_config_key_names_the_layer_the_key_and_the_accepted_keys():
                               "config": {"name": "gru", "units": 3, "reset_after": True}})
 
 
+def test_unknown_sequential_config_key_is_refused():
+    config = npylstm.Sequential([npylstm.Input((3, 2)), npylstm.layers.Dense(2)]).get_config()
+    with pytest.raises(ValueError, match=r"Sequential '.*': unknown config key 'mask'; "
+                                         r"Sequential accepts \['name', 'trainable'"):
+        npylstm.Sequential.from_config({**config, "mask": True})
+
+
 def test_ignored_keras_key_with_a_meaningful_value_is_refused():
     with pytest.raises(ValueError, match=r"Dense 'q': config key 'quantization_config'"):
         registry.deserialize({"class_name": "Dense", "config": {
