@@ -275,6 +275,13 @@ class Layer:
             if constraint is not None:
                 raise self._error(f"{cname} is not supported yet, received {constraint!r}")
 
+    def _feature_count(self, input_shape: tuple) -> int:
+        """The last axis of a build shape, or an error when it is unknown or not positive."""
+        input_dim = input_shape[-1]
+        if not isinstance(input_dim, numbers.Integral) or input_dim <= 0:
+            raise self._error(f"expected a known, positive feature count, received {input_shape}")
+        return int(input_dim)
+
     def _as_float_array(self, x) -> np.ndarray:
         """``x`` as an array of the layer's dtype, or an error naming the layer."""
         try:
@@ -303,8 +310,16 @@ class Layer:
         return [w.value.copy() for w in self._weights]
 
     def set_weights(self, weights) -> None:
-        """Replace the weights (a list in ``get_weights()`` order); shapes must match."""
+        """Replace the weights (a list in ``get_weights()`` order); shapes must match.
+
+        An unbuilt layer is first built for the input shape its weights imply
+        (:meth:`input_shape_from_weights`; Keras refuses weights on an unbuilt layer).
+        """
         weights = list(weights)
+        if not self.built:
+            shape = self.input_shape_from_weights(weights)
+            if shape is not None:
+                self.build(shape)
         if len(weights) != len(self._weights):
             names = [w.name for w in self._weights]
             raise self._error(

@@ -13,7 +13,6 @@
 
 from __future__ import annotations
 
-import numbers
 from typing import NamedTuple
 
 import numpy as np
@@ -96,9 +95,7 @@ class Dense(Layer):
             raise self._error(
                 f"expected an input shape (batch, ..., features), received {input_shape}"
             )
-        input_dim = input_shape[-1]
-        if not isinstance(input_dim, numbers.Integral) or input_dim <= 0:
-            raise self._error(f"expected a known, positive feature count, received {input_shape}")
+        input_dim = self._feature_count(input_shape)
         self._weights = []
         self.kernel = self.add_weight(
             "kernel", self.kernel_initializer((input_dim, self.units), self.dtype)
@@ -115,13 +112,6 @@ class Dense(Layer):
         if weights and np.ndim(weights[0]) == 2:  # kernel (D, units)
             return (None, int(np.shape(weights[0])[0]))
         return None
-
-    def set_weights(self, weights) -> None:
-        weights = list(weights)
-        shape = self.input_shape_from_weights(weights)
-        if not self.built and shape is not None:
-            self.build(shape)
-        super().set_weights(weights)
 
     def param_rule(self) -> tuple[str, str]:
         bias = " + 1" if self.use_bias else ""

@@ -17,7 +17,6 @@ kernel.
 
 from __future__ import annotations
 
-import numbers
 from typing import NamedTuple
 
 import numpy as np
@@ -148,24 +147,13 @@ class RNN(Layer):
             raise self._error(
                 f"expected an input shape (batch, timesteps, features), received {input_shape}"
             )
-        input_dim = input_shape[-1]
-        if not isinstance(input_dim, numbers.Integral) or input_dim <= 0:
-            raise self._error(f"expected a known, positive feature count, received {input_shape}")
-        return int(input_dim)
+        return self._feature_count(input_shape)
 
     def input_shape_from_weights(self, weights) -> tuple | None:
         weights = list(weights)
         if weights and np.ndim(weights[0]) == 2:  # kernel (D, n*U): the input has D features
             return (None, None, int(np.shape(weights[0])[0]))
         return None
-
-    def set_weights(self, weights) -> None:
-        weights = list(weights)
-        shape = self.input_shape_from_weights(weights)
-        if not self.built and shape is not None:
-            # Keras refuses weights on an unbuilt layer; the kernel tells us the input size.
-            self.build(shape)
-        super().set_weights(weights)
 
     def param_rule(self) -> tuple[str, str]:
         if not self.built:
@@ -177,11 +165,6 @@ class RNN(Layer):
         if not self.built:
             raise self._error("param_formula() needs a built layer")
         return self.param_rule()[1]
-
-    def count_params(self) -> int:
-        if not self.built:
-            raise self._error("count_params() needs a built layer: call build() or the layer first")
-        return self.cell.param_count(self.input_dim, self.units, self.use_bias)
 
     def compute_output_shape(self, input_shape):
         input_shape = tuple(input_shape)
