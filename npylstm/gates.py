@@ -28,6 +28,7 @@ __all__ = [
     "join_gates",
     "lstm_param_count",
     "lstm_param_formula",
+    "packed_param_rule",
     "keras_to_torch",
     "torch_to_keras",
 ]
@@ -84,6 +85,22 @@ def join_gates(*blocks: np.ndarray) -> np.ndarray:
     return np.concatenate(blocks, axis=-1)
 
 
+def packed_param_rule(n_gates: int, input_dim: int, units: int,
+                      use_bias: bool = True) -> tuple[str, str]:
+    """``(rule, formula)`` of a layer with ``n_gates`` packed gate blocks: ``kernel (D, nU)``,
+    ``recurrent_kernel (U, nU)`` and ``bias (nU,)``.
+
+    >>> packed_param_rule(3, 2, 4, use_bias=False)
+    ('3 × units × (input_dim + units)', '3 × 4 × (2 + 4) = 72')
+    """
+    bias = " + 1" if use_bias else ""
+    total = n_gates * units * (input_dim + units + (1 if use_bias else 0))
+    return (
+        f"{n_gates} × units × (input_dim + units{bias})",
+        f"{n_gates} × {units} × ({input_dim} + {units}{bias}) = {total:,}",
+    )
+
+
 def lstm_param_count(input_dim: int, units: int, use_bias: bool = True) -> int:
     """Number of weights of one Keras LSTM layer: ``4 * units * (input_dim + units + 1)``.
 
@@ -101,9 +118,7 @@ def lstm_param_formula(input_dim: int, units: int, use_bias: bool = True) -> str
     >>> lstm_param_formula(2, 64)
     '4 × 64 × (2 + 64 + 1) = 17,152'
     """
-    bias = " + 1" if use_bias else ""
-    total = lstm_param_count(input_dim, units, use_bias)
-    return f"4 × {units} × ({input_dim} + {units}{bias}) = {total:,}"
+    return packed_param_rule(4, input_dim, units, use_bias)[1]
 
 
 def keras_to_torch(

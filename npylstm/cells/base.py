@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..gates import join_gates, split_gates
+from ..gates import join_gates, packed_param_rule, split_gates
 
 __all__ = ["Cell"]
 
@@ -78,18 +78,11 @@ class Cell:
         """The last-axis width of each of :attr:`FIELDS`."""
         return dict.fromkeys(self.FIELDS, units)
 
-    def param_count(self, input_dim: int, units: int, use_bias: bool) -> int:
-        return int(sum(np.prod(s) for s in self.weight_shapes(input_dim, units, use_bias).values()))
-
     def param_rule(self, input_dim: int, units: int, use_bias: bool) -> tuple[str, str]:
         """``(rule, formula)``, e.g. ``("4 × units × (input_dim + units + 1)",
-        "4 × 20 × (1 + 20 + 1) = 1,760")``."""
-        n, bias = self.n_gates, " + 1" if use_bias else ""
-        total = self.param_count(input_dim, units, use_bias)
-        return (
-            f"{n} × units × (input_dim + units{bias})",
-            f"{n} × {units} × ({input_dim} + {units}{bias}) = {total:,}",
-        )
+        "4 × 20 × (1 + 20 + 1) = 1,760")``, for the default :meth:`weight_shapes` (a cell
+        with other shapes overrides both)."""
+        return packed_param_rule(self.n_gates, input_dim, units, use_bias)
 
     # -- the step -----------------------------------------------------------------------
     def step(self, xz_t, rz_t, states_tm1, bias):  # pragma: no cover - abstract

@@ -117,19 +117,20 @@ class LSTM(RNN):
     def build(self, input_shape) -> None:
         input_dim = self._check_build_shape(input_shape)
         units, dtype = self.units, self.dtype
+        shapes = self.cell.weight_shapes(input_dim, units, self.use_bias)  # the cell's packing
         self._weights = []
         self.kernel = self.add_weight(
-            "kernel", self.kernel_initializer((input_dim, 4 * units), dtype)
+            "kernel", self.kernel_initializer(shapes["kernel"], dtype)
         ).value  # (D, 4U)
         self.recurrent_kernel = self.add_weight(
-            "recurrent_kernel", self.recurrent_initializer((units, 4 * units), dtype)
+            "recurrent_kernel", self.recurrent_initializer(shapes["recurrent_kernel"], dtype)
         ).value  # (U, 4U)
         self.bias = None
         if self.use_bias:
             if self.unit_forget_bias:
                 bias = initializers.unit_forget_bias(self.bias_initializer, units, dtype)
             else:
-                bias = self.bias_initializer((4 * units,), dtype)
+                bias = self.bias_initializer(shapes["bias"], dtype)
             self.bias = self.add_weight("bias", bias).value  # (4U,)
         super().build(input_shape)
 
