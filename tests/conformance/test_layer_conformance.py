@@ -103,6 +103,19 @@ def test_unknown_sequential_config_key_is_refused():
         npylstm.Sequential.from_config({**config, "mask": True})
 
 
+def test_activation_layer_bad_inputs_name_the_layer():
+    with pytest.raises(ValueError, match=r"Activation 'act': Unknown activation 'tanhh': "
+                                         r"expected one of .*softmax"):
+        npylstm.layers.Activation("tanhh", name="act")
+    layer = npylstm.layers.Activation("softmax", name="act")
+    with pytest.raises(ValueError, match=r"Activation 'act': expected an input with a batch "
+                                         r"axis, received shape \(\)"):
+        layer(np.float32(1.0))
+    with pytest.raises(ValueError, match=r"Activation 'act': expected a numeric array input, "
+                                         r"received str"):
+        layer("abc")
+
+
 def test_ignored_keras_key_with_a_meaningful_value_is_refused():
     with pytest.raises(ValueError, match=r"Dense 'q': config key 'quantization_config'"):
         registry.deserialize({"class_name": "Dense", "config": {
