@@ -169,11 +169,11 @@ def test_keras1_files_are_refused(tmp_path):
 
 def test_unsupported_layers_are_listed(tmp_path):
     path, _, _ = fixture("keras2_stacked")
-    bad = tmp_path / "gru.h5"
+    bad = tmp_path / "conv_lstm.h5"
 
     def add_layers(config):
         layers = config["config"]["layers"]
-        layers[1]["class_name"] = "GRU"
+        layers[1]["class_name"] = "ConvLSTM1D"
         layers.append({"class_name": "Lambda", "config": {"name": "evil", "function": "os.system"}})
         return config
 
@@ -183,7 +183,7 @@ def test_unsupported_layers_are_listed(tmp_path):
     assert {"Dense", "Dropout", "InputLayer", "LSTM"} <= set(registered)
     with pytest.raises(
         keras_io.KerasFileError,
-        match=r"unsupported layer classes \['GRU', 'Lambda'\]; npylstm supports "
+        match=r"unsupported layer classes \['ConvLSTM1D', 'Lambda'\]; npylstm supports "
         + re.escape(str(registered)),
     ):
         npylstm.load_model(bad)

@@ -7,6 +7,8 @@ a fast kernel for a cell (``npylstm.ops.get_kernel``) has the same signature.
 """
 
 from .base import Cell
+from .gru import GRUCell
 from .lstm import LSTMCell
+from .simple_rnn import SimpleRNNCell
 
-__all__ = ["Cell", "LSTMCell"]
+__all__ = ["Cell", "GRUCell", "LSTMCell", "SimpleRNNCell"]

@@ -6,17 +6,19 @@ layer (:class:`npylstm.layers.rnn.RNN`) owns the weights, the options and the ch
 kernel. This is Keras's split (``RNN`` running ``LSTMCell.call`` through ``backend.rnn``)
 and flax's (``RNN`` scanning any ``RNNCellBase``), minus the weights.
 
-The loop hands a cell two projections per step, so that the cell's own equations stay in
-one place and the products that dominate the cost are shared by every cell:
-
-* ``xz_t = x_t @ kernel`` — computed for every timestep at once, before the loop
-  (per gate, with per-gate dropout masks: ``(x_t * m_g) @ kernel_g``);
-* ``rz_t = h_tm1 @ recurrent_kernel`` — the recurrent product, inside the loop
-  (per gate with recurrent dropout masks), where ``h_tm1`` is the cell's first state.
+The loop hands a cell, per step, ``xz_t = x_t @ kernel`` — computed for every timestep at
+once before the loop (per gate, with per-gate dropout masks: ``(x_t * m_g) @ kernel_g``),
+the product that dominates the cost — and the previous states. The recurrent product is
+the cell's: most cells take ``h_tm1 @ recurrent_kernel`` for every gate at once
+(:meth:`Cell.project`), but Keras's GRU with ``reset_after=False`` multiplies
+``(r * h_tm1) @ recurrent_kernel_h``, with ``r`` computed earlier in the same step.
 
 ``step`` turns them into the new states; ``step_backward`` turns the states' gradients
-into the projections' gradients, and the loop does the rest (the recurrent product's
-transpose inside the loop, the weight gradients as two large products after it).
+into the gradients of ``xz_t``, of the recurrent products (``drz_t``) and of the previous
+states (through every path, the recurrent product included: :meth:`Cell.project_backward`).
+The loop does the rest: the weight gradients as two large products after the loop,
+``xs^T dxz`` and ``Σ_g u_g^T drz_g`` where ``u_g`` is what each gate's recurrent product
+multiplied (:meth:`Cell.recurrent_inputs`).
 """
 
 from __future__ import annotations
@@ -84,19 +86,47 @@ class Cell:
         with other shapes overrides both)."""
         return packed_param_rule(self.n_gates, input_dim, units, use_bias)
 
-    # -- the step -----------------------------------------------------------------------
-    def step(self, xz_t, rz_t, states_tm1, bias):  # pragma: no cover - abstract
-        """``(states_t, fields_t)``: the new states (a list in :attr:`STATES` order) and
-        what backward needs (a dict over :attr:`FIELDS`), from ``xz_t`` and ``rz_t``
-        (each ``(batch, n_gates * units)``), the previous states and the bias."""
-        raise NotImplementedError
+    # -- the recurrent product ---------------------------------------------------------
+    def project(self, h_tm1, recurrent_kernel, recurrent_masks=None):
+        """``h_tm1 @ recurrent_kernel`` (B, nU); gate by gate with per-gate recurrent
+        dropout masks ``(n, B, U)``: ``(h_tm1 * m_g) @ recurrent_kernel_g``."""
+        if recurrent_masks is None:
+            return h_tm1 @ recurrent_kernel  # (B, nU)
+        blocks = self.split(recurrent_kernel)  # n x (U, U)
+        return self.join(*[(h_tm1 * recurrent_masks[g]) @ blocks[g]
+                           for g in range(len(blocks))])  # (B, nU)
 
-    def step_backward(self, dstates_t, fields_t, states_tm1, bias):  # pragma: no cover
-        """``(dxz_t, drz_t, dstates_tm1)``: gradients of the two projections and of the
-        previous states *except* through ``rz_t`` (the loop adds ``drz_t @
-        recurrent_kernel.T`` to the first one); an entry of ``dstates_tm1`` may be None
-        when the state reaches the step only through ``rz_t``."""
-        raise NotImplementedError
+    def project_backward(self, drz, recurrent_kernel, recurrent_masks=None):
+        """The gradient of ``h_tm1`` through :meth:`project` (B, U), from ``drz`` (B, nU)."""
+        if recurrent_masks is None:
+            return drz @ recurrent_kernel.T  # (B, U)
+        blocks = self.split(recurrent_kernel)  # n x (U, U)
+        drz_gates = self.split(drz)  # n x (B, U)
+        return sum((drz_gates[g] @ blocks[g].T) * recurrent_masks[g]
+                   for g in range(len(blocks)))  # (B, U)
+
+    def recurrent_inputs(self, h_prev, fields, recurrent_masks=None):
+        """What each gate's recurrent product multiplied, for every step at once:
+        ``h_prev (B, T, U)`` itself (one array: every gate multiplied ``h_tm1``), or a list
+        with one ``(B, T, U)`` array per gate. The loop's recurrent-kernel gradient is
+        ``Σ_g u_g^T drz_g`` over every step."""
+        if recurrent_masks is None:
+            return h_prev  # (B, T, U)
+        return [h_prev * recurrent_masks[g][:, None, :] for g in range(self.n_gates)]
+
+    # -- the step -----------------------------------------------------------------------
+    def step(self, xz_t, states_tm1, recurrent_kernel, bias, recurrent_masks=None):
+        """``(states_t, fields_t)``: the new states (a list in :attr:`STATES` order) and
+        what backward needs (a dict over :attr:`FIELDS`), from ``xz_t (batch, n_gates *
+        units)``, the previous states, the recurrent kernel, the bias and the per-gate
+        recurrent dropout masks (or None)."""
+        raise NotImplementedError  # pragma: no cover - abstract
+
+    def step_backward(self, dstates_t, fields_t, states_tm1, recurrent_kernel, bias,
+                      recurrent_masks=None):
+        """``(dxz_t, drz_t, dstates_tm1)``: the gradients of ``xz_t``, of the recurrent
+        products (packed like ``xz_t``) and of every previous state (a full list)."""
+        raise NotImplementedError  # pragma: no cover - abstract
 
     def bias_grad(self, dxz: np.ndarray, drz: np.ndarray) -> np.ndarray:  # pragma: no cover
         """The bias gradient from every step's ``dxz`` and ``drz`` (``(B*T, n*units)``)."""

@@ -15,15 +15,16 @@ then ``_compute_carry_and_output_fused``)::
     h_t = o * φ(c_t)                       new output
 
 With per-gate dropout masks (Keras's implementation 1, used when ``recurrent_dropout > 0``)
-the generic loop builds ``xz_t`` and ``rz_t`` gate by gate from masked copies of ``x_t``
-and ``h_tm1``; the equations above do not change. ``ops/lstm_reference.py`` is the same
-LSTM written out on one page, and a test pins the two equal bit for bit.
+``xz_t`` (the loop) and ``rz_t`` (:meth:`Cell.project`) are built gate by gate from
+masked copies of ``x_t`` and ``h_tm1``; the equations above do not change.
+``ops/lstm_reference.py`` is the same LSTM written out on one page, and a test pins the
+two equal bit for bit.
 
 >>> import numpy as np
 >>> cell = LSTMCell()
 >>> B, U = 2, 3
->>> xz, rz = np.zeros((B, 4 * U)), np.zeros((B, 4 * U))
->>> (h, c), fields = cell.step(xz, rz, [np.zeros((B, U)), np.ones((B, U))], None)
+>>> xz, recurrent_kernel = np.zeros((B, 4 * U)), np.zeros((U, 4 * U))
+>>> (h, c), fields = cell.step(xz, [np.zeros((B, U)), np.ones((B, U))], recurrent_kernel, None)
 >>> round(float(c[0, 0]), 4)                # f * c_tm1 + i * g = 0.5 * 1 + 0.5 * 0
 0.5
 """
@@ -55,9 +56,10 @@ class LSTMCell(Cell):
     def field_widths(self, units: int) -> dict[str, int]:
         return {"z": 4 * units, "c": units, "h": units}
 
-    def step(self, xz_t, rz_t, states_tm1, bias):
+    def step(self, xz_t, states_tm1, recurrent_kernel, bias, recurrent_masks=None):
         σ, φ = self.σ, self.φ
-        _, c_tm1 = states_tm1
+        h_tm1, c_tm1 = states_tm1
+        rz_t = self.project(h_tm1, recurrent_kernel, recurrent_masks)  # (B, 4U)
         z = xz_t + rz_t  # (B, 4U) packed pre-activations
         if bias is not None:
             z += bias
@@ -67,7 +69,8 @@ class LSTMCell(Cell):
         h_t = o * φ(c_t)  # (B, U) new output
         return [h_t, c_t], {"z": z, "c": c_t, "h": h_t}
 
-    def step_backward(self, dstates_t, fields_t, states_tm1, bias):
+    def step_backward(self, dstates_t, fields_t, states_tm1, recurrent_kernel, bias,
+                      recurrent_masks=None):
         σ, φ = self.σ, self.φ
         dh, dc_next = dstates_t
         _, c_tm1 = states_tm1
@@ -88,9 +91,10 @@ class LSTMCell(Cell):
         dz = self.join(
             σ.vjp(z_i, i, di), σ.vjp(z_f, f, df), φ.vjp(z_c, g, dg), σ.vjp(z_o, o, do)
         )  # (B, 4U)
-        # z = xz + rz + bias: the same gradient reaches both projections; h_tm1 enters
-        # the step only through rz, so its gradient is the loop's dz @ recurrent_kernel.T
-        return dz, dz, [None, dc_tm1]
+        # backprop into h_tm1 through z = xz + h_tm1 @ recurrent_kernel + bias (the only
+        # place h_tm1 enters the step); the same dz reaches both products
+        dh_tm1 = self.project_backward(dz, recurrent_kernel, recurrent_masks)  # (B, U)
+        return dz, dz, [dh_tm1, dc_tm1]
 
     def bias_grad(self, dxz: np.ndarray, drz: np.ndarray) -> np.ndarray:
         return dxz.sum(axis=0)  # (4U,): the bias enters z once per step

@@ -5,9 +5,10 @@ from .base import Layer, Weight, clear_session
 from .dense import Dense
 from .dropout import Dropout
 from .input import Input, InputLayer
-from .rnn import LSTM, RNN
+from .masking import Masking
+from .rnn import GRU, LSTM, RNN, SimpleRNN
 
 __all__ = [
-    "Activation",
-    "LSTM", "RNN", "Dense", "Dropout", "Input", "InputLayer", "Layer", "Weight", "clear_session",
+    "Activation", "Dense", "Dropout", "GRU", "Input", "InputLayer", "LSTM", "Layer", "Masking",
+    "RNN", "SimpleRNN", "Weight", "clear_session",
 ]

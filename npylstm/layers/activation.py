@@ -33,6 +33,8 @@ class _ActivationCache(NamedTuple):
 class Activation(Layer):
     """Apply ``activation`` (a Keras activation name, or None for ``"linear"``)."""
 
+    SUPPORTS_MASKING = True  # passes the time mask on, as Keras's does
+
     ACTIVATION_KEYS = ("activation",)
 
     def __init__(

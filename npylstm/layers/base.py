@@ -355,6 +355,19 @@ class Layer:
     def compute_output_shape(self, input_shape):  # pragma: no cover - abstract
         raise NotImplementedError
 
+    # -- masks ----------------------------------------------------------------------------
+    #: Keras's ``supports_masking``: the layer passes its input's time mask on unchanged
+    #: (Dense, Dropout, Activation). A layer without it ends the mask, as Keras's does.
+    SUPPORTS_MASKING: bool = False
+    #: The layer's ``forward`` / ``__call__`` take ``mask=`` (Keras: ``call`` has a
+    #: ``mask`` argument), a ``(batch, timesteps)`` boolean array, True at real steps.
+    USES_MASK: bool = False
+
+    def compute_mask(self, x, mask):
+        """The mask of this layer's output, from its input ``x`` and the input's mask (or
+        None): Keras's ``Layer.compute_mask(inputs, previous_mask)``."""
+        return mask if self.SUPPORTS_MASKING else None
+
     # -- regularization -------------------------------------------------------------------
     def weight_regularizers(self) -> list:
         """One regularizer (or None) per weight, in ``get_weights()`` order."""

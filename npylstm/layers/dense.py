@@ -46,6 +46,8 @@ class Dense(Layer):
     ``(batch, timesteps, input_dim)`` is transformed at every timestep, as in Keras.
     """
 
+    SUPPORTS_MASKING = True  # passes the time mask on, as Keras's does
+
     WEIGHT_NAMES = ("kernel", "bias")
     ACTIVATION_KEYS = ("activation",)
     # Keras 3's quantization and LoRA options: only their "off" values load here.

@@ -84,6 +84,8 @@ class Dropout(Layer):
     The layer has no weights.
     """
 
+    SUPPORTS_MASKING = True  # passes the time mask on, as Keras's does
+
     def __init__(
         self,
         rate: float,

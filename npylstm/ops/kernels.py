@@ -3,15 +3,17 @@
 Every kernel has the generic loop's signatures (:mod:`npylstm.ops.rnn_reference`)::
 
     kernel.forward(cell, x, initial_states, kernel, recurrent_kernel, bias, go_backwards,
-                   input_masks=None, recurrent_masks=None) -> (h_seq, last_states, cache)
-    kernel.inference(cell, x, initial_states, kernel, recurrent_kernel, bias, go_backwards)
-                   -> (h_seq, last_states)
+                   input_masks=None, recurrent_masks=None, mask=None,
+                   zero_output_for_mask=False) -> (h_seq, last_states, cache)
+    kernel.inference(cell, x, initial_states, kernel, recurrent_kernel, bias, go_backwards,
+                     mask=None, zero_output_for_mask=False) -> (h_seq, last_states)
     kernel.backward(cell, dh_seq, dlast_states, cache) -> (dx, dinitial_states, dweights)
 
 :func:`get_kernel` returns a cell's fast kernel where one is registered for the backend
 (``("lstm", "numba")``: the Numba LSTM core) and the generic NumPy loop otherwise — so a
 new cell runs everywhere before it has a fast kernel, and a fast kernel that cannot take
-an option (the Numba LSTM core has no per-gate dropout masks) is bypassed for it.
+an option (the Numba LSTM core has no per-gate dropout masks and no time masks) is
+bypassed for it.
 
 >>> from npylstm.cells import LSTMCell
 >>> get_kernel(LSTMCell(), "numba").name, get_kernel(LSTMCell(), "reference").name
@@ -32,6 +34,7 @@ class _ReferenceKernel:
 
     name = "reference"
     supports_gate_masks = True
+    supports_time_mask = True
 
     @staticmethod
     def supports(cell) -> bool:
@@ -47,6 +50,7 @@ class _LSTMNumbaKernel:
 
     name = "numba"
     supports_gate_masks = False
+    supports_time_mask = False
 
     @staticmethod
     def supports(cell) -> bool:
@@ -56,9 +60,9 @@ class _LSTMNumbaKernel:
 
     @staticmethod
     def forward(cell, x, initial_states, kernel, recurrent_kernel, bias, go_backwards,
-                input_masks=None, recurrent_masks=None):
-        if input_masks is not None or recurrent_masks is not None:
-            raise ValueError("the Numba LSTM core has no per-gate dropout masks")
+                input_masks=None, recurrent_masks=None, mask=None, zero_output_for_mask=False):
+        if input_masks is not None or recurrent_masks is not None or mask is not None:
+            raise ValueError("the Numba LSTM core has no per-gate dropout masks or time masks")
         h0, c0 = initial_states
         h_seq, h_last, c_last, cache = lstm_numba.lstm_forward(
             x, h0, c0, kernel, recurrent_kernel, bias,
@@ -67,7 +71,10 @@ class _LSTMNumbaKernel:
         return h_seq, [h_last, c_last], cache
 
     @staticmethod
-    def inference(cell, x, initial_states, kernel, recurrent_kernel, bias, go_backwards):
+    def inference(cell, x, initial_states, kernel, recurrent_kernel, bias, go_backwards,
+                  mask=None, zero_output_for_mask=False):
+        if mask is not None:
+            raise ValueError("the Numba LSTM core has no time masks")
         h0, c0 = initial_states
         h_seq, h_last, c_last = lstm_numba.lstm_inference(
             x, h0, c0, kernel, recurrent_kernel, bias,
@@ -96,15 +103,17 @@ def register_kernel(kind: str, backend: str, kernel) -> None:
     KERNELS[(kind, backend)] = kernel
 
 
-def get_kernel(cell, backend: str, gate_masks: bool = False):
+def get_kernel(cell, backend: str, gate_masks: bool = False, time_mask: bool = False):
     """The kernel for ``cell`` on ``backend`` (``"numba"`` or ``"reference"``).
 
-    ``gate_masks``: the call needs per-gate dropout masks; kernels without them fall back
-    to the generic loop, as do kernels that cannot run the cell's options
-    (``kernel.supports(cell)``: the Numba LSTM core has no softmax activation).
+    ``gate_masks``: the call needs per-gate dropout masks; ``time_mask``: the call has a
+    time mask. Kernels without them fall back to the generic loop, as do kernels that
+    cannot run the cell's options (``kernel.supports(cell)``: the Numba LSTM core has no
+    softmax activation).
     """
     kernel = KERNELS.get((cell.kind, backend))
     if (kernel is None or (gate_masks and not kernel.supports_gate_masks)
+            or (time_mask and not kernel.supports_time_mask)
             or not kernel.supports(cell)):
         return REFERENCE
     return kernel

@@ -1,30 +1,37 @@
-"""The one generic recurrent loop, in NumPy: any cell, forward and full BPTT.
+"""The one generic recurrent loop, in NumPy: any cell, forward and full BPTT, masks.
 
 Keras runs every recurrent layer through one loop (``backend.rnn(step_function, ...)``,
 ``keras/src/layers/rnn/rnn.py`` ``RNN.inner_loop``) that calls the cell once per timestep;
-this module is that loop for an :class:`npylstm.cells.Cell`, with the products hoisted
-out of it the way the fast kernels do::
+this module is that loop for an :class:`npylstm.cells.Cell`, with the input product
+hoisted out of it the way the fast kernels do::
 
     xs = x reversed in time if go_backwards                          (B, T, D)
     xz = xs @ kernel                  one product for every timestep  (B, T, nU)
     for t in 0 .. T-1:
-        rz_t = h_tm1 @ recurrent_kernel                               (B, nU)
-        states, fields[t] = cell.step(xz[:, t], rz_t, states, bias)
+        states, fields[t] = cell.step(xz[:, t], states, recurrent_kernel, bias)
 
-and backward mirrors it: the cell's ``step_backward`` per step, ``drz_t @
-recurrent_kernel.T`` into ``h_tm1`` inside the loop, and the weight gradients as two large
-products after it (``xs^T dxz``, ``h_prev^T drz``).
+and backward mirrors it: the cell's ``step_backward`` per step (which includes the
+recurrent product's transpose), and the weight gradients as two large products after it
+(``xs^T dxz``, ``Σ_g u_g^T drz_g`` over :meth:`~npylstm.cells.Cell.recurrent_inputs`).
 
-Per-gate dropout masks (Keras's implementation 1, which ``LSTM`` uses when
+Per-gate dropout masks (Keras's implementation 1, which ``LSTM`` and ``GRU`` use when
 ``recurrent_dropout > 0``): ``input_masks (n, B, D)`` and ``recurrent_masks (n, B, U)``,
 one per gate, drawn once per batch and reused at every step::
 
     xz_g = (xs * input_masks[g]) @ kernel_g
-    rz_g = (h_tm1 * recurrent_masks[g]) @ recurrent_kernel_g
+    rz_g = (h_tm1 * recurrent_masks[g]) @ recurrent_kernel_g     (inside the cell)
+
+Time masks (Keras's ``mask``, ``(B, T)`` booleans, True where a step is real), as the JAX
+backend's ``rnn`` does it (``keras/src/backend/jax/rnn.py``, the ``lax.scan`` path that
+Keras takes unless ``unroll=True``): at a masked step every state is carried unchanged,
+``states_t = where(m_t, new_states, states_tm1)``, and the output is the previous *state*
+``h_tm1`` (the initial state before the first real step, not zeros), or zeros with
+``zero_output_for_mask``. With ``go_backwards`` the mask is reversed with the input.
+The last output is the last step's output (with ``zero_output_for_mask`` and a masked
+last step: zeros). The loop's gradients take the same paths back.
 
 The sequence output comes back in processing order (reversed for ``go_backwards``), as in
-Keras. The next issue adds a per-step mask argument (Keras's ``mask``) here.
-Signatures match every fast kernel's (:func:`npylstm.ops.get_kernel`).
+Keras. Signatures match every fast kernel's (:func:`npylstm.ops.get_kernel`).
 """
 
 from __future__ import annotations
@@ -53,6 +60,9 @@ class RNNCache(NamedTuple):
     go_backwards: bool
     input_masks: np.ndarray | None  # (n, B, D) per-gate input masks, or None
     recurrent_masks: np.ndarray | None  # (n, B, U) per-gate recurrent masks, or None
+    mask: np.ndarray | None = None  # (B, T, 1) time mask in processing order, or None
+    carried: dict | None = None  # state name -> (B, T, U) states after each step (masked)
+    zero_output_for_mask: bool = False
 
 
 def _input_projection(cell: Cell, xs, kernel, input_masks):
@@ -65,13 +75,17 @@ def _input_projection(cell: Cell, xs, kernel, input_masks):
     )  # (B, T, nU)
 
 
-def _recurrent_projection(cell: Cell, h_tm1, recurrent_kernel, recurrent_kernels, masks):
-    """``h_tm1 @ recurrent_kernel``; gate by gate with per-gate masks."""
-    if masks is None:
-        return h_tm1 @ recurrent_kernel  # (B, nU)
-    return cell.join(
-        *[(h_tm1 * masks[g]) @ recurrent_kernels[g] for g in range(cell.n_gates)]
-    )  # (B, nU)
+def _time_mask(mask, batch: int, timesteps: int, go_backwards: bool):
+    """The ``(B, T)`` mask as ``(B, T, 1)`` booleans in processing order, or None."""
+    if mask is None:
+        return None
+    mask = np.asarray(mask).astype(bool, copy=False)  # (B, T)
+    if mask.shape != (batch, timesteps):
+        raise ValueError(
+            f"expected a mask of shape (batch, timesteps) = {(batch, timesteps)}, "
+            f"received {mask.shape}"
+        )
+    return (mask[:, ::-1] if go_backwards else mask)[:, :, None]  # (B, T, 1)
 
 
 def rnn_forward(
@@ -84,6 +98,8 @@ def rnn_forward(
     go_backwards: bool = False,
     input_masks: np.ndarray | None = None,
     recurrent_masks: np.ndarray | None = None,
+    mask: np.ndarray | None = None,
+    zero_output_for_mask: bool = False,
 ):
     """Run ``cell`` over a whole sequence.
 
@@ -95,6 +111,8 @@ def rnn_forward(
     kernel : (input_dim, n*units), recurrent_kernel : (units, n*units), bias : the cell's or None
     go_backwards : read the sequence from the last timestep to the first
     input_masks, recurrent_masks : per-gate dropout masks (see the module docstring) or None
+    mask : (batch, timesteps) booleans, True at the real steps (in the order of ``x``), or None
+    zero_output_for_mask : the output at a masked step is zeros instead of ``h_tm1``
 
     Returns
     -------
@@ -113,33 +131,49 @@ def rnn_forward(
     batch, timesteps, _ = x.shape
     units = recurrent_kernel.shape[0]
     xs = x[:, ::-1] if go_backwards else x  # (B, T, D) in processing order (a view)
+    m = _time_mask(mask, batch, timesteps, go_backwards)  # (B, T, 1) or None
     fields = {
         name: np.empty((batch, timesteps, width), dtype=x.dtype)  # (B, T, width)
         for name, width in cell.field_widths(units).items()
     }
-    recurrent_kernels = None if recurrent_masks is None else cell.split(recurrent_kernel)
+    carried = None
+    if m is not None:
+        carried = {name: np.empty((batch, timesteps, units), dtype=x.dtype)  # (B, T, U)
+                   for name in cell.STATES}
+        h_seq = np.empty((batch, timesteps, units), dtype=x.dtype)  # (B, T, U)
     states = list(initial_states)
     with np.errstate(all="ignore"):  # inf and NaN propagate as IEEE says, as in Keras
         xz = _input_projection(cell, xs, kernel, input_masks)  # (B, T, nU)
         for t in range(timesteps):
-            rz_t = _recurrent_projection(
-                cell, states[0], recurrent_kernel, recurrent_kernels, recurrent_masks
-            )  # (B, nU)
-            states, fields_t = cell.step(xz[:, t], rz_t, states, bias)
+            new_states, fields_t = cell.step(xz[:, t], states, recurrent_kernel, bias,
+                                             recurrent_masks)
             for name, value in fields_t.items():
                 fields[name][:, t] = value
+            if m is None:
+                states = new_states
+                continue
+            # a masked step carries every state and repeats h_tm1 (or outputs zeros)
+            m_t = m[:, t]  # (B, 1)
+            h_seq[:, t] = np.where(m_t, new_states[0], 0 if zero_output_for_mask else states[0])
+            states = [np.where(m_t, new, old)
+                      for new, old in zip(new_states, states, strict=True)]
+            for name, value in zip(cell.STATES, states, strict=True):
+                carried[name][:, t] = value
+    if m is None:
+        h_seq = fields["h"]
     cache = RNNCache(
         x, tuple(initial_states), kernel, recurrent_kernel, bias, fields, bool(go_backwards),
-        input_masks, recurrent_masks,
+        input_masks, recurrent_masks, m, carried, bool(zero_output_for_mask),
     )
-    return fields["h"], states, cache
+    return h_seq, states, cache
 
 
 def rnn_inference(cell: Cell, x, initial_states, kernel, recurrent_kernel, bias,
-                  go_backwards: bool = False):
+                  go_backwards: bool = False, mask=None, zero_output_for_mask: bool = False):
     """:func:`rnn_forward` for predictions: ``(h_seq, last_states)``, without the cache."""
     h_seq, states, _ = rnn_forward(cell, x, initial_states, kernel, recurrent_kernel, bias,
-                                   go_backwards)
+                                   go_backwards, mask=mask,
+                                   zero_output_for_mask=zero_output_for_mask)
     return h_seq, states
 
 
@@ -162,17 +196,18 @@ def rnn_backward(cell: Cell, dh_seq, dlast_states, cache: RNNCache):
     """
     x, initial_states, kernel, recurrent_kernel, bias, fields = cache[:6]
     input_masks, recurrent_masks = cache.input_masks, cache.recurrent_masks
+    m, zero_output = cache.mask, cache.zero_output_for_mask
+    carried = fields if cache.carried is None else cache.carried  # states after each step
     batch, timesteps, input_dim = x.shape
     units = recurrent_kernel.shape[0]
     packed = recurrent_kernel.shape[1]
     xs = x[:, ::-1] if cache.go_backwards else x  # (B, T, D) in processing order
-    recurrent_kernels = None if recurrent_masks is None else cell.split(recurrent_kernel)
 
     def states_at(t: int) -> list:
         """The states a step started from: step t-1's, or the initial ones."""
         if t < 0:
             return list(initial_states)
-        return [fields[name][:, t] for name in cell.STATES]
+        return [carried[name][:, t] for name in cell.STATES]
 
     with np.errstate(all="ignore"):  # inf and NaN propagate as IEEE says, as in Keras
         dxz = np.empty((batch, timesteps, packed), dtype=x.dtype)  # (B, T, nU)
@@ -180,35 +215,36 @@ def rnn_backward(cell: Cell, dh_seq, dlast_states, cache: RNNCache):
         dstates = [
             np.zeros_like(s) if d is None else d
             for s, d in zip(initial_states, dlast_states, strict=True)
-        ]  # each (B, U), from step t+1
+        ]  # each (B, U), the gradients of the states after step t
         for t in reversed(range(timesteps)):
-            # backprop into h_t: from the sequence output and from step t+1
-            if dh_seq is not None:
-                dstates[0] = dstates[0] + dh_seq[:, t]  # (B, U)
-            fields_t = {name: value[:, t] for name, value in fields.items()}
-            dxz_t, drz_t, dstates_tm1 = cell.step_backward(
-                dstates, fields_t, states_at(t - 1), bias
-            )
-            dxz[:, t], drz[:, t] = dxz_t, drz_t
-            # backprop into h_tm1 through rz_t = h_tm1 @ recurrent_kernel (gate by gate
-            # through the recurrent masks)
-            if recurrent_masks is None:
-                dh_tm1 = drz_t @ recurrent_kernel.T  # (B, U)
+            dout_t = None if dh_seq is None else dh_seq[:, t]  # (B, U)
+            bypass = None
+            if m is None:
+                # backprop into h_t: from the sequence output and from step t+1
+                if dout_t is not None:
+                    dstates[0] = dstates[0] + dout_t  # (B, U)
             else:
-                drz_gates = cell.split(drz_t)  # n x (B, U)
-                dh_tm1 = sum(
-                    (drz_gates[g] @ recurrent_kernels[g].T) * recurrent_masks[g]
-                    for g in range(cell.n_gates)
-                )  # (B, U)
-            if dstates_tm1[0] is not None:
-                dh_tm1 = dh_tm1 + dstates_tm1[0]
-            dstates = [dh_tm1, *dstates_tm1[1:]]
+                # backprop through the mask: a masked step passed its states (and, unless
+                # zero_output_for_mask, its output h_tm1) straight through
+                m_t = m[:, t]  # (B, 1)
+                if dout_t is not None and not zero_output:
+                    dstates[0] = dstates[0] + dout_t
+                bypass = [np.where(m_t, 0, d) for d in dstates]
+                dstates = [np.where(m_t, d, 0) for d in dstates]
+                if dout_t is not None and zero_output:
+                    dstates[0] = dstates[0] + np.where(m_t, dout_t, 0)
+            fields_t = {name: value[:, t] for name, value in fields.items()}
+            dxz[:, t], drz[:, t], dstates = cell.step_backward(
+                dstates, fields_t, states_at(t - 1), recurrent_kernel, bias, recurrent_masks
+            )
+            if bypass is not None:
+                dstates = [d + b for d, b in zip(dstates, bypass, strict=True)]
 
         # backprop into x and the weights: one large product each, over all timesteps
         dxz_2d = dxz.reshape(batch * timesteps, packed)  # (B*T, nU)
         drz_2d = drz.reshape(batch * timesteps, packed)  # (B*T, nU)
         h_prev = np.concatenate(
-            [initial_states[0][:, None], fields["h"][:, :-1]], axis=1
+            [initial_states[0][:, None], carried["h"][:, :-1]], axis=1
         )  # (B, T, U) each step's h_tm1
         if input_masks is None:
             dxs = (dxz_2d @ kernel.T).reshape(batch, timesteps, input_dim)  # (B, T, D)
@@ -224,12 +260,13 @@ def rnn_backward(cell: Cell, dh_seq, dlast_states, cache: RNNCache):
                 x_g = (xs * m_g).reshape(batch * timesteps, input_dim)  # (B*T, D)
                 dkernels.append(x_g.T @ dxz_gates[g].reshape(batch * timesteps, units))
             dkernel = cell.join(*dkernels)  # (D, nU)
-        if recurrent_masks is None:
-            drecurrent_kernel = h_prev.reshape(batch * timesteps, units).T @ drz_2d  # (U, nU)
+        u = cell.recurrent_inputs(h_prev, fields, recurrent_masks)
+        if isinstance(u, np.ndarray):  # every gate multiplied h_tm1
+            drecurrent_kernel = u.reshape(batch * timesteps, units).T @ drz_2d  # (U, nU)
         else:
             drz_gates = cell.split(drz)  # n x (B, T, U)
             drecurrent_kernel = cell.join(*[
-                (h_prev * recurrent_masks[g][:, None, :]).reshape(batch * timesteps, units).T
+                u[g].reshape(batch * timesteps, units).T
                 @ drz_gates[g].reshape(batch * timesteps, units)
                 for g in range(cell.n_gates)
             ])  # (U, nU)

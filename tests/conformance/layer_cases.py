@@ -62,4 +62,28 @@ CASES = [
     LayerCase("activation_softmax", {"activation": "softmax"}, "Activation", (3, 4)),
     LayerCase("activation_log_softmax", {"activation": "log_softmax"}, "Activation", (2, 3, 4)),
     LayerCase("activation_swish", {"activation": "swish"}, "Activation", (3, 4)),
+    LayerCase("gru", {"units": 4}, "GRU", (3, 5, 2)),
+    LayerCase(
+        "gru_reset_before_sequences_backwards",
+        {"units": 3, "reset_after": False, "return_sequences": True, "go_backwards": True,
+         "activation": "softsign", "recurrent_activation": "hard_sigmoid"},
+        "GRU", (2, 6, 3),
+    ),
+    LayerCase("gru_nobias_return_state", {"units": 3, "use_bias": False, "return_state": True},
+              "GRU", (2, 4, 2), files=False),
+    LayerCase("gru_dropout", {"units": 3, "dropout": 0.3, "recurrent_dropout": 0.4,
+                              "return_sequences": True}, "GRU", (2, 4, 3), training=True),
+    LayerCase("simple_rnn", {"units": 4}, "SimpleRNN", (3, 5, 2)),
+    LayerCase("simple_rnn_relu_sequences", {"units": 3, "activation": "relu",
+                                            "return_sequences": True, "go_backwards": True},
+              "SimpleRNN", (2, 6, 3)),
+    LayerCase("simple_rnn_return_state_nobias",
+              {"units": 2, "return_state": True, "use_bias": False}, "SimpleRNN", (2, 4, 3),
+              files=False),
+    LayerCase("masking", {"mask_value": 0.0}, "Masking", (3, 5, 2)),
 ]
+
+# Rows for the wrapper layers (Bidirectional, TimeDistributed) live in their own file.
+from wrapper_cases import WRAPPER_CASES  # noqa: E402  (tests/conformance/ is on sys.path)
+
+CASES += WRAPPER_CASES

@@ -2,6 +2,8 @@
 one file per Keras layer on it."""
 
 from .base import RNN, RNNLayerCache
+from .gru import GRU
 from .lstm import LSTM
+from .simple_rnn import SimpleRNN
 
-__all__ = ["LSTM", "RNN", "RNNLayerCache"]
+__all__ = ["GRU", "LSTM", "RNN", "RNNLayerCache", "SimpleRNN"]

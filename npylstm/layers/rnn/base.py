@@ -9,6 +9,13 @@ step to the first), and returns the last output ``(batch, units)``, every output
 ``(batch, timesteps, units)`` with ``return_sequences``, and ``[output, *states]`` with
 ``return_state``. Dropout masks are drawn once per call and reused at every timestep.
 
+Masks (``mask=``, ``(batch, timesteps)`` booleans, True at real steps; Keras's
+``RNN.call(mask=...)``): at a masked step the states are carried and the output repeats
+the previous state (zeros with ``zero_output_for_mask``); see
+:mod:`npylstm.ops.rnn_reference` for the exact rule, the JAX backend's. The output mask
+(:meth:`RNN.compute_mask`) is the input mask with ``return_sequences`` and None without
+(``return_sequences=False`` consumes the mask), as in Keras.
+
 A subclass (``LSTM``) gives its Keras arguments, builds its weights, and names its cell
 (:meth:`make_cell`); the kernel comes from :func:`npylstm.ops.get_kernel` for that cell and
 the layer's backend, so a new cell works on the generic NumPy loop before it has a fast
@@ -21,8 +28,15 @@ from typing import NamedTuple
 
 import numpy as np
 
+from ... import activations, regularizers
 from ...ops import default_backend, get_backend, get_kernel
-from ..base import ANY_VALUE, Layer, VarsNode
+from ..base import (
+    Layer,
+    VarsNode,
+    deserialize_initializer,
+    serialize_initializer,
+    serialize_regularizer,
+)
 from ..dropout import check_rate, dropout_mask, layer_rng
 
 __all__ = ["RNN", "RNNLayerCache"]
@@ -34,6 +48,7 @@ class RNNLayerCache(NamedTuple):
     op: object  # the kernel's own cache (LSTMCache for the Numba LSTM core, else RNNCache)
     kernel: object  # the kernel that ran (npylstm.ops.get_kernel)
     input_mask: np.ndarray | None  # (B, D) dropout mask applied to x, or None
+    masked: bool = False  # the call had a time mask
 
     @property
     def backend(self) -> str:
@@ -63,16 +78,35 @@ class RNN(Layer):
     options every recurrent layer has, and implement :meth:`make_cell` and ``build``.
     """
 
+    WEIGHT_NAMES = ("kernel", "recurrent_kernel", "bias")
     ACTIVATION_KEYS = ("activation", "recurrent_activation")
-    # Without masks (not supported yet) zero_output_for_mask changes nothing.
-    KERAS_IGNORED = {"zero_output_for_mask": ANY_VALUE}
     KERAS2_ONLY = {"time_major": False}
     KERAS3_ONLY = ("seed", "zero_output_for_mask")
 
     def _init_rnn(
-        self, dropout, recurrent_dropout, seed, return_sequences, return_state, go_backwards,
-        stateful, unroll, backend,
+        self, *, units, activation, use_bias, kernel_initializer, recurrent_initializer,
+        bias_initializer, kernel_regularizer, recurrent_regularizer, bias_regularizer,
+        activity_regularizer, kernel_constraint, recurrent_constraint, bias_constraint,
+        dropout, recurrent_dropout, seed, return_sequences, return_state, go_backwards,
+        stateful, unroll, zero_output_for_mask, backend,
     ) -> None:
+        """The arguments every Keras recurrent layer has (``RNN`` and its cell's)."""
+        self.units = self._check_units(units)
+        self.activation = activations.get(activation).name
+        self.use_bias = bool(use_bias)
+        self.kernel_initializer = deserialize_initializer(kernel_initializer)
+        self.recurrent_initializer = deserialize_initializer(recurrent_initializer)
+        self.bias_initializer = deserialize_initializer(bias_initializer)
+        self.kernel_regularizer = regularizers.get(kernel_regularizer)
+        self.recurrent_regularizer = regularizers.get(recurrent_regularizer)
+        self.bias_regularizer = regularizers.get(bias_regularizer)
+        self.activity_regularizer = regularizers.get(activity_regularizer)
+        self._refuse_constraints(
+            kernel_constraint=kernel_constraint,
+            recurrent_constraint=recurrent_constraint,
+            bias_constraint=bias_constraint,
+        )
+        self.zero_output_for_mask = bool(zero_output_for_mask)
         self.dropout = check_rate(self, "dropout", dropout)
         self.recurrent_dropout = check_rate(self, "recurrent_dropout", recurrent_dropout)
         self.seed = seed
@@ -108,15 +142,16 @@ class RNN(Layer):
         """A new cell from the layer's current options (:attr:`CELL_OPTIONS`)."""
         raise NotImplementedError
 
-    def _kernel(self, cell, gate_masks: bool = False):
+    def _kernel(self, cell, gate_masks: bool = False, time_mask: bool = False):
         """The kernel for ``cell`` on this layer's backend (remembered between calls: the
         lookup is per-call overhead on a streaming model)."""
         backend = self.backend or default_backend()
+        key = (backend, gate_masks, time_mask)
         memo = self.__dict__.get("_kernel_memo")
-        if memo is not None and memo[0] is cell and memo[1] == backend and memo[2] == gate_masks:
-            return memo[3]
-        kernel = get_kernel(cell, backend, gate_masks=gate_masks)
-        self.__dict__["_kernel_memo"] = (cell, backend, gate_masks, kernel)
+        if memo is not None and memo[0] is cell and memo[1] == key:
+            return memo[2]
+        kernel = get_kernel(cell, backend, gate_masks=gate_masks, time_mask=time_mask)
+        self.__dict__["_kernel_memo"] = (cell, key, kernel)
         return kernel
 
     # -- what the registry and the files need ------------------------------------------
@@ -136,6 +171,79 @@ class RNN(Layer):
         return VarsNode(children=(("cell", cell),))
 
     # -- building -------------------------------------------------------------------------
+    def build(self, input_shape) -> None:
+        """Keras's weights for the cell's packing (``cell.weight_shapes``), initialized in
+        ``get_weights()`` order as the Keras cell's ``build`` does."""
+        input_dim = self._check_build_shape(input_shape)
+        shapes = self.cell.weight_shapes(input_dim, self.units, self.use_bias)
+        self._weights = []
+        self.kernel = self.add_weight(
+            "kernel", self.kernel_initializer(shapes["kernel"], self.dtype)
+        ).value  # (D, nU)
+        self.recurrent_kernel = self.add_weight(
+            "recurrent_kernel", self.recurrent_initializer(shapes["recurrent_kernel"], self.dtype)
+        ).value  # (U, nU)
+        self.bias = None
+        if self.use_bias:
+            self.bias = self.add_weight("bias", self._initial_bias(shapes["bias"])).value
+        super().build(input_shape)
+
+    def _initial_bias(self, shape) -> np.ndarray:
+        """The bias's initial value (LSTM's ``unit_forget_bias`` overrides this)."""
+        return self.bias_initializer(shape, self.dtype)
+
+    def weight_regularizers(self) -> list:
+        regs = [self.kernel_regularizer, self.recurrent_regularizer]
+        return regs + ([self.bias_regularizer] if self.use_bias else [])
+
+    #: The keys of the cell's config a subclass adds, in Keras's order, after ``units``,
+    #: ``activation`` (e.g. ``("recurrent_activation",)``) — and after the initializers
+    #: (:attr:`CONFIG_AFTER_INITIALIZERS`, LSTM's ``unit_forget_bias``).
+    CONFIG_AFTER_ACTIVATION: tuple[str, ...] = ()
+    CONFIG_AFTER_INITIALIZERS: tuple[str, ...] = ()
+    CONFIG_AT_END: tuple[str, ...] = ()
+    #: Keras writes the dropout ``seed`` (SimpleRNN's config has none).
+    CONFIG_SEED: bool = True
+
+    def get_config(self) -> dict:
+        """Keras 3's config: the ``RNN`` keys, then the cell's, initializers and
+        regularizers serialized as Keras writes them."""
+        config = super().get_config()
+        config.pop("activity_regularizer", None)  # placed below, in Keras's key order
+        config.update(
+            return_sequences=self.return_sequences,
+            return_state=self.return_state,
+            go_backwards=self.go_backwards,
+            stateful=self.stateful,
+            unroll=self.unroll,
+            zero_output_for_mask=self.zero_output_for_mask,
+            units=self.units,
+            activation=self.activation,
+        )
+        config.update({key: getattr(self, key) for key in self.CONFIG_AFTER_ACTIVATION})
+        config.update(
+            use_bias=self.use_bias,
+            kernel_initializer=serialize_initializer(self.kernel_initializer),
+            recurrent_initializer=serialize_initializer(self.recurrent_initializer),
+            bias_initializer=serialize_initializer(self.bias_initializer),
+        )
+        config.update({key: getattr(self, key) for key in self.CONFIG_AFTER_INITIALIZERS})
+        config.update(
+            kernel_regularizer=serialize_regularizer(self.kernel_regularizer),
+            recurrent_regularizer=serialize_regularizer(self.recurrent_regularizer),
+            bias_regularizer=serialize_regularizer(self.bias_regularizer),
+            activity_regularizer=serialize_regularizer(self.activity_regularizer),
+            kernel_constraint=None,
+            recurrent_constraint=None,
+            bias_constraint=None,
+            dropout=self.dropout,
+            recurrent_dropout=self.recurrent_dropout,
+        )
+        config.update({key: getattr(self, key) for key in self.CONFIG_AT_END})
+        if self.CONFIG_SEED:
+            config["seed"] = self.seed
+        return config
+
     @property
     def input_dim(self) -> int | None:
         return None if not self.built else self.kernel.shape[0]
@@ -183,7 +291,38 @@ class RNN(Layer):
             return (output_shape, *[state_shape] * len(self.cell.STATES))
         return output_shape
 
+    USES_MASK = True
+
+    def compute_mask(self, x, mask):
+        """The output's mask: the input's with ``return_sequences``, else None (the
+        states never carry one): Keras's ``RNN.compute_mask``."""
+        output_mask = mask if self.return_sequences else None
+        if self.return_state:
+            return [output_mask] + [None] * len(self.cell.STATES)
+        return output_mask
+
     # -- checking inputs ------------------------------------------------------------------
+    def _check_mask(self, mask, x: np.ndarray):
+        """The time mask as ``(batch, timesteps)`` booleans, None when absent or when every
+        step is real (then the fast kernels run, with the same numbers)."""
+        if mask is None:
+            return None
+        mask = np.asarray(mask)
+        if mask.ndim == 3 and mask.shape[2] == 1:
+            mask = mask[:, :, 0]
+        if mask.shape != x.shape[:2]:
+            raise self._error(
+                f"expected a mask of shape (batch, timesteps) = {x.shape[:2]}, "
+                f"received {mask.shape}"
+            )
+        if mask.dtype != bool:
+            if not (np.issubdtype(mask.dtype, np.number) and np.isin(mask, (0, 1)).all()):
+                raise self._error(
+                    f"expected a boolean mask (or 0/1), received dtype {mask.dtype}"
+                )
+            mask = mask.astype(bool)
+        return None if mask.all() else mask
+
     def _check_input(self, x) -> np.ndarray:
         if (isinstance(x, np.ndarray) and x.dtype == self.dtype and x.ndim == 3 and self.built
                 and x.shape[1] > 0 and x.shape[2] == self.input_dim and x.flags.c_contiguous):
@@ -212,8 +351,9 @@ class RNN(Layer):
             if self.stateful and self.states is not None:
                 if self.states[0].shape != expected:
                     raise self._error(
-                        f"stateful layer carries states of shape {self.states[0].shape}, "
-                        f"the input needs {expected}: call reset_states() to change batch size"
+                        f"stateful layer carries states for batch size {self.states[0].shape[0]}, "
+                        f"received a batch of {batch}: a stateful layer keeps its batch size "
+                        f"(call reset_states() to start again with another)"
                     )
                 return list(self.states)
             zeros = np.zeros(expected, dtype=self.dtype)
@@ -263,9 +403,10 @@ class RNN(Layer):
             return dropout_mask(rng, (batch, input_dim), self.dropout, self.dtype), None, None
         return None, None, None
 
-    def forward(self, x, training: bool = False, rng=None, initial_state=None):
+    def forward(self, x, training: bool = False, rng=None, initial_state=None, mask=None):
         """Run the layer; returns ``(outputs, cache)`` for :meth:`backward`."""
         x = self._check_input(x)
+        mask = self._check_mask(mask, x)
         states = self._initial_state(initial_state, x.shape[0])
         input_mask = input_masks = recurrent_masks = None
         if training:
@@ -276,32 +417,55 @@ class RNN(Layer):
         if input_mask is not None:
             x = x * input_mask[:, None, :]  # (B, T, D)
         cell = self.cell
-        kernel = self._kernel(cell, gate_masks=recurrent_masks is not None)
-        h_seq, last_states, op_cache = kernel.forward(
-            cell, x, states, self.kernel, self.recurrent_kernel, self.bias, self.go_backwards,
-            input_masks, recurrent_masks,
-        )
-        return self._outputs(h_seq, last_states), RNNLayerCache(op_cache, kernel, input_mask)
+        kernel = self._kernel(cell, gate_masks=recurrent_masks is not None,
+                              time_mask=mask is not None)
+        if mask is None:  # the fast kernels' signature, without the mask arguments
+            h_seq, last_states, op_cache = kernel.forward(
+                cell, x, states, self.kernel, self.recurrent_kernel, self.bias,
+                self.go_backwards, input_masks, recurrent_masks,
+            )
+        else:
+            h_seq, last_states, op_cache = kernel.forward(
+                cell, x, states, self.kernel, self.recurrent_kernel, self.bias,
+                self.go_backwards, input_masks, recurrent_masks, mask, self.zero_output_for_mask,
+            )
+        outputs = self._outputs(h_seq, last_states, mask is not None)
+        return outputs, RNNLayerCache(op_cache, kernel, input_mask, mask is not None)
 
-    def _outputs(self, h_seq, last_states):
-        """What the layer returns (and, when ``stateful``, the states it carries on)."""
+    def _outputs(self, h_seq, last_states, masked: bool = False):
+        """What the layer returns (and, when ``stateful``, the states it carries on). The
+        last output is the last step's (``h_seq[:, -1]``: zeros with
+        ``zero_output_for_mask`` at a masked last step), the same as ``h`` otherwise."""
         if self.stateful:
             self.states = list(map(np.ndarray.copy, last_states))
-        output = h_seq if self.return_sequences else last_states[0]
+        if self.return_sequences:
+            output = h_seq
+        else:
+            output = h_seq[:, -1] if masked and self.zero_output_for_mask else last_states[0]
         return [output, *last_states] if self.return_state else output
 
-    def __call__(self, x, initial_state=None, training: bool = False):
+    def __call__(self, x, initial_state=None, training: bool = False, mask=None):
         if training and (self.dropout > 0 or self.recurrent_dropout > 0):
-            outputs, _ = self.forward(x, training=training, initial_state=initial_state)
+            outputs, _ = self.forward(x, training=training, initial_state=initial_state,
+                                      mask=mask)
             return outputs
         # a prediction: the kernel's forward without the cache backward would need
         x = self._check_input(x)
+        mask = self._check_mask(mask, x)
         states = self._initial_state(initial_state, x.shape[0])
         cell = self.cell
-        h_seq, last_states = self._kernel(cell).inference(
-            cell, x, states, self.kernel, self.recurrent_kernel, self.bias, self.go_backwards
-        )
-        return self._outputs(h_seq, last_states)
+        kernel = self._kernel(cell, time_mask=mask is not None)
+        if mask is None:
+            h_seq, last_states = kernel.inference(
+                cell, x, states, self.kernel, self.recurrent_kernel, self.bias,
+                self.go_backwards,
+            )
+        else:
+            h_seq, last_states = kernel.inference(
+                cell, x, states, self.kernel, self.recurrent_kernel, self.bias,
+                self.go_backwards, mask, self.zero_output_for_mask,
+            )
+        return self._outputs(h_seq, last_states, mask is not None)
 
     def backward(self, dy, cache: RNNLayerCache, return_state_grads: bool = False):
         """Gradients for :meth:`forward`.
@@ -320,6 +484,12 @@ class RNN(Layer):
         if doutput is not None:
             if self.return_sequences:
                 dh_seq = np.asarray(doutput, dtype=self.dtype)
+            elif cache.masked and self.zero_output_for_mask:
+                # the last output is the last step's output, not the last state
+                doutput = np.asarray(doutput, dtype=self.dtype)
+                dh_seq = np.zeros((*doutput.shape[:1], cache.op.x.shape[1], self.units),
+                                  dtype=self.dtype)  # (B, T, U)
+                dh_seq[:, -1] = doutput
             else:
                 dstates[0] = doutput if dstates[0] is None else dstates[0] + doutput
         dx, dinitial, grads = cache.kernel.backward(self.cell, dh_seq, dstates, cache.op)

@@ -19,11 +19,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from ... import activations, initializers, regularizers
+from ... import activations, initializers
 from ...cells import LSTMCell
 from ...gates import GATES, split_gates
 from ...registry import register
-from ..base import deserialize_initializer, serialize_initializer, serialize_regularizer
 from .base import RNN
 
 __all__ = ["LSTM"]
@@ -53,8 +52,9 @@ class LSTM(RNN):
     At inference both are off.
     """
 
-    WEIGHT_NAMES = ("kernel", "recurrent_kernel", "bias")
     KERAS2_ONLY = {"time_major": False, "implementation": 2}
+    CONFIG_AFTER_ACTIVATION = ("recurrent_activation",)
+    CONFIG_AFTER_INITIALIZERS = ("unit_forget_bias",)
 
     def __init__(
         self,
@@ -81,6 +81,7 @@ class LSTM(RNN):
         go_backwards: bool = False,
         stateful: bool = False,
         unroll: bool = False,
+        zero_output_for_mask: bool = False,
         backend: str | None = None,
         name: str | None = None,
         dtype="float32",
@@ -88,51 +89,30 @@ class LSTM(RNN):
         trainable: bool = True,
     ):
         super().__init__(name=name, dtype=dtype, input_shape=input_shape, trainable=trainable)
-        self.units = self._check_units(units)
-        self.activation = activations.get(activation).name
         self.recurrent_activation = activations.get(recurrent_activation).name
-        self.use_bias = bool(use_bias)
-        self.kernel_initializer = deserialize_initializer(kernel_initializer)
-        self.recurrent_initializer = deserialize_initializer(recurrent_initializer)
-        self.bias_initializer = deserialize_initializer(bias_initializer)
         self.unit_forget_bias = bool(unit_forget_bias)
-        self.kernel_regularizer = regularizers.get(kernel_regularizer)
-        self.recurrent_regularizer = regularizers.get(recurrent_regularizer)
-        self.bias_regularizer = regularizers.get(bias_regularizer)
-        self.activity_regularizer = regularizers.get(activity_regularizer)
-        self._refuse_constraints(
-            kernel_constraint=kernel_constraint,
-            recurrent_constraint=recurrent_constraint,
-            bias_constraint=bias_constraint,
+        self._init_rnn(
+            units=units, activation=activation, use_bias=use_bias,
+            kernel_initializer=kernel_initializer, recurrent_initializer=recurrent_initializer,
+            bias_initializer=bias_initializer, kernel_regularizer=kernel_regularizer,
+            recurrent_regularizer=recurrent_regularizer, bias_regularizer=bias_regularizer,
+            activity_regularizer=activity_regularizer, kernel_constraint=kernel_constraint,
+            recurrent_constraint=recurrent_constraint, bias_constraint=bias_constraint,
+            dropout=dropout, recurrent_dropout=recurrent_dropout, seed=seed,
+            return_sequences=return_sequences, return_state=return_state,
+            go_backwards=go_backwards, stateful=stateful, unroll=unroll,
+            zero_output_for_mask=zero_output_for_mask, backend=backend,
         )
-        self._init_rnn(dropout, recurrent_dropout, seed, return_sequences, return_state,
-                       go_backwards, stateful, unroll, backend)
 
     CELL_OPTIONS = ("activation", "recurrent_activation")
 
     def make_cell(self) -> LSTMCell:
         return LSTMCell(self.activation, self.recurrent_activation)
 
-    # -- building -------------------------------------------------------------------------
-    def build(self, input_shape) -> None:
-        input_dim = self._check_build_shape(input_shape)
-        units, dtype = self.units, self.dtype
-        shapes = self.cell.weight_shapes(input_dim, units, self.use_bias)  # the cell's packing
-        self._weights = []
-        self.kernel = self.add_weight(
-            "kernel", self.kernel_initializer(shapes["kernel"], dtype)
-        ).value  # (D, 4U)
-        self.recurrent_kernel = self.add_weight(
-            "recurrent_kernel", self.recurrent_initializer(shapes["recurrent_kernel"], dtype)
-        ).value  # (U, 4U)
-        self.bias = None
-        if self.use_bias:
-            if self.unit_forget_bias:
-                bias = initializers.unit_forget_bias(self.bias_initializer, units, dtype)
-            else:
-                bias = self.bias_initializer(shapes["bias"], dtype)
-            self.bias = self.add_weight("bias", bias).value  # (4U,)
-        super().build(input_shape)
+    def _initial_bias(self, shape) -> np.ndarray:
+        if self.unit_forget_bias:  # the forget block starts at 1 (Keras's LSTMCell.build)
+            return initializers.unit_forget_bias(self.bias_initializer, self.units, self.dtype)
+        return super()._initial_bias(shape)
 
     def gate_weights(self) -> dict[str, dict[str, np.ndarray]]:
         """Per-gate views into the packed weights: ``{"i": {"kernel": ..., ...}, ...}``."""
@@ -146,40 +126,3 @@ class LSTM(RNN):
             for gate, block in zip(GATES, split_gates(array), strict=True):
                 views[gate][wname] = block
         return views
-
-    def weight_regularizers(self) -> list:
-        regs = [self.kernel_regularizer, self.recurrent_regularizer]
-        return regs + ([self.bias_regularizer] if self.use_bias else [])
-
-    def get_config(self) -> dict:
-        """Keras 3's LSTM config: every argument, initializers and regularizers serialized
-        as Keras writes them (``{"module", "class_name", "config", "registered_name"}``)."""
-        config = super().get_config()
-        config.pop("activity_regularizer", None)  # placed below, in Keras's key order
-        config.update(
-            return_sequences=self.return_sequences,
-            return_state=self.return_state,
-            go_backwards=self.go_backwards,
-            stateful=self.stateful,
-            unroll=self.unroll,
-            zero_output_for_mask=False,
-            units=self.units,
-            activation=self.activation,
-            recurrent_activation=self.recurrent_activation,
-            use_bias=self.use_bias,
-            kernel_initializer=serialize_initializer(self.kernel_initializer),
-            recurrent_initializer=serialize_initializer(self.recurrent_initializer),
-            bias_initializer=serialize_initializer(self.bias_initializer),
-            unit_forget_bias=self.unit_forget_bias,
-            kernel_regularizer=serialize_regularizer(self.kernel_regularizer),
-            recurrent_regularizer=serialize_regularizer(self.recurrent_regularizer),
-            bias_regularizer=serialize_regularizer(self.bias_regularizer),
-            activity_regularizer=serialize_regularizer(self.activity_regularizer),
-            kernel_constraint=None,
-            recurrent_constraint=None,
-            bias_constraint=None,
-            dropout=self.dropout,
-            recurrent_dropout=self.recurrent_dropout,
-            seed=self.seed,
-        )
-        return config
