@@ -10,21 +10,24 @@ Every kernel has the generic loop's signatures (:mod:`npylstm.ops.rnn_reference`
     kernel.backward(cell, dh_seq, dlast_states, cache) -> (dx, dinitial_states, dweights)
 
 :func:`get_kernel` returns a cell's fast kernel where one is registered for the backend
-(``("lstm", "numba")``: the Numba LSTM core) and the generic NumPy loop otherwise — so a
-new cell runs everywhere before it has a fast kernel, and a fast kernel that cannot take
-an option (the Numba LSTM core has no per-gate dropout masks and no time masks) is
-bypassed for it.
+(``("lstm", "numba")``: the Numba LSTM core; ``("gru", "numba")``: the Numba GRU core) and
+the generic NumPy loop otherwise — so a new cell runs everywhere before it has a fast
+kernel, and a fast kernel that cannot take an option (the Numba cores have no per-gate
+dropout masks and no time masks) is bypassed for it.
 
 >>> from npylstm.cells import LSTMCell
 >>> get_kernel(LSTMCell(), "numba").name, get_kernel(LSTMCell(), "reference").name
 ('numba', 'reference')
 >>> get_kernel(LSTMCell(), "numba", gate_masks=True).name   # Keras's implementation 1
 'reference'
+>>> from npylstm.cells import GRUCell
+>>> get_kernel(GRUCell(reset_after=False), "numba").name
+'numba'
 """
 
 from __future__ import annotations
 
-from . import lstm_numba, rnn_reference
+from . import gru_numba, lstm_numba, rnn_reference
 
 __all__ = ["KERNELS", "REFERENCE", "get_kernel", "register_kernel"]
 
@@ -92,10 +95,60 @@ class _LSTMNumbaKernel:
         return dx, [dh0, dc0], dweights
 
 
+class _GRUNumbaKernel:
+    """The Numba GRU core (``ops/gru_numba.py``) behind the generic signatures: the one
+    state ``[h]`` becomes its ``h0``, the cell gives the activations and ``reset_after``,
+    and its five gradients become the generic three."""
+
+    name = "numba"
+    supports_gate_masks = False
+    supports_time_mask = False
+
+    @staticmethod
+    def supports(cell) -> bool:
+        """The core compiles the elementwise activations of its ``ACTIVATION_CODES``."""
+        codes = gru_numba.ACTIVATION_CODES
+        return cell.activation in codes and cell.recurrent_activation in codes
+
+    @staticmethod
+    def forward(cell, x, initial_states, kernel, recurrent_kernel, bias, go_backwards,
+                input_masks=None, recurrent_masks=None, mask=None, zero_output_for_mask=False):
+        if input_masks is not None or recurrent_masks is not None or mask is not None:
+            raise ValueError("the Numba GRU core has no per-gate dropout masks or time masks")
+        (h0,) = initial_states
+        h_seq, h_last, cache = gru_numba.gru_forward(
+            x, h0, kernel, recurrent_kernel, bias, cell.activation, cell.recurrent_activation,
+            cell.reset_after, go_backwards,
+        )
+        return h_seq, [h_last], cache
+
+    @staticmethod
+    def inference(cell, x, initial_states, kernel, recurrent_kernel, bias, go_backwards,
+                  mask=None, zero_output_for_mask=False):
+        if mask is not None:
+            raise ValueError("the Numba GRU core has no time masks")
+        (h0,) = initial_states
+        h_seq, h_last = gru_numba.gru_inference(
+            x, h0, kernel, recurrent_kernel, bias, cell.activation, cell.recurrent_activation,
+            cell.reset_after, go_backwards,
+        )
+        return h_seq, [h_last]
+
+    @staticmethod
+    def backward(cell, dh_seq, dlast_states, cache):
+        (dh_last,) = dlast_states
+        dx, dh0, dkernel, drecurrent, dbias = gru_numba.gru_backward(dh_seq, dh_last, cache)
+        dweights = [dkernel, drecurrent] + ([] if dbias is None else [dbias])
+        return dx, [dh0], dweights
+
+
 REFERENCE = _ReferenceKernel()
 
 #: Fast kernels by ``(cell kind, backend)``.
-KERNELS: dict[tuple[str, str], object] = {("lstm", "numba"): _LSTMNumbaKernel()}
+KERNELS: dict[tuple[str, str], object] = {
+    ("lstm", "numba"): _LSTMNumbaKernel(),
+    ("gru", "numba"): _GRUNumbaKernel(),
+}
 
 
 def register_kernel(kind: str, backend: str, kernel) -> None:

@@ -1,4 +1,4 @@
-"""The Numba core: the compiled LSTM (and, next, GRU) kernels, split by concern.
+"""The Numba core: the compiled LSTM and GRU kernels, split by concern.
 
 * ``_jit.py``: :func:`jit_kernel`, the ``njit`` decorator every kernel uses (on-disk cache,
   :data:`JIT_OPTIONS`, :data:`CACHE_STATUS`).
@@ -12,6 +12,10 @@
 * ``lstm.py``: :func:`lstm_forward`, :func:`lstm_inference`, :func:`lstm_backward`, with
   the signatures of ``npylstm/ops/lstm_reference.py`` (``npylstm.ops.lstm_numba``
   re-exports them under the backend's original name).
+* ``gru_kernels.py``: the GRU's compiled kernels (both ``reset_after`` conventions).
+* ``gru.py``: :func:`gru_forward`, :func:`gru_inference`, :func:`gru_backward`, the GRU
+  cell's equations (``npylstm.ops.gru_numba`` re-exports them; ``npylstm.ops.kernels``
+  puts them behind the generic loop's signatures).
 
 The cache rule. ``cache=True`` makes Numba save each compiled function next to its source
 and reuse it in later processes as long as *that function's own file* keeps its
@@ -29,8 +33,8 @@ checks that every list is complete and current; when it fails, paste the digest 
 into the constant: that edit changes the importing file, so Numba recompiles its kernels.
 The rule chains: a new SELU constant updates ``activations.py``'s constant, which changes
 ``activations.py``, whose digest ``lstm_kernels.py`` then updates. Keep pure-Python code
-out of the files of jitted functions (``elementwise.py``, ``parallel.py``, ``lstm.py``), so
-that editing it does not force a recompile.
+out of the files of jitted functions (``elementwise.py``, ``parallel.py``, ``lstm.py``,
+``gru.py``), so that editing it does not force a recompile.
 """
 
 from __future__ import annotations
@@ -38,6 +42,7 @@ from __future__ import annotations
 from ._jit import CACHE_STATUS, JIT_OPTIONS, jit_kernel
 from .activations import ACTIVATION_CODES
 from .elementwise import activate, derivative
+from .gru import GRUCache, gru_backward, gru_forward, gru_inference
 from .lstm import lstm_backward, lstm_forward, lstm_inference
 
 __all__ = [
@@ -46,6 +51,10 @@ __all__ = [
     "JIT_OPTIONS",
     "activate",
     "derivative",
+    "GRUCache",
+    "gru_backward",
+    "gru_forward",
+    "gru_inference",
     "jit_kernel",
     "lstm_backward",
     "lstm_forward",
