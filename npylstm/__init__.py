@@ -29,7 +29,7 @@ from . import (
 from .explain import explain_params
 from .initializers import set_random_seed
 from .keras_io import from_keras, load_model
-from .layers import GRU, LSTM, SimpleRNN, clear_session
+from .layers import GRU, LSTM, Bidirectional, SimpleRNN, TimeDistributed, clear_session
 from .layers.input import Input
 from .models import Sequential
 from .ops import get_backend, set_backend
@@ -39,7 +39,9 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Input",
+    "Bidirectional",
     "GRU",
+    "TimeDistributed",
     "LSTM",
     "SimpleRNN",
     "LSTMTrace",

@@ -6,9 +6,10 @@ from .dense import Dense
 from .dropout import Dropout
 from .input import Input, InputLayer
 from .masking import Masking
-from .rnn import GRU, LSTM, RNN, SimpleRNN
+from .rnn import GRU, LSTM, RNN, Bidirectional, SimpleRNN
+from .time_distributed import TimeDistributed
 
 __all__ = [
-    "Activation", "Dense", "Dropout", "GRU", "Input", "InputLayer", "LSTM", "Layer", "Masking",
-    "RNN", "SimpleRNN", "Weight", "clear_session",
+    "Activation", "Bidirectional", "Dense", "Dropout", "GRU", "Input", "InputLayer", "LSTM",
+    "Layer", "Masking", "RNN", "SimpleRNN", "TimeDistributed", "Weight", "clear_session",
 ]

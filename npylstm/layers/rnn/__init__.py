@@ -2,8 +2,9 @@
 one file per Keras layer on it."""
 
 from .base import RNN, RNNLayerCache
+from .bidirectional import Bidirectional
 from .gru import GRU
 from .lstm import LSTM
 from .simple_rnn import SimpleRNN
 
-__all__ = ["GRU", "LSTM", "RNN", "RNNLayerCache", "SimpleRNN"]
+__all__ = ["Bidirectional", "GRU", "LSTM", "RNN", "RNNLayerCache", "SimpleRNN"]
