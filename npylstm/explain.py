@@ -9,6 +9,12 @@ An LSTM layer has four gates (i, f, c, o); each has a kernel column block
 layer, the previous layer's ``units`` for a stacked one (which is why ``input_shape`` on a
 later layer changes nothing). A Dense layer has ``units × (input_dim + 1)``.
 
+A GRU has three gates (z, r, h) and, with ``reset_after=True`` (Keras 3's default), two
+biases per gate — one added to the input product, one to the recurrent product, a ``(2,
+3U)`` bias — so ``3 × units × (input_dim + units + 2)``; with ``reset_after=False`` one
+bias, ``+ 1``. A SimpleRNN has ``units × (input_dim + units + 1)``. A ``Bidirectional``
+wrapper holds two layers and counts both: ``forward + backward``.
+
 >>> import npylstm
 >>> from npylstm.layers import LSTM
 >>> npylstm.clear_session()  # layer names from lstm, lstm_1, ...
@@ -20,6 +26,10 @@ lstm (LSTM)      4 × units × (input_dim + units + 1) = 4 × 64 × (2 + 64 + 1)
 lstm_1 (LSTM)    4 × units × (input_dim + units + 1) = 4 × 32 × (64 + 32 + 1) = 12,416
                  kernel (64, 128) + recurrent_kernel (32, 128) + bias (128,)
 Total            29,568
+>>> from npylstm.layers import GRU, Bidirectional
+>>> model = npylstm.Sequential([npylstm.Input((5, 2)), Bidirectional(GRU(4))])
+>>> print(npylstm.explain_params(model).layers[0].formula)
+3 × 4 × (2 + 4 + 2) + 3 × 4 × (2 + 4 + 2) = 96 + 96 = 192
 """
 
 from __future__ import annotations
@@ -68,11 +78,26 @@ class ParamReport:
         return str(self)
 
 
+def _expression(formula: str) -> str:
+    """``"3 × 4 × (2 + 4 + 2) = 96"`` -> ``"3 × 4 × (2 + 4 + 2)"``."""
+    return formula.rsplit(" = ", 1)[0]
+
+
 def _explain_layer(layer: Layer) -> LayerParams:
     kind = type(layer).__name__
-    weights = tuple((w.name, tuple(w.value.shape)) for w in layer.weights)
     count = layer.count_params()
     rule, formula = layer.param_rule()
+    directions = [getattr(layer, f"{d}_layer", None) for d in ("forward", "backward")]
+    if all(isinstance(d, Layer) for d in directions):
+        # a Bidirectional wrapper: each direction's count, then their sum
+        counts = [d.count_params() for d in directions]
+        expressions = [_expression(d.param_rule()[1]) for d in directions]
+        formula = (f"{expressions[0]} + {expressions[1]} = {counts[0]:,} + {counts[1]:,} "
+                   f"= {count:,}")
+        weights = tuple((f"{d.name}/{w.name}", tuple(w.value.shape))
+                        for d in directions for w in d.weights)
+    else:
+        weights = tuple((w.name, tuple(w.value.shape)) for w in layer.weights)
     return LayerParams(layer.name, kind, rule, formula, weights, count)
 
 

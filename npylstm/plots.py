@@ -1,4 +1,4 @@
-"""Pictures of an LSTM: gates over time, the packed kernel, predictions, training curves.
+"""Pictures of a recurrent layer: gates over time, the packed kernel, predictions, training curves.
 
 Needs matplotlib, the optional ``plot`` extra (``pip install "npylstm[plot]"``); it is
 imported only when a function here is called. Every function draws on a new
@@ -21,24 +21,40 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .gates import GATES
-from .trace import TRACE_FIELDS, LSTMTrace
+from .trace import BidirectionalTrace, RecurrentTrace
 
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.figure import Figure
 
 __all__ = ["plot_gates", "plot_kernel", "plot_predictions", "plot_history"]
 
-#: What each traced array is, for titles.
+#: What each traced array is, for titles, per trace kind.
 _TITLES = {
-    "i": "input gate i = σ(z_i)",
-    "f": "forget gate f = σ(z_f)",
-    "g": "candidate g = φ(z_c)",
-    "o": "output gate o = σ(z_o)",
-    "c": "carry c = f·c_tm1 + i·g",
-    "h": "output h = o·φ(c)",
+    "lstm": {
+        "i": "input gate i = σ(z_i)",
+        "f": "forget gate f = σ(z_f)",
+        "g": "candidate g = φ(z_c)",
+        "o": "output gate o = σ(z_o)",
+        "c": "carry c = f·c_tm1 + i·g",
+        "h": "output h = o·φ(c)",
+    },
+    "gru": {
+        "z": "update gate z = σ(a_z)",
+        "r": "reset gate r = σ(a_r)",
+        "hh": "candidate h̃ = φ(a_h)",
+        "h": "output h = z·h_tm1 + (1−z)·h̃",
+    },
+    "simple_rnn": {"a": "pre-activation a", "h": "output h = φ(a)"},
 }
-_GATE_NAMES = {"i": "input (i)", "f": "forget (f)", "c": "candidate (c)", "o": "output (o)"}
+#: The fields bounded by σ (the gates) and by φ, per trace kind.
+_SIGMA_FIELDS = {"lstm": ("i", "f", "o"), "gru": ("z", "r"), "simple_rnn": ()}
+_PHI_FIELDS = {"lstm": ("g", "h"), "gru": ("hh", "h"), "simple_rnn": ("h",)}
+_KIND_NAMES = {"lstm": "LSTM", "gru": "GRU", "simple_rnn": "SimpleRNN"}
+_GATE_NAMES = {
+    "lstm": {"i": "input (i)", "f": "forget (f)", "c": "candidate (c)", "o": "output (o)"},
+    "gru": {"z": "update (z)", "r": "reset (r)", "h": "candidate (h)"},
+    "simple_rnn": {"h": "h"},
+}
 
 
 def _figure(**kwargs) -> Figure:
@@ -53,38 +69,70 @@ def _figure(**kwargs) -> Figure:
     return Figure(**kwargs)
 
 
+def _colour_range(layer_trace: RecurrentTrace, name: str, data: np.ndarray):
+    """``(vmin, vmax, cmap)``: gates [0, 1] under a bounded σ, [-1, 1] under a bounded φ,
+    else a symmetric range of the data's own."""
+    sigma = getattr(layer_trace, "recurrent_activation", None)
+    if name in _SIGMA_FIELDS[layer_trace.KIND] and sigma in _BOUNDED_SIGMA:
+        return 0.0, 1.0, "viridis"
+    if name in _PHI_FIELDS[layer_trace.KIND] and layer_trace.activation in _BOUNDED_PHI:
+        return -1.0, 1.0, "RdBu_r"
+    finite = data[np.isfinite(data)]
+    bound = float(np.max(np.abs(finite))) if finite.size else 1.0
+    return -(bound or 1.0), bound or 1.0, "RdBu_r"
+
+
+_BOUNDED_SIGMA = ("sigmoid", "hard_sigmoid", "hard_sigmoid_keras2")
+_BOUNDED_PHI = ("tanh", "softsign")
+
+
 def plot_gates(
-    layer_trace: LSTMTrace,
+    layer_trace: RecurrentTrace | BidirectionalTrace,
     sample: int = 0,
-    fields: Sequence[str] = TRACE_FIELDS,
+    fields: Sequence[str] | None = None,
     max_units: int | None = 64,
 ) -> Figure:
     """Heatmaps of the gates over time for one sample: units on the y axis, steps on the x axis.
 
     Parameters
     ----------
-    layer_trace : one layer's :class:`~npylstm.trace.LSTMTrace` (``npylstm.trace(...)[name]``)
+    layer_trace : one layer's trace (``npylstm.trace(...)[name]``): an
+        :class:`~npylstm.trace.LSTMTrace`, :class:`~npylstm.trace.GRUTrace`,
+        :class:`~npylstm.trace.SimpleRNNTrace`, or a
+        :class:`~npylstm.trace.BidirectionalTrace` (one row of panels per direction)
     sample : which batch row to show
-    fields : which arrays, from ``("i", "f", "g", "o", "c", "h")``
+    fields : which arrays (default: all of the trace's ``FIELDS``, e.g.
+        ``("i", "f", "g", "o", "c", "h")`` for an LSTM, ``("z", "r", "hh", "h")`` for a GRU)
     max_units : show at most this many units (None: all)
 
     Returns
     -------
     matplotlib.figure.Figure
-        Gates (σ) share the colour range [0, 1]; ``g`` and ``h`` use [-1, 1]; ``c`` is
-        unbounded and gets a symmetric range of its own. The x axis is the processing
-        step (for a go_backwards layer, step t read input timestep T-1-t).
+        Gates (σ) share the colour range [0, 1]; candidates and ``h`` use [-1, 1] under
+        tanh; ``c`` and ``a`` are unbounded and get a symmetric range of their own. The x
+        axis is the processing step (for a go_backwards layer, step t read input timestep
+        T-1-t). Masked steps (a time mask) are hatched.
     """
-    if not isinstance(layer_trace, LSTMTrace):
+    if isinstance(layer_trace, BidirectionalTrace):
+        rows = [("forward", layer_trace.forward), ("backward", layer_trace.backward)]
+        title = f"Bidirectional '{layer_trace.layer_name}' ({layer_trace.merge_mode})"
+    elif isinstance(layer_trace, RecurrentTrace):
+        rows = [(None, layer_trace)]
+        title = f"{_KIND_NAMES[layer_trace.KIND]} '{layer_trace.layer_name}'"
+    else:
         raise TypeError(
-            "plot_gates: expected an LSTMTrace (npylstm.trace(model, x)[layer_name]), "
-            f"received {type(layer_trace).__name__}"
+            "plot_gates: expected an LSTMTrace, GRUTrace, SimpleRNNTrace or BidirectionalTrace "
+            f"(npylstm.trace(model, x)[layer_name]), received {type(layer_trace).__name__}"
         )
-    fields = tuple(fields)
-    unknown = [f for f in fields if f not in TRACE_FIELDS]
-    if unknown or not fields:
-        raise ValueError(f"plot_gates: expected fields from {TRACE_FIELDS}, received {fields!r}")
-    batch = layer_trace.h.shape[0]
+    first = rows[0][1]
+    fields = first.FIELDS if fields is None else tuple(fields)
+    for _, row_trace in rows:
+        unknown = [f for f in fields if f not in row_trace.FIELDS]
+        if unknown or not fields:
+            raise ValueError(
+                f"plot_gates: expected fields from {row_trace.FIELDS}, received {fields!r}"
+            )
+    batch = first.h.shape[0]
     if (
         isinstance(sample, bool)
         or not isinstance(sample, int | np.integer)
@@ -94,28 +142,20 @@ def plot_gates(
             f"plot_gates: expected sample in [0, {batch}) for a batch of {batch}, "
             f"received {sample!r}"
         )
-    units = layer_trace.h.shape[2]
+    units = max(row_trace.h.shape[2] for _, row_trace in rows)
     shown = units if max_units is None else min(units, max_units)
-    ncols = min(3, len(fields))
-    nrows = -(-len(fields) // ncols)
+    if len(rows) == 1:
+        ncols = min(3, len(fields))
+        nrows = -(-len(fields) // ncols)
+        panels = [(None, first, name) for name in fields]
+    else:
+        ncols, nrows = len(fields), len(rows)
+        panels = [(which, row_trace, name) for which, row_trace in rows for name in fields]
     fig = _figure(figsize=(4.2 * ncols, 2.8 * nrows), layout="constrained")
     axes = fig.subplots(nrows, ncols, squeeze=False)
-    sigma_bounded = layer_trace.recurrent_activation in (
-        "sigmoid",
-        "hard_sigmoid",
-        "hard_sigmoid_keras2",
-    )
-    phi_bounded = layer_trace.activation in ("tanh", "softsign")
-    for ax, name in zip(axes.flat, fields, strict=False):
-        data = getattr(layer_trace, name)[sample, :, :shown].T  # (units, timesteps)
-        if name in ("i", "f", "o") and sigma_bounded:
-            vmin, vmax, cmap = 0.0, 1.0, "viridis"
-        elif name in ("g", "h") and phi_bounded:
-            vmin, vmax, cmap = -1.0, 1.0, "RdBu_r"
-        else:
-            finite = data[np.isfinite(data)]
-            bound = float(np.max(np.abs(finite))) if finite.size else 1.0
-            vmin, vmax, cmap = -(bound or 1.0), bound or 1.0, "RdBu_r"
+    for ax, (which, row_trace, name) in zip(axes.flat, panels, strict=False):
+        data = getattr(row_trace, name)[sample, :, :shown].T  # (units, timesteps)
+        vmin, vmax, cmap = _colour_range(row_trace, name, data)
         image = ax.imshow(
             data,
             aspect="auto",
@@ -125,40 +165,50 @@ def plot_gates(
             vmax=vmax,
             cmap=cmap,
         )
-        ax.set_title(_TITLES[name], fontsize=10)
-        ax.set_xlabel("step" + (" (reversed input)" if layer_trace.go_backwards else ""))
+        if row_trace.mask is not None:
+            for step in np.flatnonzero(~row_trace.mask[sample]):
+                ax.axvspan(step - 0.5, step + 0.5, facecolor="none", edgecolor="0.3",
+                           hatch="//", linewidth=0)
+        label = _TITLES[row_trace.KIND][name]
+        ax.set_title(label if which is None else f"{which}: {label}", fontsize=10)
+        ax.set_xlabel("step" + (" (reversed input)" if row_trace.go_backwards else ""))
         ax.set_ylabel("unit")
         fig.colorbar(image, ax=ax, shrink=0.9)
-    for ax in list(axes.flat)[len(fields) :]:
+    for ax in list(axes.flat)[len(panels) :]:
         ax.set_visible(False)
     more = f", first {shown} of {units} units" if shown < units else ""
-    fig.suptitle(f"LSTM '{layer_trace.layer_name}', sample {sample}{more}")
+    masked = any(row_trace.mask is not None for _, row_trace in rows)
+    fig.suptitle(f"{title}, sample {sample}{more}" + (" (hatched: masked steps)" if masked
+                                                       else ""))
     return fig
 
 
 def plot_kernel(layer) -> Figure:
-    """The packed ``kernel`` and ``recurrent_kernel`` with the four gate blocks labelled.
+    """The packed ``kernel`` and ``recurrent_kernel`` with the gate blocks labelled.
 
     Parameters
     ----------
-    layer : a built ``npylstm.layers.LSTM``
+    layer : a built ``npylstm.layers.LSTM`` (blocks i, f, c, o), ``GRU`` (z, r, h) or
+        ``SimpleRNN`` (one block)
 
     Returns
     -------
     matplotlib.figure.Figure
-        One heatmap per weight (and the bias as a strip), columns split at
-        ``units, 2·units, 3·units`` into the i, f, c, o blocks that
-        :func:`npylstm.gates.split_gates` returns.
+        One heatmap per weight (and the bias as a strip: two rows, input and recurrent
+        bias, for a GRU with ``reset_after``), columns split every ``units`` columns into
+        the blocks that ``layer.cell.split`` returns.
     """
-    weights = getattr(layer, "gate_weights", None)
-    if weights is None or not getattr(layer, "built", False):
+    cell = getattr(layer, "cell", None)
+    if cell is None or cell.kind not in _GATE_NAMES or not getattr(layer, "built", False):
         raise TypeError(
-            f"plot_kernel: expected a built npylstm LSTM layer, received {type(layer).__name__}"
+            "plot_kernel: expected a built npylstm LSTM layer (or GRU, SimpleRNN), received "
+            f"{type(layer).__name__}"
         )
-    units = layer.units
+    units, gates = layer.units, cell.GATES
+    names = _GATE_NAMES[cell.kind]
     packed = [("kernel", layer.kernel), ("recurrent_kernel", layer.recurrent_kernel)]
     if layer.bias is not None:
-        packed.append(("bias", layer.bias[None, :]))
+        packed.append(("bias", np.atleast_2d(layer.bias)))  # (1, nU), or GRU's (2, 3U)
     heights = [max(a.shape[0], 1) for _, a in packed]
     heights = [max(h, 0.12 * max(heights)) for h in heights]  # a thin bias stays visible
     fig = _figure(figsize=(10, 1.2 + 0.9 * len(packed) + 0.04 * sum(heights)), layout="constrained")
@@ -170,30 +220,31 @@ def plot_kernel(layer) -> Figure:
         image = ax.imshow(
             array, aspect="auto", interpolation="nearest", cmap="RdBu_r", vmin=-bound, vmax=bound
         )
-        for k in range(1, 4):
+        for k in range(1, len(gates)):
             ax.axvline(k * units - 0.5, color="black", linewidth=1.5)
-        shape = tuple(array.shape) if wname != "bias" else (array.shape[1],)
+        shape = tuple(np.shape(layer.bias)) if wname == "bias" else tuple(array.shape)
         ax.set_ylabel(f"{wname}\n{shape}", rotation=0, ha="right", va="center", fontsize=9)
-        if wname == "bias":
+        if wname == "bias" and array.shape[0] == 2:
+            ax.set_yticks([0, 1])
+            ax.set_yticklabels(["input", "recurrent"], fontsize=8)
+        elif wname == "bias":
             ax.set_yticks([])
         else:
             ax.yaxis.set_major_locator(MaxNLocator(integer=True, nbins=6))
-        starts = [k * units for k in range(4)]
+        starts = [k * units for k in range(len(gates))]
         ax.set_xticks([s + units / 2 - 0.5 for s in starts])
         ax.set_xticklabels(
-            [
-                f"{_GATE_NAMES[g]}\ncols {s}–{s + units - 1}"
-                for g, s in zip(GATES, starts, strict=True)
-            ]
+            [f"{names[g]}\ncols {s}–{s + units - 1}" for g, s in zip(gates, starts, strict=True)]
             if ax is axes[0]
-            else [_GATE_NAMES[g] for g in GATES],
+            else [names[g] for g in gates],
             fontsize=8,
         )
         if ax is axes[0]:
             ax.xaxis.tick_top()
     fig.colorbar(image, ax=list(axes), shrink=0.8)
+    count = {1: "one block", 3: "three gate blocks", 4: "four gate blocks"}[len(gates)]
     fig.suptitle(
-        f"LSTM '{layer.name}': four gate blocks of {units} columns each "
+        f"{_KIND_NAMES[cell.kind]} '{layer.name}': {count} of {units} columns each "
         f"(input_dim {layer.input_dim}, units {units})"
     )
     return fig
