@@ -211,6 +211,53 @@ def _layer_label(layer: dict, index: int) -> str:
     return f"layer '{name}' ({layer.get('class_name')})"
 
 
+def _nested_keys(cls) -> tuple[str, ...]:
+    """The config keys of ``cls`` holding serialized inner layers (a wrapper's ``layer``)."""
+    return tuple(getattr(cls, "NESTED_LAYER_KEYS", ()))
+
+
+def _nested_class(entry: dict, where: str) -> type[Layer]:
+    """The registered layer class of a nested layer entry, or a clear error."""
+    if not isinstance(entry, dict) or not isinstance(entry.get("config"), dict):
+        raise KerasFileError(f"{where}: expected a layer entry {{'class_name', 'config'}}, "
+                             f"received {type(entry).__name__}")
+    unsupported = unsupported_layers([entry.get("class_name")])
+    if unsupported:
+        raise KerasFileError(
+            f"{where}: unsupported layer class {unsupported[0]!r}; npylstm supports "
+            f"{supported_layers()}"
+        )
+    return layer_class(entry["class_name"])
+
+
+def _normalize_layer_config(cls, config: dict, keras2: bool, where: str) -> dict:
+    """One layer's config to Keras 3's form: its nested layers first (a wrapper's
+    ``layer`` / ``backward_layer``, each normalized as a top-level layer is, Keras 2's
+    ``hard_sigmoid`` included), then the class's Keras 2 migration and activation keys."""
+    for key in _nested_keys(cls):
+        entry = config.get(key)
+        if entry is None:
+            continue
+        inner_where = f"{where} {key}"
+        inner_cls = _nested_class(entry, inner_where)
+        inner_where = f"{inner_where} '{entry['config'].get('name', '?')}' ({entry['class_name']})"
+        config[key] = {**entry, "config": _normalize_layer_config(
+            inner_cls, dict(entry["config"]), keras2, inner_where)}
+    # Every file, not only keras_version < 3: a Keras 3 config has none of these keys,
+    # and a Keras 2 value Keras 3 cannot honour (time_major=True) is refused either way.
+    try:
+        config = cls.from_keras2_config(config, where)
+    except ValueError as exc:
+        raise KerasFileError(str(exc)) from exc
+    for key in cls.ACTIVATION_KEYS:
+        if key in config:
+            name = _activation_name(config[key], f"{where} {key}")
+            if keras2 and name == "hard_sigmoid":
+                name = KERAS2_HARD_SIGMOID  # Keras 2: clip(0.2 x + 0.5, 0, 1)
+            config[key] = name
+    return config
+
+
 def normalize_model_config(model_config, keras_version: str, path: str = "<config>") -> dict:
     """Check a model config against the allow-list and bring it to Keras 3's form.
 
@@ -287,18 +334,7 @@ def normalize_model_config(model_config, keras_version: str, path: str = "<confi
                     },
                 }
             )
-        # Every file, not only keras_version < 3: a Keras 3 config has none of these keys,
-        # and a Keras 2 value Keras 3 cannot honour (time_major=True) is refused either way.
-        try:
-            config = cls.from_keras2_config(config, f"{path}: {label}")
-        except ValueError as exc:
-            raise KerasFileError(str(exc)) from exc
-        for key in cls.ACTIVATION_KEYS:
-            if key in config:
-                name = _activation_name(config[key], f"{path}: {label} {key}")
-                if keras2 and name == "hard_sigmoid":
-                    name = KERAS2_HARD_SIGMOID  # Keras 2: clip(0.2 x + 0.5, 0, 1)
-                config[key] = name
+        config = _normalize_layer_config(cls, config, keras2, f"{path}: {label}")
         out_layers.append({**layer, "config": config})
     inner["layers"] = out_layers
     return {**model_config, "class_name": "Sequential", "config": inner}
@@ -319,13 +355,23 @@ def check_model_config(config: dict) -> None:
 
 
 def keras2_hard_sigmoid_keys(config: dict) -> list[str]:
-    """``"<layer>.<key>"`` for every activation key holding Keras 2's hard sigmoid."""
-    found = []
+    """``"<layer>.<key>"`` for every activation key holding Keras 2's hard sigmoid (a
+    wrapper's inner layers as ``"<wrapper>.<key>.<key>"``: ``"bidirectional.layer.
+    recurrent_activation"``)."""
+    found: list[str] = []
     for layer in config["config"]["layers"]:
-        for key in layer_class(layer["class_name"]).ACTIVATION_KEYS:
-            if layer["config"].get(key) == KERAS2_HARD_SIGMOID:
-                found.append(f"{layer['config'].get('name')}.{key}")
+        _hard_sigmoid_keys(layer, str(layer["config"].get("name")), found)
     return found
+
+
+def _hard_sigmoid_keys(entry: dict, prefix: str, found: list[str]) -> None:
+    cls = layer_class(entry["class_name"])
+    for key in cls.ACTIVATION_KEYS:
+        if entry["config"].get(key) == KERAS2_HARD_SIGMOID:
+            found.append(f"{prefix}.{key}")
+    for key in _nested_keys(cls):
+        if isinstance(entry["config"].get(key), dict):
+            _hard_sigmoid_keys(entry["config"][key], f"{prefix}.{key}", found)
 
 
 def with_keras3_modules(config: dict) -> dict:
@@ -333,9 +379,14 @@ def with_keras3_modules(config: dict) -> dict:
     config = copy.deepcopy(config)
     config.setdefault("module", "keras")
     config.setdefault("registered_name", None)
-    for layer in config["config"]["layers"]:
+    entries = list(config["config"]["layers"])
+    while entries:
+        layer = entries.pop()
         layer.setdefault("module", "keras.layers")
         layer.setdefault("registered_name", None)
+        nested = _nested_keys(registry.get(layer["class_name"]))
+        entries.extend(layer["config"][k] for k in nested
+                       if isinstance(layer["config"].get(k), dict))
     return config
 
 
@@ -360,4 +411,7 @@ def legacy_layer_config(layer: dict, keras2: bool) -> dict:
                 if isinstance(value.get("config"), dict):
                     value["config"].pop("input_axes", None)
                     value["config"].pop("output_axes", None)
+    for key in _nested_keys(cls):
+        if isinstance(config.get(key), dict):  # a wrapper's inner layers, the same way
+            config[key] = legacy_layer_config(config[key], keras2)
     return {"class_name": cls_name, "config": config}
