@@ -9,6 +9,11 @@ Every loss follows Keras's two steps:
 2. the default reduction ``"sum_over_batch_size"``: ``value = sum(values) / values.size``
    (a 0-d ``values`` is returned as it is).
 
+With a mask (the model output's time mask, ``values``' shape; ``keras/src/losses/loss.py``
+``apply_mask``), Keras weights every real entry by ``total / valid`` and the masked ones
+by 0 before the same reduction, so the value is the mean over the real entries only
+(``sum(values[mask]) / valid``; 0 when no entry is real, Keras's ``divide_no_nan``).
+
 Before step 1, Keras's ``squeeze_or_expand_to_same_rank`` reconciles ``y_true`` and
 ``y_pred`` whose ranks differ by one when the longer one ends in 1: a rank-1 partner is
 expanded to ``(batch, 1)``, otherwise the trailing 1 is squeezed. After that the two shapes
@@ -164,7 +169,7 @@ class Loss:
         t, p, _ = self._prepare(y_true, y_pred)
         return self._compute(t, p)[0]
 
-    def __call__(self, y_true, y_pred) -> tuple[float, np.ndarray]:
+    def __call__(self, y_true, y_pred, mask=None) -> tuple[float, np.ndarray]:
         """The reduced loss and its gradient.
 
         Parameters
@@ -172,18 +177,39 @@ class Loss:
         y_true : array_like, shape (batch, ...) — targets.
         y_pred : array_like, shape (batch, ...) — predictions (same shape, or differing
             only by a trailing 1).
+        mask : None or booleans of the per-sample values' shape (``y_pred.shape[:-1]``,
+            e.g. ``(batch, timesteps)``) — the output's mask: masked entries do not count.
 
         Returns
         -------
-        value : float — ``sum(values) / values.size`` (Keras's "sum_over_batch_size").
+        value : float — ``sum(values) / values.size`` (Keras's "sum_over_batch_size"),
+            with a mask ``sum(values * mask) / count(mask)``.
         dvalue_dy_pred : ndarray, shape and dtype of ``y_pred``.
         """
         t, p, shape = self._prepare(y_true, y_pred)
         values, dvalues = self._compute(t, p)
         count = p.dtype.type(max(values.size, 1))
         with np.errstate(all="ignore"):
+            if mask is not None:
+                weight = self._mask_weight(mask, values)  # total / valid at real entries
+                values = values * weight
+                dvalues = dvalues * weight[..., None]
             value, grad = np.sum(values) / count, dvalues / count
         return float(value), grad.astype(p.dtype, copy=False).reshape(shape)
+
+    def _mask_weight(self, mask, values: np.ndarray) -> np.ndarray:
+        """Keras's ``apply_mask`` for "sum_over_batch_size": ``total / valid`` at the real
+        entries, 0 at the masked ones (all 0 when none is real)."""
+        mask = np.asarray(mask)
+        if mask.shape != values.shape:
+            raise ValueError(
+                f"{type(self).__name__}: expected a mask of the per-sample values' shape "
+                f"{values.shape} (y_pred's without its last axis), received {mask.shape}"
+            )
+        mask = mask.astype(bool)
+        valid = int(mask.sum())
+        scale = values.dtype.type(values.size / valid) if valid else values.dtype.type(0)
+        return np.where(mask, scale, values.dtype.type(0))
 
     def per_sample(self, y_true, y_pred) -> np.ndarray:
         """One loss value per sample, shape ``(batch,)``; their mean is the reduced loss.

@@ -15,6 +15,12 @@ Like Keras, a metric keeps two float32 accumulators, ``total`` and ``count``, an
 * :class:`Mean` averages values you pass, optionally weighted (the ``loss`` entry of a
   Keras History is ``Mean`` updated with each batch's loss weighted by its batch size).
 
+With the model output's mask (``update(y_true, y_pred, mask=...)``, booleans of the
+per-sample values' shape) a mean metric counts the real entries only, as Keras's
+``MeanMetricWrapper`` does (the mask becomes the sample weight); Keras's
+:class:`RootMeanSquaredError` ignores the mask (its ``Mean`` drops a mask that comes
+without sample weights), and so does this one.
+
 ``name`` is the key Keras puts in ``History.history``: the string given to
 ``compile(metrics=[...])`` when a string was given (``"mae"`` stays ``"mae"``), else the
 metric's own name (``RootMeanSquaredError().name == "root_mean_squared_error"``).
@@ -51,6 +57,11 @@ __all__ = [
 ]
 
 _F32 = np.float32
+
+
+def _mask_weight(mask):
+    """The mask as float32 sample weights (Keras's ``apply_mask`` with "sum"), or None."""
+    return None if mask is None else np.asarray(mask).astype(_F32)
 
 
 class Metric:
@@ -97,7 +108,7 @@ class Metric:
         """``total / count`` (0.0 before any update, Keras's ``divide_no_nan``)."""
         return float(self.total / self.count) if self.count else 0.0
 
-    def update(self, y_true, y_pred) -> None:
+    def update(self, y_true, y_pred, mask=None) -> None:
         raise NotImplementedError
 
     def update_state(self, *args, **kwargs) -> None:
@@ -138,11 +149,11 @@ class MeanMetricWrapper(Metric):
         default = fn.name if isinstance(fn, losses.Loss) else getattr(fn, "__name__", None)
         super().__init__(name or default)
 
-    def update(self, y_true, y_pred) -> None:
+    def update(self, y_true, y_pred, mask=None) -> None:
         if isinstance(self.fn, losses.Loss):
-            self._accumulate(self.fn(y_true, y_pred)[0])
+            self._accumulate(self.fn(y_true, y_pred, mask=mask)[0])
         else:
-            self._accumulate(self.fn(y_true, y_pred))
+            self._accumulate(self.fn(y_true, y_pred), _mask_weight(mask))
 
 
 class _LossMetric(Metric):
@@ -154,8 +165,14 @@ class _LossMetric(Metric):
         self._loss = self.loss_class(**loss_kwargs)
         super().__init__(name)
 
-    def update(self, y_true, y_pred) -> None:
-        self._accumulate(self._loss.values(y_true, y_pred))
+    def update(self, y_true, y_pred, mask=None) -> None:
+        values = self._loss.values(y_true, y_pred)
+        if mask is not None and np.shape(mask) != values.shape:
+            raise ValueError(
+                f"{type(self).__name__}: expected a mask of the per-sample values' shape "
+                f"{values.shape}, received {np.shape(mask)}"
+            )
+        self._accumulate(values, _mask_weight(mask))
 
     def get_config(self) -> dict:
         config = {
@@ -205,7 +222,8 @@ class RootMeanSquaredError(Metric):
 
     default_name = "root_mean_squared_error"
 
-    def update(self, y_true, y_pred) -> None:
+    def update(self, y_true, y_pred, mask=None) -> None:
+        # the mask is ignored, as Keras's Mean ignores a mask without sample weights
         y_pred = np.asarray(y_pred, dtype=_F32)  # Keras casts both to the metric dtype
         y_true = np.asarray(y_true, dtype=_F32)
         t, p = losses.squeeze_or_expand_to_same_rank(y_true, y_pred)

@@ -5,13 +5,14 @@ A model owns a list of layers and the graph that connects them; training
 ``Model(Trainer, Layer)``) and the summary (:mod:`npylstm.models.summary`) are written
 against the hooks below, so a new model kind implements only its graph:
 
-``_forward(x, training) -> (y_pred, caches, activity, activity_grads)``
+``_forward(x, training) -> (y_pred, caches, activity, activity_grads, output_mask)``
     the forward pass keeping what backward needs, with the activity-regularization
-    penalty (a float) and its gradients (one entry per layer call, None without one)
+    penalty (a float) and its gradients (one entry per layer call, None without one), and
+    the output's time mask (None without one): the loss and the metrics honour it
 ``_backward(dy, caches, activity_grads) -> grads``
     backpropagation from ``dL/dy_pred``; ``grads`` in :meth:`Model.get_weights` order,
     weight-regularization gradients included
-``_infer(x, training=False) -> (y_pred, activity)``
+``_infer(x, training=False) -> (y_pred, activity, output_mask)``
     a forward pass that keeps nothing for backward (the layers' ``__call__``)
 ``input_shape``, ``output_shape``, ``build(input_shape)``
     shapes with the batch axis; ``_prepare_x`` builds an unbuilt model from the first data
@@ -265,7 +266,7 @@ class Model(Trainer):
         loss_fn = self._loss_fn(loss)
         x = self._prepare_x(x)
         y = self._prepare_y(y, x)
-        value, grads, _ = self._loss_and_grads(x, y, loss_fn, training)
+        value, grads, _, _ = self._loss_and_grads(x, y, loss_fn, training)
         return value, grads
 
     def _loss_fn(self, loss=None):
@@ -278,11 +279,12 @@ class Model(Trainer):
         return self.loss
 
     def _loss_and_grads(self, x, y, loss_fn, training: bool):
-        y_pred, caches, activity, activity_grads = self._forward(x, training)
-        value, dy = loss_fn(y, y_pred)
+        """``(loss, grads, y_pred, output_mask)``: the loss honours the output's mask."""
+        y_pred, caches, activity, activity_grads, mask = self._forward(x, training)
+        value, dy = loss_fn(y, y_pred, mask=mask)
         value = value + activity + self._regularization()
         grads = self._backward(dy, caches, activity_grads)
-        return float(value), grads, y_pred
+        return float(value), grads, y_pred, mask
 
     # -- files and Keras (thin wrappers over npylstm.keras_io, imported on first use) -------
     def save(self, filepath):

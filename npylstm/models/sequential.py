@@ -199,16 +199,26 @@ class Sequential(Model):
 
     # -- forward and backward ---------------------------------------------------------------
     def _forward(self, x: np.ndarray, training: bool):
-        """Returns ``(y_pred, caches, activity_penalty, activity_grads)``."""
+        """Returns ``(y_pred, caches, activity_penalty, activity_grads, output_mask)``.
+
+        The time mask flows along the chain as in Keras: each layer's output mask is its
+        ``compute_mask(input, mask)`` (Masking makes one, Dense and Dropout pass it on, a
+        recurrent layer passes it with ``return_sequences`` and ends it without), and a
+        layer with ``USES_MASK`` (the recurrent layers) is called with it."""
         caches, activity_grads, activity = [], [], 0.0
-        h = x
+        h, mask = x, None
         for layer in self._layers:
-            h, cache = layer.forward(h, training=training, rng=None)
+            if mask is not None and layer.USES_MASK:
+                out, cache = layer.forward(h, training=training, rng=None, mask=mask)
+            else:
+                out, cache = layer.forward(h, training=training, rng=None)
+            mask = layer.compute_mask(h, mask)
+            h = out
             caches.append(cache)
             value, grad = layer.activity_loss(h)
             activity += value
             activity_grads.append(grad)
-        return h, caches, activity, activity_grads
+        return h, caches, activity, activity_grads, mask
 
     def _backward(self, dy: np.ndarray, caches, activity_grads) -> list[np.ndarray]:
         grads_by_layer = []
@@ -222,14 +232,20 @@ class Sequential(Model):
             grads_by_layer.append(grads)
         return [g for grads in reversed(grads_by_layer) for g in grads]
 
-    def _infer(self, x: np.ndarray, training: bool = False) -> tuple[np.ndarray, float]:
-        """``(y_pred, activity_penalty)`` without keeping what backward needs (the layers'
-        ``__call__``: LSTM layers then run their backend's cache-free forward)."""
-        h, activity = x, 0.0
+    def _infer(self, x: np.ndarray, training: bool = False):
+        """``(y_pred, activity_penalty, output_mask)`` without keeping what backward needs
+        (the layers' ``__call__``: LSTM layers then run their backend's cache-free
+        forward); masks flow as in :meth:`_forward`."""
+        h, activity, mask = x, 0.0, None
         for layer in self._layers:
-            h = layer(h, training=training)
+            if mask is not None and layer.USES_MASK:
+                out = layer(h, training=training, mask=mask)
+            else:
+                out = layer(h, training=training)
+            mask = layer.compute_mask(h, mask)
+            h = out
             activity += layer.activity_loss(h)[0]
-        return h, activity
+        return h, activity, mask
 
     # -- configs ----------------------------------------------------------------------------
     def get_config(self) -> dict:

@@ -218,9 +218,11 @@ class Trainer:
                 index = order[step * batch_size:(step + 1) * batch_size]
                 callback_list.on_train_batch_begin(step)
                 xb, yb = x[index], y[index]
-                value, grads, y_pred = self._loss_and_grads(xb, yb, self.loss, training=True)
+                value, grads, y_pred, mask = self._loss_and_grads(
+                    xb, yb, self.loss, training=True
+                )
                 for metric in self.compiled_metrics:
-                    metric.update(yb, y_pred)
+                    metric.update(yb, y_pred, mask=mask)
                 weights = [w.value for w in self.weights]
                 self.optimizer.apply(weights, grads)
                 loss_sum += value * len(index)
@@ -276,11 +278,11 @@ class Trainer:
         loss_sum = 0.0
         for start in range(0, len(x), batch_size):
             xb, yb = x[start:start + batch_size], y[start:start + batch_size]
-            y_pred, activity = self._infer(xb)
-            value, _ = self.loss(yb, y_pred)
+            y_pred, activity, mask = self._infer(xb)
+            value, _ = self.loss(yb, y_pred, mask=mask)
             loss_sum += (value + activity + self._regularization()) * len(xb)
             for metric in eval_metrics:
-                metric.update(yb, y_pred)
+                metric.update(yb, y_pred, mask=mask)
         logs = {"loss": loss_sum / len(x)}
         logs.update({m.name: float(m.result()) for m in eval_metrics})
         return logs
@@ -349,9 +351,9 @@ class Trainer:
         self._assert_compiled("train_on_batch")
         x = self._prepare_x(x)
         y = self._prepare_y(y, x)
-        value, grads, y_pred = self._loss_and_grads(x, y, self.loss, training=True)
+        value, grads, y_pred, mask = self._loss_and_grads(x, y, self.loss, training=True)
         self.optimizer.apply([w.value for w in self.weights], grads)
-        return self._batch_logs(value, y, y_pred, return_dict)
+        return self._batch_logs(value, y, y_pred, return_dict, mask)
 
     @_limit_blas_threads
     def test_on_batch(self, x, y, return_dict: bool = False):
@@ -359,14 +361,14 @@ class Trainer:
         self._assert_compiled("test_on_batch")
         x = self._prepare_x(x)
         y = self._prepare_y(y, x)
-        y_pred, activity = self._infer(x)
-        value = float(self.loss(y, y_pred)[0] + activity + self._regularization())
-        return self._batch_logs(value, y, y_pred, return_dict)
+        y_pred, activity, mask = self._infer(x)
+        value = float(self.loss(y, y_pred, mask=mask)[0] + activity + self._regularization())
+        return self._batch_logs(value, y, y_pred, return_dict, mask)
 
-    def _batch_logs(self, value: float, y, y_pred, return_dict: bool):
+    def _batch_logs(self, value: float, y, y_pred, return_dict: bool, mask=None):
         for metric in self.compiled_metrics:
             metric.reset()
-            metric.update(y, y_pred)
+            metric.update(y, y_pred, mask=mask)
         logs = {"loss": value, **self._metric_results()}
         if return_dict:
             return logs
