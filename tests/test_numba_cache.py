@@ -224,8 +224,9 @@ def cache_problems(root: Path) -> list[str]:
 def test_the_jitted_modules_are_found():
     found = {path.relative_to(PACKAGE).as_posix() for path in jitted_modules(PACKAGE)}
     assert {"ops/numba/activations.py", "ops/numba/lstm_kernels.py",
-            "ops/optim_numba.py"} <= found
-    assert "ops/numba/lstm.py" not in found  # pure Python: nothing compiled there
+            "ops/numba/gru_kernels.py", "ops/optim_numba.py"} <= found
+    # pure Python: nothing compiled there
+    assert not {"ops/numba/lstm.py", "ops/numba/gru.py"} & found
 
 
 def test_the_kernels_depend_on_the_shared_helpers():
@@ -237,6 +238,9 @@ def test_the_kernels_depend_on_the_shared_helpers():
         "activations.py: SELU_ALPHA, SELU_SCALE", "ops/numba/_jit.py"}
     assert set(expected_digests(PACKAGE / "ops/optim_numba.py", PACKAGE)) == {
         "ops/numba/_jit.py"}
+    # the GRU kernels inline the LSTM kernels' vector-matrix product and copy
+    assert set(expected_digests(PACKAGE / "ops/numba/gru_kernels.py", PACKAGE)) == {
+        "ops/numba/_jit.py", "ops/numba/activations.py", "ops/numba/lstm_kernels.py"}
 
 
 def test_every_jitted_module_declares_current_digests_of_what_it_inlines():
@@ -261,21 +265,35 @@ def _edit(path: Path, old: str, new: str) -> None:
     path.write_text(text.replace(old, new), encoding="utf-8")
 
 
+def _update_digest(module: Path, key: str, root: Path) -> None:
+    """Paste the digest the check asks for: ``module``'s ``HELPERS_SOURCE_SHA256[key]``."""
+    _edit(module, declared_digests(module)[key], expected_digests(module, root)[key])
+
+
 def test_the_check_flags_an_edited_helper_until_its_digest_is_updated(package_copy):
     assert cache_problems(package_copy) == []
     helpers = package_copy / "ops/numba/activations.py"
     _edit(helpers, "    if code == LINEAR:\n        return v\n",
           "    if code == LINEAR:\n        return v + one\n")
     problems = cache_problems(package_copy)
-    assert len(problems) == 1
-    assert problems[0].startswith(
-        f'ops/numba/activations.py changed: update {CONSTANT}["ops/numba/activations.py"] in '
-        "ops/numba/lstm_kernels.py to"
-    )
-    assert source_sha256(helpers) in problems[0]
+    assert len(problems) == 2  # both cells' kernels inline the helpers
+    for problem, kernel_file in zip(problems, ["gru_kernels.py", "lstm_kernels.py"],
+                                    strict=True):
+        assert problem.startswith(
+            f'ops/numba/activations.py changed: update {CONSTANT}["ops/numba/activations.py"] '
+            f"in ops/numba/{kernel_file} to"
+        )
+        assert source_sha256(helpers) in problem
     kernels = package_copy / "ops/numba/lstm_kernels.py"
     stale = declared_digests(kernels)["ops/numba/activations.py"]
     _edit(kernels, stale, source_sha256(helpers))
+    # the LSTM kernels' update changed lstm_kernels.py, which the GRU kernels inline too
+    problems = cache_problems(package_copy)
+    assert len(problems) == 2 and all("in ops/numba/gru_kernels.py" in p for p in problems)
+    assert any(p.startswith("ops/numba/lstm_kernels.py changed") for p in problems)
+    gru_kernels = package_copy / "ops/numba/gru_kernels.py"
+    for key in ("ops/numba/activations.py", "ops/numba/lstm_kernels.py"):
+        _update_digest(gru_kernels, key, package_copy)
     assert cache_problems(package_copy) == []
 
 
@@ -286,7 +304,7 @@ def test_the_check_follows_the_chain_and_missing_imports(package_copy):
           "from __future__ import annotations\n\nUNRELATED = 1\n")
     assert cache_problems(package_copy) == []
     # a compiled-in constant (npylstm/activations.py) -> numba/activations.py, whose own
-    # update then changes it -> lstm_kernels.py
+    # update then changes it -> lstm_kernels.py and gru_kernels.py
     _edit(numpy_activations, "SELU_ALPHA = ", "SELU_ALPHA = 0 + ")
     (problem,) = cache_problems(package_copy)
     assert problem.startswith(
@@ -295,9 +313,11 @@ def test_the_check_follows_the_chain_and_missing_imports(package_copy):
     helpers = package_copy / "ops/numba/activations.py"
     key = "activations.py: SELU_ALPHA, SELU_SCALE"
     _edit(helpers, declared_digests(helpers)[key], expected_digests(helpers, package_copy)[key])
-    (problem,) = cache_problems(package_copy)
-    assert problem.startswith("ops/numba/activations.py changed: update")
-    assert "in ops/numba/lstm_kernels.py" in problem
+    problems = cache_problems(package_copy)
+    assert len(problems) == 2
+    assert all(p.startswith("ops/numba/activations.py changed: update") for p in problems)
+    assert "in ops/numba/gru_kernels.py" in problems[0]
+    assert "in ops/numba/lstm_kernels.py" in problems[1]
     # a jitted module that starts importing another of our files must list it
     _edit(package_copy / "ops/optim_numba.py", "from .numba._jit import jit_kernel\n",
           "from .numba._jit import jit_kernel\nfrom .numba.activations import _like\n")
@@ -356,11 +376,14 @@ def test_a_stale_kernel_cache_is_real_and_the_digest_update_clears_it(package_co
     assert stale["hits"] == 1 and stale["misses"] == 0
     assert stale["h_seq"] == first["h_seq"]
     # the check names the file to update and the digest to write there
-    (problem,) = cache_problems(package_copy)
+    problem = next(p for p in cache_problems(package_copy) if "lstm_kernels.py to" in p)
     assert "in ops/numba/lstm_kernels.py" in problem and source_sha256(helpers) in problem
 
     kernels = package_copy / "ops/numba/lstm_kernels.py"
     _edit(kernels, declared_digests(kernels)["ops/numba/activations.py"], source_sha256(helpers))
+    gru_kernels = package_copy / "ops/numba/gru_kernels.py"  # inlines both files
+    for key in ("ops/numba/activations.py", "ops/numba/lstm_kernels.py"):
+        _update_digest(gru_kernels, key, package_copy)
     assert cache_problems(package_copy) == []
     fresh = probe()
     assert fresh["misses"] == 1 and fresh["hits"] == 0  # recompiled with the new helper

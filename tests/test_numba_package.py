@@ -13,11 +13,20 @@ import numba
 import numpy as np
 import pytest
 
-from npylstm.ops import BACKENDS, _numba_util, lstm_numba, optim_numba
+from npylstm.ops import BACKENDS, _numba_util, gru_numba, lstm_numba, optim_numba
 from npylstm.ops import numba as core
-from npylstm.ops.numba import _jit, activations, elementwise, lstm, lstm_kernels, parallel
+from npylstm.ops.numba import (
+    _jit,
+    activations,
+    elementwise,
+    gru,
+    gru_kernels,
+    lstm,
+    lstm_kernels,
+    parallel,
+)
 
-MODULES = (_jit, activations, elementwise, lstm_kernels, parallel, lstm)
+MODULES = (_jit, activations, elementwise, lstm_kernels, parallel, lstm, gru_kernels, gru)
 
 
 def dispatchers(module) -> dict[str, object]:
@@ -42,7 +51,7 @@ def test_numba_backend_provides_the_public_functions():
 
 
 def test_every_module_lists_its_names_and_they_exist():
-    for module in (*MODULES, core, lstm_numba, _numba_util):
+    for module in (*MODULES, core, lstm_numba, gru_numba, _numba_util):
         assert module.__all__, module.__name__
         missing = [name for name in module.__all__ if not hasattr(module, name)]
         assert not missing, f"{module.__name__}.__all__ names missing objects: {missing}"
@@ -56,9 +65,21 @@ def test_lstm_numba_reexports_every_compiled_function_itself():
     assert "_forward_rows_parallel" in kernels and "_tanh_f32" in kernels
     for name, kernel in kernels.items():
         assert getattr(lstm_numba, name, None) is kernel, name
-    for module in (lstm, parallel, elementwise):  # pure Python there
+    for module in (lstm, gru, parallel, elementwise):  # pure Python there
         assert dispatchers(module) == {}, module.__name__
     assert "adam_update" in dispatchers(optim_numba)
+
+
+@pytest.mark.skipif(numba.config.DISABLE_JIT, reason="NUMBA_DISABLE_JIT=1: no dispatchers")
+def test_gru_numba_reexports_the_gru_kernels_and_functions():
+    kernels = dispatchers(gru_kernels)
+    assert {"_forward_rows", "_forward_rows_parallel", "_backward_rows",
+            "_backward_rows_parallel"} == set(kernels)
+    for name, kernel in kernels.items():
+        assert getattr(gru_numba, name) is kernel, name
+    for name in ("gru_forward", "gru_backward", "gru_inference", "GRUCache"):
+        assert getattr(gru_numba, name) is getattr(gru, name) is getattr(core, name)
+    assert gru_numba.ACTIVATION_CODES is activations.ACTIVATION_CODES
 
 
 def test_blas_min_units_patched_on_lstm_numba_chooses_the_path():
