@@ -243,6 +243,14 @@ class Model(Trainer):
         )
 
     # -- loss and gradients -----------------------------------------------------------------
+    # -- stateful layers --------------------------------------------------------------------
+    def reset_states(self) -> None:
+        """Forget the carried states of every ``stateful`` layer (tf_keras's
+        ``Model.reset_states``; in Keras 3, each layer's ``reset_states()``)."""
+        for layer in self.layers:
+            if getattr(layer, "stateful", False):
+                layer.reset_states()
+
     def __call__(self, x, training: bool = False) -> np.ndarray:
         return self._infer(self._prepare_x(x), training)[0]
 

@@ -247,6 +247,64 @@ class Sequential(Model):
             activity += layer.activity_loss(h)[0]
         return h, activity, mask
 
+    # -- online prediction: one timestep at a time, state in and state out ------------------
+    def initial_states(self, batch_size: int = 1) -> dict[str, list[np.ndarray]]:
+        """Zero states for :meth:`step`: ``{layer name: [state, ...]}`` for every recurrent
+        layer, each state ``(batch_size, units)`` (LSTM: ``[h, c]``; GRU, SimpleRNN: ``[h]``).
+        """
+        if not self.built:
+            raise self._not_built_error("initial_states()")
+        return {layer.name: self._stream_layer(layer).zero_states(batch_size)
+                for layer in self._layers if hasattr(layer, "zero_states")
+                or hasattr(layer, "forward_layer")}
+
+    def _stream_layer(self, layer):
+        if hasattr(layer, "forward_layer"):  # a Bidirectional reads the future
+            raise ValueError(
+                f"{type(layer).__name__} '{layer.name}': step() cannot stream a "
+                "Bidirectional layer (its backward direction needs the whole sequence)"
+            )
+        return layer
+
+    def step(self, x_t, states: dict | None = None):
+        """Predict one timestep with explicit state: ``(y_t, new_states)``.
+
+        ``x_t`` is ``(batch, features)`` (or ``(batch, 1, features)``); ``states`` is what
+        :meth:`initial_states` or the previous call returned (None: zeros). Each recurrent
+        layer runs one step from its state (:meth:`npylstm.layers.RNN.step`), every other
+        layer as it does on a one-step sequence; nothing is stored on the model, so several
+        streams can share one model. Feeding a sequence step by step gives the outputs of
+        the whole-sequence pass: a stateful model's ``predict`` chunk by chunk, without the
+        per-call batch bookkeeping.
+
+        >>> import numpy as np
+        >>> from npylstm import Input, Sequential
+        >>> from npylstm.layers import LSTM, Dense
+        >>> model = Sequential([Input((None, 2)), LSTM(3), Dense(1)])
+        >>> x = np.ones((1, 4, 2), dtype="float32")
+        >>> states = model.initial_states(batch_size=1)
+        >>> for t in range(4):
+        ...     y, states = model.step(x[:, t], states)
+        >>> bool(np.allclose(y, model.predict(x, verbose=0), atol=1e-6))
+        True
+        """
+        if not self.built:
+            raise self._not_built_error("step()")
+        h = np.asarray(x_t, dtype=self._dtype())
+        if h.ndim == 2:
+            h = h[:, None, :]  # (B, 1, D): a one-step sequence
+        if states is None:
+            states = self.initial_states(h.shape[0])
+        new_states = {}
+        for layer in self._layers:
+            if layer.name in states or hasattr(layer, "forward_layer"):
+                h, new_states[layer.name] = self._stream_layer(layer).step(h, states[layer.name])
+            else:
+                h = layer(h)
+        if h.ndim == 3 and h.shape[1] == 1 and np.ndim(x_t) == 2:
+            h = h[:, 0]  # the step's output, without the one-step time axis
+        return h, new_states
+
     # -- configs ----------------------------------------------------------------------------
     def get_config(self) -> dict:
         """Keras 3's Sequential config: name, dtype, the layer configs (with the InputLayer

@@ -376,8 +376,52 @@ class RNN(Layer):
         return states
 
     def reset_states(self) -> None:
-        """Forget the carried state of a ``stateful`` layer."""
+        """Forget the carried state of a ``stateful`` layer (Keras's name; the next call
+        starts from zeros)."""
         self.states = None
+
+    reset_state = reset_states  # Keras 3 has both spellings
+
+    def zero_states(self, batch_size: int) -> list[np.ndarray]:
+        """Zero states for :meth:`step`, one ``(batch_size, units)`` array per cell state."""
+        return [np.zeros((batch_size, self.units), dtype=self.dtype) for _ in self.cell.STATES]
+
+    def step(self, x_t, states):
+        """One timestep with explicit state, for online prediction: ``(output, new_states)``.
+
+        ``x_t`` is ``(batch, features)`` or ``(batch, 1, features)``; ``states`` a list in
+        the cell's :attr:`~npylstm.cells.Cell.STATES` order (:meth:`zero_states` to start).
+        ``output`` is what the layer returns for a one-step sequence — ``(batch, 1, units)``
+        with ``return_sequences``, else ``(batch, units)`` — and ``new_states`` are the
+        states after the step. Nothing is stored on the layer (``stateful`` and its
+        carried states are untouched): the caller owns the state.
+
+        >>> import numpy as np
+        >>> from npylstm.layers import GRU
+        >>> layer = GRU(2)
+        >>> x = np.ones((1, 3, 4), dtype="float32")
+        >>> states = layer.zero_states(1)
+        >>> for t in range(3):
+        ...     y, states = layer.step(x[:, t], states)
+        >>> bool(np.allclose(y, layer(x), atol=1e-6))
+        True
+        """
+        x = np.asarray(x_t)
+        if x.ndim == 2:
+            x = x[:, None, :]  # (B, 1, D)
+        if x.ndim != 3 or x.shape[1] != 1:
+            raise self._error(
+                f"step() expected one timestep, (batch, features) or (batch, 1, features), "
+                f"received shape {np.shape(x_t)}"
+            )
+        x = self._check_input(x)
+        states = self._initial_state(list(states), x.shape[0])
+        cell = self.cell
+        h_seq, new_states = self._kernel(cell).inference(
+            cell, x, states, self.kernel, self.recurrent_kernel, self.bias, False
+        )
+        output = h_seq if self.return_sequences else new_states[0]
+        return output, [np.array(s, copy=True) for s in new_states]
 
     # -- computing ------------------------------------------------------------------------
 
