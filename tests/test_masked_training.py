@@ -47,8 +47,11 @@ def _padded_data(seed: int = 3, n: int = 24, timesteps: int = 7, features: int =
 
 
 def _model(lib, input_fn, recurrent: str):
+    """Masking -> recurrent(return_sequences) -> Dense per step (TimeDistributed for LSTM,
+    the issue's model; a Dense on the 3-D output for GRU): the mask reaches the loss."""
     rnn = getattr(lib, recurrent)
-    return [input_fn((7, 3)), lib.Masking(0.0), rnn(5, return_sequences=True), lib.Dense(2)]
+    head = lib.TimeDistributed(lib.Dense(2)) if recurrent == "LSTM" else lib.Dense(2)
+    return [input_fn((7, 3)), lib.Masking(0.0), rnn(5, return_sequences=True), head]
 
 
 def keras_weights(model) -> list[np.ndarray]:
@@ -65,7 +68,7 @@ _TORCH_BACKEND_FIT = textwrap.dedent("""
     data = np.load(sys.argv[1])
     model = keras.Sequential([keras.Input((7, 3)), keras.layers.Masking(0.0),
                               getattr(keras.layers, sys.argv[2])(5, return_sequences=True),
-                              keras.layers.Dense(2)])
+                              keras.layers.TimeDistributed(keras.layers.Dense(2))])
     model.set_weights([data[f"w{i}"] for i in range(len(model.weights))])
     model.compile(optimizer=keras.optimizers.Adam(0.01), loss="mse", metrics=["mae"])
     history = model.fit(data["x"], data["y"], **json.loads(sys.argv[3])).history
