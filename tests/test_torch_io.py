@@ -114,10 +114,12 @@ def test_round_trip_is_exact(rng):
         np.testing.assert_array_equal(a, b)
 
 
-def test_refuses_bidirectional_and_proj_size():
-    model = npylstm.Sequential([npylstm.Input((5, 2)), npylstm.layers.LSTM(4)])
+def test_refuses_bidirectional_into_one_direction_and_proj_size():
+    # A bidirectional nn.LSTM loads into Bidirectional(LSTM) (tests/test_torch_io_recurrent.py)
+    model = npylstm.Sequential([npylstm.Input((5, 2)), npylstm.layers.LSTM(4, name="one")])
     with pytest.raises(
-        ValueError, match="weight_ih_l0_reverse.*bidirectional nn.LSTM is not supported"
+        ValueError, match="LSTM 'one': the state dict's layer l0 is a bidirectional .*"
+        "wrap the layer in Bidirectional"
     ):
         torch_io.load_torch_state_dict(model, torch.nn.LSTM(2, 4, bidirectional=True).state_dict())
     with pytest.raises(ValueError, match="proj_size has no Keras equivalent"):
@@ -166,7 +168,7 @@ def test_export_refusals():
     )
     with pytest.raises(ValueError, match=r"same hidden size.*\[4, 3\].*to_torch_state_dicts"):
         torch_io.to_torch_state_dict(mixed)
-    with pytest.raises(ValueError, match="at least one LSTM layer"):
+    with pytest.raises(ValueError, match="at least one LSTM, GRU or Bidirectional"):
         torch_io.to_torch_state_dict([npylstm.layers.Dense(2)])
 
 
