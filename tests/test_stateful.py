@@ -128,3 +128,10 @@ def test_step_refuses_what_it_cannot_stream():
         layer.step(np.zeros((1, 3, 2), "float32"), layer.zero_states(1))
     with pytest.raises(ValueError, match=r"initial_state h expected shape \(1, 2\)"):
         layer.step(np.zeros((1, 2), "float32"), [np.zeros((1, 3)), np.zeros((1, 2))])
+
+
+def test_step_refuses_a_bidirectional_model():
+    model = Sequential([Input((None, 2)),
+                        npylstm.layers.Bidirectional(npylstm.layers.GRU(2), name="bi_gru")])
+    with pytest.raises(ValueError, match=r"Bidirectional 'bi_gru': step\(\) cannot stream"):
+        model.step(np.zeros((1, 2), "float32"))
