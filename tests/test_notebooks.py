@@ -25,6 +25,8 @@ MIN_FIGURES = {
     "04_bptt_by_hand": 1,
     "05_crosscheck_keras": 1,
     "06_benchmarks": 2 if any(p.is_file() for p in BENCH_RESULTS) else 0,
+    "07_gru_gate_packing": 3,
+    "08_padding_and_masks": 2,
 }
 
 
