@@ -1,9 +1,11 @@
 """The benchmark configurations of issue 3, their FLOP counts and the scaling sweep.
 
-Every framework builds the same model from a :class:`Config`: a stack of LSTM layers (all
-but the last with ``return_sequences=True``), then an optional Dense head on the last
-output. ``stream`` configurations feed one timestep per call with the LSTM state carried
-from call to call (online prediction latency); they are timed for inference only.
+Every framework builds the same model from a :class:`Config`: a stack of recurrent layers
+of one kind (``cell``: LSTM, or GRU with Keras 3's ``reset_after=True``, the convention of
+``torch.nn.GRU``; all but the last with ``return_sequences=True``), then an optional Dense
+head on the last output. ``stream`` configurations feed one timestep per call with the
+state carried from call to call (online prediction latency); they are timed for inference
+only.
 """
 
 from __future__ import annotations
@@ -19,13 +21,14 @@ class Config:
     batch: int
     timesteps: int
     features: int
-    units: tuple[int, ...]  # one entry per stacked LSTM layer
+    units: tuple[int, ...]  # one entry per stacked recurrent layer
     dense: int | None  # Dense head size, None for no head
     stream: bool = False  # one timestep per call with carried state
     note: str = ""
+    cell: str = "lstm"  # the recurrent layers' kind: "lstm" or "gru"
 
     def describe(self) -> str:
-        layers = " + ".join(f"LSTM({u})" for u in self.units)
+        layers = " + ".join(f"{self.cell.upper()}({u})" for u in self.units)
         if self.dense is not None:
             layers += f" + Dense({self.dense})"
         steps = "1 step/call, carried state" if self.stream else f"{self.timesteps} steps"
@@ -48,6 +51,8 @@ CONFIGS: dict[str, Config] = {
         Config("large-512", 128, 100, 256, (512,), 1),
         Config("stream-1", 1, 1, 1, (50, 50), None, stream=True,
                note="online prediction latency, per timestep"),
+        Config("gru-50x2", 32, 60, 1, (50, 50), 1, cell="gru",
+               note="the Numba GRU core against torch.nn.GRU"),
     ]
 }
 DEFAULT_CONFIGS = list(CONFIGS)
@@ -89,15 +94,16 @@ def sweep_configs(quick: bool) -> list[tuple[str, int, Config]]:
 def flops(config: Config, training: bool) -> float:
     """Multiply-add FLOPs (2 per MAC) of the matrix products of one call.
 
-    Forward per LSTM layer: ``2·B·T·4U·(D + U)`` (input and recurrent projections); the
-    Dense head adds ``2·B·U·n``. A training step counts forward + backward as 3× the
-    forward products (backward needs two products per forward product). Elementwise gate
-    arithmetic is not counted.
+    Forward per LSTM layer: ``2·B·T·4U·(D + U)`` (input and recurrent projections), per GRU
+    layer the same with 3 gates; the Dense head adds ``2·B·U·n``. A training step counts
+    forward + backward as 3× the forward products (backward needs two products per forward
+    product). Elementwise gate arithmetic is not counted.
     """
     b, t = config.batch, config.timesteps
     total, d = 0.0, config.features
+    gates = 3 if config.cell == "gru" else 4
     for u in config.units:
-        total += 2.0 * b * t * 4 * u * (d + u)
+        total += 2.0 * b * t * gates * u * (d + u)
         d = u
     if config.dense is not None:
         total += 2.0 * b * d * config.dense

@@ -5,8 +5,12 @@ Each builder returns a :class:`Bench` with
 
 * ``infer()``: a forward pass of the stacked model on one batch (no gradients),
 * ``train()``: one training step — forward, backward, Adam update (MSE loss),
-* for ``stream`` configurations ``infer()`` feeds one timestep with the LSTM state carried
-  from the previous call, and ``train`` is None.
+* for ``stream`` configurations ``infer()`` feeds one timestep with the recurrent state
+  carried from the previous call, and ``train`` is None.
+
+The recurrent layers are ``config.cell``'s kind: npylstm's ``LSTM`` / ``GRU``,
+``torch.nn.LSTM`` / ``torch.nn.GRU``, Keras's ``LSTM`` / ``GRU`` (default ``reset_after=True``,
+the equations of ``torch.nn.GRU``).
 
 Frameworks are imported inside the builders, so a worker process imports only the one it
 measures (Keras picks its backend at import; the TensorFlow backend may run from another
@@ -95,15 +99,16 @@ def versions(framework: str) -> dict[str, str]:
 # -- npylstm ------------------------------------------------------------------------------
 def _npylstm(config: Config, backend: str, seed: int) -> Bench:
     import npylstm
-    from npylstm.layers import LSTM, Dense
+    from npylstm.layers import GRU, LSTM, Dense
 
     npylstm.set_random_seed(seed)
+    recurrent = {"lstm": LSTM, "gru": GRU}[config.cell]
     steps = 1 if config.stream else config.timesteps
     layers = [npylstm.Input(shape=(steps, config.features), batch_size=config.batch)]
     for i, units in enumerate(config.units):
         layers.append(
-            LSTM(units, return_sequences=i < len(config.units) - 1, stateful=config.stream,
-                 backend=backend)
+            recurrent(units, return_sequences=i < len(config.units) - 1,
+                      stateful=config.stream, backend=backend)
         )
     if config.dense is not None:
         layers.append(Dense(config.dense))
@@ -148,21 +153,22 @@ def _torch(config: Config, seed: int) -> Bench:
 
     torch.manual_seed(seed)
 
+    recurrent = {"lstm": nn.LSTM, "gru": nn.GRU}[config.cell]
+
     class Net(nn.Module):
-        """Stacked LSTMs (one multi-layer nn.LSTM when all units are equal) + Linear on
-        the last output."""
+        """Stacked LSTMs or GRUs (one multi-layer module when all units are equal) + Linear
+        on the last output."""
 
         def __init__(self):
             super().__init__()
             units = config.units
             if len(set(units)) == 1:
-                self.lstms = nn.ModuleList(
-                    [nn.LSTM(config.features, units[0], num_layers=len(units), batch_first=True)]
-                )
+                self.lstms = nn.ModuleList([recurrent(config.features, units[0],
+                                                      num_layers=len(units), batch_first=True)])
             else:
                 dims = [config.features, *units[:-1]]
                 self.lstms = nn.ModuleList(
-                    [nn.LSTM(d, u, batch_first=True) for d, u in zip(dims, units, strict=True)]
+                    [recurrent(d, u, batch_first=True) for d, u in zip(dims, units, strict=True)]
                 )
             self.head = None if config.dense is None else nn.Linear(units[-1], config.dense)
 
@@ -216,12 +222,12 @@ def _keras(config: Config, seed: int) -> Bench:
     import keras
 
     keras.utils.set_random_seed(seed)
+    recurrent = {"lstm": keras.layers.LSTM, "gru": keras.layers.GRU}[config.cell]
     steps = 1 if config.stream else config.timesteps
     layers = [keras.Input(shape=(steps, config.features), batch_size=config.batch)]
     for i, units in enumerate(config.units):
         layers.append(
-            keras.layers.LSTM(units, return_sequences=i < len(config.units) - 1,
-                              stateful=config.stream)
+            recurrent(units, return_sequences=i < len(config.units) - 1, stateful=config.stream)
         )
     if config.dense is not None:
         layers.append(keras.layers.Dense(config.dense))

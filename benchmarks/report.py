@@ -303,7 +303,7 @@ def plot(results: dict, outdir: Path) -> list[str]:
         ax.set_title(KINDS[kind] + (" (stream-1: per step)" if kind == "infer" else ""))
         ax.grid(axis="y", which="both", alpha=0.3)
     axes[0].legend(fontsize=8)
-    written.append(_save(fig, f"LSTM time per call — {stamp}", outdir / "times.png"))
+    written.append(_save(fig, f"Time per call — {stamp}", outdir / "times.png"))
 
     sweep = results.get("sweep", {})
     if sweep:

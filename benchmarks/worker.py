@@ -159,7 +159,7 @@ def compile_task(config_name: str) -> dict:
     """
     t0 = time.perf_counter()
     import npylstm
-    from npylstm.ops import _numba_util, lstm_numba
+    from npylstm.ops import _numba_util, gru_numba, lstm_numba
 
     import_s = time.perf_counter() - t0
     from frameworks import build
@@ -176,11 +176,12 @@ def compile_task(config_name: str) -> dict:
         second = time.perf_counter() - t0
         calls[kind] = {"first_s": first, "second_s": second}
     hits = misses = 0
-    for name in dir(lstm_numba):
-        stats = getattr(getattr(lstm_numba, name), "stats", None)
-        if stats is not None and hasattr(stats, "cache_hits"):
-            hits += sum(stats.cache_hits.values())
-            misses += sum(stats.cache_misses.values())
+    for module in (lstm_numba, gru_numba):  # every compiled kernel of both cores
+        for name in dir(module):
+            stats = getattr(getattr(module, name), "stats", None)
+            if stats is not None and hasattr(stats, "cache_hits"):
+                hits += sum(stats.cache_hits.values())
+                misses += sum(stats.cache_misses.values())
     return {
         "config": config_name,
         "import_s": import_s,

@@ -43,6 +43,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from ..._blas import blas_threads
 from .elementwise import _activation_code
 from .gru_kernels import (
     _backward_rows,
@@ -123,7 +124,9 @@ def _run_forward(x, h0, kernel, recurrent_kernel, bias, activation, recurrent_ac
     a = np.empty((batch, timesteps, 3 * units), dtype=dtype)  # (B, T, 3U)
     h = np.empty((batch, timesteps, units), dtype=dtype)  # (B, T, U)
     r_h = np.empty((batch, timesteps, units) if keep else (0, 0, units), dtype=dtype)  # (B,T,U)
-    with np.errstate(all="ignore"):  # inf and NaN propagate silently, as in the reference
+    # one BLAS thread: an idle OpenBLAS thread spins after each call and would steal the
+    # core a Numba thread needs in the loop that follows (see npylstm/_blas.py)
+    with np.errstate(all="ignore"), blas_threads(1):  # inf and NaN propagate silently
         np.matmul(xs.reshape(batch * timesteps, input_dim), kernel,
                   out=a.reshape(batch * timesteps, 3 * units))  # (B*T, 3U)
         if b_x is not None:
@@ -270,7 +273,8 @@ def gru_backward(
     u_h = np.empty((*kept, units), dtype=dtype)  # (B, T, U) r * h_tm1 without it
     args = (a, r_h, h, h0, recurrent_kernel_t, recurrent_kernel_h_t, act, ract, reset_after,
             dh_seq, use_dh_seq, dh_next, dxz, drz, u_h)
-    with np.errstate(all="ignore"):  # inf - inf is NaN, as in the reference, silently
+    # inf - inf is NaN, as in the reference, silently; one BLAS thread, as in the forward
+    with np.errstate(all="ignore"), blas_threads(1):
         bounds = _row_bounds(batch)
         if bounds.shape[0] == 2:  # one thread: no parallel launch
             _backward_rows(*args, 0, batch)
