@@ -255,3 +255,76 @@ def test_inconsistent_state_dicts():
     no_bias_l1 = {k: v for k, v in sd.items() if not k.startswith("bias") or "l0" in k}
     with pytest.raises(ValueError, match="some layers have biases and some not"):
         tio.read_torch_module(no_bias_l1)
+
+
+# -- the command line -------------------------------------------------------------------------
+
+
+def run_cli(capsys, *args) -> tuple[int, str, str]:
+    from npylstm import cli
+
+    code = cli.main([str(a) for a in args])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_cli_converts_a_bidirectional_gru_stack_to_pt_and_back(rng, capsys, tmp_path):
+    model = randomize(npylstm.Sequential([
+        npylstm.Input((T, D)), Bidirectional(GRU(H, return_sequences=True)),
+        Bidirectional(GRU(H)), Dense(2, name="head")]), rng)
+    src = tmp_path / "model.keras"
+    npylstm.io.save_model(model, src)
+    pt = tmp_path / "gru.pt"
+    code, out, err = run_cli(capsys, "convert", src, pt)
+    assert code == 0, err
+    assert (f"one nn.GRU(input_size={D}, hidden_size={H}, num_layers=2, bidirectional=True, "
+            "batch_first=True)") in out and "not written: ['head']" in out
+    module = torch.nn.GRU(D, H, num_layers=2, bidirectional=True, batch_first=True)
+    module.load_state_dict(torch.load(pt, weights_only=True))
+    x = rng.normal(size=(2, T, D)).astype("float32")
+    _, h_n = run_torch(module, x)
+    recurrent = npylstm.Sequential([npylstm.Input((T, D)), *model.layers[:2]])
+    np.testing.assert_allclose(recurrent.predict(x, verbose=0),
+                               np.concatenate([h_n[-2], h_n[-1]], axis=-1), atol=ATOL, rtol=0)
+    other = randomize(npylstm.Sequential([
+        npylstm.Input((T, D)), Bidirectional(GRU(H, return_sequences=True)),
+        Bidirectional(GRU(H)), Dense(2, name="head")]), np.random.default_rng(7))
+    other.layers[2].set_weights(model.layers[2].get_weights())
+    template = tmp_path / "template.keras"
+    npylstm.io.save_model(other, template)
+    back = tmp_path / "back.keras"
+    code, _, err = run_cli(capsys, "convert", pt, back, "--config", template)
+    assert code == 0, err
+    np.testing.assert_allclose(npylstm.io.load_model(back).predict(x, verbose=0),
+                               model.predict(x, verbose=0), atol=ATOL, rtol=0)
+
+
+def test_cli_refuses_reset_after_false_naming_the_layer(rng, capsys, tmp_path):
+    model = randomize(stack("gru", 1, reset_after=False), rng)
+    src = tmp_path / "old_gru.keras"
+    npylstm.io.save_model(model, src)
+    code, _, err = run_cli(capsys, "convert", src, tmp_path / "gru.npz")
+    assert code == 2
+    assert "GRU 'gru0': nn.GRU applies the reset gate" in err and "Traceback" not in err
+    assert not (tmp_path / "gru.npz").exists()
+
+
+def test_cli_writes_one_module_per_layer_for_a_mixed_stack(rng, capsys, tmp_path):
+    model = randomize(npylstm.Sequential([
+        npylstm.Input((T, D)), LSTM(H, return_sequences=True, name="enc"),
+        GRU(H, return_sequences=True, name="dec")]), rng)
+    src = tmp_path / "mixed.keras"
+    npylstm.io.save_model(model, src)
+    npz = tmp_path / "mixed.npz"
+    code, out, err = run_cli(capsys, "convert", src, npz)
+    assert code == 0, err
+    assert "one nn.GRU / nn.LSTM per layer (one module cannot hold the stack)" in out
+    x = rng.normal(size=(2, T, D)).astype("float32")
+    with np.load(npz) as data:
+        state = {k: torch.from_numpy(data[k]) for k in data.files}
+    lstm, gru = torch.nn.LSTM(D, H, batch_first=True), torch.nn.GRU(H, H, batch_first=True)
+    lstm.load_state_dict({k[4:]: v for k, v in state.items() if k.startswith("enc.")})
+    gru.load_state_dict({k[4:]: v for k, v in state.items() if k.startswith("dec.")})
+    with torch.no_grad():
+        expected = gru(lstm(torch.from_numpy(x))[0])[0].numpy()
+    np.testing.assert_allclose(model.predict(x, verbose=0), expected, atol=ATOL, rtol=0)

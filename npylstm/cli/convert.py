@@ -1,5 +1,5 @@
-"""``npylstm convert``: between ``.keras``, ``.weights.h5``, legacy ``.h5``, and ``nn.LSTM``
-state dicts (``.npz``, ``.pt``)."""
+"""``npylstm convert``: between ``.keras``, ``.weights.h5``, legacy ``.h5``, and ``nn.LSTM`` /
+``nn.GRU`` state dicts (``.npz``, ``.pt``; bidirectional and multi-layer modules included)."""
 
 from __future__ import annotations
 
@@ -16,8 +16,8 @@ _DST_KINDS = {
     ".keras": "Keras 3 .keras archive",
     ".weights.h5": "Keras 3 .weights.h5 file",
     ".h5": "legacy HDF5 model",
-    ".npz": "PyTorch-style nn.LSTM state dict (.npz)",
-    ".pt": "PyTorch nn.LSTM state dict (.pt)",
+    ".npz": "PyTorch-style nn.LSTM / nn.GRU state dict (.npz)",
+    ".pt": "PyTorch nn.LSTM / nn.GRU state dict (.pt)",
 }
 
 
@@ -33,6 +33,7 @@ def _dst_kind(path: Path) -> str:
 
 def cmd_convert(args) -> int:
     from .. import io
+    from ..io.torch import module_signature, torch_layers, torch_modules
 
     src = existing(args.src, "SRC file")
     dst = writable(args.dst)
@@ -49,25 +50,31 @@ def cmd_convert(args) -> int:
         io.save_weights(model, dst)
         kind = ".weights.h5" if kind == ".weights.h5" else "legacy weights"
     else:
-        lstms = io.lstm_layers(model)
-        if len({layer.units for layer in lstms}) == 1:
+        recurrent = torch_layers(model)
+        runs = torch_modules(model)
+        if len(runs) == 1:
             state = io.to_torch_state_dict(model)
-            note = (f"; one nn.LSTM(input_size={lstms[0].input_dim}, hidden_size="
-                    f"{lstms[0].units}, num_layers={len(lstms)}, batch_first=True)")
-        else:  # one nn.LSTM cannot change size between layers: one module per layer
+            note = f"; one {module_signature(recurrent)}"
+        else:  # one module cannot change kind, size or directions between layers
             dicts = io.to_torch_state_dicts(model)
-            state = {f"{layer.name}.{key}": value for layer, sd in zip(lstms, dicts, strict=True)
+            state = {f"{layer.name}.{key}": value
+                     for layer, sd in zip(recurrent, dicts, strict=True)
                      for key, value in sd.items()}
-            note = ("; one nn.LSTM per layer (sizes differ), keys prefixed with the layer names "
-                    f"{[layer.name for layer in lstms]}")
+            inner = [getattr(layer, "forward_layer", layer) for layer in recurrent]
+            kinds = " / ".join(sorted({f"nn.{type(layer).__name__}" for layer in inner}))
+            sizes = len({layer.units for layer in inner}) > 1
+            why = "sizes differ" if sizes else "one module cannot hold the stack"
+            note = (f"; one {kinds} per layer ({why}), keys prefixed with the layer names "
+                    f"{[layer.name for layer in recurrent]}")
         if kind == ".npz":
             np.savez(dst, **state)
         else:
             torch.save({k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in state.items()},
                        dst)
-        others = [layer.name for layer in model.layers if layer.weights and layer not in lstms]
+        others = [layer.name for layer in model.layers
+                  if layer.weights and not any(layer is r for r in recurrent)]
         if others:
-            note += f"; not in an nn.LSTM state dict, so not written: {others}"
+            note += f"; not in an nn.LSTM / nn.GRU state dict, so not written: {others}"
     label = _DST_KINDS.get(kind, "legacy HDF5 weights file")
     out(f"Wrote {dst} ({label}): {len(model.layers)} layers, {model.count_params():,} "
         f"parameters{note}")
