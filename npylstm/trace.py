@@ -274,8 +274,8 @@ def _run_of(layer, layer_cache) -> _Run:
         fields = {"z": op.z, "c": op.c, "h": op.h}
         return _Run(fields, {"h": op.h, "c": op.c}, op.h, (op.h0, op.c0), None,
                     op.go_backwards, backend)
-    if backend == "numba" and cell.kind == "gru" and hasattr(op, "a"):
-        # the Numba GRU core's cache (ops/numba/gru.py GRUCache): the cell's fields
+    if isinstance(op, numba_core.GRUCache):
+        # the Numba GRU core's cache: the cell's fields, as the generic loop keeps them
         fields = {"a": op.a, "r_h": op.r_h, "h": op.h}
         return _Run(fields, {"h": op.h}, op.h, (op.h0,), None, op.go_backwards, backend)
     if isinstance(op, RNNCache) and op.recurrent_masks is None:  # the generic loop's

@@ -74,7 +74,8 @@ class Files:
         ], name="gru_model")
         self.bidi = keras.Sequential([
             keras.Input((TIMESTEPS, FEATURES)),
-            keras.layers.Bidirectional(keras.layers.LSTM(4, **zeros), name="bidirectional"),
+            keras.layers.Bidirectional(keras.layers.LSTM(4, name="lstm", **zeros),
+                                       name="bidirectional"),
             keras.layers.Dense(1, name="dense"),
         ], name="bidi_model")
         for model in (self.gru, self.bidi):
