@@ -412,6 +412,11 @@ def legacy_layer_config(layer: dict, keras2: bool) -> dict:
                     value["config"].pop("input_axes", None)
                     value["config"].pop("output_axes", None)
     for key in _nested_keys(cls):
-        if isinstance(config.get(key), dict):  # a wrapper's inner layers, the same way
-            config[key] = legacy_layer_config(config[key], keras2)
+        entry = config.get(key)
+        if isinstance(entry, dict):  # a wrapper's inner layers, the same way
+            inner = legacy_layer_config(entry, keras2)
+            if not keras2:  # Keras 3's serialization_lib finds a nested class by module
+                inner = {"module": entry.get("module", "keras.layers"), **inner,
+                         "registered_name": entry.get("registered_name")}
+            config[key] = inner
     return {"class_name": cls_name, "config": config}

@@ -47,7 +47,7 @@ def _cases() -> list:
             "bidirectional_lstm_custom_backward_layer",
             _entry("LSTM", name="lstm", units=3, return_sequences=True),
             config={"backward_layer": _entry(
-                "LSTM", name="back", units=2, return_sequences=True, go_backwards=True,
+                "LSTM", name="back", units=3, return_sequences=True, go_backwards=True,
                 activation="relu", use_bias=False)},
         ),
         LayerCase("time_distributed_dense",

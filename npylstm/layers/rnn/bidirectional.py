@@ -169,12 +169,17 @@ class Bidirectional(Layer):
                     f"received {getattr(fwd, attr)} for the forward layer and "
                     f"{getattr(bwd, attr)} for the backward layer"
                 )
-        for attr in ("input_dim",):
-            if fwd.built and bwd.built and getattr(fwd, attr) != getattr(bwd, attr):
-                raise self._error(
-                    f"expected the forward and backward layers to take the same features, "
-                    f"received {fwd.input_dim} and {bwd.input_dim}"
-                )
+        if fwd.built and bwd.built and fwd.input_dim != bwd.input_dim:
+            raise self._error(
+                f"expected the forward and backward layers to take the same features, "
+                f"received {fwd.input_dim} and {bwd.input_dim}"
+            )
+        merge_mode = getattr(self, "merge_mode", None)
+        if merge_mode in ("sum", "mul", "ave") and fwd.units != bwd.units:
+            raise self._error(
+                f"merge_mode {merge_mode!r} needs the forward and backward layers to have "
+                f"the same units, received {fwd.units} and {bwd.units} (use 'concat' or None)"
+            )
 
     # -- weights: the two inner layers' ---------------------------------------------------
     @property
@@ -269,8 +274,9 @@ class Bidirectional(Layer):
         state_shapes = ()
         if self.return_state:
             output_shape, state_shapes = output_shape[0], tuple(output_shape[1:])
-        if self.merge_mode == "concat":
-            output_shape = (*output_shape[:-1], output_shape[-1] * 2)
+        if self.merge_mode == "concat":  # the two directions' units (Keras doubles the
+            # forward's, wrong for a backward_layer with other units: its outputs have these)
+            output_shape = (*output_shape[:-1], output_shape[-1] + self.backward_layer.units)
         outputs = (output_shape, output_shape) if self.merge_mode is None else (output_shape,)
         if self.return_state:
             return outputs + state_shapes + state_shapes
