@@ -16,9 +16,8 @@ gru.py``, PyTorch's ``torch/nn/modules/rnn.py`` docstring): ``n = tanh(W_in x + 
 (W_hn h + b_hn))`` is Keras's ``hh = tanh(x_h + r * (h @ R_h + b_r))``. A bidirectional
 module is Keras's ``Bidirectional(merge_mode="concat")`` (``keras/src/layers/rnn/
 bidirectional.py``): the output concatenates the forward outputs and the backward ones
-aligned with input time order, as Keras reverses its ``go_backwards`` layer's outputs
-before merging. A stack of consecutive layers with ``return_sequences=True`` (Dropout may lie
-between: nn.LSTM's ``dropout`` argument) is one multi-layer module.
+aligned with input time order, as Keras reverses its ``go_backwards`` layer's outputs. A
+stack with ``return_sequences=True`` (Dropout between: the ``dropout`` argument) is one module.
 
 Values may be NumPy arrays or torch tensors (read with ``.detach().cpu().numpy()``; torch
 itself is imported only to read a ``.pt`` file). Exported state dicts hold NumPy arrays:
@@ -202,8 +201,7 @@ def _check_torch_equivalent(layer) -> None:
 def _stack_break(below, layer, between) -> str | None:
     """Why ``layer`` cannot be the layer after ``below`` in one module (None: it can)."""
     if _spec(below) != _spec(layer):
-        names = {"lstm": "nn.LSTM", "gru": "nn.GRU"}
-        show = [(names[k], u, "bidirectional" if b else "one direction")
+        show = [(_LAYOUTS[k][0], u, "bidirectional" if b else "one direction")
                 for k, u, b in (_spec(below), _spec(layer))]
         return (f"{_label(below)} and {_label(layer)} differ in (module, hidden size, "
                 f"directions): {show[0]} vs {show[1]}")
@@ -238,7 +236,10 @@ def torch_modules(model_or_layers) -> list[list]:
     found, reasons = _stack(model_or_layers)
     runs = [[found[0]]]
     for layer, reason in zip(found[1:], reasons, strict=True):
-        runs[-1].append(layer) if reason is None else runs.append([layer])
+        if reason is None:
+            runs[-1].append(layer)
+        else:
+            runs.append([layer])
     return runs
 
 
@@ -534,19 +535,15 @@ def read_state_dict(path: str | os.PathLike, kind: str | None = None) -> dict[st
     try:
         import torch
     except ImportError as exc:
-        raise ImportError(
-            f"reading '{path}' needs PyTorch, which is not installed: pip install torch "
-            "(or use a .npz state dict, which needs only NumPy)"
-        ) from exc
+        raise ImportError(f"reading '{path}' needs PyTorch, which is not installed: pip install "
+                          "torch (or use a .npz state dict, which needs only NumPy)") from exc
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises many types for a bad file
         raise ValueError(f"'{path}' is not a readable PyTorch file: {_one_line(exc)}") from exc
     if not isinstance(state, dict):
-        raise ValueError(
-            f"'{path}' holds a {type(state).__name__}, expected a state dict "
-            "(torch.save(module.state_dict(), path))"
-        )
+        raise ValueError(f"'{path}' holds a {type(state).__name__}, expected a state dict "
+                         "(torch.save(module.state_dict(), path))")
     return {key: value.detach().cpu().numpy() for key, value in state.items()}
 
 
