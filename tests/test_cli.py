@@ -350,8 +350,8 @@ def test_convert_errors(files, capsys, tmp_path, monkeypatch):
     npz = tmp_path / "sd.npz"
     assert run(capsys, "convert", files.keras_file, npz)[0] == 0
     code, _, err = run(capsys, "convert", npz, tmp_path / "m.keras")
-    assert_error(code, err, r"PyTorch-style state dict, which holds only the LSTM weights: "
-                            r"pass --config")
+    assert_error(code, err, r"PyTorch-style state dict, which holds only the LSTM / GRU "
+                            r"weights: pass --config")
     code, _, err = run(capsys, "convert", npz, tmp_path / "m.keras", "--config", files.config_file)
     assert_error(code, err, r"holds only LSTM weights; the model's \['dense'\] need theirs")
     monkeypatch.setitem(sys.modules, "torch", None)

@@ -343,7 +343,8 @@ def load_any(path: str | os.PathLike, config=None):
             raise ConfigRequiredError(
                 path,
                 "state_dict",
-                f"'{path}' is a PyTorch-style state dict, which holds only the LSTM weights: "
+                f"'{path}' is a PyTorch-style state dict, which holds only the LSTM / GRU "
+                "weights: "
                 "give as config a .keras/.h5 model file or a JSON config for the layers",
             )
         model, has_weights = model_from_config(config)
