@@ -13,8 +13,8 @@ __all__ = ["load_any_model"]
 _NEEDS_CONFIG = {
     "weights_only": "'{path}' holds weights only (no model config): pass --config CONFIG, a "
     ".keras/.h5 model file or a JSON config (keras_model.to_json())",
-    "state_dict": "'{path}' is a PyTorch-style state dict, which holds only the LSTM / GRU weights: "
-    "pass --config MODEL (a .keras/.h5 file or a JSON config) for the layers",
+    "state_dict": "'{path}' is a PyTorch-style state dict, which holds only the LSTM / GRU "
+    "weights: pass --config MODEL (a .keras/.h5 file or a JSON config) for the layers",
     "state_dict_partial": "'{path}' holds only LSTM weights; the model's {missing} need "
     "theirs: pass --config a .keras/.h5 model file (its weights fill those layers)",
 }
