@@ -33,7 +33,14 @@ from .layers import GRU, LSTM, Bidirectional, SimpleRNN, TimeDistributed, clear_
 from .layers.input import Input
 from .models import Sequential
 from .ops import get_backend, set_backend
-from .trace import LSTMTrace, trace  # the function shadows the submodule's name
+from .trace import (  # the function shadows the submodule's name
+    BidirectionalTrace,
+    GRUTrace,
+    LSTMTrace,
+    RecurrentTrace,
+    SimpleRNNTrace,
+    trace,
+)
 
 __version__ = "0.1.0"
 
@@ -44,7 +51,11 @@ __all__ = [
     "TimeDistributed",
     "LSTM",
     "SimpleRNN",
+    "BidirectionalTrace",
+    "GRUTrace",
     "LSTMTrace",
+    "RecurrentTrace",
+    "SimpleRNNTrace",
     "Sequential",
     "activations",
     "callbacks",

@@ -95,8 +95,8 @@ def build_parser() -> argparse.ArgumentParser:
     gates = add("gates", cmd_gates, "trace the gates over time (and plot them)")
     gates.add_argument("file", metavar="FILE")
     gates.add_argument("--input", required=True, metavar="X", help=".npy or .csv inputs")
-    gates.add_argument("--plot", metavar="PNG", help="save heatmaps of i, f, g, o, c, h")
-    gates.add_argument("--layer", help="LSTM layer name (default: the first)")
+    gates.add_argument("--plot", metavar="PNG", help="save heatmaps of the gates (per direction)")
+    gates.add_argument("--layer", help="recurrent layer name (default: the first)")
     gates.add_argument("--sample", type=int, default=0, help="which input sample (default 0)")
     add_config(gates)
 
