@@ -372,6 +372,13 @@ def test_bad_inputs_are_named():
         gru_numba.gru_forward(case["x"], np.zeros((3, 2), np.float32), *args[2:])
     with pytest.raises(ValueError, match="expected x of shape .* received shape"):
         gru_numba.gru_forward(case["x"][0], *args[1:])
+    h_seq, h_last, cache = gru_numba.gru_forward(*args)
+    with pytest.raises(ValueError, match=r"gru_numba: expected dh_last of shape \(1, 2\) \(the "
+                                         r"forward's output\), received \(1, 1, 2\)"):
+        gru_numba.gru_backward(None, [h_last], cache)
+    with pytest.raises(ValueError, match=r"expected dh_seq of shape \(1, 2, 2\) .* received "
+                                         r"\(1, 2\)"):
+        gru_numba.gru_backward(h_last, None, cache)
     with pytest.raises(ValueError, match="the Numba GRU core has no per-gate dropout masks"):
         NUMBA.forward(GRUCell(), case["x"], [case["h0"]], *args[2:], False,
                       recurrent_masks=np.ones((3, 1, 2), np.float32))

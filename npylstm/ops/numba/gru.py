@@ -261,6 +261,10 @@ def gru_backward(
         dh_next = np.zeros((batch, units), dtype=dtype)  # (B, U)
     else:
         dh_next = np.array(dh_last, dtype=dtype, order="C", copy=True)  # (B, U)
+    for name, array, shape in (("dh_seq", dh_seq, h.shape), ("dh_last", dh_next, h0.shape)):
+        if array.shape != shape:
+            raise ValueError(f"gru_numba: expected {name} of shape {shape} (the forward's "
+                             f"output), received {array.shape}")
     if reset_after:
         recurrent_kernel_t = np.ascontiguousarray(recurrent_kernel.T)  # (3U, U)
     else:
