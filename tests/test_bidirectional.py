@@ -155,6 +155,7 @@ def test_output_mask_and_shapes_match_keras(case, pairs, data, keras):
         assert ours_shape == (
             tuple(expected_shape) if isinstance(expected_shape, list) else expected_shape)
     assert ours.count_params() == theirs.count_params()
+    assert ours.param_rule()[1].endswith(f" = {theirs.count_params():,}")
 
 
 def test_masked_steps_of_a_returned_sequence_are_zeros(pairs, data):

@@ -234,7 +234,15 @@ class Bidirectional(Layer):
         return self.forward_layer.count_params() + self.backward_layer.count_params()
 
     def param_rule(self) -> tuple[str, str]:
-        """Both directions' counts added: ``("forward (rule) + backward (rule)", ...)``."""
+        """Both directions' counts added, e.g. ``("2 × (4 × units × (input_dim + units +
+        1))", "4 × 3 × (4 + 3 + 1) + 4 × 3 × (4 + 3 + 1) = 96 + 96 = 192")``.
+
+        >>> from npylstm.layers import LSTM
+        >>> layer = Bidirectional(LSTM(3))
+        >>> layer.build((None, 5, 4))
+        >>> layer.param_rule()[1]
+        '4 × 3 × (4 + 3 + 1) + 4 × 3 × (4 + 3 + 1) = 96 + 96 = 192'
+        """
         if not self.built:
             raise self._error("param_rule() needs a built layer")
         (rule_f, formula_f), (rule_b, formula_b) = (
@@ -243,7 +251,8 @@ class Bidirectional(Layer):
         count_f, count_b = self.forward_layer.count_params(), self.backward_layer.count_params()
         rule = (f"2 × ({rule_f})" if rule_f == rule_b and count_f == count_b
                 else f"forward ({rule_f}) + backward ({rule_b})")
-        return rule, f"{formula_f} + {formula_b.split(' = ')[0]} = {count_f + count_b:,}"
+        expr_f, expr_b = formula_f.rsplit(" = ", 1)[0], formula_b.rsplit(" = ", 1)[0]
+        return rule, f"{expr_f} + {expr_b} = {count_f:,} + {count_b:,} = {count_f + count_b:,}"
 
     # -- states ------------------------------------------------------------------------------
     @property
