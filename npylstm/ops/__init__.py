@@ -7,7 +7,8 @@
 :func:`set_backend` or the ``NPYLSTM_BACKEND`` environment variable).
 
 Recurrent layers run through :func:`get_kernel` (``ops/kernels.py``): the fast kernel of
-their cell on the chosen backend where one exists, else the generic loop over the cell
+their cell on the chosen backend where one exists (on ``"numba"``: the LSTM core,
+``lstm_numba``, and the GRU core, ``gru_numba``), else the generic loop over the cell
 (``ops/rnn_reference.py``).
 """
 
