@@ -1,8 +1,17 @@
 """``npylstm crosscheck``: run a file in real Keras and in npylstm, compare every layer's
-output (and with ``--grad`` the gradients); exit status 1 above ``--atol``."""
+output (and with ``--grad`` the gradients); exit status 1 above ``--atol``.
+
+Masks flow as in the models: each layer is called with the mask its predecessors made
+(npylstm's ``compute_mask`` on one side, Keras's own on the other), so a ``Masking`` model
+is checked with its padding. A ``Bidirectional`` layer also gets a row per direction (its
+forward and backward layers' own outputs). Before anything runs, the command says which
+Keras version's rules it read the file with (Keras 2's ``hard_sigmoid``, the GRU
+``reset_after`` default).
+"""
 
 from __future__ import annotations
 
+import inspect
 from pathlib import Path
 
 import numpy as np
@@ -25,8 +34,8 @@ from ._load import load_any_model
 __all__ = ["cmd_crosscheck"]
 
 
-def _load_keras_model(keras, path: Path, config: str | None):
-    """The same model in real Keras (compile=False)."""
+def _load_keras_model(keras, path: Path, config: str | None, keras2: bool = False):
+    """The same model in real Keras (compile=False); ``keras2``: the file is Keras 2's."""
     from .. import io
 
     with quiet_keras():
@@ -49,6 +58,8 @@ def _load_keras_model(keras, path: Path, config: str | None):
             raise CLIError(
                 f"Keras {keras.__version__} cannot load '{path}'"
                 + (f" with --config '{config}'" if config else "") + f": {one_line(exc)}"
+                + (" (Keras 3 does not read Keras 2 layer configs; the rules above are how "
+                   "npylstm read it)" if keras2 else "")
             ) from exc
 
 
@@ -90,10 +101,13 @@ def _keras_grads(keras, keras_model, x: np.ndarray, cotangent: np.ndarray):
 
 
 def _our_grads(model, x: np.ndarray, cotangent: np.ndarray):
-    """d mean(output * r) / d (weights, x) in npylstm: each layer's backward, last to first."""
-    h, caches = x, []
+    """d mean(output * r) / d (weights, x) in npylstm: each layer's backward, last to first
+    (the forward passes each layer the mask its predecessors made, as the model does)."""
+    h, caches, mask = x, [], None
     for layer in model.layers:
-        h, cache = layer.forward(h, training=False)
+        out_, cache = layer.forward(h, training=False, **_our_mask_kwargs(layer, mask))
+        mask = layer.compute_mask(h, mask)
+        h = out_
         caches.append(cache)
     dy = (cotangent / cotangent.size).astype(h.dtype)  # d mean(y * r) / dy
     grads = []
@@ -103,15 +117,160 @@ def _our_grads(model, x: np.ndarray, cotangent: np.ndarray):
     return dy, grads[::-1]
 
 
+def _our_mask_kwargs(layer, mask) -> dict:
+    return {"mask": mask} if mask is not None and layer.USES_MASK else {}
+
+
+def _keras_mask_kwargs(keras_layer, mask) -> dict:
+    if mask is None or "mask" not in inspect.signature(keras_layer.call).parameters:
+        return {}
+    return {"mask": mask}
+
+
+def _keras_next_mask(keras, keras_layer, inputs, mask):
+    """Keras's own output mask of ``keras_layer`` (``compute_mask``), as NumPy or None."""
+    if not (mask is not None or type(keras_layer).__name__ == "Masking"):
+        return None
+    new = keras_layer.compute_mask(inputs, mask)
+    if isinstance(new, list | tuple):
+        new = new[0]
+    return None if new is None else np.asarray(keras.ops.convert_to_numpy(new))
+
+
+def _to_numpy(keras, value) -> np.ndarray:
+    return np.asarray(keras.ops.convert_to_numpy(value))
+
+
+def _direction_rows(keras, layer, keras_layer, ours_in, theirs_in, our_mask, keras_mask):
+    """A row per direction of a Bidirectional layer: its inner layers run alone on the
+    layer's input (the backward layer's outputs in its own, reversed, order)."""
+    rows = []
+    for attr in ("forward_layer", "backward_layer"):
+        inner, keras_inner = getattr(layer, attr), getattr(keras_layer, attr)
+        ours, _ = inner.forward(ours_in, training=False, **_our_mask_kwargs(inner, our_mask))
+        theirs = keras_inner(theirs_in, training=False,
+                             **_keras_mask_kwargs(keras_inner, keras_mask))
+        ours = ours[0] if isinstance(ours, list) else ours
+        theirs = theirs[0] if isinstance(theirs, list | tuple) else theirs
+        rows.append((f"  {attr} {inner.name} ({type(inner).__name__})", fmt_shape(ours.shape),
+                     *_diff(ours, _to_numpy(keras, theirs))))
+    return rows
+
+
+def _weight_labels(layer) -> list[str]:
+    """``layer/weight`` per weight; ``layer/direction_layer/weight`` in a Bidirectional."""
+    inner = [getattr(layer, a, None) for a in ("forward_layer", "backward_layer")]
+    if all(i is not None for i in inner):
+        return [f"{layer.name}/{i.name}/{w.name}" for i in inner for w in i.weights]
+    return [f"{layer.name}/{w.name}" for w in layer.weights]
+
+
+def _mask_row(layer, our_mask, keras_mask):
+    """A row comparing the output masks (1 at real steps) when either side has one."""
+    if our_mask is None and keras_mask is None:
+        return None
+    if (our_mask is None) != (keras_mask is None):
+        which = "npylstm" if keras_mask is None else "Keras"
+        raise CLIError(f"after {layer.name}: only {which} made a mask")
+    ours = np.asarray(our_mask[0] if isinstance(our_mask, list) else our_mask, dtype=float)
+    return (f"  mask after {layer.name}", fmt_shape(ours.shape),
+            *_diff(ours, np.asarray(keras_mask, dtype=float)))
+
+
+# -- which Keras version's rules the file was read with --------------------------------------
+
+KERAS2_HARD_SIGMOID_RULE = "clip(0.2x + 0.5, 0, 1)"
+KERAS3_HARD_SIGMOID_RULE = "clip(x/6 + 0.5, 0, 1)"
+
+
+def _file_keras_version(path: Path, config: str | None) -> str | None:
+    """The keras_version of the file holding the model config (``--config`` when given)."""
+    import json
+
+    from .. import io
+
+    source = Path(config) if config is not None else path
+    try:
+        if source.suffix.lower() == ".json":
+            return str(json.loads(source.read_text(encoding="utf-8")).get("keras_version"))
+        return io.read_model_file(source).keras_version
+    except (ValueError, OSError, io.KerasFileError):
+        return None
+
+
+def _walk_layers(layer_configs, prefix: str = ""):
+    """``(label, layer config)`` for every layer config, nested ones too (a Bidirectional's
+    ``layer`` and ``backward_layer``: labelled ``bidirectional/forward_lstm``)."""
+    for layer in layer_configs:
+        label = prefix + str((layer.get("config") or {}).get("name"))
+        yield label, layer
+        for value in (layer.get("config") or {}).values():
+            if isinstance(value, dict) and "class_name" in value and "config" in value:
+                yield from _walk_layers([value], label + "/")
+
+
+def _is_keras2(version: str | None) -> bool:
+    from ..io.model_file import keras_major_version
+
+    return version is not None and keras_major_version(version) < 3
+
+
+def keras_rules(model, keras_version: str | None) -> list[str]:
+    """What the file's Keras version decided, in words: which ``hard_sigmoid`` each
+    activation key holds, and (for GRU layers) ``reset_after`` with the default applied
+    to a Keras 2 config that lacks the key (:meth:`npylstm.layers.GRU.from_keras2_config`).
+
+    >>> from npylstm import Input, Sequential
+    >>> from npylstm.layers import GRU
+    >>> model = Sequential([Input((3, 2)), GRU(2, recurrent_activation="hard_sigmoid_keras2",
+    ...                                        reset_after=False)])
+    >>> for line in keras_rules(model, "2.21.0"):
+    ...     print(line)
+    Keras 2 file (keras_version 2.21.0): Keras 2 rules
+      "hard_sigmoid" read as Keras 2's clip(0.2x + 0.5, 0, 1) in gru.recurrent_activation
+      GRU reset_after as the file says, False where absent (Keras <= 2.2's default): gru False
+    """
+    from .. import io, registry
+    from ..io.model_file import KERAS2_HARD_SIGMOID, keras_major_version
+
+    if keras_version is None:
+        return ["Keras version of the file unknown: read with Keras 3 rules"]
+    keras2 = keras_major_version(keras_version) < 3
+    layers = list(_walk_layers(model.get_config()["layers"]))
+    lines = [f"Keras {'2' if keras2 else '3'} file (keras_version {keras_version}): "
+             f"Keras {'2' if keras2 else '3'} rules"]
+    keras2_keys, keras3_keys, resets = [], [], []
+    for label, layer in layers:
+        class_name, config = layer["class_name"], layer["config"]
+        if class_name not in io.supported_layers():
+            continue
+        for key in registry.get(class_name).ACTIVATION_KEYS:
+            where = f"{label}.{key}"
+            if config.get(key) == KERAS2_HARD_SIGMOID:
+                keras2_keys.append(where)
+            elif config.get(key) == "hard_sigmoid":
+                keras3_keys.append(where)
+        if class_name == "GRU":
+            resets.append(f"{label} {config.get('reset_after')}")
+    if keras2_keys:
+        lines.append(f'  "hard_sigmoid" read as Keras 2\'s {KERAS2_HARD_SIGMOID_RULE} in '
+                     + ", ".join(keras2_keys))
+    if keras3_keys:
+        lines.append(f'  "hard_sigmoid" is Keras 3\'s {KERAS3_HARD_SIGMOID_RULE} in '
+                     + ", ".join(keras3_keys))
+    if resets:
+        default = ("as the file says, False where absent (Keras <= 2.2's default)" if keras2
+                   else "as the file says (Keras 3's default True)")
+        lines.append(f"  GRU reset_after {default}: " + ", ".join(resets))
+    return lines
+
+
 def cmd_crosscheck(args) -> int:
     path = existing(args.file)
     model = load_any_model(path, args.config)
     keras = import_keras("crosscheck")
-    keras_model = _load_keras_model(keras, path, args.config)
-    if len(keras_model.layers) != len(model.layers):
-        raise CLIError(
-            f"Keras built {len(keras_model.layers)} layers, npylstm {len(model.layers)}"
-        )
+    version = _file_keras_version(path, args.config)
+    rules = keras_rules(model, version)
     rng = np.random.default_rng(args.seed)
     if args.input is not None:
         x = fit_input(read_array(args.input), model, f"--input '{args.input}'")
@@ -128,15 +287,33 @@ def cmd_crosscheck(args) -> int:
     x = np.ascontiguousarray(x, dtype=model.layers[0].dtype)
     out(f"Cross-check of {path}: npylstm against Keras {keras.__version__} "
         f"({keras.backend.backend()} backend) on {source}")
+    for line in rules:
+        out(line)
+    keras_model = _load_keras_model(keras, path, args.config, keras2=_is_keras2(version))
+    if len(keras_model.layers) != len(model.layers):
+        raise CLIError(
+            f"Keras built {len(keras_model.layers)} layers, npylstm {len(model.layers)}"
+        )
     out("rel = largest |npylstm - Keras| / largest |Keras value|")
     rows: list[tuple[str, str, float, float]] = []
     ours, theirs = x, x
+    our_mask = keras_mask = None
     with quiet_keras():
         for layer, keras_layer in zip(model.layers, keras_model.layers, strict=True):
-            ours, _ = layer.forward(ours, training=False)
-            theirs = np.asarray(keras.ops.convert_to_numpy(keras_layer(theirs, training=False)))
-            rows.append((f"{layer.name} ({type(layer).__name__})", fmt_shape(ours.shape),
-                         *_diff(ours, theirs)))
+            ours_out, _ = layer.forward(ours, training=False, **_our_mask_kwargs(layer, our_mask))
+            theirs_out = _to_numpy(keras, keras_layer(
+                theirs, training=False, **_keras_mask_kwargs(keras_layer, keras_mask)))
+            rows.append((f"{layer.name} ({type(layer).__name__})", fmt_shape(ours_out.shape),
+                         *_diff(ours_out, theirs_out)))
+            if type(layer).__name__ == "Bidirectional":
+                rows += _direction_rows(keras, layer, keras_layer, ours, theirs, our_mask,
+                                        keras_mask)
+            our_mask, keras_mask = (layer.compute_mask(ours, our_mask),
+                                    _keras_next_mask(keras, keras_layer, theirs, keras_mask))
+            mask_row = _mask_row(layer, our_mask, keras_mask)
+            if mask_row is not None:
+                rows.append(mask_row)
+            ours, theirs = ours_out, theirs_out
         grad_rows: list[tuple[str, str, float, float]] = []
         if args.grad:
             cotangent = np.random.default_rng(args.seed + 1).normal(size=ours.shape)
@@ -144,9 +321,8 @@ def cmd_crosscheck(args) -> int:
             dx_ours, grads_ours = _our_grads(model, x, cotangent)
             grad_rows.append(("input x", fmt_shape(dx_ours.shape), *_diff(dx_ours, dx_keras)))
             for layer, ours_g, keras_g in zip(model.layers, grads_ours, grads_keras, strict=True):
-                for weight, g, k in zip(layer.weights, ours_g, keras_g, strict=True):
-                    grad_rows.append((f"{layer.name}/{weight.name}", fmt_shape(g.shape),
-                                      *_diff(g, k)))
+                for label, g, k in zip(_weight_labels(layer), ours_g, keras_g, strict=True):
+                    grad_rows.append((label, fmt_shape(g.shape), *_diff(g, k)))
     width = max(len(r[0]) for r in rows + grad_rows) + 2
     header = f"{'':<{width}}{'shape':<16}{'max abs diff':>14}{'max rel diff':>14}"
     out()
