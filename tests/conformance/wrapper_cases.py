@@ -36,7 +36,6 @@ def _cases() -> list:
                        _entry("LSTM", name="lstm", units=2, return_sequences=True,
                               return_state=True), None, files=False),
         _bidirectional("bidirectional_lstm_concat_return_state", lstm_state, files=False),
-        _bidirectional("bidirectional_lstm_sum_return_state", lstm_state, "sum", files=False),
         _bidirectional("bidirectional_gru", _entry("GRU", name="gru", units=3)),
         _bidirectional("bidirectional_gru_reset_before_mul_return_state",
                        _entry("GRU", name="gru", units=2, reset_after=False,
@@ -53,9 +52,6 @@ def _cases() -> list:
         LayerCase("time_distributed_dense",
                   {"layer": _entry("Dense", name="dense", units=4, activation="tanh")},
                   "TimeDistributed", (2, 5, 3)),
-        LayerCase("time_distributed_dense_nobias_4d",
-                  {"layer": _entry("Dense", name="dense", units=2, use_bias=False)},
-                  "TimeDistributed", (2, 3, 4, 3)),
     ]
 
 
