@@ -499,3 +499,20 @@ def test_bad_initial_state_and_config_are_refused(data):
         Bidirectional.variable_tree({"name": "bi"})
     with pytest.raises(ValueError, match=r"LSTM 'forward_lstm.*': expected a mask of shape"):
         layer(x, mask=np.ones((B, T + 1), bool))
+
+
+def test_a_file_wrapping_an_unsupported_layer_is_refused_naming_it():
+    model = {"class_name": "Sequential", "config": {"name": "s", "layers": [
+        {"class_name": "Bidirectional", "config": {
+            "name": "bi", "merge_mode": "concat",
+            "layer": {"class_name": "CuDNNLSTM", "config": {"name": "c", "units": 2}}}}]}}
+    with pytest.raises(npylstm.io.KerasFileError,
+                       match=r"f.h5: layer 'bi' \(Bidirectional\) layer: unsupported layer "
+                             r"class 'CuDNNLSTM'; npylstm supports \['Activation', "):
+        normalize_model_config(model, "2.4.0", "f.h5")
+    model["config"]["layers"][0]["config"]["layer"] = {"class_name": "LSTM", "config": {
+        "name": "l", "units": 2, "time_major": True}}
+    with pytest.raises(npylstm.io.KerasFileError,
+                       match=r"layer 'bi' \(Bidirectional\) layer 'l' \(LSTM\) has "
+                             r"time_major=True"):
+        normalize_model_config(model, "2.4.0", "f.h5")
