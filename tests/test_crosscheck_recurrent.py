@@ -50,12 +50,13 @@ class Masked:
         zeros = {"recurrent_initializer": "zeros"}  # replaced below; Orthogonal compiles slowly
         self.keras_model = keras.Sequential([
             keras.Input((None, 3)),
-            layers.Masking(0.0),
-            layers.GRU(4, return_sequences=True, reset_after=False, **zeros),
-            layers.Bidirectional(layers.LSTM(3, return_sequences=True, **zeros)),
-            layers.SimpleRNN(2, go_backwards=True, **zeros),
-            layers.Dense(2),
-        ])
+            layers.Masking(0.0, name="masking"),
+            layers.GRU(4, return_sequences=True, reset_after=False, name="gru", **zeros),
+            layers.Bidirectional(layers.LSTM(3, return_sequences=True, name="lstm", **zeros),
+                                 name="bidirectional"),
+            layers.SimpleRNN(2, go_backwards=True, name="simple_rnn", **zeros),
+            layers.Dense(2, name="dense"),
+        ])  # named: Keras's automatic names count the layers made before in the session
         rng = np.random.default_rng(0)
         self.keras_model.set_weights([rng.normal(scale=0.7, size=v.shape).astype("float32")
                                       for v in self.keras_model.weights])
@@ -165,7 +166,8 @@ def test_keras22_gru_without_reset_after_is_reported_false(tmp_path, capsys):
 
 def test_keras3_hard_sigmoid_is_reported_as_keras3s():
     model = npylstm.Sequential([npylstm.Input((3, 2)), npylstm.layers.Bidirectional(
-        npylstm.layers.GRU(2, recurrent_activation="hard_sigmoid"))])
+        npylstm.layers.GRU(2, recurrent_activation="hard_sigmoid", name="gru"),
+        name="bidirectional")])
     lines = crosscheck.keras_rules(model, "3.15.1")
     assert lines[0] == "Keras 3 file (keras_version 3.15.1): Keras 3 rules"
     assert lines[1].startswith("  \"hard_sigmoid\" is Keras 3's clip(x/6 + 0.5, 0, 1) in "
