@@ -14,6 +14,8 @@ import warnings
 import numpy as np
 import pytest
 from gradcheck import central_difference
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import npylstm
 from npylstm import registry
@@ -180,8 +182,8 @@ def test_initial_state_for_both_directions_matches_keras(pairs, data):
                        mask=jnp.asarray(mask))
     _close(outputs, their_out)
     # the fully masked row keeps the initial states it was given, each direction its own
-    for ours_state, given in zip(outputs[1:], states, strict=True):
-        np.testing.assert_array_equal(ours_state[3], given[3])
+    for ours_state, start in zip(outputs[1:], states, strict=True):
+        np.testing.assert_array_equal(ours_state[3], start[3])
     assert not np.allclose(outputs[1], ours(x, mask=mask)[1])
 
 
@@ -516,3 +518,35 @@ def test_a_file_wrapping_an_unsupported_layer_is_refused_naming_it():
                        match=r"layer 'bi' \(Bidirectional\) layer 'l' \(LSTM\) has "
                              r"time_major=True"):
         normalize_model_config(model, "2.4.0", "f.h5")
+
+
+@pytest.fixture(scope="module")
+def keras_masked_grad(pairs):
+    """Keras's outputs and input gradient for the concat/sequences case as one compiled
+    function of (x, mask, projection): every drawn mask reuses it."""
+    import jax
+    import jax.numpy as jnp
+
+    _, theirs = pairs["lstm_concat_sequences"]
+    trainable = [v.value for v in theirs.trainable_variables]
+    frozen = [v.value for v in theirs.non_trainable_variables]
+
+    def objective(inputs, mask, projection):
+        out, _ = theirs.stateless_call(trainable, frozen, inputs, mask=mask)
+        return jnp.sum(out * projection), out
+
+    return jax.jit(jax.value_and_grad(objective, has_aux=True))
+
+
+@settings(max_examples=12, deadline=None)
+@given(bits=st.lists(st.booleans(), min_size=B * T, max_size=B * T))
+def test_any_mask_pattern_matches_keras(bits, pairs, data, keras_masked_grad):
+    ours, _ = pairs["lstm_concat_sequences"]
+    x, _ = data
+    mask = np.array(bits).reshape(B, T)
+    outputs, cache = ours.forward(x, mask=mask)
+    projection = np.linspace(-1, 1, outputs.size, dtype="float32").reshape(outputs.shape)
+    dx, _ = ours.backward(projection, cache)
+    (_, their_out), their_dx = keras_masked_grad(x, mask, projection)
+    _close(outputs, their_out)
+    _close(dx, their_dx)
