@@ -202,3 +202,23 @@ def test_bad_inputs_name_the_layer():
     with pytest.raises(ValueError, match=r"TimeDistributed 'td': its variables depend on the "
                                          r"wrapped layer"):
         TimeDistributed.variable_tree({"name": "td"})
+
+
+def test_a_wrapped_bidirectional_nests_its_trees_and_keras_reads_it(tmp_path, keras):
+    """TimeDistributed(Bidirectional(LSTM)) over (B, T, T2, D): the variables live at
+    ``layers/time_distributed/layer/forward_layer/cell/vars`` and Keras reads the file."""
+    import h5py
+
+    layer = _randomize(TimeDistributed(Bidirectional(LSTM(2), merge_mode="sum")),
+                       (None, 4, 5, 3), seed=9)
+    model = npylstm.Sequential([npylstm.Input((4, 5, 3)), layer])
+    x = np.random.default_rng(9).normal(size=(2, 4, 5, 3)).astype("float32")
+    expected = model.predict(x, verbose=0)
+    model.save(tmp_path / "m.keras")
+    theirs = keras.saving.load_model(tmp_path / "m.keras")
+    np.testing.assert_allclose(np.asarray(theirs.predict(x, verbose=0)), expected, atol=2e-6)
+    model.save_weights(tmp_path / "w.weights.h5")
+    with h5py.File(tmp_path / "w.weights.h5") as h5:
+        inner = h5["layers/time_distributed/layer"]
+        assert inner["forward_layer/cell/vars/0"].shape == (3, 8)
+        assert inner["backward_layer/cell/vars"].attrs["name"] == "lstm_cell"
