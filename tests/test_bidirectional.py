@@ -550,3 +550,19 @@ def test_any_mask_pattern_matches_keras(bits, pairs, data, keras_masked_grad):
     (_, their_out), their_dx = keras_masked_grad(x, mask, projection)
     _close(outputs, their_out)
     _close(dx, their_dx)
+
+
+def test_a_masked_sequential_of_bidirectional_layers_matches_keras(stacked, data, tmp_path,
+                                                                    keras):
+    """Masking -> Bidirectional -> Bidirectional -> Dense as an npylstm Sequential (the mask
+    flows through compute_mask), against Keras, and Keras reading our .keras file."""
+    (first, second, dense), theirs = stacked
+    x, mask = data
+    x = np.where(mask[:, :, None], x, 0.0).astype("float32")
+    model = npylstm.Sequential([npylstm.Input((T, D)), npylstm.layers.Masking(0.0),
+                                first, second, dense])
+    expected = np.asarray(theirs.predict(x, verbose=0))
+    _close(model.predict(x, verbose=0), expected)
+    model.save(tmp_path / "masked.keras")
+    loaded = keras.saving.load_model(tmp_path / "masked.keras")
+    _close(np.asarray(loaded.predict(x, verbose=0)), model.predict(x, verbose=0), atol=2e-6)
