@@ -566,3 +566,26 @@ def test_a_masked_sequential_of_bidirectional_layers_matches_keras(stacked, data
     model.save(tmp_path / "masked.keras")
     loaded = keras.saving.load_model(tmp_path / "masked.keras")
     _close(np.asarray(loaded.predict(x, verbose=0)), model.predict(x, verbose=0), atol=2e-6)
+
+
+def test_masked_model_loss_gradients_match_central_differences():
+    """Masking -> Bidirectional(GRU, sequences) -> TimeDistributed(Dense): the loss's
+    gradients (the masked mean over real steps) by float64 central differences."""
+    x = np.random.default_rng(12).normal(size=(3, 4, 2))
+    x[0, :1] = x[1, 3:] = 0.0  # leading and trailing padding
+    y = np.random.default_rng(13).normal(size=(3, 4, 1))
+    model = npylstm.Sequential([
+        npylstm.Input((4, 2)), npylstm.layers.Masking(0.0, dtype="float64"),
+        Bidirectional(GRU(2, return_sequences=True, dtype="float64")),
+        npylstm.layers.TimeDistributed(Dense(1, dtype="float64")),
+    ])
+    rng = np.random.default_rng(14)
+    model.set_weights([rng.normal(0, 0.5, size=w.shape) for w in model.get_weights()])
+    value, grads = model.loss_and_gradients(x, y, "mse")
+    real = np.any(x != 0.0, axis=-1)  # (B, T) what Masking(0.0) keeps
+    squared = ((model.predict(x, verbose=0) - y) ** 2).mean(axis=-1)  # (B, T)
+    assert value == pytest.approx(squared[real].mean(), rel=1e-12)  # real steps only
+    weights = [w for layer in model.layers for w in layer.weights]
+    for w, g in zip(weights, grads, strict=True):
+        numeric = central_difference(lambda: model.loss_and_gradients(x, y, "mse")[0], w.value)
+        np.testing.assert_allclose(g, numeric, rtol=1e-5, atol=1e-8, err_msg=w.path)
