@@ -16,6 +16,8 @@ for unbounded activations (float32 keeps ~7 digits of a value that can grow), 1e
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, Phase, given, settings
@@ -46,6 +48,12 @@ KERAS_SETTINGS = {
     "suppress_health_check": [HealthCheck.too_slow],
     "phases": [Phase.explicit, Phase.reuse, Phase.generate],  # no shrinking: ~1 s/example
 }
+
+
+def examples(default: int) -> int:
+    """``default`` drawn layers, or NPYLSTM_KERAS_EXAMPLES for a longer local search."""
+    return int(os.environ.get("NPYLSTM_KERAS_EXAMPLES", default))
+
 
 common = {
     "batch": st.integers(1, 6),
@@ -230,19 +238,19 @@ def check_against_keras(keras, kind: str, cfg: dict) -> None:
             _compare_grads(pairs, tol, f"{what} backend={backend}")
 
 
-@settings(max_examples=12, **KERAS_SETTINGS)
+@settings(max_examples=examples(10), **KERAS_SETTINGS)
 @given(cfg=CONFIGS["GRU"])
 def test_gru_matches_keras(keras, cfg):
     check_against_keras(keras, "GRU", cfg)
 
 
-@settings(max_examples=8, **KERAS_SETTINGS)
+@settings(max_examples=examples(6), **KERAS_SETTINGS)
 @given(cfg=CONFIGS["SimpleRNN"])
 def test_simple_rnn_matches_keras(keras, cfg):
     check_against_keras(keras, "SimpleRNN", cfg)
 
 
-@settings(max_examples=6, **KERAS_SETTINGS)
+@settings(max_examples=examples(5), **KERAS_SETTINGS)
 @given(cfg=CONFIGS["LSTM"])
 def test_masked_lstm_matches_keras(keras, cfg):
     check_against_keras(keras, "LSTM", cfg)
