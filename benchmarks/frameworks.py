@@ -118,7 +118,18 @@ def _npylstm(config: Config, backend: str, seed: int) -> Bench:
 
     api = {}
     predict_on_batch = getattr(model, "predict_on_batch", None)
-    if predict_on_batch is not None:
+    step = getattr(model, "step", None)
+    if config.stream and step is not None:
+        # the online-prediction API: one timestep, the states carried by the caller
+        x_t = x[:, 0]  # (B, D)
+        carried = {"states": model.initial_states(config.batch)}
+
+        def infer():
+            y_t, carried["states"] = step(x_t, carried["states"])
+            return y_t
+
+        api["infer"] = "y_t, states = model.step(x_t, states)"
+    elif predict_on_batch is not None:
         infer = lambda: predict_on_batch(x)  # noqa: E731
         api["infer"] = "model.predict_on_batch(x)"
     else:
