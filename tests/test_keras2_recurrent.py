@@ -128,6 +128,15 @@ def test_keras2_gru_without_reset_after_means_false(tmp_path):
     np.testing.assert_allclose(model.predict(x, verbose=0), y, atol=ATOL, rtol=0)
 
 
+def test_keras3_gru_without_reset_after_means_true(tmp_path):
+    """Keras 3's default (True) for a Keras 3 file without the key: the Keras 2 default
+    applies to keras_version < 3 only."""
+    keras3 = tmp_path / "keras3.h5"
+    _strip_reset_after(FIXTURES / "keras2_gru.h5", keras3, [1], "3.15.1")
+    model = npylstm.load_model(keras3)
+    assert model.layers[1].reset_after is True
+
+
 def test_keras2_gru_survives_a_legacy_round_trip(tmp_path):
     """Saved back as .h5, the Keras 2 GRU keeps keras_version 2, reset_after=False written
     out, and Keras 2's hard_sigmoid."""

@@ -235,17 +235,9 @@ def test_weights_file_layout_is_keras3(case):
                 name, (getattr(obj, "shape", None), dict(obj.attrs))))
         return out
 
-    theirs = tree(case.weights_file)
-    for name, (shape, attrs) in theirs.items():  # the one known difference, tested below
-        if attrs.get("name") == "simple_rnn_cell":
-            theirs[name] = (shape, {**attrs, "name": "simplernn_cell"})
-    assert tree(ours) == theirs
+    assert tree(ours) == tree(case.weights_file)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "npylstm names SimpleRNN's cell 'simplernn_cell' (RNN.variable_tree lowercases the class "
-    "name); Keras names it 'simple_rnn_cell' (snake case): the .weights.h5 'name' attribute "
-    "and the legacy weight names simple_rnn/simplernn_cell/kernel:0 differ from Keras's"))
 def test_simple_rnn_cell_is_named_as_keras_names_it(tmp_path):
     import h5py
 

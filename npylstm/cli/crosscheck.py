@@ -218,7 +218,7 @@ def _is_keras2(version: str | None) -> bool:
 def keras_rules(model, keras_version: str | None) -> list[str]:
     """What the file's Keras version decided, in words: which ``hard_sigmoid`` each
     activation key holds, and (for GRU layers) ``reset_after`` with the default applied
-    to a Keras 2 config that lacks the key (:meth:`npylstm.layers.GRU.from_keras2_config`).
+    to a Keras 2 config that lacks the key (``npylstm.layers.GRU.KERAS2_DEFAULTS``).
 
     >>> from npylstm import Input, Sequential
     >>> from npylstm.layers import GRU

@@ -243,6 +243,9 @@ def _normalize_layer_config(cls, config: dict, keras2: bool, where: str) -> dict
         inner_where = f"{inner_where} '{entry['config'].get('name', '?')}' ({entry['class_name']})"
         config[key] = {**entry, "config": _normalize_layer_config(
             inner_cls, dict(entry["config"]), keras2, inner_where)}
+    if keras2:  # a key a Keras 2 file may lack, with Keras 2's default (GRU's reset_after)
+        for key, default in cls.KERAS2_DEFAULTS.items():
+            config.setdefault(key, default)
     # Every file, not only keras_version < 3: a Keras 3 config has none of these keys,
     # and a Keras 2 value Keras 3 cannot honour (time_major=True) is refused either way.
     try:

@@ -224,12 +224,16 @@ class Layer:
     that tf_keras refuses. ``ACTIVATION_KEYS``: keys holding an activation name (Keras 2's
     ``"hard_sigmoid"`` means another function, see :mod:`npylstm.io.keras_config`).
     ``NOT_CONFIG_KEYS``: ``__init__`` arguments that are npylstm's, never read from a file.
+    ``KERAS2_DEFAULTS``: Keras 2's default for a key a Keras 2 config may lack.
     """
 
     KERAS_MODULE = "keras.layers"
     WEIGHT_NAMES: tuple[str, ...] = ()
     KERAS_IGNORED: dict[str, object] = {}
     KERAS2_ONLY: dict[str, object] = {}
+    #: Keras 2 defaults that differ from Keras 3's, for a key a Keras 2 file may lack
+    #: (GRU's ``reset_after``: False in Keras <= 2.2); applied to Keras 2 files only.
+    KERAS2_DEFAULTS: dict[str, object] = {}
     KERAS3_ONLY: tuple[str, ...] = ()
     ACTIVATION_KEYS: tuple[str, ...] = ()
     NOT_CONFIG_KEYS: tuple[str, ...] = ("backend",)

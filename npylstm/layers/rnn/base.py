@@ -33,6 +33,7 @@ from ...ops import default_backend, get_backend, get_kernel
 from ..base import (
     Layer,
     VarsNode,
+    _snake_case,
     deserialize_initializer,
     serialize_initializer,
     serialize_regularizer,
@@ -165,7 +166,7 @@ class RNN(Layer):
     def variable_tree(cls, config: dict) -> VarsNode:
         """An RNN keeps its variables in its cell: ``layers/lstm/cell/vars/0`` in Keras 3,
         ``lstm/lstm_cell/kernel:0`` in a legacy file."""
-        cell_name = f"{cls.keras_class_name.lower()}_cell"
+        cell_name = f"{_snake_case(cls.keras_class_name)}_cell"  # simple_rnn_cell, as Keras
         cell = VarsNode(weights=cls._weight_names(config), name=cell_name,
                         legacy_scope=cell_name)
         return VarsNode(children=(("cell", cell),))

@@ -7,7 +7,8 @@ bias ``(3*units,)``), implementation 1 (three per-gate dropout masks) when
 
 Keras 2 files: tf.keras 2.x always writes ``reset_after`` (default True since TF 2.0);
 a Keras 2 config without the key is from standalone Keras ≤ 2.2, whose default was
-``reset_after=False`` — :meth:`GRU.from_keras2_config` applies that default.
+``reset_after=False`` — ``KERAS2_DEFAULTS`` says so, and the file reader applies it to
+Keras 2 files only (a Keras 3 config without the key means Keras 3's True).
 
 >>> import numpy as np
 >>> from npylstm.layers import GRU
@@ -44,6 +45,7 @@ class GRU(RNN):
     """
 
     KERAS2_ONLY = {"time_major": False, "implementation": 2}
+    KERAS2_DEFAULTS = {"reset_after": False}  # standalone Keras <= 2.2 wrote no key
     NOT_CONFIG_KEYS = ("backend", "use_cudnn")
     CONFIG_AFTER_ACTIVATION = ("recurrent_activation",)
     CONFIG_AT_END = ("reset_after",)
@@ -102,8 +104,3 @@ class GRU(RNN):
     def make_cell(self) -> GRUCell:
         return GRUCell(self.activation, self.recurrent_activation, self.reset_after)
 
-    @classmethod
-    def from_keras2_config(cls, config: dict, where: str) -> dict:
-        # standalone Keras <= 2.2 wrote no reset_after and meant False (its default)
-        config.setdefault("reset_after", False)
-        return super().from_keras2_config(config, where)
