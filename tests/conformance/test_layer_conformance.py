@@ -123,8 +123,10 @@ def test_ignored_keras_key_with_a_meaningful_value_is_refused():
 
 
 def test_unknown_class_name_is_refused_with_the_registered_ones():
-    with pytest.raises(registry.UnknownClassError,
-                       match=r"unknown layer class 'Lambda'.*\['Activation', 'Bidirectional', 'Dense'"):
+    with pytest.raises(
+        registry.UnknownClassError,
+        match=r"unknown layer class 'Lambda'.*\['Activation', 'Bidirectional', 'Dense'",
+    ):
         registry.deserialize({"class_name": "Lambda", "config": {"function": "os.system"}})
 
 
