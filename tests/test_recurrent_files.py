@@ -241,7 +241,8 @@ def test_weights_file_layout_is_keras3(case):
 def test_simple_rnn_cell_is_named_as_keras_names_it(tmp_path):
     import h5py
 
-    model = npylstm.Sequential([npylstm.Input((3, 2)), npylstm.layers.SimpleRNN(2, name="simple_rnn")])
+    model = npylstm.Sequential([npylstm.Input((3, 2)),
+                                npylstm.layers.SimpleRNN(2, name="simple_rnn")])
     model.save_weights(tmp_path / "m.weights.h5")
     model.save(tmp_path / "m.h5")
     with h5py.File(tmp_path / "m.weights.h5") as f:
