@@ -416,13 +416,19 @@ class RNN(Layer):
                 f"received shape {np.shape(x_t)}"
             )
         x = self._check_input(x)
-        states = self._initial_state(list(states), x.shape[0])
+        expected = (x.shape[0], self.units)
+        if not (isinstance(states, list) and len(states) == len(self.cell.STATES) and all(
+                isinstance(s, np.ndarray) and s.dtype == self.dtype and s.shape == expected
+                and s.flags.c_contiguous for s in states)):
+            states = self._initial_state(list(states), x.shape[0])  # checks and converts
         cell = self.cell
         h_seq, new_states = self._kernel(cell).inference(
             cell, x, states, self.kernel, self.recurrent_kernel, self.bias, False
         )
+        # new arrays every call (the kernels never return their inputs), so the caller may
+        # keep them
         output = h_seq if self.return_sequences else new_states[0]
-        return output, [np.array(s, copy=True) for s in new_states]
+        return output, list(new_states)
 
     # -- computing ------------------------------------------------------------------------
 

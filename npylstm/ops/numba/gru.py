@@ -124,9 +124,13 @@ def _run_forward(x, h0, kernel, recurrent_kernel, bias, activation, recurrent_ac
     a = np.empty((batch, timesteps, 3 * units), dtype=dtype)  # (B, T, 3U)
     h = np.empty((batch, timesteps, units), dtype=dtype)  # (B, T, U)
     r_h = np.empty((batch, timesteps, units) if keep else (0, 0, units), dtype=dtype)  # (B,T,U)
-    # one BLAS thread: an idle OpenBLAS thread spins after each call and would steal the
-    # core a Numba thread needs in the loop that follows (see npylstm/_blas.py)
-    with np.errstate(all="ignore"), blas_threads(1):  # inf and NaN propagate silently
+    # one BLAS thread when the loop runs on several Numba threads: an idle OpenBLAS thread
+    # spins after each call and would steal the core a Numba thread needs in the loop that
+    # follows (see npylstm/_blas.py); a one-thread loop skips the switch (~18 µs per call,
+    # which a one-step stream would pay on every step)
+    bounds = _row_bounds(batch)
+    blas_limit = None if bounds.shape[0] == 2 else 1
+    with np.errstate(all="ignore"), blas_threads(blas_limit):  # inf and NaN propagate silently
         np.matmul(xs.reshape(batch * timesteps, input_dim), kernel,
                   out=a.reshape(batch * timesteps, 3 * units))  # (B*T, 3U)
         if b_x is not None:
@@ -134,7 +138,6 @@ def _run_forward(x, h0, kernel, recurrent_kernel, bias, activation, recurrent_ac
         args = (a, np.ascontiguousarray(recurrent_kernel[:, : 2 * units]),  # (U, 2U)
                 np.ascontiguousarray(recurrent_kernel[:, 2 * units :]),  # (U, U)
                 b_r, h0, act, ract, reset_after, keep, r_h, h)
-        bounds = _row_bounds(batch)
         if bounds.shape[0] == 2:  # one thread: no parallel launch
             _forward_rows(*args, 0, batch)
         else:
@@ -278,8 +281,8 @@ def gru_backward(
     args = (a, r_h, h, h0, recurrent_kernel_t, recurrent_kernel_h_t, act, ract, reset_after,
             dh_seq, use_dh_seq, dh_next, dxz, drz, u_h)
     # inf - inf is NaN, as in the reference, silently; one BLAS thread, as in the forward
-    with np.errstate(all="ignore"), blas_threads(1):
-        bounds = _row_bounds(batch)
+    bounds = _row_bounds(batch)
+    with np.errstate(all="ignore"), blas_threads(None if bounds.shape[0] == 2 else 1):
         if bounds.shape[0] == 2:  # one thread: no parallel launch
             _backward_rows(*args, 0, batch)
         else:
