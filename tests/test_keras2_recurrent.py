@@ -158,3 +158,19 @@ def test_keras2_hard_sigmoid_cannot_be_written_as_keras3(name, tmp_path):
     model = npylstm.load_model(FIXTURES / f"{name}.h5")
     with pytest.raises(keras_io.KerasFileError, match="hard_sigmoid"):
         model.save(tmp_path / "k3.keras")
+
+
+def test_summary_says_which_keras2_rules_it_read_the_file_with(capsys):
+    """``npylstm summary`` of a Keras 2 file names the rules applied, as crosscheck does;
+    a Keras 3 file prints no such lines."""
+    from npylstm.cli import main
+
+    assert main(["summary", str(FIXTURES / "keras2_gru.h5")]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[1].startswith("Keras 2 file (keras_version 2.") and lines[1].endswith(
+        "Keras 2 rules")
+    assert lines[2] == ('  "hard_sigmoid" read as Keras 2\'s clip(0.2x + 0.5, 0, 1) in '
+                        "gru.recurrent_activation")
+    assert lines[3] == ("  GRU reset_after as the file says, False where absent "
+                        "(Keras <= 2.2's default): gru False, gru_1 True")
+    assert lines[4].startswith("Model: ")

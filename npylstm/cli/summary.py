@@ -1,5 +1,6 @@
 """``npylstm summary``: Keras's summary table of a model file, with each layer's parameter
-formula."""
+formula, and for a Keras 2 file the Keras 2 rules it was read with
+(:func:`npylstm.cli._rules.keras_rules`)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import contextlib
 
 from ._common import EXIT_OK, existing, out
 from ._load import load_any_model
+from ._rules import file_keras_version, is_keras2, keras_rules
 
 __all__ = ["cmd_summary"]
 
@@ -33,6 +35,10 @@ def cmd_summary(args) -> int:
             if saved.format != "weights.h5":  # a Keras 3 weights file does not say its version
                 origin += f", Keras {saved.keras_version}"
     out(f"{path}" + (f" ({origin})" if origin else ""))
+    version = file_keras_version(path, args.config)
+    if is_keras2(version):  # say how the Keras 2 meanings were read
+        for line in keras_rules(model, version):
+            out(line)
     model.summary()
     out("Where the counts come from:")
     out(str(npylstm.explain_params(model)))
