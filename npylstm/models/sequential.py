@@ -254,17 +254,9 @@ class Sequential(Model):
         """
         if not self.built:
             raise self._not_built_error("initial_states()")
-        return {layer.name: self._stream_layer(layer).zero_states(batch_size)
-                for layer in self._layers if hasattr(layer, "zero_states")
-                or hasattr(layer, "forward_layer")}
-
-    def _stream_layer(self, layer):
-        if hasattr(layer, "forward_layer"):  # a Bidirectional reads the future
-            raise ValueError(
-                f"{type(layer).__name__} '{layer.name}': step() cannot stream a "
-                "Bidirectional layer (its backward direction needs the whole sequence)"
-            )
-        return layer
+        # every layer with states to stream (a Bidirectional refuses: it reads the future)
+        return {layer.name: layer.zero_states(batch_size)
+                for layer in self._layers if hasattr(layer, "zero_states")}
 
     def step(self, x_t, states: dict | None = None):
         """Predict one timestep with explicit state: ``(y_t, new_states)``.
@@ -297,8 +289,8 @@ class Sequential(Model):
             states = self.initial_states(h.shape[0])
         new_states = {}
         for layer in self._layers:
-            if layer.name in states or hasattr(layer, "forward_layer"):
-                h, new_states[layer.name] = self._stream_layer(layer).step(h, states[layer.name])
+            if hasattr(layer, "step"):  # a recurrent layer: one step from its own state
+                h, new_states[layer.name] = layer.step(h, states[layer.name])
             else:
                 h = layer(h)
         if h.ndim == 3 and h.shape[1] == 1 and np.ndim(x_t) == 2:

@@ -47,19 +47,25 @@ class _ReferenceKernel:
     backward = staticmethod(rnn_reference.rnn_backward)
 
 
-class _LSTMNumbaKernel:
-    """The Numba LSTM core (``ops/lstm_numba.py``) behind the generic signatures: the
-    states ``[h, c]`` become its ``h0, c0`` and its six gradients the generic three."""
+class _NumbaKernel:
+    """What the Numba cores share: no per-gate dropout masks, no time masks, and only the
+    elementwise activations their module compiles (``ACTIVATION_CODES``)."""
 
     name = "numba"
     supports_gate_masks = False
     supports_time_mask = False
+    module = None  # the core's module (lstm_numba, gru_numba)
 
-    @staticmethod
-    def supports(cell) -> bool:
-        """The core compiles the elementwise activations of its ``ACTIVATION_CODES``."""
-        codes = lstm_numba.ACTIVATION_CODES
+    def supports(self, cell) -> bool:
+        codes = self.module.ACTIVATION_CODES
         return cell.activation in codes and cell.recurrent_activation in codes
+
+
+class _LSTMNumbaKernel(_NumbaKernel):
+    """The Numba LSTM core (``ops/lstm_numba.py``) behind the generic signatures: the
+    states ``[h, c]`` become its ``h0, c0`` and its six gradients the generic three."""
+
+    module = lstm_numba
 
     @staticmethod
     def forward(cell, x, initial_states, kernel, recurrent_kernel, bias, go_backwards,
@@ -95,20 +101,12 @@ class _LSTMNumbaKernel:
         return dx, [dh0, dc0], dweights
 
 
-class _GRUNumbaKernel:
+class _GRUNumbaKernel(_NumbaKernel):
     """The Numba GRU core (``ops/gru_numba.py``) behind the generic signatures: the one
     state ``[h]`` becomes its ``h0``, the cell gives the activations and ``reset_after``,
     and its five gradients become the generic three."""
 
-    name = "numba"
-    supports_gate_masks = False
-    supports_time_mask = False
-
-    @staticmethod
-    def supports(cell) -> bool:
-        """The core compiles the elementwise activations of its ``ACTIVATION_CODES``."""
-        codes = gru_numba.ACTIVATION_CODES
-        return cell.activation in codes and cell.recurrent_activation in codes
+    module = gru_numba
 
     @staticmethod
     def forward(cell, x, initial_states, kernel, recurrent_kernel, bias, go_backwards,

@@ -470,16 +470,10 @@ class RNN(Layer):
         cell = self.cell
         kernel = self._kernel(cell, gate_masks=recurrent_masks is not None,
                               time_mask=mask is not None)
-        if mask is None:  # the fast kernels' signature, without the mask arguments
-            h_seq, last_states, op_cache = kernel.forward(
-                cell, x, states, self.kernel, self.recurrent_kernel, self.bias,
-                self.go_backwards, input_masks, recurrent_masks,
-            )
-        else:
-            h_seq, last_states, op_cache = kernel.forward(
-                cell, x, states, self.kernel, self.recurrent_kernel, self.bias,
-                self.go_backwards, input_masks, recurrent_masks, mask, self.zero_output_for_mask,
-            )
+        h_seq, last_states, op_cache = kernel.forward(
+            cell, x, states, self.kernel, self.recurrent_kernel, self.bias, self.go_backwards,
+            input_masks, recurrent_masks, mask, self.zero_output_for_mask,
+        )
         outputs = self._outputs(h_seq, last_states, mask is not None)
         return outputs, RNNLayerCache(op_cache, kernel, input_mask, mask is not None)
 
@@ -505,17 +499,10 @@ class RNN(Layer):
         mask = self._check_mask(mask, x)
         states = self._initial_state(initial_state, x.shape[0])
         cell = self.cell
-        kernel = self._kernel(cell, time_mask=mask is not None)
-        if mask is None:
-            h_seq, last_states = kernel.inference(
-                cell, x, states, self.kernel, self.recurrent_kernel, self.bias,
-                self.go_backwards,
-            )
-        else:
-            h_seq, last_states = kernel.inference(
-                cell, x, states, self.kernel, self.recurrent_kernel, self.bias,
-                self.go_backwards, mask, self.zero_output_for_mask,
-            )
+        h_seq, last_states = self._kernel(cell, time_mask=mask is not None).inference(
+            cell, x, states, self.kernel, self.recurrent_kernel, self.bias, self.go_backwards,
+            mask, self.zero_output_for_mask,
+        )
         return self._outputs(h_seq, last_states, mask is not None)
 
     def backward(self, dy, cache: RNNLayerCache, return_state_grads: bool = False):

@@ -268,6 +268,21 @@ class Bidirectional(Layer):
         self.forward_layer.reset_states()
         self.backward_layer.reset_states()
 
+    def zero_states(self, batch_size: int):
+        """Refused: see :meth:`step`."""
+        raise self._not_streamable()
+
+    def step(self, x_t, states):
+        """Refused: one timestep at a time cannot feed the backward direction, which reads
+        the sequence from its end."""
+        raise self._not_streamable()
+
+    def _not_streamable(self) -> ValueError:
+        return self._error(
+            "step() cannot stream a Bidirectional layer (its backward direction needs the "
+            "whole sequence)"
+        )
+
     @property
     def backend(self):
         return self.forward_layer.backend
