@@ -49,6 +49,7 @@ __all__ = [
     "MeanSquaredLogarithmicError",
     "BinaryCrossentropy",
     "CategoricalCrossentropy",
+    "check_mask",
     "squeeze_or_expand_to_same_rank",
     "get",
     "names",
@@ -77,6 +78,22 @@ def squeeze_or_expand_to_same_rank(
         else:
             x2 = x2[..., 0]
     return x1, x2
+
+
+def check_mask(owner: str, mask, shape: tuple) -> np.ndarray:
+    """``mask`` as booleans of the per-sample values' ``shape`` (``y_pred``'s without its
+    last axis), or a ValueError naming ``owner`` (a loss or a metric).
+
+    >>> check_mask("MeanSquaredError", [[1, 0]], (1, 2)).tolist()
+    [[True, False]]
+    """
+    mask = np.asarray(mask)
+    if mask.shape != tuple(shape):
+        raise ValueError(
+            f"{owner}: expected a mask of the per-sample values' shape {tuple(shape)} "
+            f"(y_pred's without its last axis), received {mask.shape}"
+        )
+    return mask.astype(bool)
 
 
 def _as_float_array(x, dtype=None) -> np.ndarray:
@@ -200,13 +217,7 @@ class Loss:
     def _mask_weight(self, mask, values: np.ndarray) -> np.ndarray:
         """Keras's ``apply_mask`` for "sum_over_batch_size": ``total / valid`` at the real
         entries, 0 at the masked ones (all 0 when none is real)."""
-        mask = np.asarray(mask)
-        if mask.shape != values.shape:
-            raise ValueError(
-                f"{type(self).__name__}: expected a mask of the per-sample values' shape "
-                f"{values.shape} (y_pred's without its last axis), received {mask.shape}"
-            )
-        mask = mask.astype(bool)
+        mask = check_mask(type(self).__name__, mask, values.shape)
         valid = int(mask.sum())
         scale = values.dtype.type(values.size / valid) if valid else values.dtype.type(0)
         return np.where(mask, scale, values.dtype.type(0))

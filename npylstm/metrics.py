@@ -167,11 +167,8 @@ class _LossMetric(Metric):
 
     def update(self, y_true, y_pred, mask=None) -> None:
         values = self._loss.values(y_true, y_pred)
-        if mask is not None and np.shape(mask) != values.shape:
-            raise ValueError(
-                f"{type(self).__name__}: expected a mask of the per-sample values' shape "
-                f"{values.shape}, received {np.shape(mask)}"
-            )
+        if mask is not None:
+            mask = losses.check_mask(type(self).__name__, mask, values.shape)
         self._accumulate(values, _mask_weight(mask))
 
     def get_config(self) -> dict:

@@ -152,6 +152,10 @@ def test_a_mask_of_the_wrong_shape_is_refused():
     with pytest.raises(ValueError, match=r"MeanSquaredError: expected a mask of the "
                                          r"per-sample values' shape \(2, 3\)"):
         losses.get("mse")(np.zeros((2, 3, 1)), np.zeros((2, 3, 1)), mask=np.ones((2, 4), bool))
+    with pytest.raises(ValueError, match=r"MeanAbsoluteError: expected a mask of the "
+                                         r"per-sample values' shape \(2, 3\)"):
+        metrics.get("mae").update(np.zeros((2, 3, 1)), np.zeros((2, 3, 1)),
+                                  mask=np.ones((2, 4), bool))
     layer = npylstm.layers.LSTM(2)
     with pytest.raises(ValueError, match=r"LSTM 'lstm.*': expected a mask of shape "
                                          r"\(batch, timesteps\) = \(2, 3\), received \(3, 2\)"):
