@@ -5,7 +5,15 @@ A layer owns its weights and nothing else. Its two computing methods are pure:
 * ``forward(x, training=False, rng=None) -> (y, cache)``
 * ``backward(dy, cache) -> (dx, grads)`` with ``grads`` in ``get_weights()`` order.
 
-``__call__`` is ``forward`` without the cache, like calling a Keras layer.
+``__call__`` is ``forward`` without the cache, like calling a Keras layer; called on
+symbolic tensors (:func:`npylstm.Input`), it records a node of a functional graph instead
+(:mod:`npylstm.layers.graph`).
+
+A layer that takes several tensors follows the same contract with Keras's call signature:
+a merge layer's ``forward(inputs: list, ...)`` and ``backward(dy, cache) -> (dxs: list,
+grads)``; layers with several tensor arguments (``MultiHeadAttention(query, value)``, an
+RNN's ``initial_state=``) adapt :meth:`Layer.graph_forward` / :meth:`Layer.graph_backward`,
+the hooks a functional model calls.
 """
 
 from __future__ import annotations
@@ -119,6 +127,13 @@ def deserialize_initializer(identifier) -> initializers.Initializer:
 def deserialize_regularizer(identifier) -> regularizers.Regularizer | None:
     """A regularizer from a name, an instance, None or a Keras-serialized dict."""
     return regularizers.get(identifier)
+
+
+def _has_mask(masks) -> bool:
+    """Whether a mask structure (None, an array, or a list of those) holds any mask."""
+    if isinstance(masks, list | tuple):
+        return any(_has_mask(m) for m in masks)
+    return masks is not None
 
 
 class Weight:
@@ -305,9 +320,26 @@ class Layer:
     def weights(self) -> list[Weight]:
         return list(self._weights)
 
+    #: Weights that are state, not parameters (BatchNormalization's ``moving_mean`` and
+    #: ``moving_variance``): in ``get_weights()`` and the files, never given a gradient.
+    NON_TRAINABLE_WEIGHTS: tuple[str, ...] = ()
+
+    @property
+    def parameter_weights(self) -> list[Weight]:
+        """The weights ``backward`` returns gradients for, in order: every weight but
+        :attr:`NON_TRAINABLE_WEIGHTS` (whether or not the layer is ``trainable``)."""
+        return [w for w in self._weights if w.name not in self.NON_TRAINABLE_WEIGHTS]
+
     @property
     def trainable_weights(self) -> list[Weight]:
-        return list(self._weights)
+        """The weights training updates: :attr:`parameter_weights`, none when the layer is
+        frozen (``trainable=False``), as Keras."""
+        return self.parameter_weights if self.trainable else []
+
+    @property
+    def non_trainable_weights(self) -> list[Weight]:
+        trainable = {id(w) for w in self.trainable_weights}
+        return [w for w in self._weights if id(w) not in trainable]
 
     def get_weights(self) -> list[np.ndarray]:
         """Copies of the weight arrays, in Keras's order."""
@@ -351,9 +383,11 @@ class Layer:
         self.built = True
 
     def forward(self, x, training: bool = False, rng=None):  # pragma: no cover - abstract
+        """``(y, cache)``."""
         raise NotImplementedError
 
     def backward(self, dy, cache):  # pragma: no cover - abstract
+        """``(dx, grads)``, ``grads`` one per :attr:`parameter_weights` entry, in order."""
         raise NotImplementedError
 
     def compute_output_shape(self, input_shape):  # pragma: no cover - abstract
@@ -372,6 +406,44 @@ class Layer:
         None): Keras's ``Layer.compute_mask(inputs, previous_mask)``."""
         return mask if self.SUPPORTS_MASKING else None
 
+    # -- one call in a functional graph ----------------------------------------------------
+    def graph_build(self, arg_shapes: list, kwargs: dict):
+        """Build for a symbolic call and return its output shape (a list of shapes for
+        several outputs). ``arg_shapes``: the shapes of the call's positional arguments
+        (a list of shapes for a list argument). The default: ``build(*arg_shapes)`` when
+        unbuilt, then ``compute_output_shape(*arg_shapes)``."""
+        if not self.built:
+            self.build(*arg_shapes)
+        return self.compute_output_shape(*arg_shapes)
+
+    def graph_forward(self, args: list, kwargs: dict, masks: list, training: bool):
+        """One call of this layer in a functional model: ``(outputs, cache)``.
+
+        ``args`` / ``kwargs`` are the call's arguments with arrays in place of its symbolic
+        tensors (``layer(x)``: ``[x]``; ``Concatenate()([a, b])``: ``[[a, b]]``;
+        ``mha(q, v)``: ``[q, v]``; ``lstm(x, initial_state=[h, c])``: ``[x]`` and
+        ``{"initial_state": [h, c]}``); ``masks``: the time masks of ``args``, in the same
+        structure (None where there is none). As Keras's ``Layer.__call__``, a layer with
+        :attr:`USES_MASK` receives the first argument's masks as ``mask=`` unless the call
+        passes ``mask`` itself.
+        """
+        kwargs = dict(kwargs)
+        if self.USES_MASK and "mask" not in kwargs and _has_mask(masks[0] if masks else None):
+            kwargs["mask"] = masks[0]
+        return self.forward(*args, training=training, **kwargs)
+
+    def graph_backward(self, dy, cache):
+        """``(dargs, dkwargs, grads)``: the gradients of the call's arguments in the
+        structure of ``args`` / ``kwargs`` (None where there is none, e.g. integer ids;
+        a missing kwarg: no gradient) and of :attr:`parameter_weights`."""
+        dx, grads = self.backward(dy, cache)
+        return [dx], {}, grads
+
+    def graph_output_mask(self, args: list, masks: list, outputs):
+        """The masks of this call's outputs (a list, one per output, for several outputs):
+        Keras's ``compute_mask(inputs, previous_mask)`` on the first argument."""
+        return self.compute_mask(args[0], masks[0] if masks else None)
+
     # -- regularization -------------------------------------------------------------------
     def weight_regularizers(self) -> list:
         """One regularizer (or None) per weight, in ``get_weights()`` order."""
@@ -385,10 +457,12 @@ class Layer:
         )
 
     def regularization_grads(self) -> list[np.ndarray | None]:
-        """Gradients of :meth:`regularization_loss`, one per weight (None: no penalty)."""
+        """Gradients of :meth:`regularization_loss`, one per :attr:`parameter_weights`
+        entry (None: no penalty)."""
         return [
             None if reg is None else reg.grad(w.value)
             for reg, w in zip(self.weight_regularizers(), self._weights, strict=True)
+            if w.name not in self.NON_TRAINABLE_WEIGHTS
         ]
 
     def activity_loss(self, outputs) -> tuple[float, list | np.ndarray | None]:

@@ -10,8 +10,8 @@ against the hooks below, so a new model kind implements only its graph:
     penalty (a float) and its gradients (one entry per layer call, None without one), and
     the output's time mask (None without one): the loss and the metrics honour it
 ``_backward(dy, caches, activity_grads) -> grads``
-    backpropagation from ``dL/dy_pred``; ``grads`` in :meth:`Model.get_weights` order,
-    weight-regularization gradients included
+    backpropagation from ``dL/dy_pred``; ``grads`` in :attr:`Model.trainable_weights`
+    order (:meth:`Model._layer_grads`), weight-regularization gradients included
 ``_infer(x, training=False) -> (y_pred, activity, output_mask)``
     a forward pass that keeps nothing for backward (the layers' ``__call__``)
 ``input_shape``, ``output_shape``, ``build(input_shape)``
@@ -129,7 +129,24 @@ class Model(Trainer):
 
     @property
     def trainable_weights(self) -> list:
-        return self.weights
+        """The weights training updates, layer by layer: none of a frozen layer (or a frozen
+        model), no BatchNormalization moving statistics (as Keras)."""
+        if not self.trainable:
+            return []
+        return [w for layer in self._layers for w in layer.trainable_weights]
+
+    @property
+    def non_trainable_weights(self) -> list:
+        trainable = {id(w) for w in self.trainable_weights}
+        return [w for w in self.weights if id(w) not in trainable]
+
+    def _layer_grads(self, layer: Layer, grads: list) -> list:
+        """A layer's share of the model's gradient: its ``backward`` grads plus its weight
+        penalties' gradients, kept only for the weights training updates."""
+        if not (self.trainable and layer.trainable):
+            return []
+        reg = layer.regularization_grads()
+        return [g if r is None else g + r for g, r in zip(grads, reg, strict=True)]
 
     def get_weights(self) -> list[np.ndarray]:
         """Copies of every weight array, in Keras's order (layer by layer)."""
@@ -269,7 +286,8 @@ class Model(Trainer):
         -------
         loss : float, the loss plus every weight and activity regularization penalty
             (what Keras's ``train_step`` differentiates)
-        grads : list of arrays in :meth:`get_weights` order
+        grads : list of arrays in :attr:`trainable_weights` order (the :meth:`get_weights`
+            order without frozen layers and moving statistics)
         """
         loss_fn = self._loss_fn(loss)
         x = self._prepare_x(x)

@@ -227,9 +227,7 @@ class Sequential(Model):
             if dact is not None:
                 dy = dy + dact
             dy, grads = layer.backward(dy, cache)
-            reg = layer.regularization_grads()
-            grads = [g if r is None else g + r for g, r in zip(grads, reg, strict=True)]
-            grads_by_layer.append(grads)
+            grads_by_layer.append(self._layer_grads(layer, grads))
         return [g for grads in reversed(grads_by_layer) for g in grads]
 
     def _infer(self, x: np.ndarray, training: bool = False):

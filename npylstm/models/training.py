@@ -223,7 +223,7 @@ class Trainer:
                 )
                 for metric in self.compiled_metrics:
                     metric.update(yb, y_pred, mask=mask)
-                weights = [w.value for w in self.weights]
+                weights = [w.value for w in self.trainable_weights]
                 self.optimizer.apply(weights, grads)
                 loss_sum += value * len(index)
                 seen += len(index)
@@ -352,7 +352,7 @@ class Trainer:
         x = self._prepare_x(x)
         y = self._prepare_y(y, x)
         value, grads, y_pred, mask = self._loss_and_grads(x, y, self.loss, training=True)
-        self.optimizer.apply([w.value for w in self.weights], grads)
+        self.optimizer.apply([w.value for w in self.trainable_weights], grads)
         return self._batch_logs(value, y, y_pred, return_dict, mask)
 
     @_limit_blas_threads

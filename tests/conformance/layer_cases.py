@@ -14,11 +14,20 @@ from dataclasses import dataclass, field
 class LayerCase:
     """One layer configuration and the input it is checked on.
 
-    ``input_shape``: a concrete ``(batch, ...)`` shape. ``files``: whether it can sit alone
-    in a ``Sequential`` (a layer returning several tensors cannot). ``training``: run the
-    gradient checks with ``training=True`` and a fixed mask generator (dropout layers).
-    ``keras``: compare with real Keras. ``tolerance``: float32 agreement with Keras,
-    relative to the largest value compared.
+    ``input_shape``: a concrete ``(batch, ...)`` shape; a list of shapes for a layer of
+    several inputs, called on a list (``Concatenate()([a, b])``) or, with ``positional``,
+    on separate arguments (``MultiHeadAttention()(query, value)``). ``int_input``: the
+    inputs are integer ids in ``[0, int_input)`` of ``input_dtype`` (no input gradient).
+    ``masked``: every 3-D input gets a random time mask (each row keeps a real step),
+    passed as ``mask=`` (a list for a list call), or under ``keras_mask_kwargs`` names for
+    a positional call (``("query_mask", "value_mask")``). ``call_kwargs``: further call
+    arguments (``{"return_attention_scores": True}``). ``positive_weights``: weights drawn
+    positive (variances). ``files``: whether it can sit alone in a ``Sequential``
+    (single-input layers returning one tensor). ``training``: run the gradient checks with
+    ``training=True`` and a fixed generator (dropout layers); ``keras_training``: compare
+    with Keras in training mode too (deterministic ones: BatchNormalization). ``keras``:
+    compare with real Keras. ``tolerance``: float32 agreement with Keras, relative to the
+    largest value compared.
     """
 
     id: str
@@ -31,6 +40,34 @@ class LayerCase:
     keras: bool = True
     tolerance: float = 1e-5
     notes: tuple[str, ...] = field(default_factory=tuple)
+    positional: bool = False
+    int_input: int | None = None
+    input_dtype: str = "int32"
+    masked: bool = False
+    keras_mask_kwargs: tuple[str, ...] = ()
+    call_kwargs: dict = field(default_factory=dict)
+    positive_weights: tuple[str, ...] = ()
+    keras_training: bool = False
+
+    @property
+    def shapes(self) -> list[tuple]:
+        """The concrete shape of every input, in order."""
+        return list(self.input_shape) if isinstance(self.input_shape, list) else [
+            self.input_shape]
+
+    def arg_shapes(self) -> list:
+        """The call's positional argument shapes without the batch size, as ``build`` and
+        ``compute_output_shape`` take them."""
+        shapes = [(None, *s[1:]) for s in self.shapes]
+        if not isinstance(self.input_shape, list):
+            return shapes
+        return shapes if self.positional else [shapes]
+
+    def args(self, inputs: list) -> list:
+        """The call's positional arguments from the input arrays."""
+        if not isinstance(self.input_shape, list):
+            return [inputs[0]]
+        return list(inputs) if self.positional else [list(inputs)]
 
     def make(self, **overrides):
         """A fresh npylstm layer of this case (``overrides`` replace config entries)."""
@@ -83,7 +120,17 @@ CASES = [
     LayerCase("masking", {"mask_value": 0.0}, "Masking", (3, 5, 2)),
 ]
 
-# Rows for the wrapper layers (Bidirectional, TimeDistributed) live in their own file.
-from wrapper_cases import WRAPPER_CASES  # noqa: E402  (tests/conformance/ is on sys.path)
+# Rows of the other layer families live in their own files (tests/conformance/ is on
+# sys.path): wrappers; embedding and activations; convolution and pooling; reshaping and
+# noise; normalization; merging; attention.
+from cases_attention import CASES as ATTENTION_CASES  # noqa: E402
+from cases_conv_pooling import CASES as CONV_POOLING_CASES  # noqa: E402
+from cases_embedding_activation import CASES as EMBEDDING_ACTIVATION_CASES  # noqa: E402
+from cases_merge import CASES as MERGE_CASES  # noqa: E402
+from cases_normalization import CASES as NORMALIZATION_CASES  # noqa: E402
+from cases_reshaping_noise import CASES as RESHAPING_NOISE_CASES  # noqa: E402
+from wrapper_cases import WRAPPER_CASES  # noqa: E402
 
 CASES += WRAPPER_CASES
+CASES += EMBEDDING_ACTIVATION_CASES + CONV_POOLING_CASES + RESHAPING_NOISE_CASES
+CASES += NORMALIZATION_CASES + MERGE_CASES + ATTENTION_CASES

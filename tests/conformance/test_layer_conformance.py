@@ -30,14 +30,41 @@ FILES = [c.id for c in CASES if c.files]
 KERAS = [c.id for c in CASES if c.keras]
 
 
+def _inputs(case, rng, dtype):
+    """One array per input: normal floats, or integer ids for ``int_input`` cases."""
+    if case.int_input is not None:
+        return [rng.integers(0, case.int_input, size=s).astype(case.input_dtype)
+                for s in case.shapes]
+    return [rng.normal(size=s).astype(dtype) for s in case.shapes]
+
+
+def _masks(case, rng, inputs):
+    """A random time mask per 3-D input (each row keeps at least one real step), or None."""
+    if not case.masked:
+        return [None] * len(inputs)
+    masks = []
+    for x in inputs:
+        if x.ndim < 2:
+            masks.append(None)
+            continue
+        mask = rng.random(x.shape[:2]) < 0.6  # (B, T)
+        mask[np.arange(len(mask)), rng.integers(0, x.shape[1], len(mask))] = True
+        masks.append(mask)
+    return masks
+
+
 def _built(case, rng, dtype="float32"):
     """The case's layer, built, with random weights (not the initializers': every entry
-    of every weight matters), and an input."""
+    of every weight matters), its inputs and their masks."""
     layer = case.make(dtype=dtype) if case.class_name != "InputLayer" else case.make()
-    layer.build((None, *case.input_shape[1:]))
-    layer.set_weights([rng.normal(0, 0.5, size=w.shape).astype(dtype) for w in layer.weights])
-    x = rng.normal(size=case.input_shape).astype(dtype)
-    return layer, x
+    layer.graph_build(case.arg_shapes(), dict(case.call_kwargs))
+    layer.set_weights([
+        (np.abs(rng.normal(0, 0.5, size=w.shape)) + 0.5 if w.name in case.positive_weights
+         else rng.normal(0, 0.5, size=w.shape)).astype(dtype)
+        for w in layer.weights
+    ])
+    inputs = _inputs(case, rng, dtype)
+    return layer, inputs, _masks(case, rng, inputs)
 
 
 def _as_list(outputs):
@@ -48,15 +75,29 @@ def _projections(rng, outputs, dtype):
     return [rng.normal(size=np.shape(o)).astype(dtype) for o in _as_list(outputs)]
 
 
-def _forward(layer, x, case):
-    """The layer's output; with dropout, the same masks on every call (one seed)."""
-    rng = np.random.default_rng(5) if case.training else None
-    return layer.forward(x, training=case.training, rng=rng)
+def _mask_args(case, masks):
+    """The masks in the structure of the call's arguments."""
+    return case.args(masks)
+
+
+def _forward(layer, inputs, masks, case, training=None):
+    """The layer's output through the graph hook (as a functional model calls it); with
+    dropout, the same random draws on every call (one seed)."""
+    training = case.training if training is None else training
+    kwargs = dict(case.call_kwargs)
+    if case.training:
+        kwargs["rng"] = np.random.default_rng(5)
+    return layer.graph_forward(case.args(inputs), kwargs, _mask_args(case, masks), training)
 
 
 def _backward(layer, cache, projections, outputs):
+    """``(input grads, weight grads)``: one input gradient per input, in order."""
     dy = projections if isinstance(outputs, list | tuple) else projections[0]
-    return layer.backward(dy, cache)
+    dargs, _, grads = layer.graph_backward(dy, cache)
+    flat = []
+    for d in dargs:
+        flat.extend(d if isinstance(d, list | tuple) else [d])
+    return flat, grads
 
 
 # -- 1. configs -----------------------------------------------------------------------------
@@ -125,7 +166,7 @@ def test_ignored_keras_key_with_a_meaningful_value_is_refused():
 def test_unknown_class_name_is_refused_with_the_registered_ones():
     with pytest.raises(
         registry.UnknownClassError,
-        match=r"unknown layer class 'Lambda'.*\['Activation', 'Bidirectional', 'Dense'",
+        match=r"unknown layer class 'Lambda'.*\['Activation', .*'Bidirectional', .*'Dense'",
     ):
         registry.deserialize({"class_name": "Lambda", "config": {"function": "os.system"}})
 
@@ -138,11 +179,16 @@ def test_malformed_config_of_a_registered_class_names_the_layer_and_the_key():
 
 
 # -- 2. files -------------------------------------------------------------------------------
+def _sequential(case, layer):
+    dtype = case.input_dtype if case.int_input is not None else None
+    return npylstm.Sequential([npylstm.Input(case.input_shape[1:], dtype=dtype), layer])
+
+
 @pytest.mark.parametrize("case_id", FILES)
 def test_every_file_format_round_trips(case_id, rng, tmp_path):
     case = BY_ID[case_id]
-    layer, x = _built(case, rng)
-    model = npylstm.Sequential([npylstm.Input(case.input_shape[1:]), layer])
+    layer, (x,), _ = _built(case, rng)
+    model = _sequential(case, layer)
     expected = model.predict(x, verbose=0)
     for name in ("m.keras", "m.h5"):
         model.save(tmp_path / name)
@@ -160,8 +206,8 @@ def test_every_file_format_round_trips(case_id, rng, tmp_path):
 @pytest.mark.parametrize("case_id", [c for c in FILES if c in KERAS])
 def test_keras_reads_our_file_and_we_read_keras_file(case_id, rng, tmp_path, keras):
     case = BY_ID[case_id]
-    layer, x = _built(case, rng)
-    model = npylstm.Sequential([npylstm.Input(case.input_shape[1:]), layer])
+    layer, (x,), _ = _built(case, rng)
+    model = _sequential(case, layer)
     expected = model.predict(x, verbose=0)
     model.save(tmp_path / "ours.keras")
     theirs = keras.saving.load_model(tmp_path / "ours.keras")
@@ -180,20 +226,23 @@ def test_keras_reads_our_file_and_we_read_keras_file(case_id, rng, tmp_path, ker
 @pytest.mark.parametrize("case_id", FORWARD)
 def test_gradients_match_central_differences(case_id, rng):
     case = BY_ID[case_id]
-    layer, x = _built(case, rng, dtype="float64")
-    outputs, cache = _forward(layer, x, case)
+    layer, inputs, masks = _built(case, rng, dtype="float64")
+    outputs, cache = _forward(layer, inputs, masks, case)
     projections = _projections(rng, outputs, "float64")
-    dx, grads = _backward(layer, cache, projections, outputs)
+    dxs, grads = _backward(layer, cache, projections, outputs)
 
     def loss():
-        out, _ = _forward(layer, x, case)
+        out, _ = _forward(layer, inputs, masks, case)
         return sum(float(np.sum(o * p)) for o, p in zip(_as_list(out), projections,
                                                          strict=True))
 
-    arrays = [("input", x, dx)] + [
-        (w.name, w.value, g) for w, g in zip(layer.weights, grads, strict=True)
-    ]
-    assert len(grads) == len(layer.weights)
+    arrays = [(w.name, w.value, g) for w, g in zip(layer.parameter_weights, grads,
+                                                   strict=True)]
+    if case.int_input is None:
+        assert len(dxs) == len(inputs)
+        arrays = [(f"input {i}", x, dx) for i, (x, dx) in enumerate(zip(inputs, dxs,
+                                                                         strict=True))] + arrays
+    assert len(grads) == len(layer.parameter_weights)
     for name, array, analytic in arrays:
         numeric = central_difference(loss, array, EPS)
         np.testing.assert_allclose(analytic, numeric, rtol=1e-5, atol=1e-7,
@@ -203,9 +252,25 @@ def test_gradients_match_central_differences(case_id, rng):
 # -- 4. real Keras: outputs and gradients ---------------------------------------------------
 def _keras_twin(keras, layer, case):
     theirs = keras.layers.deserialize(registry.serialize(layer))
-    theirs.build((None, *case.input_shape[1:]))
+    theirs.build(*case.arg_shapes())
     theirs.set_weights(layer.get_weights())
     return theirs
+
+
+def _keras_mask_kwargs(case, masks):
+    import jax.numpy as jnp
+
+    if not case.masked:
+        return {}
+    as_jax = [None if m is None else jnp.asarray(m) for m in masks]
+    if case.keras_mask_kwargs:
+        return {k: m for k, m in zip(case.keras_mask_kwargs, as_jax, strict=False)}
+    return {"mask": case.args(as_jax)[0]}
+
+
+def _modes(case_id):
+    case = BY_ID[case_id]
+    return [False, True] if case.keras_training else [False]
 
 
 @pytest.mark.parametrize("case_id", [c for c in FORWARD if c in KERAS])
@@ -214,43 +279,59 @@ def test_outputs_and_gradients_match_keras(case_id, rng, keras):
     import jax.numpy as jnp
 
     case = BY_ID[case_id]
-    layer, x = _built(case, rng)
-    theirs = _keras_twin(keras, layer, case)
-    outputs, cache = layer.forward(x)  # Keras's masks are its own: compare at inference
-    projections = _projections(rng, outputs, "float32")
-    dx, grads = _backward(layer, cache, projections, outputs)
+    for training in _modes(case_id):  # Keras's dropout masks are its own: inference only
+        layer, inputs, masks = _built(case, rng)
+        theirs = _keras_twin(keras, layer, case)
+        outputs, cache = _forward(layer, inputs, masks, case, training=training)
+        projections = _projections(rng, outputs, "float32")
+        dxs, grads = _backward(layer, cache, projections, outputs)
 
-    trainable = [v.value for v in theirs.trainable_variables]
-    frozen = [v.value for v in theirs.non_trainable_variables]
+        trainable = [v.value for v in theirs.trainable_variables]
+        frozen = [v.value for v in theirs.non_trainable_variables]
+        kwargs = {**case.call_kwargs, **_keras_mask_kwargs(case, masks)}
+        if training:
+            kwargs["training"] = True
+        floats = case.int_input is None
 
-    def objective(weights, inputs):
-        out, _ = theirs.stateless_call(weights, frozen, inputs)
-        return sum(jnp.sum(o * p) for o, p in zip(_as_list(out), projections, strict=True))
+        def objective(weights, xs, theirs=theirs, frozen=frozen, kwargs=kwargs,
+                      projections=projections):
+            out, _ = theirs.stateless_call(weights, frozen, *case.args(xs), **kwargs)
+            return sum(jnp.sum(o * p) for o, p in zip(_as_list(out), projections,
+                                                      strict=True))
 
-    their_out, _ = theirs.stateless_call(trainable, frozen, jnp.asarray(x))
-    their_grads, their_dx = jax.grad(objective, argnums=(0, 1))(trainable, jnp.asarray(x))
-    pairs = list(zip(_as_list(outputs), _as_list(their_out), strict=True))
-    pairs += [(dx, their_dx)] + list(zip(grads, their_grads, strict=True))
-    assert len(grads) == len(their_grads)
-    for ours, ref in pairs:
-        ref = np.asarray(ref)
-        scale = max(1.0, float(np.max(np.abs(ref))))
-        np.testing.assert_allclose(ours, ref, atol=case.tolerance * scale, err_msg=case.id)
+        xs = [jnp.asarray(x) for x in inputs]
+        their_out, _ = theirs.stateless_call(trainable, frozen, *case.args(xs), **kwargs)
+        if floats:
+            their_grads, their_dxs = jax.grad(objective, argnums=(0, 1))(trainable, xs)
+        else:  # integer ids: no input gradient
+            their_grads = jax.grad(objective)(trainable, xs)
+        pairs = list(zip(_as_list(outputs), _as_list(their_out), strict=True))
+        if floats:
+            pairs += list(zip(dxs, their_dxs, strict=True))
+        pairs += list(zip(grads, their_grads, strict=True))
+        assert len(grads) == len(their_grads)
+        for ours, ref in pairs:
+            ref = np.asarray(ref)
+            scale = max(1.0, float(np.max(np.abs(ref))))
+            np.testing.assert_allclose(ours, ref, atol=case.tolerance * scale,
+                                       err_msg=f"{case.id} (training={training})")
 
 
 # -- 5. sizes ---------------------------------------------------------------------------------
 @pytest.mark.parametrize("case_id", [c for c in FORWARD if c in KERAS])
 def test_count_params_and_output_shape_match_keras(case_id, rng, keras):
     case = BY_ID[case_id]
-    layer, _ = _built(case, rng)
+    layer, _, _ = _built(case, rng)
     theirs = _keras_twin(keras, layer, case)
     assert layer.count_params() == theirs.count_params()
-    shape = (None, *case.input_shape[1:])
-    expected = theirs.compute_output_shape(shape)
-    ours = layer.compute_output_shape(shape)
-    if isinstance(expected, list):
-        expected = tuple(expected)
-    assert ours == expected
+    dtype = case.input_dtype if case.int_input is not None else "float32"
+    symbolic = [keras.KerasTensor(s, dtype=dtype) for s in
+                [(None, *s[1:]) for s in case.shapes]]
+    spec = theirs.compute_output_spec(*case.args(symbolic), **case.call_kwargs)
+    expected = [tuple(t.shape) for t in _as_list(spec)]
+    ours = layer.graph_build(case.arg_shapes(), dict(case.call_kwargs))
+    several = len(ours) > 0 and isinstance(ours[0], list | tuple)  # one shape per output
+    assert ([tuple(o) for o in ours] if several else [tuple(ours)]) == expected
 
 
 def test_input_layer_shape():

@@ -1,0 +1,14 @@
+"""Conformance rows for the merge layers (Concatenate, Add, ..., Dot)
+(:class:`layer_cases.LayerCase` rows)."""
+
+from __future__ import annotations
+
+
+def _cases() -> list:
+    from layer_cases import LayerCase  # a function: layer_cases imports this module
+
+    del LayerCase
+    return []
+
+
+CASES: list = _cases()
