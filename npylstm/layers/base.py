@@ -252,6 +252,9 @@ class Layer:
     KERAS3_ONLY: tuple[str, ...] = ()
     ACTIVATION_KEYS: tuple[str, ...] = ()
     NOT_CONFIG_KEYS: tuple[str, ...] = ("backend",)
+    #: The dtype of the data a model feeds this layer when it is first and no Input says
+    #: (None: the model's float dtype; Embedding: ``"int32"`` ids).
+    INPUT_DTYPE: str | None = None
 
     def __init__(
         self, name: str | None = None, dtype="float32", input_shape=None, trainable: bool = True

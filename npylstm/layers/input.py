@@ -17,7 +17,7 @@ import numbers
 import numpy as np
 
 from ..registry import register
-from .base import Layer
+from .base import Layer, dtype_from_config
 
 __all__ = ["Input", "InputLayer"]
 
@@ -41,7 +41,17 @@ class InputLayer(Layer):
         input_shape=None,
         batch_input_shape=None,
     ):
-        super().__init__(name=name, dtype=dtype or "float32")
+        super().__init__(name=name)
+        # An input may hold integer ids (an Embedding's): any numeric dtype but complex.
+        try:
+            self.dtype = np.dtype(dtype_from_config(dtype))
+        except TypeError as exc:
+            raise self._error(f"expected a dtype name, received {dtype!r}") from exc
+        if not (np.issubdtype(self.dtype, np.floating) or np.issubdtype(self.dtype, np.integer)
+                or self.dtype == np.bool_):
+            raise self._error(
+                f"expected a float, integer or bool dtype, received {self.dtype}"
+            )
         shape = input_shape if shape is None else shape  # old Keras spelling
         batch_shape = batch_input_shape if batch_shape is None else batch_shape
         if (shape is None) == (batch_shape is None):

@@ -197,12 +197,20 @@ class Model(Trainer):
     def _dtype(self) -> np.dtype:
         return self._layers[0].dtype if self._layers else np.dtype("float32")
 
-    def _as_array(self, data, what: str) -> np.ndarray:
+    def _input_dtype(self) -> np.dtype:
+        """The dtype input data is converted to (the model's float dtype; an integer dtype
+        for integer ids: see :meth:`_as_array`)."""
+        return self._dtype()
+
+    def _as_array(self, data, what: str, dtype=None) -> np.ndarray:
         """Lists, float64 and int arrays become arrays of the model's float dtype (Keras
-        converts numeric inputs to floatx the same way)."""
+        converts numeric inputs to floatx the same way), or of ``dtype``: for an integer
+        dtype (an input of integer ids), integers, and floats only when they are whole
+        numbers (Keras casts them; a fraction would be truncated silently)."""
+        dtype = self._dtype() if dtype is None else np.dtype(dtype)
         if data is None:
             raise self._error(f"expected {what} data, received None")
-        if (isinstance(data, np.ndarray) and data.dtype == self._dtype() and data.ndim > 0
+        if (isinstance(data, np.ndarray) and data.dtype == dtype and data.ndim > 0
                 and data.flags.c_contiguous):
             return data  # already what the layers take (the fast path for small batches)
         try:
@@ -218,14 +226,22 @@ class Model(Trainer):
             )
         if array.ndim == 0:
             raise self._error(f"expected {what} with a batch axis, received a scalar")
-        return np.ascontiguousarray(array, dtype=self._dtype())
+        if np.issubdtype(dtype, np.integer) and not np.issubdtype(array.dtype, np.integer):
+            whole = np.isfinite(array) & (array == np.round(array)) if array.size else array
+            if array.dtype != bool and not np.all(whole):
+                bad = array[~whole].flat[0]
+                raise self._error(
+                    f"{what} holds integer ids (dtype {dtype}), received non-integer values "
+                    f"such as {bad!r}"
+                )
+        return np.ascontiguousarray(array, dtype=dtype)
 
     def _prepare_x(self, x) -> np.ndarray:
         """``x`` as an array of the model's dtype and input shape; builds an unbuilt model
         for ``x``'s shape."""
         if not self._layers:
             raise self._error("the model has no layers: add layers before using it")
-        x = self._as_array(x, "x")
+        x = self._as_array(x, "x", self._input_dtype())
         if not self.built:
             self.build((None, *x.shape[1:]))
         expected = self.input_shape

@@ -183,6 +183,15 @@ class Sequential(Model):
     def input_shape(self) -> tuple | None:
         return self._input_batch_shape
 
+    def _input_dtype(self) -> np.dtype:
+        """The Input's dtype; without one, the first layer's ``INPUT_DTYPE`` (an
+        Embedding's integer ids) or the model's float dtype."""
+        if self._input_layer is not None:
+            return self._input_layer.dtype
+        first = self._layers[0] if self._layers else None
+        wanted = getattr(first, "INPUT_DTYPE", None)
+        return np.dtype(wanted) if wanted is not None else self._dtype()
+
     @property
     def output_shape(self) -> tuple:
         if not self.built:
@@ -302,7 +311,8 @@ class Sequential(Model):
         layer_configs = []
         if self._input_batch_shape is not None:
             input_layer = self._input_layer or InputLayer(
-                batch_shape=self._input_batch_shape, name=self._input_layer_name()
+                batch_shape=self._input_batch_shape, name=self._input_layer_name(),
+                dtype=self._input_dtype().name,
             )
             layer_configs.append(registry.serialize(input_layer))
         for layer in self._layers:
