@@ -6,10 +6,15 @@ from .dense import Dense
 from .dropout import Dropout
 from .input import Input, InputLayer
 from .masking import Masking
+from .noise import GaussianDropout, GaussianNoise, SpatialDropout1D
+from .padding import Cropping1D, UpSampling1D, ZeroPadding1D
+from .reshaping import Flatten, Permute, RepeatVector, Reshape
 from .rnn import GRU, LSTM, RNN, Bidirectional, SimpleRNN
 from .time_distributed import TimeDistributed
 
 __all__ = [
     "Activation", "Bidirectional", "Dense", "Dropout", "GRU", "Input", "InputLayer", "LSTM",
     "Layer", "Masking", "RNN", "SimpleRNN", "TimeDistributed", "Weight", "clear_session",
+    "Cropping1D", "Flatten", "GaussianDropout", "GaussianNoise", "Permute", "RepeatVector",
+    "Reshape", "SpatialDropout1D", "UpSampling1D", "ZeroPadding1D",
 ]
