@@ -26,7 +26,19 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .. import initializers, regularizers
+from . import graph
+
+# Keras-style serialization of dtypes, initializers and regularizers lives in
+# serialization.py; its names stay importable from here.
+from .serialization import (
+    _known_kwargs,  # noqa: F401
+    deserialize_initializer,
+    deserialize_regularizer,
+    dtype_from_config,
+    dtype_policy_config,
+    serialize_initializer,
+    serialize_regularizer,
+)
 
 __all__ = [
     "ANY_VALUE",
@@ -58,75 +70,17 @@ def _snake_case(name: str) -> str:
     return re.sub(r"([a-z])([A-Z])", r"\1_\2", name).lower()
 
 
-# -- Keras-style serialization ---------------------------------------------------------------
-# Keras 3 writes every object as {"module", "class_name", "config", "registered_name"}; the
-# helpers below write initializers, regularizers and dtypes the same way, so a layer's
-# get_config() compares equal to Keras's and keras_io can rebuild either.
+def _symbolic_aware(call):
+    """``call`` that records a graph node when its arguments hold a symbolic tensor."""
 
-# Keras 3.15 adds these (unused here) keys to every VarianceScaling initializer's config.
-_VARIANCE_SCALING_EXTRA = {"input_axes": None, "output_axes": None}
+    def __call__(self, *args, **kwargs):  # noqa: N807 - the method it wraps
+        if graph.has_symbolic(args, kwargs):
+            return graph.symbolic_call(self, args, kwargs)
+        return call(self, *args, **kwargs)
 
-
-def dtype_policy_config(dtype) -> dict:
-    """Keras's serialized DTypePolicy for a float dtype name."""
-    return {
-        "module": "keras",
-        "class_name": "DTypePolicy",
-        "config": {"name": np.dtype(dtype).name},
-        "registered_name": None,
-    }
-
-
-def dtype_from_config(dtype) -> str:
-    """A dtype name from a Keras config value (a name or a serialized DTypePolicy)."""
-    if isinstance(dtype, dict):
-        dtype = (dtype.get("config") or {}).get("name", "float32")
-    return "float32" if dtype is None else str(dtype)
-
-
-def serialize_initializer(init: initializers.Initializer) -> dict:
-    """An initializer as Keras 3 serializes it (``GlorotUniform``, ``Orthogonal``...)."""
-    config = dict(init.get_config())
-    if isinstance(init, initializers._VarianceScaling):
-        config = {"seed": config.get("seed"), **_VARIANCE_SCALING_EXTRA}
-    return {
-        "module": "keras.initializers",
-        "class_name": type(init).__name__,
-        "config": config,
-        "registered_name": None,
-    }
-
-
-def serialize_regularizer(reg: regularizers.Regularizer | None) -> dict | None:
-    """A regularizer as Keras 3 serializes it (``L1``, ``L2``, ``L1L2``), or None."""
-    if reg is None:
-        return None
-    return {
-        "module": "keras.regularizers",
-        "class_name": type(reg).__name__,
-        "config": reg.get_config(),
-        "registered_name": None,
-    }
-
-
-def _known_kwargs(cls, config: dict) -> dict:
-    """The entries of ``config`` that ``cls.__init__`` accepts (Keras adds keys we ignore)."""
-    params = inspect.signature(cls.__init__).parameters
-    return {k: v for k, v in config.items() if k in params}
-
-
-def deserialize_initializer(identifier) -> initializers.Initializer:
-    """An initializer from a name, an instance or a Keras-serialized dict."""
-    if isinstance(identifier, dict) and "class_name" in identifier:
-        probe = initializers.get(identifier["class_name"])
-        config = _known_kwargs(type(probe), dict(identifier.get("config") or {}))
-        return type(probe)(**config)
-    return initializers.get(identifier)
-
-
-def deserialize_regularizer(identifier) -> regularizers.Regularizer | None:
-    """A regularizer from a name, an instance, None or a Keras-serialized dict."""
-    return regularizers.get(identifier)
+    __call__.__doc__, __call__.__wrapped__ = call.__doc__, call
+    __call__._takes_symbolic = True
+    return __call__
 
 
 def _has_mask(masks) -> bool:
@@ -435,6 +389,11 @@ class Layer:
             kwargs["mask"] = masks[0]
         return self.forward(*args, training=training, **kwargs)
 
+    def graph_call(self, args: list, kwargs: dict, masks: list, training: bool):
+        """:meth:`graph_forward`'s outputs without keeping a cache (for ``predict``); a
+        layer with a faster cache-free path (the recurrent layers) overrides it."""
+        return self.graph_forward(args, kwargs, masks, training)[0]
+
     def graph_backward(self, dy, cache):
         """``(dargs, dkwargs, grads)``: the gradients of the call's arguments in the
         structure of ``args`` / ``kwargs`` (None where there is none, e.g. integer ids;
@@ -603,5 +562,17 @@ class Layer:
         y, _ = self.forward(x, training=training)
         return y
 
+    def __init_subclass__(cls, **kwargs):
+        """Every layer's ``__call__`` also takes symbolic tensors: called on one (an
+        ``Input`` or a layer's output), it records a graph node instead of computing
+        (:func:`npylstm.layers.graph.symbolic_call`), whatever its own signature."""
+        super().__init_subclass__(**kwargs)
+        call = cls.__dict__.get("__call__")
+        if call is not None and not getattr(call, "_takes_symbolic", False):
+            cls.__call__ = _symbolic_aware(call)
+
     def __repr__(self) -> str:
         return f"<{type(self).__name__} name={self.name}, built={self.built}>"
+
+
+Layer.__call__ = _symbolic_aware(Layer.__call__)

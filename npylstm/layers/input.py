@@ -1,12 +1,13 @@
-"""``Input(shape)``: declares the input shape of a :class:`~npylstm.Sequential` model.
+"""``Input(shape)``: a model's input, as ``keras.Input``.
 
-In Keras, ``keras.Input`` returns a symbolic tensor; here it returns an
-:class:`InputLayer`, which a ``Sequential`` accepts as its first entry exactly like
-Keras's ``Sequential([keras.Input((50, 1)), ...])``. It has no weights and does not appear
-in ``model.layers`` or the summary (as in Keras).
+``Input`` returns a symbolic tensor (:class:`~npylstm.layers.graph.KerasTensor`) made by an
+:class:`InputLayer`: layers called on it build a functional graph
+(``npylstm.Model(inputs, outputs)``), and a ``Sequential`` accepts it as its first entry
+exactly like Keras's ``Sequential([keras.Input((50, 1)), ...])``. The InputLayer has no
+weights; it does not appear in a Sequential's ``model.layers`` (as in Keras).
 
 >>> from npylstm.layers import Input
->>> Input((50, 1)).batch_shape
+>>> Input((50, 1)).shape
 (None, 50, 1)
 """
 
@@ -18,8 +19,9 @@ import numpy as np
 
 from ..registry import register
 from .base import Layer, dtype_from_config
+from .graph import KerasTensor, Node
 
-__all__ = ["Input", "InputLayer"]
+__all__ = ["Input", "InputLayer", "input_tensor"]
 
 
 @register("InputLayer")
@@ -110,18 +112,32 @@ def Input(  # noqa: N802 - Keras's name
     dtype=None,
     batch_shape=None,
     name: str | None = None,
-) -> InputLayer:
-    """Declare a model input of ``shape`` (without the batch axis), as ``keras.Input``.
+) -> KerasTensor:
+    """A symbolic model input of ``shape`` (without the batch axis), as ``keras.Input``.
 
     Parameters
     ----------
-    shape : tuple of int or None, e.g. ``(timesteps, features)``
+    shape : tuple of int or None, e.g. ``(timesteps, features)``; None for any length
     batch_size : optional fixed batch size
+    dtype : "float32" (default), or an integer dtype for token ids ("int32")
     batch_shape : the full shape including the batch axis (instead of ``shape``)
+    name : the input's name (the key of its data in a dict, Keras's rule)
 
-    >>> Input(shape=(60, 1)).shape
-    (60, 1)
+    >>> x = Input(shape=(None,), dtype="int32", name="tokens")
+    >>> x.shape, x.dtype, x.name
+    ((None, None), 'int32', 'tokens')
     """
-    return InputLayer(
+    layer = InputLayer(
         shape=shape, batch_size=batch_size, dtype=dtype, batch_shape=batch_shape, name=name
     )
+    return input_tensor(layer)
+
+
+def input_tensor(layer: InputLayer) -> KerasTensor:
+    """The symbolic tensor an InputLayer makes (its first node's output, made once)."""
+    nodes = layer.__dict__.get("_inbound_nodes")
+    if nodes:
+        return nodes[0].outputs[0]
+    tensor = KerasTensor(layer.batch_shape, layer.dtype, name=layer.name)
+    Node(layer, [], {}, [tensor])
+    return tensor

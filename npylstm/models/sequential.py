@@ -24,6 +24,7 @@ import numpy as np
 
 from .. import registry
 from ..layers.base import Layer, dtype_policy_config
+from ..layers.graph import KerasTensor
 from ..layers.input import InputLayer
 from .model import Model
 from .summary import _format_shape
@@ -71,6 +72,8 @@ class Sequential(Model):
         Raises a ValueError naming the layer when its input does not fit the previous
         layer's output (e.g. an LSTM after an LSTM without ``return_sequences``).
         """
+        if isinstance(layer, KerasTensor) and layer.node is not None and layer.node.is_input:
+            layer = layer.node.layer  # Input(...): the symbolic tensor of an InputLayer
         if isinstance(layer, InputLayer):
             if self._layers or self._input_layer is not None:
                 raise self._error(

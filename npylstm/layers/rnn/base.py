@@ -505,6 +505,28 @@ class RNN(Layer):
         )
         return self._outputs(h_seq, last_states, mask is not None)
 
+    # -- one call in a functional graph: initial_state= is a tensor argument --------------
+    def graph_forward(self, args, kwargs, masks, training):
+        outputs, cache = Layer.graph_forward(self, args, kwargs, masks, training)
+        return outputs, (cache, kwargs.get("initial_state") is not None)
+
+    def graph_call(self, args, kwargs, masks, training):
+        """The layer's ``__call__`` (its backend's cache-free inference path)."""
+        kwargs = dict(kwargs)
+        if "mask" not in kwargs and masks and masks[0] is not None:
+            kwargs["mask"] = masks[0]
+        return self(*args, training=training, **kwargs)
+
+    def graph_backward(self, dy, cache):
+        """``([dx], {"initial_state": [dh, (dc)]}, grads)`` when the call had
+        ``initial_state`` (the seq2seq decoder's gradient reaches the encoder's states)."""
+        cache, has_initial_state = cache
+        if not has_initial_state:
+            dx, grads = self.backward(dy, cache)
+            return [dx], {}, grads
+        dx, grads, dstates = self.backward(dy, cache, return_state_grads=True)
+        return [dx], {"initial_state": list(dstates)}, grads
+
     def backward(self, dy, cache: RNNLayerCache, return_state_grads: bool = False):
         """Gradients for :meth:`forward`.
 

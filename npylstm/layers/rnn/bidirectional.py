@@ -386,6 +386,11 @@ class Bidirectional(Layer):
                                     mask=mask)
         return self._merge(*self._split_outputs(y, y_rev))
 
+    # one call in a functional graph: initial_state= is a tensor argument, as for an RNN
+    graph_forward = RNN.graph_forward
+    graph_call = RNN.graph_call
+    graph_backward = RNN.graph_backward
+
     def backward(self, dy, cache: _BidirectionalCache, return_state_grads: bool = False):
         """Gradients for :meth:`forward`: ``(dx, grads)`` with ``grads`` the forward layer's
         then the backward layer's (``get_weights()`` order); ``(dx, grads,
