@@ -2,12 +2,14 @@
 
 from .activation import Activation
 from .base import Layer, Weight, clear_session
+from .conv import Conv1D
 from .dense import Dense
 from .dropout import Dropout
 from .input import Input, InputLayer
 from .masking import Masking
 from .noise import GaussianDropout, GaussianNoise, SpatialDropout1D
 from .padding import Cropping1D, UpSampling1D, ZeroPadding1D
+from .pooling import AveragePooling1D, GlobalAveragePooling1D, GlobalMaxPooling1D, MaxPooling1D
 from .reshaping import Flatten, Permute, RepeatVector, Reshape
 from .rnn import GRU, LSTM, RNN, Bidirectional, SimpleRNN
 from .time_distributed import TimeDistributed
@@ -17,4 +19,5 @@ __all__ = [
     "Layer", "Masking", "RNN", "SimpleRNN", "TimeDistributed", "Weight", "clear_session",
     "Cropping1D", "Flatten", "GaussianDropout", "GaussianNoise", "Permute", "RepeatVector",
     "Reshape", "SpatialDropout1D", "UpSampling1D", "ZeroPadding1D",
+    "AveragePooling1D", "Conv1D", "GlobalAveragePooling1D", "GlobalMaxPooling1D", "MaxPooling1D",
 ]
