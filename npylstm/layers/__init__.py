@@ -1,6 +1,7 @@
 """Layers with Keras's names, arguments and weight layouts."""
 
 from .activation import Activation
+from .attention import AdditiveAttention, Attention
 from .base import Layer, Weight, clear_session
 from .conv import Conv1D
 from .dense import Dense
@@ -20,4 +21,5 @@ __all__ = [
     "Cropping1D", "Flatten", "GaussianDropout", "GaussianNoise", "Permute", "RepeatVector",
     "Reshape", "SpatialDropout1D", "UpSampling1D", "ZeroPadding1D",
     "AveragePooling1D", "Conv1D", "GlobalAveragePooling1D", "GlobalMaxPooling1D", "MaxPooling1D",
+    "AdditiveAttention", "Attention",
 ]
