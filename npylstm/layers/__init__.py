@@ -9,6 +9,7 @@ from .dropout import Dropout
 from .input import Input, InputLayer
 from .masking import Masking
 from .noise import GaussianDropout, GaussianNoise, SpatialDropout1D
+from .normalization import BatchNormalization, LayerNormalization
 from .padding import Cropping1D, UpSampling1D, ZeroPadding1D
 from .pooling import AveragePooling1D, GlobalAveragePooling1D, GlobalMaxPooling1D, MaxPooling1D
 from .reshaping import Flatten, Permute, RepeatVector, Reshape
@@ -21,5 +22,6 @@ __all__ = [
     "Cropping1D", "Flatten", "GaussianDropout", "GaussianNoise", "Permute", "RepeatVector",
     "Reshape", "SpatialDropout1D", "UpSampling1D", "ZeroPadding1D",
     "AveragePooling1D", "Conv1D", "GlobalAveragePooling1D", "GlobalMaxPooling1D", "MaxPooling1D",
+    "BatchNormalization", "LayerNormalization",
     "AdditiveAttention", "Attention",
 ]
