@@ -26,7 +26,7 @@ the gradient evenly (JAX's ``reduce_max`` rule). None of these layers passes a m
 >>> x = np.arange(5, dtype="float32").reshape(1, 5, 1)
 >>> AveragePooling1D(2, padding="same")(x)[0, :, 0].tolist()
 [0.5, 2.5, 4.0]
->>> mask = np.array([[True, True, False, False, True]])
+>>> mask = np.array([[False, True, True, True, False]])
 >>> y, _ = GlobalAveragePooling1D().forward(x, mask=mask)
 >>> y.tolist()
 [[2.0]]
