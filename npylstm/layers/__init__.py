@@ -8,6 +8,7 @@ from .dense import Dense
 from .dropout import Dropout
 from .input import Input, InputLayer
 from .masking import Masking
+from .multi_head_attention import MultiHeadAttention
 from .noise import GaussianDropout, GaussianNoise, SpatialDropout1D
 from .normalization import BatchNormalization, LayerNormalization
 from .padding import Cropping1D, UpSampling1D, ZeroPadding1D
@@ -23,5 +24,5 @@ __all__ = [
     "Reshape", "SpatialDropout1D", "UpSampling1D", "ZeroPadding1D",
     "AveragePooling1D", "Conv1D", "GlobalAveragePooling1D", "GlobalMaxPooling1D", "MaxPooling1D",
     "BatchNormalization", "LayerNormalization",
-    "AdditiveAttention", "Attention",
+    "AdditiveAttention", "Attention", "MultiHeadAttention",
 ]

@@ -39,6 +39,45 @@ def _cases() -> list:
         LayerCase("additive_attention_dropout", {"dropout": 0.25}, add, qv, files=False,
                   training=True),
     ]
+    mha = "MultiHeadAttention"
+    heads = {"num_heads": 2, "key_dim": 3}
+    selfs = [(2, 5, 4), (2, 5, 4)]  # self-attention shapes (the same tensor twice in a graph)
+    keras_ignores_query_mask = (
+        "Keras's MHA.call reads the query mask from query._keras_mask and ignores "
+        "query_mask=; stateless_call cannot attach it: compared with Keras in "
+        "tests/test_attention.py",)
+    rows += [
+        LayerCase("mha", heads, mha, qv, files=False, positional=True),
+        LayerCase("mha_self", heads, mha, selfs, files=False, positional=True),
+        LayerCase("mha_key", heads, mha, [(2, 5, 4), (2, 6, 3), (2, 6, 5)], files=False,
+                  positional=True),
+        LayerCase("mha_masked", heads, mha, qv, files=False, positional=True, masked=True,
+                  keras_mask_kwargs=("query_mask", "value_mask"), keras=False,
+                  notes=keras_ignores_query_mask),
+        LayerCase("mha_masked_scores", heads, mha, selfs, files=False, positional=True,
+                  masked=True, keras_mask_kwargs=("query_mask", "value_mask"), keras=False,
+                  call_kwargs=scores, notes=keras_ignores_query_mask),
+        LayerCase("mha_causal", heads, mha, selfs, files=False, positional=True,
+                  call_kwargs={"use_causal_mask": True}),
+        LayerCase("mha_causal_scores", {**heads, "num_heads": 3}, mha, selfs, files=False,
+                  positional=True, call_kwargs={"use_causal_mask": True, **scores}),
+        LayerCase("mha_scores", heads, mha, selfs, files=False, positional=True,
+                  call_kwargs=scores),
+        # value_dim != key_dim: Keras on JAX fails on its fused path (jax.nn.
+        # dot_product_attention needs value's head size == key's), so compared on its
+        # einsum path (return_attention_scores); Keras's scores spec is (B, N, T, T)
+        LayerCase("mha_value_dim_output_shape",
+                  {**heads, "value_dim": 2, "output_shape": (2, 3)}, mha, selfs, files=False,
+                  positional=True, call_kwargs=scores),
+        LayerCase("mha_output_shape_int", {"num_heads": 1, "key_dim": 2, "output_shape": 5},
+                  mha, qv, files=False, positional=True),
+        LayerCase("mha_nobias", {**heads, "use_bias": False}, mha, qv, files=False,
+                  positional=True),
+        LayerCase("mha_sliding_window_causal", {**heads, "sliding_window": 2}, mha, selfs,
+                  files=False, positional=True, call_kwargs={"use_causal_mask": True}),
+        LayerCase("mha_dropout", {**heads, "dropout": 0.2, "seed": 1}, mha, selfs, files=False,
+                  positional=True, training=True, call_kwargs=scores),
+    ]
     return rows
 
 
