@@ -119,17 +119,22 @@ class SpatialDropout1D(_NoiseLayer):
         self.rate = check_rate(self, "rate", rate)
         self._init_rng(seed)
 
-    def build(self, input_shape) -> None:
-        if len(input_shape) != 3:
+    def _check_shape(self, shape) -> None:
+        if len(shape) != 3:
             raise self._error(f"expected a 3-D input (batch, steps, channels), received shape "
-                              f"{tuple(input_shape)}")
+                              f"{tuple(shape)}")
+
+    def build(self, input_shape) -> None:
+        self._check_shape(input_shape)
         super().build(input_shape)
+
+    def compute_output_shape(self, input_shape):
+        self._check_shape(input_shape)
+        return tuple(input_shape)
 
     def _check_input(self, x) -> np.ndarray:
         x = self._as_float_array(x)
-        if x.ndim != 3:
-            raise self._error(f"expected a 3-D input (batch, steps, channels), received shape "
-                              f"{x.shape}")
+        self._check_shape(x.shape)
         return super()._check_input(x)
 
     def _active(self) -> bool:
