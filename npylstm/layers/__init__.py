@@ -8,6 +8,7 @@ from .dense import Dense
 from .dropout import Dropout
 from .input import Input, InputLayer
 from .masking import Masking
+from .merge import Add, Average, Concatenate, Dot, Maximum, Minimum, Multiply, Subtract
 from .multi_head_attention import MultiHeadAttention
 from .noise import GaussianDropout, GaussianNoise, SpatialDropout1D
 from .normalization import BatchNormalization, LayerNormalization
@@ -25,4 +26,5 @@ __all__ = [
     "AveragePooling1D", "Conv1D", "GlobalAveragePooling1D", "GlobalMaxPooling1D", "MaxPooling1D",
     "BatchNormalization", "LayerNormalization",
     "AdditiveAttention", "Attention", "MultiHeadAttention",
+    "Add", "Average", "Concatenate", "Dot", "Maximum", "Minimum", "Multiply", "Subtract",
 ]
