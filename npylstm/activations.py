@@ -17,7 +17,24 @@ ones it is ``dy * grad(x, y)``; for the softmaxes it is the Jacobian product
 * Keras 2 / tf.keras: ``clip(0.2 * x + 0.5, 0, 1)`` (the name ``"hard_sigmoid_keras2"``),
   which is what a legacy file written by Keras 2 means by ``"hard_sigmoid"``.
 
-All functions are NaN-propagating and free of overflow warnings for any float input.
+Every name ``keras.activations.get`` (Keras 3.15, ``keras/src/activations/__init__.py``)
+accepts is here with the function Keras calls for it (``keras/src/activations/
+activations.py`` over the JAX backend's ``jax.nn`` formulas), at that function's default
+arguments: ``"gelu"`` is the exact (erf) form (``activations.gelu(x, approximate=False)``),
+``"leaky_relu"`` has slope 0.2, ``"squareplus"`` ``b = 4``, the shrinks threshold 0.5.
+Aliases: ``silu`` = ``swish``, ``hard_swish`` = ``hard_silu``. Besides the softmaxes,
+``glu`` (``a * sigmoid(b)`` of the two halves of the last axis: the output has half the
+features) and ``sparsemax`` are not elementwise. ``"threshold"`` is refused: Keras's
+``threshold(x, threshold, default_value)`` has no defaults, so Keras accepts the name but
+cannot call it.
+
+``sparsemax`` is Martins & Astudillo's projection onto the simplex (its outputs sum to 1).
+Keras 3.15 computes its threshold from the sum of the cumulative sums over the support
+(keras-team/keras#23425, fixed by #23469): it agrees with this one only when a single
+entry is in the support.
+
+All functions are NaN-propagating and free of overflow warnings for any float input
+(``hard_shrink`` and ``soft_shrink`` too, where Keras maps NaN to 0).
 At ±inf they return the mathematical limit (softsign(inf) = 1, swish(-inf) = 0; a softmax
 row with +inf logits shares its mass equally among them), where Keras's own functions
 return NaN. A softmax row whose logits are all -inf has no limit: NaN, as in Keras.
@@ -39,6 +56,7 @@ __all__ = [
     "names",
     "sigmoid",
     "softmax",
+    "sparsemax",
 ]
 
 SELU_ALPHA = 1.6732632423543772848170429916717
@@ -51,20 +69,23 @@ class Activation:
     and its vector-Jacobian product ``vjp(x, y, dy)``.
 
     ``backprop`` (None for elementwise activations) computes the vjp of an activation that
-    mixes the entries of its last axis (softmax); ``grad`` then raises.
+    mixes the entries of its last axis (softmax, sparsemax, glu); ``grad`` then raises.
     """
 
     name: str
     fn: Callable[[np.ndarray], np.ndarray]
     grad: Callable[[np.ndarray, np.ndarray], np.ndarray]
     backprop: Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray] | None = None
+    #: ``glu``: the output has half the input's last axis.
+    halves_last_axis: bool = False
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
         return self.fn(x)
 
     @property
     def elementwise(self) -> bool:
-        """Whether each output depends on its own input only (all but the softmaxes)."""
+        """Whether each output depends on its own input only (all but the softmaxes,
+        sparsemax and glu)."""
         return self.backprop is None
 
     def vjp(self, x: np.ndarray, y: np.ndarray, dy: np.ndarray) -> np.ndarray:
@@ -195,6 +216,131 @@ def log_softmax(x: np.ndarray, axis: int = -1) -> np.ndarray:
     return y.astype(x.dtype, copy=False)
 
 
+def _at_inf(x, y, neg, pos):
+    """``y`` with the limits ``neg`` / ``pos`` at ``x = -inf / +inf`` (where ``inf * 0``
+    gave NaN), in ``x``'s dtype."""
+    y = np.where(np.isposinf(x), pos, np.where(np.isneginf(x), neg, y))
+    return y.astype(x.dtype, copy=False)
+
+
+def _step(condition, value, x):
+    """``value`` where ``condition`` holds, 0 elsewhere, in ``x``'s dtype."""
+    return np.where(condition, x.dtype.type(value), x.dtype.type(0))
+
+
+_SQRT_HALF = float(np.sqrt(0.5))
+_INV_SQRT_2PI = float(1 / np.sqrt(2 * np.pi))
+
+
+def _gelu(x):
+    from scipy.special import erfc  # a dependency; imported here to keep imports light
+
+    with np.errstate(invalid="ignore"):  # -inf * 0: the limit 0 below
+        y = x.dtype.type(0.5) * x * erfc(-x * x.dtype.type(_SQRT_HALF))
+    return _at_inf(x, y, 0, np.inf)
+
+
+def _gelu_grad(x, y):
+    # d/dx x Φ(x) = Φ(x) + x φ(x)
+    from scipy.special import erfc
+
+    with np.errstate(invalid="ignore", over="ignore"):  # x**2 -> inf, inf * 0: limits below
+        g = (x.dtype.type(0.5) * erfc(-x * x.dtype.type(_SQRT_HALF))
+             + x * np.exp(-x * x / 2) * x.dtype.type(_INV_SQRT_2PI))
+    return _at_inf(x, g, 0, 1)
+
+
+def _mish(x):
+    with np.errstate(invalid="ignore"):  # -inf * 0: the limit 0 below
+        y = x * np.tanh(_softplus(x))
+    return _at_inf(x, y, 0, np.inf)
+
+
+def _mish_grad(x, y):
+    t = np.tanh(_softplus(x))
+    with np.errstate(invalid="ignore"):  # ±inf * 0: the limits below
+        g = t + x * (1 - t * t) * sigmoid(x)
+    return _at_inf(x, g, 0, 1)
+
+
+def _hard_silu(x):
+    with np.errstate(invalid="ignore"):  # -inf * 0: the limit 0 below
+        y = x * hard_sigmoid(x)
+    return _at_inf(x, y, 0, np.inf)
+
+
+def _hard_silu_grad(x, y):
+    # x * clip(x / 6 + 1/2, 0, 1): hard_sigmoid(x) + x / 6 on (-3, 3)
+    return hard_sigmoid(x) + np.where((x > -3) & (x < 3), x / x.dtype.type(6), x.dtype.type(0))
+
+
+def _squareplus(x):
+    # (x + sqrt(x**2 + 4)) / 2, written 2 / (sqrt(x**2 + 4) - x) for x < 0 (no cancellation)
+    s = np.hypot(x, x.dtype.type(2))  # no overflow
+    with np.errstate(invalid="ignore", divide="ignore"):  # inf + inf, 2 / inf: exact
+        y = np.where(x >= 0, (x + s) / 2, 2 / (s - x))
+    return y.astype(x.dtype, copy=False)
+
+
+def _squareplus_grad(x, y):
+    # (1 + x / s) / 2 = y / s
+    with np.errstate(invalid="ignore"):  # inf / inf: the limit 1 below
+        g = y / np.hypot(x, x.dtype.type(2))
+    return _at_inf(x, g, 0, 1)
+
+
+def _sparse_plus(x):
+    with np.errstate(over="ignore"):  # (x + 1)**2 of a huge x: not the branch taken
+        y = np.where(x <= -1, 0, np.where(x >= 1, x, (x + 1) ** 2 / 4))
+    return y.astype(x.dtype, copy=False)
+
+
+def _shrink(hard: bool, threshold: float = 0.5):
+    def fn(x):  # NaN-propagating: NaN <= t is False
+        t = x.dtype.type(threshold)
+        return np.where(np.abs(x) <= t, x.dtype.type(0), x if hard else x - t * np.sign(x))
+
+    return fn
+
+
+def _glu(x):
+    a, b = np.split(x, 2, axis=-1)  # (..., F / 2) each
+    return a * sigmoid(b)
+
+
+def _glu_vjp(x, y, dy):
+    a, b = np.split(x, 2, axis=-1)
+    s = sigmoid(b)
+    return np.concatenate([dy * s, dy * a * s * (1 - s)], axis=-1)
+
+
+def sparsemax(x: np.ndarray, axis: int = -1) -> np.ndarray:
+    """Sparsemax along ``axis``: the Euclidean projection of ``x`` onto the simplex,
+    ``max(x - tau, 0)`` with ``tau = (sum of the k largest - 1) / k`` over the support.
+
+    >>> sparsemax(np.array([[0.0, 0.5, 1.0], [0.0, 0.0, 3.0]])).tolist()
+    [[0.0, 0.25, 0.75], [0.0, 0.0, 1.0]]
+    """
+    x = np.asarray(x)
+    z = -np.sort(-x, axis=axis)  # descending
+    cumsum = np.cumsum(z, axis=axis)
+    r = np.arange(1, x.shape[axis] + 1, dtype=x.dtype).reshape(
+        [-1 if a == axis % x.ndim else 1 for a in range(x.ndim)])
+    with np.errstate(invalid="ignore"):  # inf - inf: NaN, as Keras
+        support = z - (cumsum - 1) / r > 0  # a prefix of the sorted entries
+        k = support.sum(axis=axis, keepdims=True)
+        top = np.take_along_axis(cumsum, np.maximum(k - 1, 0), axis=axis)
+        tau = (top - 1) / np.maximum(k, 1)
+        return np.maximum(x - tau.astype(x.dtype), 0)
+
+
+def _sparsemax_vjp(x, y, dy):
+    # on the support s: dx = s * (dy - mean of dy over s)
+    s = (y > 0).astype(y.dtype)
+    k = np.maximum(s.sum(axis=-1, keepdims=True), 1)
+    return s * (dy - np.sum(s * dy, axis=-1, keepdims=True) / k)
+
+
 def _not_elementwise(name: str):
     def grad(x, y):
         raise ValueError(
@@ -247,9 +393,38 @@ _REGISTRY: dict[str, Activation] = {
         Activation("softmax", softmax, _not_elementwise("softmax"), _softmax_vjp),
         Activation("log_softmax", log_softmax, _not_elementwise("log_softmax"),
                    _log_softmax_vjp),
+        Activation("sparsemax", sparsemax, _not_elementwise("sparsemax"), _sparsemax_vjp),
+        Activation("glu", _glu, _not_elementwise("glu"), _glu_vjp, halves_last_axis=True),
+        Activation("relu6", lambda x: np.clip(x, 0, 6), lambda x, y: _step((x > 0) & (x < 6),
+                                                                            1, x)),
+        Activation("leaky_relu", lambda x: np.where(x >= 0, x, x.dtype.type(0.2) * x),
+                   lambda x, y: np.where(x >= 0, x.dtype.type(1), x.dtype.type(0.2))),
+        Activation("gelu", _gelu, _gelu_grad),
+        Activation("mish", _mish, _mish_grad),
+        Activation("hard_silu", _hard_silu, _hard_silu_grad),
+        # celu(x, alpha=1) = max(x, 0) + expm1(min(x, 0)): elu's values, exp(x) below 0
+        Activation("celu", _elu, lambda x, y: np.where(x > 0, 1, y + 1).astype(x.dtype)),
+        Activation("tanh_shrink", lambda x: x - np.tanh(x), lambda x, y: np.tanh(x) ** 2),
+        Activation("hard_tanh", lambda x: np.clip(x, -1, 1),
+                   lambda x, y: _step((x >= -1) & (x <= 1), 1, x)),
+        Activation("sparse_plus", _sparse_plus, lambda x, y: np.where(
+            x <= -1, 0, np.where(x >= 1, 1, (x + 1) / 2)).astype(x.dtype)),
+        Activation("sparse_sigmoid", lambda x: x.dtype.type(0.5) * np.clip(x + 1, 0, 2),
+                   lambda x, y: _step((x > -1) & (x < 1), 0.5, x)),
+        Activation("squareplus", _squareplus, _squareplus_grad),
+        Activation("log_sigmoid", lambda x: -_softplus(-x), lambda x, y: sigmoid(-x)),
+        Activation("soft_shrink", _shrink(hard=False),
+                   lambda x, y: _step(np.abs(x) > 0.5, 1, x)),
+        Activation("hard_shrink", _shrink(hard=True),
+                   lambda x, y: _step(np.abs(x) > 0.5, 1, x)),
     ]
 }
-_ALIASES = {"silu": "swish", "None": "linear"}
+_ALIASES = {"silu": "swish", "hard_swish": "hard_silu", "None": "linear"}
+#: Names Keras registers that cannot be called by name (no default arguments).
+_REFUSED = {
+    "threshold": "Keras's threshold(x, threshold, default_value) has no default arguments: "
+                 "Keras accepts the name but cannot call it",
+}
 
 
 def names() -> list[str]:
@@ -271,6 +446,8 @@ def get(identifier: str | Activation | None) -> Activation:
         name = _ALIASES.get(identifier, identifier)
         if name in _REGISTRY:
             return _REGISTRY[name]
+        if name in _REFUSED:
+            raise ValueError(f"activation {identifier!r} is not supported: {_REFUSED[name]}")
     raise ValueError(
         f"Unknown activation {identifier!r}: expected one of {', '.join(names())}"
     )

@@ -210,6 +210,10 @@ _BY_NAME: dict[str, type[Initializer]] = {
     "orthogonal": Orthogonal,
 }
 _CLASS_NAMES = {cls.__name__: name for name, cls in _BY_NAME.items()}
+#: Keras's short names (``keras/src/initializers/__init__.py``): Embedding's default is
+#: ``"uniform"``.
+_ALIASES = {"uniform": "random_uniform", "normal": "random_normal", "one": "ones",
+            "zero": "zeros"}
 
 
 def get(identifier) -> Initializer:
@@ -226,6 +230,7 @@ def get(identifier) -> Initializer:
         identifier = identifier.get("class_name")
     if isinstance(identifier, str):
         name = _CLASS_NAMES.get(identifier, identifier.lower())
+        name = _ALIASES.get(name, name)
         if name in _BY_NAME:
             return _BY_NAME[name](**config)
     raise ValueError(

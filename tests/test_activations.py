@@ -5,9 +5,9 @@ import pytest
 
 from npylstm import activations
 
-ALL = [n for n in activations.names() if n not in ("None", "silu")]
-# The elementwise ones have a derivative grad(x, y); softmax and log_softmax a Jacobian
-# (tested below with their vjp).
+ALL = [n for n in activations.names() if n not in ("None", "silu", "hard_swish")]
+# The elementwise ones have a derivative grad(x, y); softmax, log_softmax, sparsemax and glu
+# a Jacobian (tested below with their vjp).
 ELEMENTWISE = [n for n in ALL if activations.get(n).elementwise]
 
 # Away from kinks (relu at 0, hard sigmoids at their clip points) so differences are smooth.
@@ -73,11 +73,129 @@ def test_aliases():
     assert activations.get(None).name == "linear"
 
 
-@pytest.mark.parametrize("name", [n for n in ALL if n != "hard_sigmoid_keras2"])
-def test_matches_keras(name, keras):
-    x = np.linspace(-8, 8, 101).astype(np.float32)
-    expected = np.asarray(keras.activations.get(name)(x))
-    np.testing.assert_allclose(activations.get(name)(x), expected, rtol=1e-6, atol=1e-6)
+# off every kink (0, ±0.5, ±1, ±3, 6) by at least 0.013
+X_KERAS = np.linspace(-8, 8, 161).astype(np.float32) + np.float32(0.013)
+MAX_DIFF: dict[str, tuple[float, float]] = {}  # name: (output, gradient) vs Keras / JAX
+
+
+@pytest.mark.parametrize("name", [n for n in ELEMENTWISE if n != "hard_sigmoid_keras2"])
+def test_matches_keras_values_and_jax_gradients(name, keras):
+    import jax
+    import jax.numpy as jnp
+
+    act, theirs = activations.get(name), keras.activations.get(name)
+    dy = np.random.default_rng(7).normal(size=X_KERAS.shape).astype(np.float32)
+    expected = np.asarray(theirs(X_KERAS))
+    y = act(X_KERAS)
+    np.testing.assert_allclose(y, expected, rtol=1e-6, atol=1e-6)
+    _, pullback = jax.vjp(theirs, jnp.asarray(X_KERAS))
+    (their_dx,) = pullback(jnp.asarray(dy))
+    dx = act.vjp(X_KERAS, y, dy)
+    np.testing.assert_allclose(dx, np.asarray(their_dx), rtol=1e-5, atol=1e-6)
+    assert y.dtype == dx.dtype == np.float32
+    MAX_DIFF[name] = (float(np.max(np.abs(y - expected))),
+                      float(np.max(np.abs(dx - np.asarray(their_dx)))))
+
+
+def test_every_name_keras_registers_is_accepted_or_refused_clearly(keras):
+    from keras.src.activations import ALL_OBJECTS_DICT
+
+    for name in ALL_OBJECTS_DICT:
+        if name == "threshold":
+            with pytest.raises(ValueError, match=r"activation 'threshold' is not supported: "
+                                                 r"Keras's threshold\(x, threshold, "
+                                                 r"default_value\) has no default"):
+                activations.get(name)
+            continue
+        assert activations.get(name).name in activations.names(), name
+    assert activations.get("hard_swish") is activations.get("hard_silu")
+
+
+def test_gelu_by_name_is_the_exact_form(keras):
+    # the string "gelu" is keras.activations.gelu(x, approximate=False): Φ(x) = erf form
+    import math
+
+    x = np.array([-1.5, 0.7, 2.0])
+    exact = [0.5 * v * (1 + math.erf(v / math.sqrt(2))) for v in x]
+    np.testing.assert_allclose(activations.get("gelu")(x), exact, rtol=1e-14)
+    tanh_form = np.asarray(keras.activations.gelu(x.astype(np.float32), approximate=True))
+    assert np.max(np.abs(activations.get("gelu")(x) - tanh_form)) > 1e-4
+
+
+def test_new_activations_hand_values():
+    x = np.array([-2.0, -0.25, 0.75, 7.0])
+    a = activations.get
+    np.testing.assert_allclose(a("relu6")(x), [0, 0, 0.75, 6])
+    np.testing.assert_allclose(a("leaky_relu")(x), [-0.4, -0.05, 0.75, 7])  # slope 0.2
+    np.testing.assert_allclose(a("hard_silu")(x), x * np.clip(x / 6 + 0.5, 0, 1))
+    np.testing.assert_allclose(a("hard_tanh")(x), [-1, -0.25, 0.75, 1])
+    np.testing.assert_allclose(a("sparse_plus")(x), [0, 0.75 ** 2 / 4, 1.75 ** 2 / 4, 7])
+    np.testing.assert_allclose(a("sparse_sigmoid")(x), [0, 0.375, 0.875, 1])
+    np.testing.assert_allclose(a("squareplus")(x), (x + np.sqrt(x * x + 4)) / 2)
+    np.testing.assert_allclose(a("log_sigmoid")(x), np.log(1 / (1 + np.exp(-x))))
+    np.testing.assert_allclose(a("soft_shrink")(x), [-1.5, 0, 0.25, 6.5])
+    np.testing.assert_allclose(a("hard_shrink")(x), [-2, 0, 0.75, 7])
+    np.testing.assert_allclose(a("tanh_shrink")(x), x - np.tanh(x))
+    np.testing.assert_allclose(a("mish")(x), x * np.tanh(np.log1p(np.exp(x))))
+    np.testing.assert_allclose(a("celu")(x), np.where(x > 0, x, np.expm1(x)))
+    # glu: the first half times the sigmoid of the second
+    np.testing.assert_allclose(a("glu")(np.array([[1.0, -2.0, 0.0, 3.0]])),
+                               [[0.5, -2 / (1 + np.exp(-3.0))]])
+
+
+def test_sparsemax_is_the_projection_onto_the_simplex(rng):
+    # Martins & Astudillo: for [0, 0.5, 1] the support is {0.5, 1}, tau = 0.25
+    np.testing.assert_allclose(activations.sparsemax(np.array([[0.0, 0.5, 1.0]])),
+                               [[0.0, 0.25, 0.75]])
+    x = rng.normal(size=(50, 6))
+    y = activations.sparsemax(x)
+    np.testing.assert_allclose(y.sum(axis=-1), 1.0, rtol=1e-12)
+    assert (y >= 0).all()
+    # y minimizes |y - x|^2 on the simplex: x - y is constant (tau) on the support
+    for row_x, row_y in zip(x, y, strict=True):
+        gap = (row_x - row_y)[row_y > 0]
+        np.testing.assert_allclose(gap, gap[0], atol=1e-12)
+        assert (row_x[row_y == 0] <= gap[0] + 1e-12).all()
+    np.testing.assert_allclose(activations.sparsemax(x.T, axis=0), y.T)
+
+
+def test_sparsemax_agrees_with_keras_on_single_entry_supports(keras):
+    # Keras 3.15's threshold is wrong for supports of several entries (keras#23425, fixed
+    # upstream by #23469); on one-entry supports both are one-hot
+    x = np.array([[3.0, 0.1, -1.0, 0.2], [5.0, -2.0, 0.0, 1.0]], np.float32)
+    np.testing.assert_array_equal(activations.sparsemax(x),
+                                  np.asarray(keras.activations.sparsemax(x)))
+    several = np.array([[0.0, 0.5, 1.0]], np.float32)
+    assert np.asarray(keras.activations.sparsemax(several)).sum() < 0.5  # Keras's bug
+
+
+@pytest.mark.parametrize("name", ["glu", "sparsemax"])
+def test_glu_and_sparsemax_vjp_match_central_differences_and_jax(name, rng, keras):
+    import jax
+    import jax.numpy as jnp
+
+    act = activations.get(name)
+    x = rng.normal(size=(4, 6))
+    dy = rng.normal(size=act(x).shape)
+    numeric = np.zeros_like(x)
+    for index in np.ndindex(x.shape):
+        up, down = x.copy(), x.copy()
+        up[index] += 1e-6
+        down[index] -= 1e-6
+        numeric[index] = np.sum((act(up) - act(down)) * dy) / 2e-6
+    np.testing.assert_allclose(act.vjp(x, act(x), dy), numeric, rtol=1e-6, atol=1e-8)
+    if name == "glu":  # Keras's sparsemax differs (above); glu is Keras's function
+        x32, dy32 = x.astype(np.float32), dy.astype(np.float32)
+        theirs = keras.activations.get(name)
+        np.testing.assert_allclose(act(x32), np.asarray(theirs(x32)), rtol=1e-6, atol=1e-7)
+        _, pullback = jax.vjp(theirs, jnp.asarray(x32))
+        their_dx = np.asarray(pullback(jnp.asarray(dy32))[0])
+        np.testing.assert_allclose(act.vjp(x32, act(x32), dy32), their_dx, rtol=1e-5,
+                                   atol=1e-6)
+        MAX_DIFF[name] = (float(np.max(np.abs(act(x32) - np.asarray(theirs(x32))))),
+                          float(np.max(np.abs(act.vjp(x32, act(x32), dy32) - their_dx))))
+    with pytest.raises(ValueError, match="not elementwise.*vjp"):
+        act.grad(x, act(x))
 
 
 # -- softmax and log_softmax: not elementwise ------------------------------------------------

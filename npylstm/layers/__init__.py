@@ -1,11 +1,12 @@
 """Layers with Keras's names, arguments and weight layouts."""
 
-from .activation import Activation
+from .activation import ELU, Activation, LeakyReLU, PReLU, ReLU, Softmax
 from .attention import AdditiveAttention, Attention
 from .base import Layer, Weight, clear_session
 from .conv import Conv1D
 from .dense import Dense
 from .dropout import Dropout
+from .embedding import Embedding
 from .input import Input, InputLayer
 from .masking import Masking
 from .merge import Add, Average, Concatenate, Dot, Maximum, Minimum, Multiply, Subtract
@@ -25,6 +26,7 @@ __all__ = [
     "Reshape", "SpatialDropout1D", "UpSampling1D", "ZeroPadding1D",
     "AveragePooling1D", "Conv1D", "GlobalAveragePooling1D", "GlobalMaxPooling1D", "MaxPooling1D",
     "BatchNormalization", "LayerNormalization",
+    "ELU", "Embedding", "LeakyReLU", "PReLU", "ReLU", "Softmax",
     "AdditiveAttention", "Attention", "MultiHeadAttention",
     "Add", "Average", "Concatenate", "Dot", "Maximum", "Minimum", "Multiply", "Subtract",
 ]
