@@ -103,6 +103,25 @@ def test_masked_sequence_through_the_layer_matches_keras(masked_models, middle, 
         assert np.abs(got[0, 3] - got[0, 2]).max() > 1e-4
 
 
+def test_keras2_configs():
+    # tf_keras's ZeroPadding1D has no data_format (Keras 3 added it): dropped when writing
+    # for tf_keras, refused for channels_first; tf_keras's SpatialDropout1D writes
+    # Dropout's noise_shape and trainable, read as Keras 3's layer.
+    layer = ZeroPadding1D((1, 2), name="z")
+    assert "data_format" not in ZeroPadding1D.to_keras2_config(layer.get_config())
+    first = ZeroPadding1D(1, "channels_first", name="z").get_config()
+    with pytest.raises(ValueError, match=r"ZeroPadding1D 'z': data_format='channels_first' "
+                                         r"cannot be written for tf_keras"):
+        ZeroPadding1D.to_keras2_config(first)
+    tf_keras = {"name": "z", "trainable": True, "dtype": "float32", "padding": [1, 2]}
+    assert ZeroPadding1D.from_config(tf_keras).get_config() == layer.get_config()
+    tf_keras = {"name": "s", "trainable": True, "dtype": "float32", "rate": 0.3,
+                "noise_shape": None, "seed": None}
+    again = SpatialDropout1D.from_config(SpatialDropout1D.from_keras2_config(tf_keras, "f"))
+    assert again.get_config() == {"rate": 0.3, "seed": None, "name": "s", "dtype": "float32"}
+    assert SpatialDropout1D.to_keras2_config(again.get_config())["noise_shape"] is None
+
+
 # -- output shapes with unknown dimensions ----------------------------------------------------
 SYMBOLIC = [
     (Flatten(), (None, None, 3)), (Flatten(), (None, 4, 3)), (Flatten(), (None,)),

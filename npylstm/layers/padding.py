@@ -64,6 +64,17 @@ class ZeroPadding1D(Layer):
     (2, 5, 4)
     """
 
+    KERAS3_ONLY = ("data_format",)  # tf_keras's ZeroPadding1D has no data_format
+
+    @classmethod
+    def to_keras2_config(cls, config: dict) -> dict:
+        """tf_keras's config (without ``data_format``); a channels-first layer is refused,
+        as tf_keras would pad the other axis."""
+        if config.get("data_format") == "channels_first":
+            raise ValueError(f"ZeroPadding1D '{config.get('name', '?')}': data_format="
+                             f"'channels_first' cannot be written for tf_keras (it pads axis 1)")
+        return super().to_keras2_config(config)
+
     def __init__(self, padding=1, data_format=None, name: str | None = None, dtype="float32",
                  input_shape=None, trainable: bool = True):
         super().__init__(name=name, dtype=dtype, input_shape=input_shape, trainable=trainable)
