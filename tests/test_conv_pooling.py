@@ -124,6 +124,34 @@ def test_conv1d_same_and_causal_by_hand():
         assert layer(x)[0, :, 0].tolist() == expected, padding
 
 
+@st.composite
+def _pool_options(draw):
+    pool_size = draw(st.integers(1, 4))
+    config = {"pool_size": pool_size, "strides": draw(st.sampled_from([None, 1, 2, 3, 5])),
+              "padding": draw(st.sampled_from(["valid", "same"])),
+              "data_format": draw(st.sampled_from(["channels_last", "channels_first"]))}
+    steps = pool_size + draw(st.integers(0, 5))
+    shape = (2, steps, 3) if config["data_format"] == "channels_last" else (2, 3, steps)
+    return draw(st.sampled_from([MaxPooling1D, AveragePooling1D])), config, shape
+
+
+@settings(max_examples=6, deadline=None, derandomize=True)
+@given(options=_pool_options())
+def test_pooling_matches_keras(keras, options):
+    cls, config, shape = options
+    rng = np.random.default_rng(3)
+    layer = cls(**config)
+    x = rng.normal(size=shape).astype("float32")  # no ties
+    y, cache = layer.forward(x)
+    dy = rng.normal(size=y.shape).astype("float32")
+    dx, _ = layer.backward(dy, cache)
+    their_y, their_dx, _ = _keras_output_and_grads(
+        _keras_twin(keras, layer, (None, *shape[1:])), x, dy)
+    assert y.shape == their_y.shape == layer.compute_output_shape(shape)
+    _close(y, their_y)
+    _close(dx, their_dx)
+
+
 # -- pooling ties: the gradient goes where JAX sends it --------------------------------------
 @pytest.mark.parametrize("layer_fn", [
     lambda: MaxPooling1D(3, strides=1, padding="same"),
@@ -220,6 +248,29 @@ def test_global_average_pooling_of_a_row_without_real_steps_is_nan_as_keras(kera
                                                                  mask=jnp.asarray(mask)))
     np.testing.assert_array_equal(y, expected)
     assert np.isnan(y[0]).all() and (y[1] == 1).all()
+
+
+@pytest.mark.parametrize("keepdims", [False, True])
+def test_masked_global_average_pooling_channels_first_matches_keras(keras, rng, keepdims):
+    # the mask is (batch, steps) whatever the layout (the conformance rows mask axis 1)
+    import jax
+    import jax.numpy as jnp
+
+    x = rng.normal(size=(3, 4, 6)).astype("float32")  # (B, C, L)
+    mask = rng.random((3, 6)) < 0.5
+    mask[:, 2] = True
+    layer = GlobalAveragePooling1D(data_format="channels_first", keepdims=keepdims)
+    y, cache = layer.forward(x, mask=mask)
+    dy = rng.normal(size=y.shape).astype("float32")
+    dx, _ = layer.backward(dy, cache)
+    theirs = keras.layers.GlobalAveragePooling1D(data_format="channels_first",
+                                                 keepdims=keepdims)
+
+    def objective(x):
+        return jnp.sum(theirs(x, mask=jnp.asarray(mask)) * dy)
+
+    _close(y, theirs(jnp.asarray(x), mask=jnp.asarray(mask)))
+    _close(dx, jax.grad(objective)(jnp.asarray(x)))
 
 
 # -- a whole model: Conv1D -> MaxPooling1D -> LSTM -> Dense ---------------------------------
