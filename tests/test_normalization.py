@@ -374,3 +374,35 @@ def test_bad_call_inputs_are_refused():
         layer(np.zeros(4))
     with pytest.raises(ValueError, match=r"LayerNormalization 'ln': expected a numeric array"):
         LayerNormalization(name="ln")("abc")
+
+
+# -- Keras 2 (tf_keras) configs --------------------------------------------------------------
+def test_keras2_configs_read_and_written_as_tf_keras_has_them():
+    from npylstm.io.keras_config import legacy_layer_config, normalize_model_config
+
+    tf_keras_bn = {"name": "bn", "trainable": True, "dtype": "float32", "axis": [2],
+                   "momentum": 0.9, "epsilon": 0.01, "center": True, "scale": False,
+                   "beta_initializer": {"class_name": "Zeros", "config": {}},
+                   "gamma_initializer": {"class_name": "Ones", "config": {}},
+                   "moving_mean_initializer": {"class_name": "Zeros", "config": {}},
+                   "moving_variance_initializer": {"class_name": "Ones", "config": {}},
+                   "beta_regularizer": None, "gamma_regularizer": None,
+                   "beta_constraint": None, "gamma_constraint": None}
+    model = {"class_name": "Sequential", "config": {"name": "s", "layers": [
+        {"class_name": "InputLayer", "config": {"batch_input_shape": [None, 4, 3],
+                                                "dtype": "float32", "name": "in"}},
+        {"class_name": "BatchNormalization", "config": tf_keras_bn}]}}
+    config = normalize_model_config(model, "2.15.0")["config"]["layers"][1]["config"]
+    layer = registry.deserialize({"class_name": "BatchNormalization", "config": config})
+    assert layer.axis == 2 and layer.momentum == 0.9 and not layer.scale
+    written = legacy_layer_config(registry.serialize(layer), keras2=True)["config"]
+    assert not {"synchronized", "renorm", "renorm_clipping", "renorm_momentum"} & set(written)
+    assert written["axis"] == 2 and written["momentum"] == 0.9
+
+    ln = LayerNormalization(name="ln")
+    assert "rms_scaling" not in legacy_layer_config(registry.serialize(ln), keras2=True)[
+        "config"]
+    with pytest.raises(ValueError, match=r"LayerNormalization 'rms': rms_scaling=True cannot "
+                                         r"be written for tf_keras"):
+        legacy_layer_config(registry.serialize(LayerNormalization(rms_scaling=True,
+                                                                  name="rms")), keras2=True)

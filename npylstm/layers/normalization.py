@@ -239,6 +239,18 @@ class BatchNormalization(_Normalization):
     WEIGHT_NAMES = ("gamma", "beta", "moving_mean", "moving_variance")
     NON_TRAINABLE_WEIGHTS = ("moving_mean", "moving_variance")
     USES_MASK = True  # Keras's call(inputs, training, mask): masked batch moments
+    # tf_keras writes renorm keys only with renorm=True and has no synchronized before
+    # TF 2.12: at their (only) values here they are left out of a Keras 2 file.
+    KERAS3_ONLY = ("synchronized", "renorm", "renorm_clipping", "renorm_momentum")
+
+    @classmethod
+    def from_keras2_config(cls, config: dict, where: str) -> dict:
+        """tf_keras writes ``axis`` as a list once built (``[2]``): one entry becomes that
+        int, as Keras 3's legacy loader does (``saving_utils.model_from_config``)."""
+        axis = config.get("axis")
+        if isinstance(axis, list) and len(axis) == 1:
+            config["axis"] = int(axis[0])
+        return super().from_keras2_config(config, where)
 
     def __init__(
         self,
@@ -413,6 +425,16 @@ class LayerNormalization(_Normalization):
     """
 
     WEIGHT_NAMES = ("gamma", "beta")
+    KERAS3_ONLY = ("rms_scaling",)  # tf_keras's LayerNormalization has no rms_scaling
+
+    @classmethod
+    def to_keras2_config(cls, config: dict) -> dict:
+        """tf_keras's config (without ``rms_scaling``); an rms_scaling layer is refused, as
+        tf_keras would compute something else."""
+        if config.get("rms_scaling"):
+            raise ValueError(f"LayerNormalization '{config.get('name', '?')}': rms_scaling=True "
+                             f"cannot be written for tf_keras (it has no rms_scaling)")
+        return super().to_keras2_config(config)
 
     def __init__(
         self,
