@@ -31,7 +31,7 @@ from .initializers import set_random_seed
 from .keras_io import from_keras, load_model
 from .layers import GRU, LSTM, Bidirectional, SimpleRNN, TimeDistributed, clear_session
 from .layers.input import Input
-from .models import Sequential
+from .models import Functional, Model, Sequential
 from .ops import get_backend, set_backend
 from .trace import (  # the function shadows the submodule's name
     BidirectionalTrace,
@@ -56,6 +56,8 @@ __all__ = [
     "LSTMTrace",
     "RecurrentTrace",
     "SimpleRNNTrace",
+    "Functional",
+    "Model",
     "Sequential",
     "activations",
     "callbacks",

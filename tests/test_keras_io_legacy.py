@@ -189,12 +189,20 @@ def test_unsupported_layers_are_listed(tmp_path):
         npylstm.load_model(bad)
 
 
-def test_functional_models_are_refused(tmp_path):
+def test_subclassed_models_and_broken_functional_configs_are_refused(tmp_path):
     path, _, _ = fixture("keras2_stacked")
-    bad = tmp_path / "functional.h5"
-    _rewrite_config(path, bad, lambda c: {"class_name": "Functional", "config": c["config"]})
-    with pytest.raises(keras_io.KerasFileError, match="'Functional' model.*Sequential models only"):
+    bad = tmp_path / "subclassed.h5"
+    _rewrite_config(path, bad, lambda c: {"class_name": "MyModel", "config": c["config"]})
+    with pytest.raises(keras_io.KerasFileError,
+                       match="'MyModel' model; npylstm rebuilds Sequential and functional"):
         npylstm.load_model(bad)
+    # a Sequential's layers relabelled Functional: no input_layers / inbound nodes
+    broken = tmp_path / "functional.h5"
+    _rewrite_config(path, broken, lambda c: {"class_name": "Functional", "config": c["config"]})
+    with pytest.raises(keras_io.KerasFileError,
+                       match=r"cannot rebuild the model .*expected input_layers as "
+                             r"\[layer, node, tensor\] entries, received None"):
+        npylstm.load_model(broken)
 
 
 def test_time_major_is_refused(tmp_path):

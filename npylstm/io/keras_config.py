@@ -55,6 +55,10 @@ __all__ = [
 # -- the registry as the allow-list ---------------------------------------------------------
 
 
+#: The class names a functional model's config may carry (Keras 2 wrote ``Model``).
+FUNCTIONAL_CLASS_NAMES = ("Functional", "Model")
+
+
 def supported_layers() -> list[str]:
     """The Keras class names of every registered layer class, sorted (models excluded)."""
     return [name for name in registry.names() if issubclass(registry.get(name), Layer)]
@@ -296,9 +300,12 @@ def normalize_model_config(model_config, keras_version: str, path: str = "<confi
     if not isinstance(model_config, dict) or "class_name" not in model_config:
         raise KerasFileError(f"{path}: the model config is not a Keras model config")
     class_name = model_config["class_name"]
-    if class_name != "Sequential":
+    if class_name in FUNCTIONAL_CLASS_NAMES:
+        class_name = "Functional"  # Keras 2 wrote "Model" (or "Functional" from 2.4 on)
+    elif class_name != "Sequential":
         raise KerasFileError(
-            f"{path}: holds a {class_name!r} model; npylstm rebuilds Sequential models only"
+            f"{path}: holds a {class_name!r} model; npylstm rebuilds Sequential and "
+            "functional models (a subclassed Keras model has no config to rebuild from)"
         )
     inner = copy.deepcopy(model_config.get("config"))
     if isinstance(inner, list):  # Keras 2.0-2.2: a Sequential config is its list of layers
@@ -322,6 +329,8 @@ def normalize_model_config(model_config, keras_version: str, path: str = "<confi
         cls = layer_class(cls_name)
         label = _layer_label(layer, index)
         batch_input_shape = config.pop("batch_input_shape", None)
+        if class_name == "Functional" and not is_input_layer(cls_name):
+            batch_input_shape = None  # a functional model's inputs are its InputLayers
         if is_input_layer(cls_name):
             if batch_input_shape is not None and "batch_shape" not in config:
                 config["batch_shape"] = batch_input_shape
@@ -340,7 +349,7 @@ def normalize_model_config(model_config, keras_version: str, path: str = "<confi
         config = _normalize_layer_config(cls, config, keras2, f"{path}: {label}")
         out_layers.append({**layer, "config": config})
     inner["layers"] = out_layers
-    return {**model_config, "class_name": "Sequential", "config": inner}
+    return {**model_config, "class_name": class_name, "config": inner}
 
 
 # -- writing: Keras 3's config -> what each format stores ----------------------------------
@@ -349,10 +358,11 @@ def normalize_model_config(model_config, keras_version: str, path: str = "<confi
 def check_model_config(config: dict) -> None:
     """A Sequential config (``{"class_name": "Sequential", "config": ...}``) of registered
     layer classes, or an error."""
-    if not isinstance(config, dict) or config.get("class_name") != "Sequential":
+    if not isinstance(config, dict) or config.get("class_name") not in (
+            "Sequential", *FUNCTIONAL_CLASS_NAMES):
         raise ValueError(
-            "expected a Sequential model config {'class_name': 'Sequential', 'config': ...}, "
-            f"received {type(config).__name__}"
+            "expected a Sequential or Functional model config {'class_name': 'Sequential', "
+            f"'config': ...}}, received {type(config).__name__}"
         )
     normalize_model_config(config, KERAS_FORMAT_VERSION, "<model config>")
 
@@ -380,8 +390,9 @@ def _hard_sigmoid_keys(entry: dict, prefix: str, found: list[str]) -> None:
 def with_keras3_modules(config: dict) -> dict:
     """Add the ``module`` / ``registered_name`` keys Keras 3 writes, where absent."""
     config = copy.deepcopy(config)
-    config.setdefault("module", "keras")
-    config.setdefault("registered_name", None)
+    functional = config.get("class_name") == "Functional"
+    config.setdefault("module", "keras.src.models.functional" if functional else "keras")
+    config.setdefault("registered_name", "Functional" if functional else None)
     entries = list(config["config"]["layers"])
     while entries:
         layer = entries.pop()

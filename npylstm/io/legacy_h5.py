@@ -203,12 +203,21 @@ def write_legacy_h5(
             layer["config"].get("name", c) for layer, c in zip(layers, class_names, strict=True)
         ]
         layer_configs = [layer["config"] for layer in layers]
+        functional = config["class_name"] != "Sequential"
+        if functional and keras2:
+            raise KerasFileError(
+                "cannot write a functional model with Keras 2's hard_sigmoid as a legacy "
+                ".h5 file yet (tf_keras's node format); save it as .keras"
+            )
         model_config = {
-            "class_name": "Sequential",
+            "class_name": config["class_name"],
             "config": {
                 **{k: v for k, v in config["config"].items() if k not in ("layers", "dtype")},
                 "layers": [
-                    legacy_layer_config(layer, keras2) for layer in config["config"]["layers"]
+                    {**legacy_layer_config(layer, keras2),
+                     **({"name": layer["config"].get("name"),
+                         "inbound_nodes": layer.get("inbound_nodes", [])} if functional else {})}
+                    for layer in config["config"]["layers"]
                 ],
             },
         }

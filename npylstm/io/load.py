@@ -19,7 +19,7 @@ from .. import registry
 from ._safe import _sniff
 from .files import STATE_DICTS, WEIGHTS_FILES, file_kind, read_model_file, read_weights_file
 from .keras3 import write_keras_file, write_weights_file
-from .keras_config import normalize_model_config, supported_layers
+from .keras_config import FUNCTIONAL_CLASS_NAMES, normalize_model_config, supported_layers
 from .legacy_h5 import write_legacy_h5
 from .model_file import (
     KERAS_FORMAT_VERSION,
@@ -42,10 +42,23 @@ __all__ = [
 ]
 
 
+def _weighted(model) -> list:
+    """The layers that own a weights slot in the files: all but the InputLayers (a
+    functional model's ``layers`` lists them, as Keras's)."""
+    layers = [layer for layer in model.layers if type(layer).__name__ != "InputLayer"]
+    for layer in layers:
+        if isinstance(layer, registry.get("Functional")):
+            raise KerasFileError(
+                f"model '{layer.name}' inside model '{model.name}': nested models cannot be "
+                "stored in a file yet"
+            )
+    return layers
+
+
 def _model_layers(model) -> tuple[list[str], list[str], list[dict]]:
     """The Keras class names, names and configs of the model's layers, each class checked
     to be the one registered under its name."""
-    layers = model.layers
+    layers = _weighted(model)
     for layer in layers:
         name = getattr(type(layer), "keras_class_name", None)
         if name not in supported_layers() or registry.get(name) is not type(layer):
@@ -62,7 +75,7 @@ def _model_layers(model) -> tuple[list[str], list[str], list[dict]]:
 
 def _assign_weights(model, layer_weights: Sequence[Sequence[np.ndarray]], source: str) -> None:
     """Set each layer's weights, checking every count and shape before changing anything."""
-    layers = model.layers
+    layers = _weighted(model)
     if len(layers) != len(layer_weights):
         raise KerasFileError(
             f"{source}: the model has {len(layers)} layers {[layer.name for layer in layers]}, "
@@ -98,8 +111,9 @@ def _assign_weights(model, layer_weights: Sequence[Sequence[np.ndarray]], source
 
 
 def _sequential_from_config(config: dict, source: str):
+    """The model a normalized config describes (a Sequential or a functional model)."""
     try:
-        return registry.get("Sequential").from_config(config["config"])
+        return registry.get(config["class_name"]).from_config(config["config"])
     except (TypeError, ValueError) as exc:
         raise KerasFileError(f"{source}: cannot rebuild the model from its config: {exc}") from exc
 
@@ -181,7 +195,7 @@ def _compile_from_config(model, compile_config: dict, source: str) -> None:
 
 
 def _model_config(model) -> dict:
-    config = {"class_name": "Sequential", "config": model.get_config()}
+    config = {"class_name": type(model).keras_class_name, "config": model.get_config()}
     if getattr(model, "compiled", False) and model.optimizer is not None:
         # As Keras writes it; Keras compiles the loaded model with it (optimizer state is
         # not written: Keras starts that fresh, and says so).
@@ -212,7 +226,7 @@ def save_model(model, path: str | os.PathLike) -> Path:
         raise KerasFileError(
             f"cannot save '{path}': build the model first (its input shape is unknown)"
         )
-    weights = [layer.get_weights() for layer in model.layers]
+    weights = [layer.get_weights() for layer in _weighted(model)]
     if name.endswith(".keras"):
         return write_keras_file(path, _model_config(model), weights)
     if name.endswith(".h5") and not name.endswith(".weights.h5"):
@@ -226,7 +240,7 @@ def save_model(model, path: str | os.PathLike) -> Path:
 def save_weights(model, path: str | os.PathLike) -> Path:
     """Write the weights: Keras 3 ``.weights.h5``, or legacy HDF5 for any other ``.h5`` name."""
     classes, names, configs = _model_layers(model)
-    weights = [layer.get_weights() for layer in model.layers]
+    weights = [layer.get_weights() for layer in _weighted(model)]
     name = str(path)
     if name.endswith(".weights.h5"):
         return write_weights_file(path, classes, weights, names, model.name, configs)
@@ -281,17 +295,20 @@ def model_from_config(config) -> tuple[object, bool]:
                 f" is neither a .keras/.h5 model file nor a JSON model config ({_one_line(exc)})",
             ) from exc
     if isinstance(raw, dict) and "class_name" not in raw and "layers" in raw:
-        raw = {"class_name": "Sequential", "config": raw}  # a bare Sequential.get_config()
-    if not isinstance(raw, dict) or raw.get("class_name") != "Sequential":
+        # a bare get_config(): a functional model's has input_layers
+        kind = "Functional" if "input_layers" in raw else "Sequential"
+        raw = {"class_name": kind, "config": raw}
+    if not isinstance(raw, dict) or raw.get("class_name") not in (
+            "Sequential", *FUNCTIONAL_CLASS_NAMES):
         raise ConfigFileError(
             path,
-            ": expected a Sequential model config "
+            ": expected a Sequential or functional model config "
             '{"class_name": "Sequential", "config": {"layers": [...]}}, received '
             f"{raw.get('class_name') if isinstance(raw, dict) else type(raw).__name__!r}",
         )
     config = normalize_model_config(raw, KERAS_FORMAT_VERSION, f"'{path}'")
     try:
-        model = registry.get("Sequential").from_config(config["config"])
+        model = registry.get(config["class_name"]).from_config(config["config"])
     except (TypeError, ValueError) as exc:
         raise ConfigFileError(path, f": cannot build the model: {_one_line(exc)}") from exc
     if not model.built:

@@ -6,6 +6,8 @@ in modules any model kind reuses.
     gradient, the file facades, and the graph hooks a model kind implements
 ``sequential.py``
     :class:`Sequential`, a chain of layers on that base
+``functional.py``
+    :class:`Functional` (``Model(inputs, outputs)``), a graph of layer calls
 ``training.py``
     compile / fit / evaluate / predict / ``*_on_batch`` (the ``Trainer`` mixin)
 ``summary.py``
@@ -21,10 +23,11 @@ True
 
 from __future__ import annotations
 
+from .functional import Functional
 from .model import Model
 from .sequential import Sequential
 
-__all__ = ["BLAS_THREADS", "Model", "Sequential"]
+__all__ = ["BLAS_THREADS", "Functional", "Model", "Sequential"]
 
 # BLAS threads inside fit/evaluate/predict/*_on_batch/loss_and_gradients; None leaves BLAS
 # as configured (the default). The Numba core already runs small LSTM layers in its own

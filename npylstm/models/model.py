@@ -59,6 +59,15 @@ class Model(Trainer):
     # How to build an unbuilt model, completing "count_params() needs a built model: ...".
     _BUILD_HINT = "call build()"
 
+    def __new__(cls, *args, **kwargs):
+        """``Model(inputs, outputs)`` makes a :class:`~npylstm.models.Functional`, as
+        ``keras.Model(inputs, outputs)`` does."""
+        if cls is Model and (len(args) >= 2 or "outputs" in kwargs or "inputs" in kwargs):
+            from .functional import Functional
+
+            return super().__new__(Functional)  # Python then runs Functional.__init__
+        return super().__new__(cls)
+
     def __init__(self, name: str | None = None, trainable: bool = True):
         if name is None:
             n = _name_counts[self._DEFAULT_NAME]
@@ -256,13 +265,16 @@ class Model(Trainer):
 
     def _prepare_y(self, y, x: np.ndarray) -> np.ndarray:
         """``y`` as an array matching the output shape (``x`` already prepared)."""
-        y = self._as_array(y, "y")
+        return self._check_target(y, x, self.output_shape, "y")
+
+    def _check_target(self, y, x: np.ndarray, out: tuple, what: str) -> np.ndarray:
+        """Targets ``y`` for one output of shape ``out`` as an array (``x``: an input)."""
+        y = self._as_array(y, what)
         if len(y) != len(x):
             raise self._error(
-                f"x and y must have the same number of samples, received x with {len(x)} "
-                f"and y with {len(y)}"
+                f"x and {what} must have the same number of samples, received x with "
+                f"{len(x)} and {what} with {len(y)}"
             )
-        out = self.output_shape
         out_tail, tail = tuple(out[1:]), tuple(y.shape[1:])
         if len(tail) == len(out_tail) and all(
             o is None or o == t for o, t in zip(out_tail, tail, strict=True)
@@ -271,8 +283,8 @@ class Model(Trainer):
         if out_tail[-1:] == (1,) and tail == out_tail[:-1]:
             return y.reshape(*y.shape, 1)  # Keras also accepts (batch,) for an output (batch, 1)
         raise self._error(
-            f"y has shape {y.shape} but the model's output has shape "
-            f"{_format_shape(out)}: each y sample must have shape {out_tail}"
+            f"{what} has shape {y.shape} but the model's output has shape "
+            f"{_format_shape(out)}: each sample must have shape {out_tail}"
         )
 
     # -- loss and gradients -----------------------------------------------------------------

@@ -60,6 +60,17 @@ def _limit_blas_threads(method):
     return wrapper
 
 
+def _length(data) -> int:
+    """The number of samples of prepared data: an array, or a list of arrays (one per
+    input or output of a functional model)."""
+    return len(data[0]) if isinstance(data, list) else len(data)
+
+
+def _take(data, index):
+    """The samples ``index`` (an index array or a slice) of prepared data."""
+    return [d[index] for d in data] if isinstance(data, list) else data[index]
+
+
 class Trainer:
     """compile / fit / evaluate / predict / ``*_on_batch`` over the model base's hooks.
 
@@ -191,14 +202,14 @@ class Trainer:
         x = self._prepare_x(x)
         y = self._prepare_y(y, x)
         x, y, val = self._split_validation(x, y, validation_split, validation_data)
-        if len(x) == 0:
+        if _length(x) == 0:
             raise self._error("fit() received 0 training samples")
 
         history = callbacks_module.History()
         cbs = list(callbacks or [])
         if verbose:
             cbs.append(callbacks_module.ProgbarLogger(verbose))
-        steps = -(-len(x) // batch_size)
+        steps = -(-_length(x) // batch_size)
         callback_list = callbacks_module.CallbackList(
             [history, *cbs], model=self,
             params={"epochs": epochs, "steps": steps, "verbose": verbose},
@@ -211,13 +222,14 @@ class Trainer:
             for metric in self.compiled_metrics:
                 metric.reset()
             callback_list.on_epoch_begin(epoch)
-            order = self._rng.permutation(len(x)) if shuffle else np.arange(len(x))
+            n = _length(x)
+            order = self._rng.permutation(n) if shuffle else np.arange(n)
             loss_sum, seen = 0.0, 0
             logs: dict[str, float] = {}
             for step in range(steps):
                 index = order[step * batch_size:(step + 1) * batch_size]
                 callback_list.on_train_batch_begin(step)
-                xb, yb = x[index], y[index]
+                xb, yb = _take(x, index), _take(y, index)
                 value, grads, y_pred, mask = self._loss_and_grads(
                     xb, yb, self.loss, training=True
                 )
@@ -257,13 +269,15 @@ class Trainer:
             x_val = self._prepare_x(validation_data[0])
             return x, y, (x_val, self._prepare_y(validation_data[1], x_val))
         if validation_split:
-            split_at = int(np.floor(len(x) * (1.0 - validation_split)))
-            if split_at == 0 or split_at == len(x):
+            n = _length(x)
+            split_at = int(np.floor(n * (1.0 - validation_split)))
+            if split_at == 0 or split_at == n:
                 raise self._error(
-                    f"x has {len(x)} samples, too few to split off "
+                    f"x has {n} samples, too few to split off "
                     f"validation_split={validation_split}: use more data or another fraction"
                 )
-            return x[:split_at], y[:split_at], (x[split_at:], y[split_at:])
+            head, tail = slice(None, split_at), slice(split_at, None)
+            return _take(x, head), _take(y, head), (_take(x, tail), _take(y, tail))
         return x, y, None
 
     def _metric_results(self) -> dict[str, float]:
@@ -276,14 +290,15 @@ class Trainer:
         for metric in eval_metrics:
             metric.reset()
         loss_sum = 0.0
-        for start in range(0, len(x), batch_size):
-            xb, yb = x[start:start + batch_size], y[start:start + batch_size]
+        for start in range(0, _length(x), batch_size):
+            batch = slice(start, start + batch_size)
+            xb, yb = _take(x, batch), _take(y, batch)
             y_pred, activity, mask = self._infer(xb)
             value, _ = self.loss(yb, y_pred, mask=mask)
-            loss_sum += (value + activity + self._regularization()) * len(xb)
+            loss_sum += (value + activity + self._regularization()) * _length(xb)
             for metric in eval_metrics:
                 metric.update(yb, y_pred, mask=mask)
-        logs = {"loss": loss_sum / len(x)}
+        logs = {"loss": loss_sum / _length(x)}
         logs.update({m.name: float(m.result()) for m in eval_metrics})
         return logs
 
@@ -301,7 +316,7 @@ class Trainer:
         self._check_verbose(verbose)
         x = self._prepare_x(x)
         y = self._prepare_y(y, x)
-        if len(x) == 0:
+        if _length(x) == 0:
             raise self._error("evaluate() received 0 samples")
         logs = self._evaluate_arrays(x, y, batch_size)
         if return_dict:
@@ -326,12 +341,17 @@ class Trainer:
         self._check_verbose(verbose)
         x = self._prepare_x(x)
         outputs = [
-            self._infer(x[start:start + batch_size])[0]
-            for start in range(0, len(x), batch_size)
+            self._infer(_take(x, slice(start, start + batch_size)))[0]
+            for start in range(0, _length(x), batch_size)
         ]
         if not outputs:
-            out = self.output_shape
-            return np.zeros((0, *out[1:]), dtype=self._dtype())
+            shapes = self.output_shape
+            several = isinstance(shapes, list)
+            empty = [np.zeros((0, *o[1:]), dtype=self._dtype())
+                     for o in (shapes if several else [shapes])]
+            return empty if several else empty[0]
+        if isinstance(outputs[0], list):  # several outputs: one array each
+            return [np.concatenate(parts, axis=0) for parts in zip(*outputs, strict=True)]
         return np.concatenate(outputs, axis=0)
 
     # -- one batch, as Keras's *_on_batch -----------------------------------------------------
