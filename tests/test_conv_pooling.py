@@ -294,7 +294,9 @@ def _conv_lstm(lib, input_fn):
     ]
 
 
-def test_conv_pool_lstm_model_predicts_and_trains_as_keras(keras, rng):
+def test_conv_pool_lstm_model_predicts_and_trains_as_keras(keras, rng, tmp_path):
+    import warnings
+
     import jax
 
     theirs = keras.Sequential(_conv_lstm(keras.layers, keras.Input))
@@ -306,8 +308,14 @@ def test_conv_pool_lstm_model_predicts_and_trains_as_keras(keras, rng):
     assert ours.count_params() == theirs.count_params()
     x = rng.normal(size=(5, 12, 3)).astype("float32")
     y = rng.normal(size=(5, 2)).astype("float32")
-    np.testing.assert_allclose(ours.predict(x, verbose=0), theirs.predict(x, verbose=0),
-                               rtol=1e-5, atol=1e-6)
+    expected = theirs.predict(x, verbose=0)
+    np.testing.assert_allclose(ours.predict(x, verbose=0), expected, rtol=1e-5, atol=1e-6)
+    with warnings.catch_warnings():  # Keras 3.15's saver warns under NumPy 2 (its Variable)
+        warnings.filterwarnings("ignore", message="__array__ implementation doesn't accept",
+                                category=DeprecationWarning)
+        theirs.save(tmp_path / "theirs.keras")
+    loaded = npylstm.load_model(tmp_path / "theirs.keras")
+    np.testing.assert_allclose(loaded.predict(x, verbose=0), expected, rtol=1e-5, atol=1e-6)
 
     theirs.compile(loss="mse")
     trainable = [v.value for v in theirs.trainable_variables]
@@ -404,3 +412,24 @@ def test_global_average_pooling_bad_mask_names_the_layer():
                                          r"shape \(batch, steps\) = \(2, 3\), received \(2, 4\)"):
         layer.forward(np.zeros((2, 3, 1), dtype="float32"), mask=np.ones((2, 4), dtype=bool))
 
+
+
+def test_tf_keras_style_configs_load():
+    # tf_keras writes the same keys (lists from JSON, a dtype name, no lora keys)
+    conv = {"name": "c", "trainable": True, "dtype": "float32", "filters": 4,
+            "kernel_size": [3], "strides": [1], "padding": "causal",
+            "data_format": "channels_last", "dilation_rate": [2], "groups": 2,
+            "activation": "relu", "use_bias": True,
+            "kernel_initializer": {"class_name": "GlorotUniform", "config": {"seed": None}},
+            "bias_initializer": {"class_name": "Zeros", "config": {}},
+            "kernel_regularizer": None, "bias_regularizer": None,
+            "activity_regularizer": None, "kernel_constraint": None, "bias_constraint": None}
+    layer = registry.deserialize({"class_name": "Conv1D", "config": conv})
+    assert (layer.kernel_size, layer.dilation_rate, layer.groups) == ((3,), (2,), 2)
+    pool = {"name": "p", "trainable": True, "dtype": "float32", "strides": [2],
+            "pool_size": [2], "padding": "valid", "data_format": "channels_last"}
+    assert registry.deserialize({"class_name": "MaxPooling1D", "config": pool}).strides == (2,)
+    glob = {"name": "g", "trainable": True, "dtype": "float32", "data_format": "channels_last",
+            "keepdims": False}
+    assert registry.deserialize({"class_name": "GlobalAveragePooling1D",
+                                 "config": glob}).keepdims is False
