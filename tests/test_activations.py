@@ -2,6 +2,8 @@ import warnings
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from npylstm import activations
 
@@ -270,3 +272,187 @@ def test_softmax_matches_keras_values_and_gradients(name, keras):
     np.testing.assert_allclose(act.vjp(finite, act(finite), dy), np.asarray(their_dx),
                                rtol=1e-5, atol=1e-6)
     assert np.isnan(np.asarray(keras.activations.get(name)(EXTREME[4:]))).all()  # ours: limits
+
+
+# -- recurrent and dense layers with the new activations ------------------------------------
+@pytest.mark.parametrize("kind", ["LSTM", "GRU"])
+def test_rnn_with_gelu_falls_back_to_the_generic_loop_and_matches_keras(kind, keras):
+    import npylstm
+    from npylstm.ops.kernels import REFERENCE, get_kernel
+
+    options = {"activation": "gelu", "recurrent_activation": "sparse_sigmoid",
+               "return_sequences": True}
+    layer = npylstm.registry.get(kind)(3, **options)
+    x = np.random.default_rng(5).normal(size=(2, 6, 4)).astype(np.float32)
+    layer.build(x.shape)
+    assert get_kernel(layer.cell, "numba") is REFERENCE  # no Numba code for gelu
+    weights = [np.random.default_rng(6).normal(0, 0.5, size=w.shape).astype(np.float32)
+               for w in layer.get_weights()]
+    layer.set_weights(weights)
+    theirs = getattr(keras.layers, kind)(3, **options)
+    theirs.build(x.shape)
+    theirs.set_weights(weights)
+    np.testing.assert_allclose(layer(x), np.asarray(theirs(x)), rtol=1e-5, atol=2e-6)
+
+
+def test_dense_with_mish_matches_keras(keras):
+    from npylstm.layers import Dense
+
+    x = np.random.default_rng(8).normal(size=(4, 5)).astype(np.float32)
+    ours = Dense(3, activation="mish")
+    ours.build(x.shape)
+    theirs = keras.layers.Dense(3, activation="mish")
+    theirs.build(x.shape)
+    theirs.set_weights(ours.get_weights())
+    np.testing.assert_allclose(ours(x), np.asarray(theirs(x)), atol=1e-6)
+
+
+# -- the activation layers -------------------------------------------------------------------
+def _keras_layer_grads(theirs, x, dy):
+    import jax
+    import jax.numpy as jnp
+
+    weights = [v.value for v in theirs.trainable_variables]
+
+    def objective(weights, x):
+        out, _ = theirs.stateless_call(weights, [], x)
+        return jnp.sum(out * dy)
+
+    return jax.grad(objective, argnums=(0, 1))(weights, jnp.asarray(x))
+
+
+@settings(max_examples=10, deadline=None, derandomize=True)
+@given(max_value=st.one_of(st.none(), st.sampled_from([0.0, 0.7, 2.0, 6.0])),
+       negative_slope=st.sampled_from([0.0, 0.1, 0.3]),
+       threshold=st.sampled_from([0.0, 0.25, 1.0]))
+def test_drawn_relu_options_match_keras(max_value, negative_slope, threshold):
+    import keras
+
+    from npylstm.layers import ReLU
+
+    x = np.random.default_rng(2).normal(0, 2, size=(3, 7)).astype(np.float32)
+    dy = np.random.default_rng(3).normal(size=x.shape).astype(np.float32)
+    options = {"max_value": max_value, "negative_slope": negative_slope,
+               "threshold": threshold}
+    ours = ReLU(**options)
+    theirs = keras.layers.ReLU(**options)
+    y, cache = ours.forward(x)
+    np.testing.assert_allclose(y, np.asarray(theirs(x)), atol=1e-6)
+    _, their_dx = _keras_layer_grads(theirs, x, dy)
+    np.testing.assert_allclose(ours.backward(dy, cache)[0], np.asarray(their_dx), atol=1e-6)
+
+
+@pytest.mark.parametrize(("kwargs", "message"), [
+    ({"max_value": -1.0}, r"expected max_value to be a non-negative number, received -1.0"),
+    ({"negative_slope": None}, r"expected negative_slope to be a non-negative number"),
+    ({"negative_slope": -0.1}, r"expected negative_slope .*received -0.1"),
+    ({"threshold": -0.5}, r"expected threshold to be a non-negative number"),
+    ({"threshold": "0.5"}, r"expected threshold .*received '0.5'"),
+    ({"max_value": float("nan")}, r"expected max_value .*received nan"),
+])
+def test_relu_bad_arguments(kwargs, message):
+    from npylstm.layers import ReLU
+
+    with pytest.raises(ValueError, match=r"ReLU 'r': " + message):
+        ReLU(name="r", **kwargs)
+
+
+def test_leaky_relu_and_elu_options_match_keras(keras):
+    from npylstm.layers import ELU, LeakyReLU
+
+    x = np.random.default_rng(4).normal(size=(3, 5)).astype(np.float32)
+    dy = np.ones_like(x)
+    for ours, theirs in [(LeakyReLU(0.07), keras.layers.LeakyReLU(0.07)),
+                         (ELU(alpha=0.5), keras.layers.ELU(alpha=0.5))]:
+        y, cache = ours.forward(x)
+        np.testing.assert_allclose(y, np.asarray(theirs(x)), atol=1e-6)
+        _, their_dx = _keras_layer_grads(theirs, x, dy)
+        np.testing.assert_allclose(ours.backward(dy, cache)[0], np.asarray(their_dx), atol=1e-6)
+        assert ours.get_config() == {**theirs.get_config(), "name": ours.name}
+    with pytest.raises(ValueError, match=r"LeakyReLU 'l': expected negative_slope"):
+        LeakyReLU(-1, name="l")
+    with pytest.raises(ValueError, match=r"ELU 'e': expected alpha to be a number"):
+        ELU("one", name="e")
+
+
+def test_keras2_leaky_relu_alpha_becomes_negative_slope():
+    from npylstm.io.keras_config import normalize_model_config
+
+    config = {"class_name": "Sequential", "config": {"name": "s", "layers": [
+        {"class_name": "Dense", "config": {"name": "d", "units": 2,
+                                           "batch_input_shape": [None, 3]}},
+        {"class_name": "LeakyReLU", "config": {"name": "l", "trainable": True,
+                                               "dtype": "float32", "alpha": 0.15}}]}}
+    layers = normalize_model_config(config, "2.15.0")["config"]["layers"]
+    leaky = layers[-1]["config"]
+    assert "alpha" not in leaky and leaky["negative_slope"] == 0.15
+
+
+def test_softmax_mask_matches_keras(keras):
+    import jax.numpy as jnp
+
+    from npylstm.layers import Softmax
+
+    x = np.random.default_rng(9).normal(size=(2, 3, 4)).astype(np.float32)
+    masks = [np.array([[True, False, True, False]]),  # (1, 4): broadcast over rows
+             np.array([[0.2, 0.9, 0.7, 0.0]] * 3, np.float32),  # > 0.5 kept
+             np.zeros((2, 3, 4), bool)]  # every position masked: zeros
+    for axis in (-1, (1, 2)):
+        for mask in masks:
+            ours, cache = Softmax(axis=axis).forward(x, mask=mask)
+            theirs = keras.layers.Softmax(axis=axis)(jnp.asarray(x), mask=jnp.asarray(mask))
+            np.testing.assert_allclose(ours, np.asarray(theirs), atol=1e-7)
+    assert not ours.any()
+    with pytest.raises(ValueError, match=r"Softmax 's': the mask must be broadcastable to the "
+                                         r"input: received input shape \(2, 3, 4\), mask "
+                                         r"shape \(2, 3\)"):
+        Softmax(name="s").forward(x, mask=np.ones((2, 3), bool))
+    with pytest.raises(ValueError, match=r"Softmax 's': axis 3 is out of range"):
+        Softmax(axis=3, name="s")(x)
+    for axis in ((), 1.5, (1, "2"), True):
+        with pytest.raises(ValueError, match=r"Softmax 's': expected axis to be an int or a "
+                                             r"tuple of ints"):
+            Softmax(axis=axis, name="s")
+
+
+def test_prelu_bad_arguments_and_inputs():
+    from npylstm.layers import PReLU
+
+    with pytest.raises(ValueError, match=r"PReLU 'p': alpha_constraint is not supported"):
+        PReLU(alpha_constraint="non_neg", name="p")
+    with pytest.raises(ValueError, match=r"PReLU 'p': expected shared_axes to be positive"):
+        PReLU(shared_axes=[0], name="p")
+    with pytest.raises(ValueError, match=r"PReLU 'p': expected an input shape .* with "
+                                         r"shared_axes \[3\] inside it"):
+        PReLU(shared_axes=3, name="p").build((None, 4, 2))
+    with pytest.raises(ValueError, match=r"PReLU 'p': expected known sizes on every axis"):
+        PReLU(name="p").build((None, None, 2))
+    layer = PReLU(shared_axes=1, name="p")
+    assert layer.shared_axes == [1]
+    layer(np.zeros((2, 5, 3)))
+    assert layer.alpha.shape == (1, 3)
+    layer(np.zeros((1, 9, 3)))  # any length along the shared axis
+    with pytest.raises(ValueError, match=r"PReLU 'p': expected an input \(batch, \*\(1, 3\)\)"):
+        layer(np.zeros((2, 5, 4)))
+    assert PReLU().input_shape_from_weights([np.zeros((4, 2))]) == (None, 4, 2)
+
+
+def test_activation_layer_glu_halves_and_threshold_is_refused():
+    from npylstm.layers import Activation
+
+    layer = Activation("glu", name="g")
+    assert layer.compute_output_shape((None, 3, 8)) == (None, 3, 4)
+    assert layer(np.zeros((2, 8))).shape == (2, 4)
+    with pytest.raises(ValueError, match=r"Activation 'g': glu needs an even last axis"):
+        layer(np.zeros((2, 5)))
+    with pytest.raises(ValueError, match=r"Activation 't': activation 'threshold' is not "
+                                         r"supported"):
+        Activation("threshold", name="t")
+    assert Activation("hard_swish").get_config()["activation"] == "hard_silu"  # as Keras
+
+
+def test_report_largest_differences():
+    """Runs last in this module; prints the largest differences against Keras (-s)."""
+    print("\nlargest |ours - Keras| (output, JAX gradient), float32:")
+    for name, (out, grad) in sorted(MAX_DIFF.items()):
+        print(f"  {name:20s} {out:.2e} {grad:.2e}")

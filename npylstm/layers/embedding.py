@@ -137,7 +137,7 @@ class Embedding(Layer):
             if bad.any():
                 raise self._error(
                     f"expected integer ids in [0, {self.input_dim}), received "
-                    f"{ids[bad].flat[0]!r} (floats must hold whole numbers)")
+                    f"{ids[bad].flat[0].item()!r} (floats must hold whole numbers)")
         elif kind not in "iub":
             raise self._error(f"expected integer ids, received dtype {ids.dtype}")
         if ids.size:
