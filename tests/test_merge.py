@@ -159,6 +159,17 @@ def test_maximum_ties_split_the_gradient_as_jax_does():
                                                                       [[0.0, 0.0]]]
 
 
+def test_dot_normalize_of_a_zero_vector_has_keras_output_and_a_finite_gradient():
+    zero, z = np.zeros((1, 3), dtype="float32"), np.array([[1.0, 2.0, 3.0]], dtype="float32")
+    layer = Dot(axes=1, normalize=True)
+    y, cache = layer.forward([zero, z])
+    assert y.tolist() == [[0.0]]  # Keras: 0 * min(rsqrt(0), 1 / epsilon) = 0
+    (dzero, dz), _ = layer.backward(np.ones_like(y), cache)
+    # x * (1 / epsilon) near x = 0: the capped norm's gradient (JAX's rule gives 0 * inf = NaN)
+    np.testing.assert_allclose(dzero, z / np.linalg.norm(z) * 1e7, rtol=1e-6)
+    assert dz.tolist() == [[0.0, 0.0, 0.0]]
+
+
 def test_gradients_are_fresh_arrays_per_input():
     x = np.ones((2, 3), dtype="float32")
     layer = Add()

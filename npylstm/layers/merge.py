@@ -573,7 +573,8 @@ class Dot(Merge):
         x, axis, square_sum, rsqrt, inv_norm = cache
         cap = np.full_like(inv_norm, 1.0 / EPSILON)
         d_rsqrt = np.sum(dn * x, axis=axis, keepdims=True) * _balanced_eq(rsqrt, inv_norm, cap)
-        d_square_sum = np.divide(-0.5 * d_rsqrt * rsqrt, square_sum,  # JAX's rsqrt rule
+        # JAX's rsqrt rule (inv_norm = rsqrt there; finite at x = 0, where JAX has 0 * inf)
+        d_square_sum = np.divide(-0.5 * d_rsqrt * inv_norm, square_sum,
                                  out=np.zeros_like(square_sum), where=d_rsqrt != 0)
         return dn * inv_norm + 2 * x * d_square_sum
 
@@ -581,9 +582,8 @@ class Dot(Merge):
         x0, x1 = xs
         caches = [None, None]
         if self.normalize:
-            a0, a1 = self._axes([x0.shape, x1.shape])
-            (x0, caches[0]), (x1, caches[1]) = self._l2_normalize(x0, a0), self._l2_normalize(
-                x1, a1)
+            (a0, a1), normalize = self._axes([x0.shape, x1.shape]), self._l2_normalize
+            (x0, caches[0]), (x1, caches[1]) = normalize(x0, a0), normalize(x1, a1)
         s0, s1, out = self._subscripts(x0, x1)
         y = np.einsum(f"{s0},{s1}->{out}", x0, x1)  # (batch, x0's other axes, x1's)
         return (y[:, None] if y.ndim == 1 else y), (x0, x1, caches)
