@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import inspect
 import warnings
 
 import numpy as np
@@ -257,7 +258,7 @@ def _keras_twin(keras, layer, case):
     return theirs
 
 
-def _keras_mask_kwargs(case, masks):
+def _keras_mask_kwargs(case, masks, theirs):
     import jax.numpy as jnp
 
     if not case.masked:
@@ -265,7 +266,23 @@ def _keras_mask_kwargs(case, masks):
     as_jax = [None if m is None else jnp.asarray(m) for m in masks]
     if case.keras_mask_kwargs:
         return {k: m for k, m in zip(case.keras_mask_kwargs, as_jax, strict=False)}
+    if "mask" not in inspect.signature(theirs.call).parameters:
+        return {}  # Keras's layer takes no mask (it passes it on, or drops it)
     return {"mask": case.args(as_jax)[0]}
+
+
+def _attach_masks(case, xs, masks):
+    """Each input's mask on the (traced) array, as Keras's functional model carries masks:
+    layers whose ``call`` takes no ``mask`` (merge layers, MultiHeadAttention's query)
+    read them there (``backend.get_keras_mask``)."""
+    if not case.masked:
+        return
+    import jax.numpy as jnp
+    from keras.src import backend as keras_backend
+
+    for x, m in zip(xs, masks, strict=True):
+        if m is not None:
+            keras_backend.set_keras_mask(x, jnp.asarray(m))
 
 
 def _modes(case_id):
@@ -288,18 +305,20 @@ def test_outputs_and_gradients_match_keras(case_id, rng, keras):
 
         trainable = [v.value for v in theirs.trainable_variables]
         frozen = [v.value for v in theirs.non_trainable_variables]
-        kwargs = {**case.call_kwargs, **_keras_mask_kwargs(case, masks)}
+        kwargs = {**case.call_kwargs, **_keras_mask_kwargs(case, masks, theirs)}
         if training:
             kwargs["training"] = True
         floats = case.int_input is None
 
         def objective(weights, xs, theirs=theirs, frozen=frozen, kwargs=kwargs,
-                      projections=projections):
+                      projections=projections, masks=masks):
+            _attach_masks(case, xs, masks)
             out, _ = theirs.stateless_call(weights, frozen, *case.args(xs), **kwargs)
             return sum(jnp.sum(o * p) for o, p in zip(_as_list(out), projections,
                                                       strict=True))
 
         xs = [jnp.asarray(x) for x in inputs]
+        _attach_masks(case, xs, masks)
         their_out, _ = theirs.stateless_call(trainable, frozen, *case.args(xs), **kwargs)
         if floats:
             their_grads, their_dxs = jax.grad(objective, argnums=(0, 1))(trainable, xs)
