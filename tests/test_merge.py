@@ -82,10 +82,11 @@ def _compare(keras, layer, xs, masks, output_mask=True):
 
 
 def _time_masks(rng, xs, which):
-    """A random ``(batch, timesteps)`` mask for the inputs ``which`` names, None elsewhere."""
+    """A random ``(batch, timesteps)`` mask for the 3-D inputs ``which`` names, None
+    elsewhere."""
     picked = {"all": range(len(xs)), "first": [0], "last": [len(xs) - 1], "none": []}[which]
     masks = [None] * len(xs)
-    for i in picked:
+    for i in (i for i in picked if xs[i].ndim == 3):
         masks[i] = rng.random(xs[i].shape[:2]) < 0.5
     return masks
 
@@ -98,6 +99,7 @@ MASKED = [
     ("multiply_broadcast_3", Multiply, {}, [(2, 5, 4), (2, 1, 4), (2, 5, 4)]),
     ("maximum_3", Maximum, {}, [(2, 5, 4)] * 3),
     ("minimum_broadcast", Minimum, {}, [(2, 5, 4), (2, 1, 4)]),
+    ("multiply_ranks", Multiply, {}, [(2, 4), (2, 5, 4), (2, 5, 4)]),  # (2, 4) -> (2, 1, 4)
     ("concatenate_time", Concatenate, {"axis": 1}, [(2, 3, 4), (2, 5, 4)]),
     ("concatenate_features_3", Concatenate, {"axis": -1}, [(2, 3, 4), (2, 3, 2), (2, 3, 1)]),
     ("dot", Dot, {"axes": (2, 2)}, [(2, 3, 4), (2, 5, 4)]),
