@@ -277,10 +277,10 @@ def _keras_mha_model(keras, **config):
     return keras.Model([q, v], mha(q, v)), mha
 
 
-@pytest.mark.parametrize("use_bias", [True, False])
-def test_mha_variable_tree_is_keras_weights_h5_layout(keras, tmp_path, use_bias):
+@pytest.mark.parametrize("use_bias,use_gate", [(True, False), (False, True)])
+def test_mha_variable_tree_is_keras_weights_h5_layout(keras, tmp_path, use_bias, use_gate):
     model, theirs = _keras_mha_model(keras, num_heads=2, key_dim=3, value_dim=4,
-                                     output_shape=5, use_bias=use_bias)
+                                     output_shape=5, use_bias=use_bias, use_gate=use_gate)
     rng = np.random.default_rng(8)
     theirs.set_weights([rng.normal(size=w.shape) for w in theirs.weights])
     with warnings.catch_warnings():  # Keras 3.15's saver warns under NumPy 2
@@ -461,7 +461,6 @@ BAD = [
     (lambda: MultiHeadAttention(2, 3, attention_axes=(1, 2)), r"expected attention_axes None"),
     (lambda: MultiHeadAttention(2, 3, sliding_window=0), r"expected sliding_window"),
     (lambda: MultiHeadAttention(2, 3, flash_attention=True), r"flash_attention=True is not"),
-    (lambda: MultiHeadAttention(2, 3, use_gate=True), r"use_gate is not supported yet"),
     (lambda: MultiHeadAttention(2, 3, activity_regularizer="l2"),
      r"activity_regularizer is not supported yet"),
     (lambda: MultiHeadAttention(2, 3, kernel_constraint="non_neg"),

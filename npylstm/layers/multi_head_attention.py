@@ -54,9 +54,15 @@ from .dropout import check_rate, dropout_mask, layer_rng
 
 __all__ = ["MultiHeadAttention"]
 
-#: The projections, as Keras's attributes (file paths) and sublayer names (weight paths).
+#: The projections, as Keras's attributes (file paths) and sublayer names (weight paths),
+#: in creation order (``get_weights()`` order); the gate (``use_gate``) comes after the key.
 _PROJECTIONS = (("query_dense", "query"), ("key_dense", "key"), ("value_dense", "value"),
                 ("output_dense", "attention_output"))
+_GATE = ("_gate_dense", "gate")
+
+
+def _projections(use_gate: bool) -> tuple:
+    return (*_PROJECTIONS[:2], _GATE, *_PROJECTIONS[2:]) if use_gate else _PROJECTIONS
 
 
 class _MHACache(NamedTuple):
@@ -70,7 +76,8 @@ class _MHACache(NamedTuple):
     softmax: np.ndarray  # (B, N, T, S) the softmax before zeroing masked positions
     weights: np.ndarray  # (B, N, T, S) the attention weights (before dropout)
     drop: np.ndarray | None  # (B, N, T, S) the inverted-dropout mask, or None
-    context: np.ndarray  # (B, T, N, Hv)
+    context: np.ndarray  # (B, T, N, Hv) before the gate
+    gate: np.ndarray | None  # (B, T, N, Hv) sigmoid(query @ gate/kernel + gate/bias), use_gate
     mask: np.ndarray | None  # (B, 1, T, S) the attention mask, or None
     zero_masked: bool  # Keras's Softmax path: masked weights are 0
     two_outputs: bool  # return_attention_scores
@@ -96,9 +103,11 @@ class MultiHeadAttention(Layer):
     ``query/bias (N, H)``, ``key/kernel (dim_k, N, H)``, ``key/bias (N, H)``,
     ``value/kernel (dim_v, N, Hv)``, ``value/bias (N, Hv)``,
     ``attention_output/kernel (N, Hv, *E)``, ``attention_output/bias (*E)`` (no biases with
-    ``use_bias=False``). ``kernel_regularizer`` / ``bias_regularizer`` apply to every
-    projection. Not supported (refused): ``use_gate``, ``activity_regularizer`` (Keras applies
-    it to each projection's output), constraints, ``flash_attention=True``.
+    ``use_bias=False``). ``use_gate``: a ``gate/kernel (dim, N, Hv)``, ``gate/bias (N, Hv)``
+    after the key's, and ``C * sigmoid(query @ gate/kernel + gate/bias)`` goes to the output
+    projection. ``kernel_regularizer`` / ``bias_regularizer`` apply to every projection. Not
+    supported (refused): ``activity_regularizer`` (Keras applies it to each projection's
+    output), constraints, ``flash_attention=True``.
 
     Call: ``mha(query, value, key=None, query_mask=None, value_mask=None, key_mask=None,
     attention_mask=None, return_attention_scores=False, training=False,
@@ -166,8 +175,7 @@ class MultiHeadAttention(Layer):
                                             optional=True)
         if flash_attention:
             raise self._error("flash_attention=True is not supported (no fused kernel here)")
-        if use_gate:
-            raise self._error(f"use_gate is not supported yet, received {use_gate!r}")
+        self.use_gate = bool(use_gate)
         self.kernel_initializer = deserialize_initializer(kernel_initializer)
         self.bias_initializer = deserialize_initializer(bias_initializer)
         self.kernel_regularizer = regularizers.get(kernel_regularizer)
@@ -219,10 +227,14 @@ class MultiHeadAttention(Layer):
         dims = [self._feature_count(s) for s in (query_shape, key_shape, value_shape)]
         heads = self.num_heads
         out = self._output_shape or (dims[0],)
-        kernels = (((dims[0], heads, self.key_dim), 1), ((dims[1], heads, self.key_dim), 1),
-                   ((dims[2], heads, self.value_dim), 1), ((heads, self.value_dim, *out), 2))
+        kernels = {"query": ((dims[0], heads, self.key_dim), 1),
+                   "key": ((dims[1], heads, self.key_dim), 1),
+                   "gate": ((dims[0], heads, self.value_dim), 1),
+                   "value": ((dims[2], heads, self.value_dim), 1),
+                   "attention_output": ((heads, self.value_dim, *out), 2)}
         self._weights = []
-        for (_, sub), (shape, fan_axes) in zip(_PROJECTIONS, kernels, strict=True):
+        for _, sub in _projections(self.use_gate):
+            shape, fan_axes = kernels[sub]
             self._kernels[sub] = self.add_weight(
                 f"{sub}/kernel", self._init_kernel(shape, fan_axes)).value
             self._biases[sub] = None
@@ -258,7 +270,7 @@ class MultiHeadAttention(Layer):
 
     def weight_regularizers(self) -> list:
         regs = []
-        for _ in _PROJECTIONS:
+        for _ in _projections(self.use_gate):
             regs.append(self.kernel_regularizer)
             if self.use_bias:
                 regs.append(self.bias_regularizer)
@@ -268,10 +280,11 @@ class MultiHeadAttention(Layer):
     def variable_tree(cls, config: dict) -> VarsNode:
         """Keras's file layout: each projection under its attribute
         (``layers/multi_head_attention/query_dense/vars/0``; legacy
-        ``<name>/query/kernel:0``), and the empty ``_softmax`` and ``_dropout_layer``."""
+        ``<name>/query/kernel:0``; the gate's ``_gate_dense``), and the empty ``_softmax`` and
+        ``_dropout_layer``."""
         names = ("kernel", "bias") if config.get("use_bias", True) else ("kernel",)
         children = tuple((attr, VarsNode(names, name=sub, legacy_scope=sub))
-                         for attr, sub in _PROJECTIONS)
+                         for attr, sub in _projections(bool(config.get("use_gate", False))))
         return VarsNode(children=(*children, ("_softmax", VarsNode(name="softmax")),
                                   ("_dropout_layer", VarsNode(name="dropout"))))
 
@@ -371,12 +384,16 @@ class MultiHeadAttention(Layer):
                                 self.dropout, self.dtype)  # (B, N, T, S)
         dropped = weights if drop is None else weights * drop  # (B, N, T, S)
         context = np.einsum("bnts,bsnh->btnh", dropped, v)  # (B, T, N, Hv)
+        gate = None
+        if self.use_gate:
+            gate = activations.get("sigmoid")(self._project(query, "gate"))  # (B, T, N, Hv)
+        gated = context if gate is None else context * gate  # (B, T, N, Hv)
         kernel, bias = self._kernels["attention_output"], self._biases["attention_output"]
-        out = np.tensordot(context, kernel, axes=([2, 3], [0, 1]))  # (B, T, *E)
+        out = np.tensordot(gated, kernel, axes=([2, 3], [0, 1]))  # (B, T, *E)
         if bias is not None:
             out = out + bias
         cache = _MHACache(query, value, key, has_key, q, k, v, soft, weights, drop, context,
-                          mask, zero_masked, bool(return_attention_scores))
+                          gate, mask, zero_masked, bool(return_attention_scores))
         return ((out, weights) if return_attention_scores else out), cache
 
     def _project_backward(self, x, dy, sub: str):
@@ -396,11 +413,14 @@ class MultiHeadAttention(Layer):
         kernel = self._kernels["attention_output"]
         heads, hv = kernel.shape[:2]
         dout2 = dout.reshape(*dout.shape[:2], -1)  # (B, T, E)
-        context2 = cache.context.reshape(*cache.context.shape[:2], -1)  # (B, T, N * Hv)
+        gate = cache.gate
+        gated = cache.context if gate is None else cache.context * gate  # (B, T, N, Hv)
+        context2 = gated.reshape(*gated.shape[:2], -1)  # (B, T, N * Hv)
         dkernel_o = np.einsum("btk,bte->ke", context2, dout2).reshape(kernel.shape)
         grads_o = [dkernel_o] + ([dout.sum(axis=(0, 1))] if self.use_bias else [])
-        dcontext = np.einsum("bte,ke->btk", dout2, kernel.reshape(heads * hv, -1)).reshape(
-            cache.context.shape)  # (B, T, N, Hv)
+        dgated = np.einsum("bte,ke->btk", dout2, kernel.reshape(heads * hv, -1)).reshape(
+            gated.shape)  # (B, T, N, Hv)
+        dcontext = dgated if gate is None else dgated * gate  # (B, T, N, Hv)
         drop = cache.drop
         dropped = cache.weights if drop is None else cache.weights * drop  # (B, N, T, S)
         dv = np.einsum("bnts,btnh->bsnh", dropped, dcontext)  # (B, S, N, Hv)
@@ -421,6 +441,10 @@ class MultiHeadAttention(Layer):
         dquery, grads_q = self._project_backward(cache.query, dq, "query")
         dkey, grads_k = self._project_backward(cache.key, dk, "key")
         dvalue, grads_v = self._project_backward(cache.value, dv, "value")
+        if gate is not None:  # gate = sigmoid(z): dz = dgate * gate * (1 - gate)
+            dz = dgated * cache.context * gate * (1.0 - gate)  # (B, T, N, Hv)
+            dquery_g, grads_g = self._project_backward(cache.query, dz, "gate")
+            dquery, grads_k = dquery + dquery_g, grads_k + grads_g
         grads = [np.asarray(g, dtype=self.dtype) for g in grads_q + grads_k + grads_v + grads_o]
         if cache.has_key:
             return [dquery, dvalue, dkey], grads
@@ -433,6 +457,8 @@ class MultiHeadAttention(Layer):
         ``value_mask`` / ``key_mask`` wins over the tensor's, an explicit ``query_mask`` is
         ignored, as Keras's ``call`` does)."""
         kwargs = dict(kwargs)
+        explicit = kwargs.pop("training", None)  # mha(q, v, training=True) wins, as in Keras
+        training = training if explicit is None else explicit
         masks = list(masks) + [None] * (3 - len(masks))
         key = self._key_of(args, kwargs)
         kwargs.pop("key", None)
@@ -470,7 +496,7 @@ class MultiHeadAttention(Layer):
             value_dim=self.value_dim,
             dropout=self.dropout,
             use_bias=self.use_bias,
-            use_gate=False,
+            use_gate=self.use_gate,
             output_shape=self._output_shape,
             attention_axes=self.attention_axes,
             sliding_window=self.sliding_window,

@@ -75,6 +75,10 @@ def _cases() -> list:
                   positional=True),
         LayerCase("mha_sliding_window_causal", {**heads, "sliding_window": 2}, mha, selfs,
                   files=False, positional=True, call_kwargs={"use_causal_mask": True}),
+        LayerCase("mha_gate", {**heads, "use_gate": True, "value_dim": 2}, mha, selfs,
+                  files=False, positional=True, call_kwargs=scores),
+        LayerCase("mha_gate_key_nobias", {**heads, "use_gate": True, "use_bias": False}, mha,
+                  [(2, 5, 4), (2, 6, 3), (2, 6, 5)], files=False, positional=True),
         LayerCase("mha_dropout", {**heads, "dropout": 0.2, "seed": 1}, mha, selfs, files=False,
                   positional=True, training=True, call_kwargs=scores),
     ]
