@@ -34,7 +34,9 @@ Keras 3.15 computes its threshold from the sum of the cumulative sums over the s
 entry is in the support.
 
 All functions are NaN-propagating and free of overflow warnings for any float input
-(``hard_shrink`` and ``soft_shrink`` too, where Keras maps NaN to 0).
+(``hard_shrink`` and ``soft_shrink`` too, where Keras maps NaN to 0). Derivatives at the
+kinks are JAX's (``relu'(0) = 0``, ``leaky_relu'(0) = 1``, ``hard_tanh'(±1) = 1``, and
+``sparse_sigmoid'(±1) = 0.25``: ``jnp.clip`` splits a tie in half).
 At ±inf they return the mathematical limit (softsign(inf) = 1, swish(-inf) = 0; a softmax
 row with +inf logits shares its mass equally among them), where Keras's own functions
 return NaN. A softmax row whose logits are all -inf has no limit: NaN, as in Keras.
@@ -410,7 +412,7 @@ _REGISTRY: dict[str, Activation] = {
         Activation("sparse_plus", _sparse_plus, lambda x, y: np.where(
             x <= -1, 0, np.where(x >= 1, 1, (x + 1) / 2)).astype(x.dtype)),
         Activation("sparse_sigmoid", lambda x: x.dtype.type(0.5) * np.clip(x + 1, 0, 2),
-                   lambda x, y: _step((x > -1) & (x < 1), 0.5, x)),
+                   lambda x, y: _step(np.abs(x) < 1, 0.5, x) + _step(np.abs(x) == 1, 0.25, x)),
         Activation("squareplus", _squareplus, _squareplus_grad),
         Activation("log_sigmoid", lambda x: -_softplus(-x), lambda x, y: sigmoid(-x)),
         Activation("soft_shrink", _shrink(hard=False),

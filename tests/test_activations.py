@@ -2,7 +2,7 @@ import warnings
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from npylstm import activations
@@ -97,6 +97,19 @@ def test_matches_keras_values_and_jax_gradients(name, keras):
     assert y.dtype == dx.dtype == np.float32
     MAX_DIFF[name] = (float(np.max(np.abs(y - expected))),
                       float(np.max(np.abs(dx - np.asarray(their_dx)))))
+
+
+@pytest.mark.parametrize("name", [n for n in ELEMENTWISE if n != "hard_sigmoid_keras2"])
+def test_derivatives_at_the_kinks_are_jax(name, keras):
+    import jax
+    import jax.numpy as jnp
+
+    x = np.array([-3, -1, -0.5, 0, 0.5, 1, 3, 6], np.float32)  # every kink of every name
+    act, theirs = activations.get(name), keras.activations.get(name)
+    _, pullback = jax.vjp(theirs, jnp.asarray(x))
+    (their_dx,) = pullback(jnp.ones_like(jnp.asarray(x)))
+    np.testing.assert_allclose(act.vjp(x, act(x), np.ones_like(x)), np.asarray(their_dx),
+                               rtol=1e-5, atol=1e-6)
 
 
 def test_every_name_keras_registers_is_accepted_or_refused_clearly(keras):
@@ -325,15 +338,18 @@ def _keras_layer_grads(theirs, x, dy):
 @given(max_value=st.one_of(st.none(), st.sampled_from([0.0, 0.7, 2.0, 6.0])),
        negative_slope=st.sampled_from([0.0, 0.1, 0.3]),
        threshold=st.sampled_from([0.0, 0.25, 1.0]))
+@example(max_value=0.7, negative_slope=0.1, threshold=0.25)  # ties at a float32 max_value
 def test_drawn_relu_options_match_keras(max_value, negative_slope, threshold):
     import keras
 
     from npylstm.layers import ReLU
 
-    x = np.random.default_rng(2).normal(0, 2, size=(3, 7)).astype(np.float32)
-    dy = np.random.default_rng(3).normal(size=x.shape).astype(np.float32)
     options = {"max_value": max_value, "negative_slope": negative_slope,
                "threshold": threshold}
+    kinks = [0.0, threshold, 6.0, max_value or 0.0]  # JAX's gradients at the ties too
+    x = np.random.default_rng(2).normal(0, 2, size=(3, 7)).astype(np.float32)
+    x[0, :4] = kinks
+    dy = np.random.default_rng(3).normal(size=x.shape).astype(np.float32)
     ours = ReLU(**options)
     theirs = keras.layers.ReLU(**options)
     y, cache = ours.forward(x)

@@ -21,7 +21,8 @@ Following ``keras/src/layers/activations/`` (Keras 3.15):
 * ``PReLU``, ``prelu.py``: ``relu(x) - alpha * relu(-x)`` with a learned ``alpha`` of the
   input's shape without the batch axis (size 1 along ``shared_axes``).
 
-Gradients at the kinks follow JAX's (``relu'(0) = 0``, ``leaky_relu'(0) = 1``).
+Gradients at the kinks follow JAX's (``relu'(0) = 0``, ``leaky_relu'(0) = 1``, ReLU's
+clip at ``max_value``: 0.5).
 
 >>> import numpy as np
 >>> from npylstm.layers import Activation, ReLU
@@ -166,8 +167,14 @@ class ReLU(_Elementwise):
         t, slope = x.dtype.type(self.threshold), x.dtype.type(self.negative_slope)
         if slope and self.max_value is None and not t:
             return np.where(x >= 0, x.dtype.type(1), slope)
-        inside = x > t if self.max_value is None else (x > t) & (x < self.max_value)
-        return inside.astype(x.dtype) + slope * (x < t).astype(x.dtype)
+        top = None if self.max_value is None else x.dtype.type(self.max_value)
+        inside = x > t if top is None else (x > t) & (x < top)
+        grad = inside.astype(x.dtype) + slope * (x < t).astype(x.dtype)
+        if top is not None and not (self.max_value == 6 and not t):
+            # Keras clips (relu6 only for max_value=6 without threshold): JAX's clip gives
+            # half the gradient at the tie x == max_value
+            grad = grad + x.dtype.type(0.5) * ((x == top) & (x > t))
+        return grad
 
     def get_config(self) -> dict:
         config = super().get_config()
