@@ -256,3 +256,39 @@ def test_keras2_config_with_input_length_loads(masked_models, tmp_path):
                                   ours.predict(PADDED, verbose=0))
     keras2 = type(embedding).to_keras2_config(embedding.get_config())
     assert keras2["input_length"] is None and "quantization_config" not in keras2
+
+
+def test_embeddings_regularizer_penalty_matches_keras(keras):
+    ours = Embedding(6, 3, embeddings_regularizer="l2")
+    ours.build(None)
+    ours.set_weights([np.random.default_rng(2).normal(size=(6, 3)).astype(np.float32)])
+    theirs = keras.layers.Embedding(6, 3, embeddings_regularizer="l2")
+    theirs.build()
+    theirs.set_weights(ours.get_weights())
+    expected = float(sum(np.asarray(loss) for loss in theirs.losses))
+    np.testing.assert_allclose(ours.regularization_loss(), expected, rtol=1e-6)
+    (grad,) = ours.regularization_grads()
+    np.testing.assert_allclose(grad, 2 * 0.01 * ours.get_weights()[0], rtol=1e-6)
+
+
+def test_masked_stack_of_activation_layers_predicts_as_keras(keras):
+    # the mask flows from the Embedding through every activation layer (all pass it on)
+    from npylstm.layers import ELU, Activation, Dense, LeakyReLU, PReLU, ReLU
+
+    def stack(ns):
+        return [ns.Input((6,), dtype="int32"), ns.layers.Embedding(50, 5, mask_zero=True),
+                ns.layers.LSTM(4, return_sequences=True), ns.layers.PReLU(shared_axes=[1]),
+                ns.layers.Dense(3), ns.layers.ReLU(max_value=2.0, negative_slope=0.1),
+                ns.layers.LeakyReLU(), ns.layers.ELU(alpha=0.5), ns.layers.Activation("gelu"),
+                ns.layers.LSTM(2)]
+
+    assert {ELU, Activation, Dense, LeakyReLU, PReLU, ReLU} <= {type(la) for la in
+                                                                stack(npylstm)[1:]}
+    ours = npylstm.Sequential(stack(npylstm))
+    rng = np.random.default_rng(11)
+    ours.set_weights([rng.normal(0, 0.7, size=w.shape).astype(np.float32)
+                      for w in ours.get_weights()])
+    theirs = keras.Sequential(stack(keras))
+    theirs.set_weights(ours.get_weights())
+    np.testing.assert_allclose(ours.predict(PADDED, verbose=0),
+                               np.asarray(theirs.predict(PADDED, verbose=0)), atol=2e-6)
