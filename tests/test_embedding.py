@@ -292,3 +292,16 @@ def test_masked_stack_of_activation_layers_predicts_as_keras(keras):
     theirs.set_weights(ours.get_weights())
     np.testing.assert_allclose(ours.predict(PADDED, verbose=0),
                                np.asarray(theirs.predict(PADDED, verbose=0)), atol=2e-6)
+
+
+def test_default_initializer_and_keras_short_initializer_names(keras):
+    from npylstm import initializers
+
+    layer = Embedding(40, 5)
+    layer.build(None)
+    (embeddings,) = layer.get_weights()
+    assert embeddings.dtype == np.float32 and np.abs(embeddings).max() <= 0.05
+    assert embeddings.std() > 0.01  # drawn, not constant
+    for name in ("uniform", "normal", "one", "zero"):
+        assert type(initializers.get(name)).__name__ == type(keras.initializers.get(name)
+                                                             ).__name__
