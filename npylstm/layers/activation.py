@@ -142,7 +142,11 @@ class _Elementwise(Layer):
 @register("ReLU")
 class ReLU(_Elementwise):
     """Keras's ``ReLU``: ``min(x, max_value)`` above ``threshold``,
-    ``negative_slope * (x - threshold)`` below it."""
+    ``negative_slope * (x - threshold)`` below it.
+
+    >>> ReLU(threshold=1.0, negative_slope=0.5)(np.array([[0.0, 3.0]])).tolist()
+    [[-0.5, 3.0]]
+    """
 
     def __init__(self, max_value=None, negative_slope=0.0, threshold=0.0,
                  name: str | None = None, dtype="float32", input_shape=None,
@@ -185,7 +189,11 @@ class ReLU(_Elementwise):
 
 @register("LeakyReLU")
 class LeakyReLU(_Elementwise):
-    """Keras's ``LeakyReLU``: ``x`` for ``x >= 0``, ``negative_slope * x`` below."""
+    """Keras's ``LeakyReLU``: ``x`` for ``x >= 0``, ``negative_slope * x`` below.
+
+    >>> LeakyReLU(dtype="float64")(np.array([[-2.0, 2.0]])).tolist()
+    [[-0.6, 2.0]]
+    """
 
     def __init__(self, negative_slope=0.3, name: str | None = None, dtype="float32",
                  input_shape=None, trainable: bool = True):
@@ -212,7 +220,11 @@ class LeakyReLU(_Elementwise):
 
 @register("ELU")
 class ELU(_Elementwise):
-    """Keras's ``ELU``: ``x`` for ``x > 0``, ``alpha * (exp(x) - 1)`` below."""
+    """Keras's ``ELU``: ``x`` for ``x > 0``, ``alpha * (exp(x) - 1)`` below.
+
+    >>> ELU(alpha=2.0)(np.array([[-np.inf, 1.0]])).tolist()
+    [[-2.0, 1.0]]
+    """
 
     def __init__(self, alpha=1.0, name: str | None = None, dtype="float32",
                  input_shape=None, trainable: bool = True):
@@ -242,7 +254,14 @@ class _SoftmaxCache(NamedTuple):
 @register("Softmax")
 class Softmax(Layer):
     """Keras's ``Softmax(axis=-1)``: the softmax over ``axis`` (an int or a tuple of ints),
-    with an optional ``mask`` of kept positions."""
+    with an optional ``mask`` of kept positions.
+
+    >>> x = np.zeros((1, 2, 2))
+    >>> Softmax(axis=(1, 2))(x).tolist()
+    [[[0.25, 0.25], [0.25, 0.25]]]
+    >>> Softmax().forward(x, mask=np.array([True, False]))[0].tolist()
+    [[[1.0, 0.0], [1.0, 0.0]]]
+    """
 
     SUPPORTS_MASKING = True
     USES_MASK = True
@@ -306,7 +325,15 @@ class Softmax(Layer):
 @register("PReLU")
 class PReLU(Layer):
     """Keras's ``PReLU``: ``relu(x) - alpha * relu(-x)`` with a learned ``alpha`` of shape
-    ``input_shape[1:]``, 1 along ``shared_axes``."""
+    ``input_shape[1:]``, 1 along ``shared_axes``.
+
+    >>> layer = PReLU(shared_axes=[1], dtype="float64")
+    >>> layer.build((None, 7, 3)); layer.alpha.shape
+    (1, 3)
+    >>> layer.set_weights([np.full((1, 3), 0.1)])
+    >>> layer(np.full((1, 7, 3), -2.0))[0, 0].tolist()
+    [-0.2, -0.2, -0.2]
+    """
 
     SUPPORTS_MASKING = True
     WEIGHT_NAMES = ("alpha",)

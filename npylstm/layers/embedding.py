@@ -54,6 +54,17 @@ class Embedding(Layer):
 
     Weights: ``embeddings (input_dim, output_dim)``. ``backward`` returns no gradient for
     the ids (None) and the embeddings' gradient with repeated ids accumulated.
+
+    >>> layer = Embedding(4, 2, weights=np.arange(8.0).reshape(4, 2))
+    >>> y, cache = layer.forward(np.array([[3, 3, 1]]))
+    >>> y.tolist()
+    [[[6.0, 7.0], [6.0, 7.0], [2.0, 3.0]]]
+    >>> layer.backward(np.ones((1, 3, 2)), cache)[1][0].tolist()  # id 3 twice
+    [[0.0, 0.0], [1.0, 1.0], [0.0, 0.0], [2.0, 2.0]]
+    >>> layer(np.array([[4]]))
+    Traceback (most recent call last):
+    ...
+    ValueError: Embedding 'embedding...': id 4 is outside [0, 4) (input_dim=4)
     """
 
     WEIGHT_NAMES = ("embeddings",)
