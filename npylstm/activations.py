@@ -34,12 +34,12 @@ Keras 3.15 computes its threshold from the sum of the cumulative sums over the s
 entry is in the support.
 
 All functions are NaN-propagating and free of overflow warnings for any float input
-(``hard_shrink`` and ``soft_shrink`` too, where Keras maps NaN to 0). Derivatives at the
-kinks are JAX's (``relu'(0) = 0``, ``leaky_relu'(0) = 1``, ``hard_tanh'(±1) = 1``, and
+(``hard_shrink`` and ``soft_shrink`` too, where Keras maps NaN to 0). At ±inf they return
+the mathematical limit (softsign(inf) = 1, swish(-inf) = 0, gelu(-inf) = 0; a softmax row
+with +inf logits shares its mass equally among them), where Keras's own functions return
+NaN. A softmax row whose logits are all -inf has no limit: NaN, as in Keras. Derivatives
+at the kinks are JAX's (``relu'(0) = 0``, ``leaky_relu'(0) = 1``, ``hard_tanh'(±1) = 1``,
 ``sparse_sigmoid'(±1) = 0.25``: ``jnp.clip`` splits a tie in half).
-At ±inf they return the mathematical limit (softsign(inf) = 1, swish(-inf) = 0; a softmax
-row with +inf logits shares its mass equally among them), where Keras's own functions
-return NaN. A softmax row whose logits are all -inf has no limit: NaN, as in Keras.
 """
 
 from __future__ import annotations
