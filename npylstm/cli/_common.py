@@ -134,9 +134,16 @@ def import_torch(purpose: str):
 # -- inputs and outputs ----------------------------------------------------------------------
 
 
-def read_array(path: str | os.PathLike, option: str = "--input") -> np.ndarray:
-    """An array from a ``.npy`` file or a ``.csv`` table of numbers (one sample per row)."""
+def read_array(path: str | os.PathLike, option: str = "--input", integer: bool = False,
+               source: str | None = None) -> np.ndarray:
+    """An array from a ``.npy`` file or a ``.csv`` table of numbers (one sample per row).
+
+    ``integer``: the array feeds an integer input (ids): a ``.npy`` keeps its dtype, a CSV
+    is parsed as integers (a cell that is not a whole number is an error naming
+    ``source``, e.g. ``--input 'ids.csv' (input 'ids')``, with its row and column).
+    """
     path = existing(path, f"{option} file")
+    source = source or f"{option} '{path}'"
     suffix = path.suffix.lower()
     if suffix == ".npy":
         try:
@@ -150,9 +157,11 @@ def read_array(path: str | os.PathLike, option: str = "--input") -> np.ndarray:
             array = np.loadtxt(path, delimiter=",", ndmin=2, dtype=np.float64)
         except ValueError as exc:
             raise CLIError(
-                f"{option} '{path}': expected a comma-separated table of numbers, one sample "
+                f"{source}: expected a comma-separated table of numbers, one sample "
                 f"per row ({one_line(exc)})"
             ) from exc
+        if integer:
+            array = _csv_integers(path, array, source)
     else:
         raise CLIError(f"{option} '{path}': expected a .npy or .csv file, received '{suffix}'")
     if not (np.issubdtype(array.dtype, np.number) or array.dtype == bool):
@@ -160,14 +169,34 @@ def read_array(path: str | os.PathLike, option: str = "--input") -> np.ndarray:
     return array
 
 
-def fit_input(x: np.ndarray, model, source: str) -> np.ndarray:
-    """``x`` shaped as the model's input ``(samples, timesteps, features)``.
+def _csv_integers(path: Path, values: np.ndarray, source: str) -> np.ndarray:
+    """A CSV table (already read as float64 ``values``) read again as int64: every cell
+    must be a whole number (``3`` or ``3.0``; not ``2.5``, ``nan``, ``inf``)."""
+    whole = np.isfinite(values) & (values == np.round(values))
+    if not whole.all():
+        row, column = (int(i) for i in np.argwhere(~whole)[0])
+        raise CLIError(
+            f"{source} feeds an integer input: row {row + 1}, column {column + 1} holds "
+            f"{values[row, column]:g}, not an integer"
+        )
+    try:  # exact for ids beyond float64's 2**53
+        return np.loadtxt(path, delimiter=",", ndmin=2, dtype=np.int64)
+    except ValueError:  # "3.0" cells: whole, and read exactly enough as floats
+        return values.astype(np.int64)
+
+
+def fit_input(x: np.ndarray, model, source: str, expected=None) -> np.ndarray:
+    """``x`` shaped as the model's input ``(samples, timesteps, features)`` (or as
+    ``expected``, one input's shape with the batch axis, for a model with several).
 
     A 2-D table (a CSV) holds one sample per row, ``timesteps × features`` values in
-    time-major order; a 1-D array is one sample. Mismatches are explained.
+    time-major order (any sample shape: its values in C order); a 1-D array is one sample.
+    Mismatches are explained.
     """
-    expected = tuple(model.input_shape)
+    expected = tuple(model.input_shape if expected is None else expected)
     want = fmt_shape(expected)
+    if len(expected) > 3:
+        return _fit_any(x, expected, source)
     if len(expected) != 3:  # a model that starts with a Dense layer: (None, features)
         if x.ndim == 1:
             x = x[None]
@@ -205,9 +234,42 @@ def fit_input(x: np.ndarray, model, source: str) -> np.ndarray:
     return x
 
 
+def _fit_any(x: np.ndarray, expected: tuple, source: str) -> np.ndarray:
+    """``x`` as an input of 4 or more axes: as is, or one sample per row of a table."""
+    want, tail = fmt_shape(expected), expected[1:]
+    if x.ndim == len(expected):
+        if all(e is None or e == d for e, d in zip(tail, x.shape[1:], strict=True)):
+            return x
+        raise CLIError(f"{source} has shape {x.shape}, the model expects {want}")
+    if x.ndim in (1, 2) and None not in tail:
+        x = x[None] if x.ndim == 1 else x
+        if x.shape[1] == int(np.prod(tail)):
+            return x.reshape(len(x), *tail)
+    raise CLIError(f"{source} has shape {x.shape}, the model expects {want} (or a table with "
+                   "one sample of fixed shape per row)")
+
+
 def write_array(path: Path, array: np.ndarray) -> None:
-    """``array`` as ``.npy``, or as ``.csv`` with one sample per row (trailing axes flattened)."""
-    if path.suffix.lower() == ".npy":
-        np.save(path, array)
-    else:
-        np.savetxt(path, array.reshape(len(array), -1), delimiter=",", fmt="%.9g")
+    """``array`` as ``.npy``, or as ``.csv`` with one sample per row (trailing axes flattened).
+
+    Atomic: written to a temporary file next to ``path``, then renamed over it, so a
+    failure leaves no half-written file (and an existing ``path`` untouched)."""
+    import tempfile
+
+    path = Path(path)
+    parent = path.parent if str(path.parent) else Path(".")
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            if path.suffix.lower() == ".npy":
+                np.save(handle, array)
+            else:
+                np.savetxt(handle, array.reshape(len(array), -1), delimiter=",", fmt="%.9g")
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # as open() would make it (mkstemp makes 0600)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise

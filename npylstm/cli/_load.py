@@ -7,7 +7,7 @@ import os
 
 from ._common import CLIError, existing
 
-__all__ = ["load_any_model"]
+__all__ = ["load_any_model", "not_a_chain"]
 
 # What to say when weights come without the layers they belong to (ConfigRequiredError.reason).
 _NEEDS_CONFIG = {
@@ -37,6 +37,11 @@ def load_any_model(path: str | os.PathLike, config: str | None = None):
     path = existing(path)
     if config is not None:
         config = existing(config, "config file")
+    if io.file_kind(path) in io.STATE_DICTS and config is not None:
+        model, _ = _config_model(io, config)
+        if not_a_chain(model):
+            raise CLIError(f"'{path}' is a PyTorch-style state dict and --config "
+                           f"'{config}' {not_a_chain(model)}")
     try:
         return io.load_any(path, config)
     except io.ConfigRequiredError as exc:
@@ -44,3 +49,29 @@ def load_any_model(path: str | os.PathLike, config: str | None = None):
         raise CLIError(message) from exc
     except io.ConfigFileError as exc:
         raise CLIError(f"--config '{exc.path}'{exc.detail}") from exc
+
+
+def _config_model(io, config):
+    try:
+        return io.model_from_config(config)
+    except io.ConfigFileError as exc:
+        raise CLIError(f"--config '{exc.path}'{exc.detail}") from exc
+
+
+def not_a_chain(model) -> str:
+    """Why a PyTorch state dict cannot hold ``model`` ('' when it can): a state dict is a
+    stack of nn.LSTM / nn.GRU modules in order, one after the other; a functional model
+    fits only when it is a plain chain of layers."""
+    from ._specs import is_chain, is_functional
+
+    if not is_functional(model) or is_chain(model):
+        return ""
+    what = []
+    if len(model.inputs) > 1:
+        what.append(f"{len(model.inputs)} inputs {model.input_names}")
+    if len(model.outputs) > 1:
+        what.append(f"{len(model.outputs)} outputs {model.output_names}")
+    shape = " and ".join(what) or "branches, shared layers or keyword tensors (initial_state)"
+    return (f"is a functional model with {shape}: a PyTorch nn.LSTM / nn.GRU state dict "
+            "holds a plain stack of layers (one input, one output, each layer called once "
+            "on the previous one), so it cannot say how the layers connect")

@@ -1,5 +1,12 @@
-"""``npylstm convert``: between ``.keras``, ``.weights.h5``, legacy ``.h5``, and ``nn.LSTM`` /
-``nn.GRU`` state dicts (``.npz``, ``.pt``; bidirectional and multi-layer modules included)."""
+"""``npylstm convert``: between ``.keras``, ``.weights.h5``, legacy ``.h5``, a JSON model config
+(``.json``: the ``config.json`` of a ``.keras`` file, which ``keras.models.model_from_json``
+reads), and ``nn.LSTM`` / ``nn.GRU`` state dicts (``.npz``, ``.pt``; bidirectional and
+multi-layer modules included).
+
+Functional models convert between the Keras formats like Sequential ones. A state dict is a
+stack of recurrent modules in order, so it holds a functional model only when the model
+is a plain chain (one input, one output, each layer called once on the previous one's
+output: :func:`npylstm.cli._specs.is_chain`); any other graph is refused, naming why."""
 
 from __future__ import annotations
 
@@ -8,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from ._common import EXIT_OK, CLIError, existing, import_torch, out, writable
-from ._load import load_any_model
+from ._load import load_any_model, not_a_chain
 
 __all__ = ["cmd_convert"]
 
@@ -16,6 +23,7 @@ _DST_KINDS = {
     ".keras": "Keras 3 .keras archive",
     ".weights.h5": "Keras 3 .weights.h5 file",
     ".h5": "legacy HDF5 model",
+    ".json": "JSON model config (keras.models.model_from_json reads it; no weights)",
     ".npz": "PyTorch-style nn.LSTM / nn.GRU state dict (.npz)",
     ".pt": "PyTorch nn.LSTM / nn.GRU state dict (.pt)",
 }
@@ -23,12 +31,30 @@ _DST_KINDS = {
 
 def _dst_kind(path: Path) -> str:
     name = path.name.lower()
-    for suffix in (".weights.h5", ".keras", ".h5", ".npz", ".pt"):
+    for suffix in (".weights.h5", ".keras", ".h5", ".json", ".npz", ".pt"):
         if name.endswith(suffix):
             return suffix
     raise CLIError(
-        f"DST '{path}': expected a name ending in .keras, .weights.h5, .h5, .npz or .pt"
+        f"DST '{path}': expected a name ending in .keras, .weights.h5, .h5, .json, .npz or .pt"
     )
+
+
+def _write_json_config(model, dst: Path) -> None:
+    """The ``config.json`` npylstm writes in a ``.keras`` archive, as ``dst`` (atomically)."""
+    import os
+    import tempfile
+    import zipfile
+
+    from .. import io
+
+    with tempfile.TemporaryDirectory(dir=dst.parent if str(dst.parent) else ".") as tmp:
+        archive = Path(tmp) / "model.keras"
+        io.save_model(model, archive)
+        with zipfile.ZipFile(archive) as zf:
+            text = zf.read("config.json")
+        staged = Path(tmp) / "config.json"
+        staged.write_bytes(text)
+        os.replace(staged, dst)
 
 
 def cmd_convert(args) -> int:
@@ -44,7 +70,12 @@ def cmd_convert(args) -> int:
         torch = import_torch(f"writing '{dst}'")
     model = load_any_model(src, args.config)
     note = ""
-    if kind == ".keras" or (kind == ".h5" and not args.weights_only):
+    if kind in (".npz", ".pt") and not_a_chain(model):
+        raise CLIError(f"DST '{dst}': the model {not_a_chain(model)}; convert it to .keras, .h5, "
+                       ".weights.h5 or .json instead")
+    if kind == ".json":
+        _write_json_config(model, dst)
+    elif kind == ".keras" or (kind == ".h5" and not args.weights_only):
         io.save_model(model, dst)
     elif kind in (".weights.h5", ".h5"):
         io.save_weights(model, dst)

@@ -21,16 +21,15 @@ from ._common import (
     EXIT_OK,
     CLIError,
     existing,
-    fit_input,
     fmt_shape,
     import_keras,
     one_line,
     out,
     quiet_keras,
-    read_array,
 )
 from ._load import load_any_model
 from ._rules import file_keras_version, is_keras2, keras_rules
+from ._specs import is_functional, read_inputs
 
 __all__ = ["cmd_crosscheck"]
 
@@ -178,16 +177,60 @@ def _mask_row(layer, our_mask, keras_mask):
             *_diff(ours, np.asarray(keras_mask, dtype=float)))
 
 
+def _print_rows(rows, grad_rows, atol: float) -> int:
+    width = max(len(r[0]) for r in rows + grad_rows) + 2
+    header = f"{'':<{width}}{'shape':<16}{'max abs diff':>14}{'max rel diff':>14}"
+    out()
+    out("Layer outputs" + header[len("Layer outputs"):])
+    for name, shape, a, r in rows:
+        out(f"{name:<{width}}{shape:<16}{a:>14.2e}{r:>14.2e}")
+    if grad_rows:
+        out()
+        several = sum(name.startswith("output ") for name, *_ in rows) > 1
+        title = ("Gradients of sum_k mean(output_k * r_k), r_k ~ N(0, 1)" if several
+                 else "Gradients of mean(output * r), r ~ N(0, 1)")
+        out(title)
+        for name, shape, a, r in grad_rows:
+            out(f"{name:<{width}}{shape:<16}{a:>14.2e}{r:>14.2e}")
+    worst = max(a for _, _, a, _ in rows + grad_rows)
+    out()
+    if not worst <= atol:  # NaN fails too
+        over = [n for n, _, a, _ in rows + grad_rows if not a <= atol]
+        out(f"FAIL: largest difference {worst:.2e} > --atol {atol:g} in {', '.join(over)}")
+        return EXIT_MISMATCH
+    out(f"OK: largest difference {worst:.2e} <= --atol {atol:g}")
+    return EXIT_OK
+
+
+def _crosscheck_graph(args, path, model, keras, version, rules) -> int:
+    """A functional model (:mod:`npylstm.cli.crosscheck_graph`)."""
+    from .crosscheck_graph import graph_inputs, graph_rows, say_graph
+
+    xs, source = graph_inputs(model, args, np.random.default_rng(args.seed))
+    out(f"Cross-check of {path}: npylstm against Keras {keras.__version__} "
+        f"({keras.backend.backend()} backend) on {source}")
+    for line in rules:
+        out(line)
+    say_graph(model)
+    keras_model = _load_keras_model(keras, path, args.config, keras2=is_keras2(version))
+    out("rel = largest |npylstm - Keras| / largest |Keras value|")
+    with quiet_keras():
+        rows, grad_rows = graph_rows(keras, model, keras_model, xs, args, _diff, _to_numpy)
+    return _print_rows(rows, grad_rows, args.atol)
+
+
 def cmd_crosscheck(args) -> int:
     path = existing(args.file)
     model = load_any_model(path, args.config)
     keras = import_keras("crosscheck")
     version = file_keras_version(path, args.config)
     rules = keras_rules(model, version)
+    if is_functional(model):
+        return _crosscheck_graph(args, path, model, keras, version, rules)
     rng = np.random.default_rng(args.seed)
     if args.input is not None:
-        x = fit_input(read_array(args.input), model, f"--input '{args.input}'")
-        source = f"the {len(x)} samples of '{args.input}'"
+        x = read_inputs(model, args.input)[0]
+        source = f"the {len(x)} samples of '{args.input[0]}'"
     else:
         if args.samples < 1:
             raise CLIError(f"--samples: expected an integer >= 1, received {args.samples}")
@@ -236,23 +279,4 @@ def cmd_crosscheck(args) -> int:
             for layer, ours_g, keras_g in zip(model.layers, grads_ours, grads_keras, strict=True):
                 for label, g, k in zip(_weight_labels(layer), ours_g, keras_g, strict=True):
                     grad_rows.append((label, fmt_shape(g.shape), *_diff(g, k)))
-    width = max(len(r[0]) for r in rows + grad_rows) + 2
-    header = f"{'':<{width}}{'shape':<16}{'max abs diff':>14}{'max rel diff':>14}"
-    out()
-    out("Layer outputs" + header[len("Layer outputs"):])
-    for name, shape, a, r in rows:
-        out(f"{name:<{width}}{shape:<16}{a:>14.2e}{r:>14.2e}")
-    if grad_rows:
-        out()
-        title = "Gradients of mean(output * r), r ~ N(0, 1)"
-        out(title)
-        for name, shape, a, r in grad_rows:
-            out(f"{name:<{width}}{shape:<16}{a:>14.2e}{r:>14.2e}")
-    worst = max(a for _, _, a, _ in rows + grad_rows)
-    out()
-    if not worst <= args.atol:  # NaN fails too
-        over = [n for n, _, a, _ in rows + grad_rows if not a <= args.atol]
-        out(f"FAIL: largest difference {worst:.2e} > --atol {args.atol:g} in {', '.join(over)}")
-        return EXIT_MISMATCH
-    out(f"OK: largest difference {worst:.2e} <= --atol {args.atol:g}")
-    return EXIT_OK
+    return _print_rows(rows, grad_rows, args.atol)

@@ -65,9 +65,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     predict = add("predict", cmd_predict, "run a model file on inputs from .npy or .csv")
     predict.add_argument("file", metavar="FILE")
-    predict.add_argument("--input", required=True, metavar="X",
-                         help=".npy (samples, timesteps, features) or .csv (one sample a row)")
-    predict.add_argument("--output", required=True, metavar="Y", help=".npy or .csv")
+    predict.add_argument("--input", required=True, metavar="X", action="append",
+                         help=".npy (samples, timesteps, features) or .csv (one sample a row); "
+                         "one per model input, in order or as NAME=X")
+    predict.add_argument("--output", required=True, metavar="Y", action="append",
+                         help=".npy or .csv; one per model output, in order or as NAME=Y")
     predict.add_argument("--batch-size", type=int, default=32)
     add_config(predict)
 
@@ -77,7 +79,9 @@ def build_parser() -> argparse.ArgumentParser:
     cross.add_argument("--samples", type=int, default=8, help="random input samples (default 8)")
     cross.add_argument("--timesteps", type=int, default=10,
                        help="timesteps of random input when the model accepts any (default 10)")
-    cross.add_argument("--input", metavar="X", help="use these inputs (.npy/.csv) instead")
+    cross.add_argument("--input", metavar="X", action="append",
+                       help="use these inputs (.npy/.csv) instead; one per model input, in "
+                       "order or as NAME=X")
     cross.add_argument("--grad", action="store_true",
                        help="compare gradients too (weights and input; JAX backend)")
     cross.add_argument("--atol", type=float, default=1e-5, help="tolerance (default 1e-5)")
@@ -94,7 +98,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     gates = add("gates", cmd_gates, "trace the gates over time (and plot them)")
     gates.add_argument("file", metavar="FILE")
-    gates.add_argument("--input", required=True, metavar="X", help=".npy or .csv inputs")
+    gates.add_argument("--input", required=True, metavar="X", action="append",
+                       help=".npy or .csv inputs; one per model input, in order or as NAME=X")
     gates.add_argument("--plot", metavar="PNG", help="save heatmaps of the gates (per direction)")
     gates.add_argument("--layer", help="recurrent layer name (default: the first)")
     gates.add_argument("--sample", type=int, default=0, help="which input sample (default 0)")
