@@ -17,6 +17,7 @@ for the Keras 3 formats (Keras 3 has no activation with that meaning).
 from __future__ import annotations
 
 import copy
+import inspect
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -44,6 +45,7 @@ __all__ = [
     "normalize_model_config",
     "split_weights",
     "supported_layers",
+    "takes_initial_state",
     "unsupported_layers",
     "variable_tree",
     "weighted_layers",
@@ -67,6 +69,23 @@ def supported_layers() -> list[str]:
 def unsupported_layers(class_names: Iterable) -> list[str]:
     """The names in ``class_names`` that are not registered layer classes, sorted."""
     return sorted({str(name) for name in class_names} - set(supported_layers()))
+
+
+def _unsupported_message(layers: list[dict], unsupported: list[str]) -> str:
+    """Which layers name classes npylstm cannot build, and how to supply one."""
+    named = [f"'{layer['config'].get('name', '?')}' ({layer.get('class_name')})"
+             for layer in layers if str(layer.get("class_name")) in unsupported]
+    message = (f"unsupported layer classes {unsupported} (layers {', '.join(named)}); "
+               f"npylstm supports {supported_layers()}")
+    if "Lambda" in unsupported:
+        message += ("; a Lambda layer holds Python code, which npylstm never runs (as "
+                    "Keras's safe_mode): rewrite it as an npylstm layer and pass it with "
+                    "load_model(..., custom_objects={'Lambda': YourLayer})")
+    others = [name for name in unsupported if name != "Lambda"]
+    if others:
+        message += (f"; for a custom class, pass an npylstm layer class with load_model(..., "
+                    f"custom_objects={{{others[0]!r}: YourLayer}})")
+    return message
 
 
 def layer_class(class_name: str) -> type[Layer]:
@@ -318,10 +337,7 @@ def normalize_model_config(model_config, keras_version: str, path: str = "<confi
             raise KerasFileError(f"{path}: layer #{index} of the config is not a layer config")
     unsupported = unsupported_layers(layer.get("class_name") for layer in layers)
     if unsupported:
-        raise KerasFileError(
-            f"{path}: unsupported layer classes {unsupported}; npylstm supports "
-            f"{supported_layers()}"
-        )
+        raise KerasFileError(f"{path}: {_unsupported_message(layers, unsupported)}")
     keras2 = keras_major_version(keras_version) < 3
     out_layers: list[dict] = []
     for index, layer in enumerate(layers):
@@ -349,7 +365,124 @@ def normalize_model_config(model_config, keras_version: str, path: str = "<confi
         config = _normalize_layer_config(cls, config, keras2, f"{path}: {label}")
         out_layers.append({**layer, "config": config})
     inner["layers"] = out_layers
+    if class_name == "Functional":
+        _keras3_nodes(inner, path)
     return {**model_config, "class_name": class_name, "config": inner}
+
+
+# -- a functional config's nodes: Keras 2's lists -> Keras 3's {"args", "kwargs"} -------------
+
+
+def takes_initial_state(cls) -> bool:
+    """Whether ``cls`` is called with ``initial_state=`` (the RNN layers, Bidirectional).
+
+    tf_keras's ``RNN.__call__`` / ``Bidirectional.__call__`` (``tf_keras/src/layers/rnn/
+    base_rnn.py``, ``bidirectional.py``) append the ``initial_state`` tensors to the
+    inputs, so its config holds them as the node's entries after the first; reading
+    (``rnn_utils.standardize_args``) takes the entries after the first as the initial
+    state again."""
+    return "initial_state" in inspect.signature(cls.forward).parameters
+
+
+def _is_keras2_history(value) -> bool:
+    """``[layer_name, node_index, tensor_index]``: how tf_keras writes a tensor
+    (``tf_utils.convert_inner_node_data`` reads any such list as one)."""
+    return (isinstance(value, list | tuple) and len(value) == 3 and isinstance(value[0], str)
+            and all(isinstance(v, int) and not isinstance(v, bool) for v in value[1:]))
+
+
+def _keras_tensor(history: list) -> dict:
+    return {"class_name": "__keras_tensor__", "config": {"keras_history": list(history)}}
+
+
+def _keras3_nodes(inner: dict, path: str) -> None:
+    """Every Keras 2 node list of a functional config as Keras 3's node dict, in place
+    (tf_keras's ``Node.serialize`` / ``functional.process_node`` are the reference), after
+    checking that each entry names a layer of the config and one of its calls."""
+    label = f"{path}: Functional '{inner.get('name', '?')}'"
+    calls: dict[str, int] = {}
+    for layer in inner["layers"]:
+        name = layer.get("name", layer["config"].get("name"))
+        nodes = layer.get("inbound_nodes") or []
+        calls[name] = 1 if is_input_layer(layer["class_name"]) else len(nodes)
+
+    def check(history, where: str) -> None:
+        name, node_index = history[0], history[1]
+        if name not in calls:
+            raise KerasFileError(f"{where} names layer {name!r}, which the config does not "
+                                 f"have (layers: {sorted(calls)})")
+        if not 0 <= node_index < calls[name]:
+            raise KerasFileError(
+                f"{where} names call {node_index} of layer {name!r}, which has "
+                f"{calls[name]} call{'s' if calls[name] != 1 else ''} in the config")
+
+    def tensors(value, where: str):
+        """Keras 2 ``[layer, node, tensor]`` lists (nested in lists / dicts) -> Keras 3
+        tensor entries."""
+        if _is_keras2_history(value):
+            check(value, where)
+            return _keras_tensor(value)
+        if isinstance(value, dict) and value.get("class_name") == "__keras_tensor__":
+            history = (value.get("config") or {}).get("keras_history")
+            if _is_keras2_history(history):
+                check(history, where)
+            return value
+        if isinstance(value, dict):
+            return {k: tensors(v, where) for k, v in value.items()}
+        if isinstance(value, list | tuple):
+            return [tensors(v, where) for v in value]
+        return value
+
+    for layer in inner["layers"]:
+        name = layer.get("name", layer["config"].get("name"))
+        where = f"{label}: layer '{name}' ({layer['class_name']})"
+        cls = layer_class(layer["class_name"])
+        nodes = layer.get("inbound_nodes") or []
+        if not isinstance(nodes, list):
+            raise KerasFileError(f"{where}: expected a list of inbound_nodes, received "
+                                 f"{type(nodes).__name__}")
+        layer["inbound_nodes"] = [
+            _keras3_node(node, cls, tensors, f"{where} call {i}") if isinstance(node, list)
+            else tensors(node, f"{where} call {i}")
+            for i, node in enumerate(nodes)
+        ]
+    for key in ("input_layers", "output_layers"):
+        # tensors() checks every [layer, node, tensor] entry; the form stays as it is
+        # (Functional.from_config reads both and refuses a missing or malformed one)
+        tensors(inner.get(key), f"{label}: {key}")
+
+
+def _keras3_node(node: list, cls, tensors, where: str) -> dict:
+    """One Keras 2 node ``[[layer, node, tensor, kwargs], ...]`` -> ``{"args", "kwargs"}``.
+
+    tf_keras attaches the same kwargs to every entry (the call's arguments after the
+    first, tensors in them as ``[layer, node, tensor]`` lists; as tf_keras's
+    ``process_node``, the last entry's count); several entries are the
+    first argument as a list (a merge layer's inputs), except for a layer taking
+    ``initial_state`` (:func:`takes_initial_state`): entries after the first are it."""
+    entries, kwargs = [], {}
+    for entry in node:
+        if not (isinstance(entry, list) and len(entry) in (3, 4)
+                and _is_keras2_history(entry[:3])):
+            if isinstance(entry, list) and entry and entry[0] == "_CONSTANT_VALUE":
+                raise KerasFileError(f"{where}: a constant (not a tensor) as an input of the "
+                                     "call; npylstm reads calls on tensors only")
+            raise KerasFileError(f"{where}: expected inbound entries [layer, node, tensor"
+                                 f"(, kwargs)], received {entry!r}")
+        entries.append(tensors(list(entry[:3]), where))
+        if len(entry) == 4:
+            if not isinstance(entry[3], dict):
+                raise KerasFileError(f"{where}: expected the call's kwargs as a dict, "
+                                     f"received {entry[3]!r}")
+            kwargs = tensors(entry[3], where)
+    if not entries:
+        raise KerasFileError(f"{where}: an inbound node without inputs")
+    if len(entries) > 1 and takes_initial_state(cls):
+        if "initial_state" in kwargs:
+            raise KerasFileError(f"{where}: initial_state given both as inputs and as a "
+                                 "keyword argument")
+        return {"args": [entries[0]], "kwargs": {**kwargs, "initial_state": entries[1:]}}
+    return {"args": [entries[0] if len(entries) == 1 else entries], "kwargs": kwargs}
 
 
 # -- writing: Keras 3's config -> what each format stores ----------------------------------

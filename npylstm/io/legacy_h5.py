@@ -25,10 +25,12 @@ from .keras_config import (
     LayerVars,
     check_model_config,
     keras2_hard_sigmoid_keys,
+    layer_class,
     layer_vars,
     legacy_layer_config,
     normalize_model_config,
     split_weights,
+    takes_initial_state,
     weighted_layers,
     writable_layers,
 )
@@ -152,6 +154,71 @@ def read_legacy_weights(h5: h5py.File, layers: Sequence[LayerVars], path: Path) 
 # -- writing ------------------------------------------------------------------------------------
 
 
+def _keras2_history(value) -> list | None:
+    """The ``[layer, node, tensor]`` of a Keras 3 tensor entry, else None."""
+    if isinstance(value, dict) and value.get("class_name") == "__keras_tensor__":
+        return list((value.get("config") or {}).get("keras_history") or [])
+    return None
+
+
+def _keras2_kwargs(value):
+    """Keras 3 tensor entries (nested in lists / dicts) -> tf_keras's ``[layer, node,
+    tensor]`` lists."""
+    history = _keras2_history(value)
+    if history is not None:
+        return history
+    if isinstance(value, dict):
+        return {k: _keras2_kwargs(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_keras2_kwargs(v) for v in value]
+    return value
+
+
+def _keras2_tensors(structure):
+    """A model's ``input_layers`` / ``output_layers`` as tf_keras writes them: always
+    nested (``get_network_config``: a single ``[layer, node, tensor]`` in a list)."""
+    single = (isinstance(structure, list) and len(structure) == 3
+              and isinstance(structure[0], str))
+    return [structure] if single else structure
+
+
+def _keras2_node(node: dict, cls, where: str) -> list:
+    """One Keras 3 node ``{"args", "kwargs"}`` as tf_keras's ``Node.serialize`` writes it:
+    ``[[layer, node, tensor, kwargs], ...]``, one entry per tensor of the first argument
+    (the same kwargs on each), and an RNN's ``initial_state`` tensors as entries after
+    the first (tf_keras's ``RNN.__call__`` appends them to the inputs)."""
+    args, kwargs = list(node.get("args") or []), dict(node.get("kwargs") or {})
+    if len(args) != 1:
+        raise KerasFileError(
+            f"{where}: a call with {len(args)} positional arguments cannot be written in "
+            "tf_keras's node format (its config names the arguments after the first)")
+    first = args[0]
+    extra = []
+    if takes_initial_state(cls) and kwargs.get("initial_state") is not None:
+        state = kwargs.pop("initial_state")
+        extra = list(state) if isinstance(state, list | tuple) else [state]
+    kwargs = _keras2_kwargs(kwargs)
+    tensors = list(first) if isinstance(first, list | tuple) else [first]
+    entries = []
+    for tensor in [*tensors, *extra]:
+        history = _keras2_history(tensor)
+        if history is None:
+            raise KerasFileError(f"{where}: expected tensors as the call's inputs, "
+                                 f"received {tensor!r}")
+        entries.append([*history, kwargs])
+    return entries
+
+
+def _inbound_nodes(layer: dict, keras2: bool) -> list:
+    """A functional layer's ``inbound_nodes``: Keras 3's form, or tf_keras's."""
+    nodes = layer.get("inbound_nodes", [])
+    if not keras2:
+        return nodes
+    cls = layer_class(layer["class_name"])
+    where = f"layer '{layer['config'].get('name')}' ({layer['class_name']})"
+    return [_keras2_node(node, cls, f"{where} call {i}") for i, node in enumerate(nodes)]
+
+
 def _training_config(compile_config: dict) -> dict:
     """tf.keras's ``training_config``: the compile settings, the optimizer apart."""
     optimizer = compile_config.get("optimizer") or {}
@@ -204,11 +271,6 @@ def write_legacy_h5(
         ]
         layer_configs = [layer["config"] for layer in layers]
         functional = config["class_name"] != "Sequential"
-        if functional and keras2:
-            raise KerasFileError(
-                "cannot write a functional model with Keras 2's hard_sigmoid as a legacy "
-                ".h5 file yet (tf_keras's node format); save it as .keras"
-            )
         model_config = {
             "class_name": config["class_name"],
             "config": {
@@ -216,12 +278,15 @@ def write_legacy_h5(
                 "layers": [
                     {**legacy_layer_config(layer, keras2),
                      **({"name": layer["config"].get("name"),
-                         "inbound_nodes": layer.get("inbound_nodes", [])} if functional else {})}
+                         "inbound_nodes": _inbound_nodes(layer, keras2)} if functional else {})}
                     for layer in config["config"]["layers"]
                 ],
             },
         }
-        if keras2:
+        if keras2 and functional:  # tf_keras's form of the nodes and of the model's tensors
+            for key in ("input_layers", "output_layers"):
+                model_config["config"][key] = _keras2_tensors(model_config["config"][key])
+        elif keras2:
             model_config["config"].pop("trainable", None)
         compile_config = config.get("compile_config")
         # Only for tf.keras: Keras 3.15 cannot load a legacy file whose training_config
