@@ -181,6 +181,18 @@ def test_masked_embedding_lstm_predicts_as_keras(masked_models):
     assert np.abs(y[0] - ours.layers[1](ours.layers[0](PADDED[:1]))[0]).max() > 1e-4
 
 
+def test_keras_file_of_the_masked_model_loads_and_predicts(masked_models, tmp_path):
+    ours, theirs = masked_models
+    with warnings.catch_warnings():  # Keras 3.15's saver warns under NumPy 2 (its Variable)
+        warnings.filterwarnings("ignore", message="__array__ implementation doesn't accept",
+                                category=DeprecationWarning)
+        theirs.save(tmp_path / "theirs.keras")
+    loaded = npylstm.load_model(tmp_path / "theirs.keras")
+    assert loaded.layers[0].mask_zero and loaded.layers[0].INPUT_DTYPE == "int32"
+    np.testing.assert_array_equal(loaded.predict(PADDED, verbose=0),
+                                  ours.predict(PADDED, verbose=0))
+
+
 def test_masked_embedding_lstm_gradients_match_jax(masked_models):
     import jax
     import jax.numpy as jnp
