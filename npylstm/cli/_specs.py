@@ -146,7 +146,7 @@ def _as_integers(x: np.ndarray, spec: TensorSpec, source: str) -> np.ndarray:
             index = tuple(int(i) for i in np.argwhere(~whole)[0])
             raise CLIError(
                 f"{source}: the input '{spec.name or 'input'}' holds integer ids "
-                f"({spec.dtype.name}), found {x[index]!r} at index {index}"
+                f"({spec.dtype.name}), found {float(x[index]):g} at index {index}"
             )
     info = np.iinfo(spec.dtype)
     if x.size and (x.min() < info.min or x.max() > info.max):
