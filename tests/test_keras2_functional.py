@@ -132,6 +132,23 @@ def test_layer_order_and_weight_names_match_tf_keras(name):
     assert ours == theirs
 
 
+def test_layer_names_in_another_order_are_matched_by_name(tmp_path):
+    """tf_keras writes ``layer_names`` in ``model.layers`` order, as the config; a file
+    listing the same layers in another order (here out_b before out_a, whose kernels
+    differ in shape) is matched by name."""
+    path = tmp_path / "shared.h5"
+    shutil.copy(FIXTURES / "keras2_shared.h5", path)
+    with h5py.File(path, "r+") as h5:
+        group = h5["model_weights"]
+        names = [str(n) for n in group.attrs["layer_names"]]
+        assert names[-2:] == ["out_a", "out_b"]
+        group.attrs["layer_names"] = np.array([n.encode() for n in names[:-2]
+                                               + ["out_b", "out_a"]])
+    model = npylstm.load_model(path)
+    assert [layer.name for layer in model.layers] == names
+    check_predictions(model, data("keras2_shared"))
+
+
 def test_seq2seq_reads_initial_state_as_a_keyword():
     """The decoder's node: its input, and the encoder's h and c as ``initial_state``."""
     model = npylstm.load_model(FIXTURES / "keras2_seq2seq.h5")
@@ -278,7 +295,8 @@ print(json.dumps(out))
 @pytest.mark.skipif(not TF_PYTHON.exists(), reason="needs the tf_keras venv /work/tfvenv")
 def test_tf_keras_reads_our_keras2_functional_h5(tmp_path):
     """tf_keras 2.21 loads npylstm's Keras 2 functional .h5 files (tf_keras's node format)
-    and predicts what npylstm predicts, with the layers in the same order."""
+    and predicts what npylstm predicts (within 1e-6 of the outputs' scale: the weights are
+    tripled, so outputs reach ~5), with the layers in the same order."""
     models = keras2_models()
     paths, expected = [], {}
     for key, (model, xs) in models.items():
@@ -302,8 +320,8 @@ def test_tf_keras_reads_our_keras2_functional_h5(tmp_path):
         with np.load(path + ".out.npz") as out:
             theirs = [out[f"arr_{i}"] for i in range(len(out.files))]
         assert len(theirs) == len(ys)
-        for a, b in zip(theirs, ys, strict=True):
-            np.testing.assert_allclose(a, b, atol=ATOL, rtol=0)
+        for a, b in zip(theirs, ys, strict=True):  # float32 from both: 1e-6 of the scale
+            np.testing.assert_allclose(a, b, atol=ATOL * max(1.0, np.abs(b).max()), rtol=0)
 
 
 # -- bad configs ------------------------------------------------------------------------------

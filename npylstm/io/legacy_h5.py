@@ -128,8 +128,25 @@ def read_legacy_model(h5: h5py.File, model_config: str, path: Path) -> ModelFile
         [layer["config"].get("name", layer["class_name"]) for layer in layers],
         [layer["config"] for layer in layers],
     )
+    if config["class_name"] == "Functional":
+        names, arrays = _config_order(entries, names, arrays)
     layer_weights = _assign_legacy(entries, names, arrays, path)
     return ModelFile(config, layer_weights, version, "legacy_h5", names, compile_config)
+
+
+def _config_order(
+    layers: Sequence[LayerVars], names: list[str], arrays: list[list[np.ndarray]]
+) -> tuple[list[str], list[list[np.ndarray]]]:
+    """A functional model's weighted layers in the config's order when the file lists the
+    same names in another order. Keras (2 and 3) matches them by position, and writes
+    ``layer_names`` and the config both from ``model.layers``, so its files agree; a file
+    that lists them otherwise (an edited or hand-made file) still names each layer, and a
+    functional model's layer names are unique."""
+    wanted = [layer.name for layer in layers if layer.tree.weight_names()]
+    if names == wanted or sorted(names) != sorted(wanted) or len(set(names)) != len(names):
+        return names, arrays
+    by_name = dict(zip(names, arrays, strict=True))
+    return wanted, [by_name[name] for name in wanted]
 
 
 def read_legacy_weights(h5: h5py.File, layers: Sequence[LayerVars], path: Path) -> ModelFile:
@@ -244,15 +261,16 @@ def write_legacy_h5(
     """Write a legacy HDF5 file: a whole model (``config`` given) or weights only.
 
     A model using Keras 2's hard_sigmoid is written with ``keras_version`` 2.x and a
-    tf_keras-style config, so tf_keras (and npylstm) read it back with the same meaning;
-    any other model is written with ``keras_version`` 3.x in Keras 3's legacy form.
+    tf_keras-style config, so tf_keras (and npylstm) read it back with the same meaning
+    (a functional model's nodes in tf_keras's list form: ``_keras2_node``); any other
+    model is written with ``keras_version`` 3.x in Keras 3's legacy form.
 
     Parameters
     ----------
     path : str or PathLike
     config : dict or None
-        The Sequential config; None writes a weights-only file (then ``class_names`` and
-        ``layer_names`` are required).
+        The Sequential or Functional config (Keras 3's form); None writes a weights-only
+        file (then ``class_names`` and ``layer_names`` are required).
     layer_weights : sequence of sequence of np.ndarray
         One list per non-Input layer, in ``get_weights()`` order.
     layer_configs : sequence of dict, optional
