@@ -83,7 +83,20 @@ def _expression(formula: str) -> str:
     return formula.rsplit(" = ", 1)[0]
 
 
+def _explain_model(model) -> LayerParams:
+    """A model inside a model (a nested functional model): its layers' counts added."""
+    counts = [layer.count_params() for layer in model.layers if layer.count_params()]
+    count = model.count_params()
+    formula = f"{' + '.join(f'{c:,}' for c in counts) or '0'} = {count:,}"
+    weights = tuple((f"{layer.name}/{w.name}", tuple(w.value.shape))
+                    for layer in model.layers for w in layer.weights)
+    return LayerParams(model.name, type(model).__name__, "sum of its layers", formula,
+                       weights, count)
+
+
 def _explain_layer(layer: Layer) -> LayerParams:
+    if not isinstance(layer, Layer) and isinstance(getattr(layer, "layers", None), list):
+        return _explain_model(layer)
     kind = type(layer).__name__
     count = layer.count_params()
     rule, formula = layer.param_rule()
@@ -106,7 +119,9 @@ def explain_params(model_or_layer) -> ParamReport:
 
     Parameters
     ----------
-    model_or_layer : a built npylstm.Sequential, or a built layer
+    model_or_layer : a built model (Sequential or functional: its layers in order, the
+        InputLayers with no weights, a nested model as the sum of its layers), or a built
+        layer
 
     Returns
     -------
@@ -120,8 +135,8 @@ def explain_params(model_or_layer) -> ParamReport:
         layers = model_or_layer.layers
     else:
         raise TypeError(
-            "explain_params: expected an npylstm Sequential model or layer, received "
-            f"{type(model_or_layer).__name__}"
+            "explain_params: expected an npylstm Sequential or functional model or a layer, "
+            f"received {type(model_or_layer).__name__}"
         )
     for layer in layers:
         if not layer.built:
