@@ -23,9 +23,17 @@ must be equal here (Keras would silently broadcast, e.g. ``(32, 1)`` against ``(
 stays float32 and a float64 call can be checked by central differences. Keras itself casts
 both to ``floatx()`` (float32) first.
 
+``SparseCategoricalCrossentropy`` takes integer class ids instead of ``y_true``: shape
+``y_pred.shape[:-1]`` (or that with a trailing 1), e.g. ``(batch,)`` against
+``(batch, classes)`` or ``(batch, timesteps)`` against a tagger's
+``(batch, timesteps, classes)``.
+
 At kinks the gradient follows JAX's conventions (the Keras backend used as the oracle):
 ``d|x|/dx = 1`` at ``x = 0``, and ``clip``/``maximum`` pass half the gradient when the input
-equals the bound exactly.
+equals the bound exactly, a ``max`` over an axis shares it equally between ties.
+
+The base class and helpers are in :mod:`npylstm.losses_base` (Keras's ``losses/loss.py``);
+the losses follow ``keras/src/losses/losses.py`` (Keras 3.15).
 
 >>> import numpy as np
 >>> value, grad = get("mse")(np.array([[1.0], [2.0]]), np.array([[1.5], [2.0]]))
@@ -39,6 +47,22 @@ import difflib
 
 import numpy as np
 
+from .losses_base import (
+    EPSILON,
+    Loss,
+    _check_axis,
+    _clip_grad,
+    _mean_last,
+    _sigmoid,
+    check_mask,
+    squeeze_or_expand_to_same_rank,
+)
+from .losses_crossentropy import (
+    BinaryCrossentropy,
+    CategoricalCrossentropy,
+    SparseCategoricalCrossentropy,
+)
+
 __all__ = [
     "EPSILON",
     "Loss",
@@ -49,198 +73,20 @@ __all__ = [
     "MeanSquaredLogarithmicError",
     "BinaryCrossentropy",
     "CategoricalCrossentropy",
+    "SparseCategoricalCrossentropy",
+    "KLDivergence",
+    "Poisson",
+    "LogCosh",
+    "CosineSimilarity",
+    "Hinge",
+    "SquaredHinge",
+    "CategoricalHinge",
     "check_mask",
     "squeeze_or_expand_to_same_rank",
     "get",
     "names",
+    "serialize",
 ]
-
-EPSILON = 1e-7  # keras.backend.epsilon()
-
-
-def squeeze_or_expand_to_same_rank(
-    x1: np.ndarray, x2: np.ndarray, expand_rank_1: bool = True
-) -> tuple[np.ndarray, np.ndarray]:
-    """Keras's ``squeeze_or_expand_to_same_rank``: fix a rank difference of one trailing 1.
-
-    >>> a, b = squeeze_or_expand_to_same_rank(np.zeros(4), np.zeros((4, 1)))
-    >>> a.shape, b.shape
-    ((4, 1), (4, 1))
-    """
-    if x1.ndim == x2.ndim + 1 and x1.shape[-1] == 1:
-        if x2.ndim == 1 and expand_rank_1:
-            x2 = x2[..., None]
-        else:
-            x1 = x1[..., 0]
-    elif x2.ndim == x1.ndim + 1 and x2.shape[-1] == 1:
-        if x1.ndim == 1 and expand_rank_1:
-            x1 = x1[..., None]
-        else:
-            x2 = x2[..., 0]
-    return x1, x2
-
-
-def check_mask(owner: str, mask, shape: tuple) -> np.ndarray:
-    """``mask`` as booleans of the per-sample values' ``shape`` (``y_pred``'s without its
-    last axis), or a ValueError naming ``owner`` (a loss or a metric).
-
-    >>> check_mask("MeanSquaredError", [[1, 0]], (1, 2)).tolist()
-    [[True, False]]
-    """
-    mask = np.asarray(mask)
-    if mask.shape != tuple(shape):
-        raise ValueError(
-            f"{owner}: expected a mask of the per-sample values' shape {tuple(shape)} "
-            f"(y_pred's without its last axis), received {mask.shape}"
-        )
-    return mask.astype(bool)
-
-
-def _as_float_array(x, dtype=None) -> np.ndarray:
-    """``x`` as an array; integer/bool/list data become float32 (Keras's floatx)."""
-    x = np.asarray(x)
-    if dtype is not None:
-        return x.astype(dtype, copy=False)
-    if not np.issubdtype(x.dtype, np.floating):
-        x = x.astype(np.float32)
-    return x
-
-
-def _mean_last(e: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``mean(e, axis=-1)`` and the factor ``d mean / d e`` (``1 / n``)."""
-    n = e.shape[-1]
-    return np.mean(e, axis=-1), e.dtype.type(1.0 / n)
-
-
-def _clip_grad(x: np.ndarray, lo, hi) -> np.ndarray:
-    """``d clip(x, lo, hi) / dx`` as JAX defines it: 1 inside, 0.5 on a bound, 0 outside."""
-    one, half = x.dtype.type(1), x.dtype.type(0.5)
-    inside = np.where((x > lo) & (x < hi), one, x.dtype.type(0))
-    return np.where((x == lo) | (x == hi), half, inside)
-
-
-def _log_sigmoid(x: np.ndarray) -> np.ndarray:
-    """``log(sigmoid(x)) = min(x, 0) - log1p(exp(-|x|))``, stable for any ``x``."""
-    return np.minimum(x, 0) - np.log1p(np.exp(-np.abs(x)))
-
-
-def _sigmoid(x: np.ndarray) -> np.ndarray:
-    e = np.exp(-np.abs(x))  # in (0, 1], never overflows
-    return np.where(x >= 0, 1 / (1 + e), e / (1 + e)).astype(x.dtype, copy=False)
-
-
-class Loss:
-    """Base class: Keras's reduction, shape handling and dtype rules around ``_fn``.
-
-    Subclasses implement ``_fn(y_true, y_pred) -> (values, dvalues)`` on two arrays of one
-    shape ``S``: ``values`` of shape ``S[:-1]`` (Keras's per-sample function) and
-    ``dvalues`` of shape ``S`` with ``dvalues[..., j] = d values[...] / d y_pred[..., j]``.
-    """
-
-    default_name = "loss"
-    min_rank = 1
-
-    def __init__(self, name: str | None = None):
-        self.name = name or self.default_name
-        self.reduction = "sum_over_batch_size"
-
-    # -- what subclasses define ---------------------------------------------------------
-    def _fn(self, y_true: np.ndarray, y_pred: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        raise NotImplementedError
-
-    # -- shared machinery -----------------------------------------------------------------
-    def _compute(self, y_true: np.ndarray, y_pred: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """``_fn`` with NaN/inf propagating silently, as in Keras (no RuntimeWarning)."""
-        with np.errstate(all="ignore"):
-            return self._fn(y_true, y_pred)
-
-    def _prepare(self, y_true, y_pred) -> tuple[np.ndarray, np.ndarray, tuple[int, ...]]:
-        """Arrays in ``y_pred``'s dtype, ranks reconciled as Keras does; checks shapes."""
-        y_pred = _as_float_array(y_pred)
-        y_true = _as_float_array(y_true, y_pred.dtype)
-        shape = y_pred.shape
-        if y_pred.ndim < self.min_rank or y_true.ndim < 1:
-            raise ValueError(
-                f"{type(self).__name__}: expected y_true and y_pred with at least "
-                f"{self.min_rank} dimension(s) (batch first), received y_true shape "
-                f"{y_true.shape} and y_pred shape {y_pred.shape}"
-            )
-        t, p = squeeze_or_expand_to_same_rank(y_true, y_pred)
-        if t.shape != p.shape:
-            raise ValueError(
-                f"{type(self).__name__}: y_true shape {y_true.shape} does not match y_pred "
-                f"shape {y_pred.shape} (ranks may differ only by a trailing 1, as in "
-                "(batch,) vs (batch, 1))"
-            )
-        if p.size == 0:
-            raise ValueError(
-                f"{type(self).__name__}: received empty arrays, y_pred shape {y_pred.shape}"
-            )
-        return t, p, shape
-
-    def values(self, y_true, y_pred) -> np.ndarray:
-        """Keras's per-sample function: the loss reduced over the last axis only.
-
-        Returns shape ``y_pred.shape[:-1]`` after rank reconciliation (0-d for 1-D input).
-        """
-        t, p, _ = self._prepare(y_true, y_pred)
-        return self._compute(t, p)[0]
-
-    def __call__(self, y_true, y_pred, mask=None) -> tuple[float, np.ndarray]:
-        """The reduced loss and its gradient.
-
-        Parameters
-        ----------
-        y_true : array_like, shape (batch, ...) — targets.
-        y_pred : array_like, shape (batch, ...) — predictions (same shape, or differing
-            only by a trailing 1).
-        mask : None or booleans of the per-sample values' shape (``y_pred.shape[:-1]``,
-            e.g. ``(batch, timesteps)``) — the output's mask: masked entries do not count.
-
-        Returns
-        -------
-        value : float — ``sum(values) / values.size`` (Keras's "sum_over_batch_size"),
-            with a mask ``sum(values * mask) / count(mask)``.
-        dvalue_dy_pred : ndarray, shape and dtype of ``y_pred``.
-        """
-        t, p, shape = self._prepare(y_true, y_pred)
-        values, dvalues = self._compute(t, p)
-        count = p.dtype.type(max(values.size, 1))
-        with np.errstate(all="ignore"):
-            if mask is not None:
-                weight = self._mask_weight(mask, values)  # total / valid at real entries
-                values = values * weight
-                dvalues = dvalues * weight[..., None]
-            value, grad = np.sum(values) / count, dvalues / count
-        return float(value), grad.astype(p.dtype, copy=False).reshape(shape)
-
-    def _mask_weight(self, mask, values: np.ndarray) -> np.ndarray:
-        """Keras's ``apply_mask`` for "sum_over_batch_size": ``total / valid`` at the real
-        entries, 0 at the masked ones (all 0 when none is real)."""
-        mask = check_mask(type(self).__name__, mask, values.shape)
-        valid = int(mask.sum())
-        scale = values.dtype.type(values.size / valid) if valid else values.dtype.type(0)
-        return np.where(mask, scale, values.dtype.type(0))
-
-    def per_sample(self, y_true, y_pred) -> np.ndarray:
-        """One loss value per sample, shape ``(batch,)``; their mean is the reduced loss.
-
-        For 1-D input (one output per sample, Keras reduces them all at once) this is the
-        element-wise loss.
-        """
-        t, p, _ = self._prepare(y_true, y_pred)
-        if p.ndim == 1:
-            return self._compute(t[:, None], p[:, None])[0]  # a last axis of 1: element-wise
-        values = self._compute(t, p)[0]
-        with np.errstate(all="ignore"):
-            return values.reshape(len(values), -1).mean(axis=1)
-
-    def get_config(self) -> dict:
-        return {"name": self.name, "reduction": self.reduction}
-
-    def __repr__(self) -> str:
-        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
-        return f"{type(self).__name__}({args})"
 
 
 class MeanSquaredError(Loss):
@@ -322,115 +168,123 @@ class MeanSquaredLogarithmicError(Loss):
         return values, (diff + diff) / (p + f(1)) * dmax * k
 
 
-class BinaryCrossentropy(Loss):
-    """``mean(-(t * log(p) + (1 - t) * log(1 - p)), axis=-1)`` with ``p`` clipped to
-    ``[1e-7, 1 - 1e-7]``; with ``from_logits``, ``p = sigmoid(y_pred)`` computed stably.
+class KLDivergence(Loss):
+    """``sum(t * log(t / p), axis=-1)`` with ``t`` and ``p`` clipped to ``[1e-7, 1]``."""
 
-    ``label_smoothing`` replaces ``t`` by ``t * (1 - s) + 0.5 * s``.
-    """
-
-    default_name = "binary_crossentropy"
-
-    def __init__(
-        self, from_logits: bool = False, label_smoothing: float = 0.0, name: str | None = None
-    ):
-        _check_label_smoothing(type(self).__name__, label_smoothing)
-        super().__init__(name)
-        self.from_logits = bool(from_logits)
-        self.label_smoothing = float(label_smoothing)
+    default_name = "kl_divergence"
 
     def _fn(self, y_true, y_pred):
         f = y_pred.dtype.type
-        one = f(1)
-        if self.label_smoothing:
-            s = self.label_smoothing
-            y_true = y_true * f(1.0 - s) + f(0.5 * s)
-        if self.from_logits:
-            e = -y_true * _log_sigmoid(y_pred) - (one - y_true) * _log_sigmoid(-y_pred)
-            de = _sigmoid(y_pred) - y_true
-        else:
-            eps = f(EPSILON)
-            out = np.clip(y_pred, eps, one - eps)
-            e = -(y_true * np.log(out) + (one - y_true) * np.log(one - out))
-            de = (-(y_true / out) + (one - y_true) / (one - out)) * _clip_grad(
-                y_pred, eps, one - eps
-            )
-        values, k = _mean_last(e)
-        return values, de * k
-
-    def get_config(self) -> dict:
-        return {
-            **super().get_config(),
-            "from_logits": self.from_logits,
-            "label_smoothing": self.label_smoothing,
-        }
+        eps, one = f(EPSILON), f(1)
+        t, p = np.clip(y_true, eps, one), np.clip(y_pred, eps, one)
+        values = np.sum(t * np.log(t / p), axis=-1)
+        return values, -t / p * _clip_grad(y_pred, eps, one)
 
 
-class CategoricalCrossentropy(Loss):
-    """``-sum(t * log(q), axis=-1)`` over one-hot (or soft) targets ``t``.
+class Poisson(Loss):
+    """``mean(p - t * log(p + 1e-7), axis=-1)``."""
 
-    From probabilities Keras first renormalizes, ``q = clip(p / sum(p), 1e-7, 1 - 1e-7)``;
-    ``from_logits`` uses ``log_softmax(y_pred)``. ``label_smoothing`` replaces ``t`` by
-    ``t * (1 - s) + s / num_classes``. ``y_pred`` needs shape ``(..., num_classes > 1)``.
-    """
-
-    default_name = "categorical_crossentropy"
-    min_rank = 2
-
-    def __init__(
-        self, from_logits: bool = False, label_smoothing: float = 0.0, name: str | None = None
-    ):
-        _check_label_smoothing(type(self).__name__, label_smoothing)
-        super().__init__(name)
-        self.from_logits = bool(from_logits)
-        self.label_smoothing = float(label_smoothing)
-
-    def _prepare(self, y_true, y_pred):
-        t, p, shape = super()._prepare(y_true, y_pred)
-        if p.shape[-1] < 2:
-            # Keras only warns here; with one class the loss is identically ~0.
-            raise ValueError(
-                f"CategoricalCrossentropy: expected y_pred of shape (batch, num_classes) with "
-                f"num_classes > 1, received y_pred shape {shape}; use BinaryCrossentropy for "
-                "a single probability per sample"
-            )
-        return t, p, shape
+    default_name = "poisson"
 
     def _fn(self, y_true, y_pred):
         f = y_pred.dtype.type
-        if self.label_smoothing:
-            s = self.label_smoothing
-            y_true = y_true * f(1.0 - s) + f(s) / f(y_true.shape[-1])
-        if self.from_logits:
-            shifted = y_pred - np.max(y_pred, axis=-1, keepdims=True)
-            log_prob = shifted - np.log(np.sum(np.exp(shifted), axis=-1, keepdims=True))
-            values = -np.sum(y_true * log_prob, axis=-1)
-            # d/dx_k of -sum_j t_j (x_j - logsumexp(x)) = softmax_k * sum(t) - t_k
-            dvalues = np.exp(log_prob) * np.sum(y_true, axis=-1, keepdims=True) - y_true
-            return values, dvalues
-        eps = f(EPSILON)
-        total = np.sum(y_pred, axis=-1, keepdims=True)
-        q = y_pred / total
-        q_clipped = np.clip(q, eps, f(1) - eps)
-        values = -np.sum(y_true * np.log(q_clipped), axis=-1)
-        dq = -y_true / q_clipped * _clip_grad(q, eps, f(1) - eps)  # dL/dq
-        # q_j = p_j / S: dL/dp_k = (dq_k - sum_j dq_j q_j) / S
-        dvalues = (dq - np.sum(dq * q, axis=-1, keepdims=True)) / total
-        return values, dvalues
-
-    def get_config(self) -> dict:
-        return {
-            **super().get_config(),
-            "from_logits": self.from_logits,
-            "label_smoothing": self.label_smoothing,
-        }
+        values, k = _mean_last(y_pred - y_true * np.log(y_pred + f(EPSILON)))
+        return values, (f(1) - y_true / (y_pred + f(EPSILON))) * k
 
 
-def _check_label_smoothing(owner: str, label_smoothing: float) -> None:
-    if not 0.0 <= label_smoothing <= 1.0:
-        raise ValueError(
-            f"{owner}: expected label_smoothing in [0, 1], received {label_smoothing!r}"
-        )
+class LogCosh(Loss):
+    """``mean(log(cosh(e)), axis=-1)``, ``e = p - t``, computed as Keras does:
+    ``e + softplus(-2 e) - log(2)`` (no overflow); its slope is ``tanh(e)``."""
+
+    default_name = "log_cosh"
+
+    def _fn(self, y_true, y_pred):
+        f = y_pred.dtype.type
+        error = y_pred - y_true
+        values, k = _mean_last(error + np.logaddexp(f(-2) * error, f(0)) - f(np.log(2.0)))
+        return values, (f(1) - f(2) * _sigmoid(f(-2) * error)) * k  # = tanh(e)
+
+
+class CosineSimilarity(Loss):
+    """``-sum(normalize(t) * normalize(p), axis=-1)`` with Keras's
+    ``normalize(x) = x * rsqrt(max(sum(x**2), 1e-7**2))``: -1 for aligned vectors, 0 when
+    either is zero."""
+
+    default_name = "cosine_similarity"
+
+    def __init__(self, axis: int = -1, name: str | None = None):
+        _check_axis(type(self).__name__, axis)
+        super().__init__(name)
+
+    def _fn(self, y_true, y_pred):
+        f = y_pred.dtype.type
+        eps2 = f(EPSILON) * f(EPSILON)
+        t_sq = np.sum(np.square(y_true), axis=-1, keepdims=True)
+        p_sq = np.sum(np.square(y_pred), axis=-1, keepdims=True)  # (..., 1)
+        t_hat = y_true / np.sqrt(np.maximum(t_sq, eps2))
+        r = f(1) / np.sqrt(np.maximum(p_sq, eps2))  # rsqrt of the clamped squared norm
+        values = -np.sum(t_hat * y_pred * r, axis=-1)
+        # d/dp of p * r: r * I - p p^T r^3 (the second term only where sum(p^2) > eps^2;
+        # half on the bound, JAX's maximum)
+        gate = np.where(p_sq > eps2, f(1), np.where(p_sq == eps2, f(0.5), f(0)))
+        dot = np.sum(t_hat * y_pred, axis=-1, keepdims=True)
+        return values, -(t_hat * r - y_pred * dot * r**3 * gate)
+
+
+def _hinge_targets(y_true):
+    """Keras's ``convert_binary_labels_to_hinge``: 0/1 labels (all of them) become -1/1."""
+    f = y_true.dtype.type
+    if np.all((y_true == 0) | (y_true == 1)):
+        return f(2) * y_true - f(1)
+    return y_true
+
+
+def _relu_grad(x):
+    """``d max(x, 0) / dx`` as JAX defines it: 1 above 0, 0.5 at 0, 0 below."""
+    f = x.dtype.type
+    return np.where(x > 0, f(1), np.where(x == 0, f(0.5), f(0)))
+
+
+class Hinge(Loss):
+    """``mean(max(1 - t * p, 0), axis=-1)``; 0/1 targets are first mapped to -1/1."""
+
+    default_name = "hinge"
+
+    def _fn(self, y_true, y_pred):
+        t = _hinge_targets(y_true)
+        margin = y_pred.dtype.type(1) - t * y_pred
+        values, k = _mean_last(np.maximum(margin, 0))
+        return values, -t * _relu_grad(margin) * k
+
+
+class SquaredHinge(Loss):
+    """``mean(max(1 - t * p, 0)**2, axis=-1)``; 0/1 targets are first mapped to -1/1."""
+
+    default_name = "squared_hinge"
+
+    def _fn(self, y_true, y_pred):
+        t = _hinge_targets(y_true)
+        margin = y_pred.dtype.type(1) - t * y_pred
+        hinge = np.maximum(margin, 0)
+        values, k = _mean_last(np.square(hinge))
+        return values, -t * (hinge + hinge) * _relu_grad(margin) * k
+
+
+class CategoricalHinge(Loss):
+    """``max(neg - pos + 1, 0)`` with ``pos = sum(t * p)``, ``neg = max((1 - t) * p)``
+    over the last axis (a tie for ``neg`` shares the gradient, as JAX's ``max``)."""
+
+    default_name = "categorical_hinge"
+
+    def _fn(self, y_true, y_pred):
+        f = y_pred.dtype.type
+        pos = np.sum(y_true * y_pred, axis=-1)
+        others = (f(1) - y_true) * y_pred
+        neg = np.max(others, axis=-1)
+        margin = neg - pos + f(1)
+        ties = (others == neg[..., None]).astype(y_pred.dtype)
+        dneg = ties / np.sum(ties, axis=-1, keepdims=True) * (f(1) - y_true)
+        return np.maximum(margin, f(0)), _relu_grad(margin)[..., None] * (dneg - y_true)
 
 
 # Keras 3's `keras.losses.get` names (case-sensitive, as in Keras): the function names,
@@ -443,6 +297,14 @@ _CLASSES = (
     MeanSquaredLogarithmicError,
     BinaryCrossentropy,
     CategoricalCrossentropy,
+    SparseCategoricalCrossentropy,
+    KLDivergence,
+    Poisson,
+    LogCosh,
+    CosineSimilarity,
+    Hinge,
+    SquaredHinge,
+    CategoricalHinge,
 )
 _FUNCTION_NAMES = {
     "mean_squared_error": MeanSquaredError,
@@ -462,6 +324,16 @@ _FUNCTION_NAMES = {
     "bce": BinaryCrossentropy,
     "BCE": BinaryCrossentropy,
     "categorical_crossentropy": CategoricalCrossentropy,
+    "sparse_categorical_crossentropy": SparseCategoricalCrossentropy,
+    "kl_divergence": KLDivergence,
+    "kld": KLDivergence,
+    "KLD": KLDivergence,
+    "poisson": Poisson,
+    "log_cosh": LogCosh,
+    "cosine_similarity": CosineSimilarity,
+    "hinge": Hinge,
+    "squared_hinge": SquaredHinge,
+    "categorical_hinge": CategoricalHinge,
 }
 _CLASS_NAMES = {cls.__name__: cls for cls in _CLASSES}
 
@@ -469,6 +341,28 @@ _CLASS_NAMES = {cls.__name__: cls for cls in _CLASSES}
 def names() -> list[str]:
     """Every string :func:`get` accepts."""
     return sorted(_FUNCTION_NAMES) + sorted(_CLASS_NAMES)
+
+
+def _from_config(class_name: str, config: dict) -> Loss:
+    """A loss from Keras's ``{"class_name", "config"}``: ``reduction`` must be Keras's
+    default (the only one here), ``dtype`` None or float32 (Keras's floatx)."""
+    cls = _CLASS_NAMES[class_name]
+    config = dict(config or {})
+    reduction = config.pop("reduction", "sum_over_batch_size")
+    if reduction != "sum_over_batch_size":
+        raise ValueError(
+            f"{class_name}: only reduction='sum_over_batch_size' (Keras's default) is "
+            f"supported, received reduction={reduction!r}"
+        )
+    dtype = config.pop("dtype", None)
+    if isinstance(dtype, dict):  # a DTypePolicy config
+        dtype = (dtype.get("config") or {}).get("name")
+    if dtype not in (None, "float32"):
+        raise ValueError(f"{class_name}: only dtype float32 is supported, received {dtype!r}")
+    try:
+        return cls(**config)
+    except TypeError as exc:
+        raise ValueError(f"{class_name}: bad config {config!r} ({exc})") from None
 
 
 def get(identifier) -> Loss:
@@ -479,29 +373,52 @@ def get(identifier) -> Loss:
 
     >>> get("mae").name, get("MeanAbsoluteError").name
     ('mae', 'mean_absolute_error')
+    >>> get({"class_name": "SparseCategoricalCrossentropy", "config": {"from_logits": True}})
+    SparseCategoricalCrossentropy(name='sparse_categorical_crossentropy', \
+reduction='sum_over_batch_size', from_logits=True, ignore_class=None)
     """
     if isinstance(identifier, Loss):
         return identifier
     if isinstance(identifier, type) and issubclass(identifier, Loss):
         return identifier()
     if isinstance(identifier, dict) and "class_name" in identifier:
-        cls = _CLASS_NAMES.get(identifier["class_name"])
-        if cls is not None:
-            config = dict(identifier.get("config") or {})
-            config.pop("reduction", None)
-            return cls(**config)
+        if identifier["class_name"] in _CLASS_NAMES:
+            return _from_config(identifier["class_name"], identifier.get("config"))
         identifier = identifier["class_name"]
     if isinstance(identifier, str):
         if identifier in _FUNCTION_NAMES:
-            return _FUNCTION_NAMES[identifier](name=identifier)
-        if identifier in _CLASS_NAMES:
-            return _CLASS_NAMES[identifier]()
-        close = difflib.get_close_matches(identifier, names(), n=1)
-        hint = f" Did you mean {close[0]!r}?" if close else ""
-        raise ValueError(
-            f"Unknown loss {identifier!r}.{hint} Expected one of: {', '.join(names())}"
-        )
+            loss = _FUNCTION_NAMES[identifier](name=identifier)
+        elif identifier in _CLASS_NAMES:
+            loss = _CLASS_NAMES[identifier]()
+        else:
+            close = difflib.get_close_matches(identifier, names(), n=1)
+            hint = f" Did you mean {close[0]!r}?" if close else ""
+            raise ValueError(
+                f"Unknown loss {identifier!r}.{hint} Expected one of: {', '.join(names())}"
+            )
+        loss.identifier = identifier
+        return loss
     raise TypeError(
         f"loss: expected a loss name (str), a Loss instance or class, or a config dict, "
         f"received {identifier!r} of type {type(identifier).__name__}"
     )
+
+
+def serialize(loss: Loss):
+    """What Keras writes for the loss in a file's ``compile_config``: the string it was
+    compiled with (``compile(loss="mse")`` writes ``"mse"``), else the object's
+    ``{"module", "class_name", "config", "registered_name"}``.
+
+    >>> serialize(get("sparse_categorical_crossentropy"))
+    'sparse_categorical_crossentropy'
+    >>> serialize(SparseCategoricalCrossentropy(from_logits=True))["config"]["from_logits"]
+    True
+    """
+    if loss.identifier is not None:
+        return loss.identifier
+    return {
+        "module": "keras.losses",
+        "class_name": type(loss).__name__,
+        "config": loss.get_config(),
+        "registered_name": None,
+    }

@@ -1,0 +1,229 @@
+"""The machinery every npylstm loss shares (Keras's ``keras/src/losses/loss.py``): the
+``Loss`` base (shapes, dtypes, the "sum_over_batch_size" reduction, ``apply_mask``),
+``squeeze_or_expand_to_same_rank``, mask checks and the small numeric helpers the losses
+use. The losses themselves and ``get`` are in :mod:`npylstm.losses`, which re-exports
+everything public here.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["EPSILON", "Loss", "check_mask", "squeeze_or_expand_to_same_rank"]
+
+EPSILON = 1e-7  # keras.backend.epsilon()
+
+
+def squeeze_or_expand_to_same_rank(
+    x1: np.ndarray, x2: np.ndarray, expand_rank_1: bool = True
+) -> tuple[np.ndarray, np.ndarray]:
+    """Keras's ``squeeze_or_expand_to_same_rank``: fix a rank difference of one trailing 1.
+
+    >>> a, b = squeeze_or_expand_to_same_rank(np.zeros(4), np.zeros((4, 1)))
+    >>> a.shape, b.shape
+    ((4, 1), (4, 1))
+    """
+    if x1.ndim == x2.ndim + 1 and x1.shape[-1] == 1:
+        if x2.ndim == 1 and expand_rank_1:
+            x2 = x2[..., None]
+        else:
+            x1 = x1[..., 0]
+    elif x2.ndim == x1.ndim + 1 and x2.shape[-1] == 1:
+        if x1.ndim == 1 and expand_rank_1:
+            x1 = x1[..., None]
+        else:
+            x2 = x2[..., 0]
+    return x1, x2
+
+
+def check_mask(owner: str, mask, shape: tuple) -> np.ndarray:
+    """``mask`` as booleans of the per-sample values' ``shape`` (``y_pred``'s without its
+    last axis), or a ValueError naming ``owner`` (a loss or a metric).
+
+    >>> check_mask("MeanSquaredError", [[1, 0]], (1, 2)).tolist()
+    [[True, False]]
+    """
+    mask = np.asarray(mask)
+    if mask.shape != tuple(shape):
+        raise ValueError(
+            f"{owner}: expected a mask of the per-sample values' shape {tuple(shape)} "
+            f"(y_pred's without its last axis), received {mask.shape}"
+        )
+    return mask.astype(bool)
+
+
+def _as_float_array(x, dtype=None) -> np.ndarray:
+    """``x`` as an array; integer/bool/list data become float32 (Keras's floatx)."""
+    x = np.asarray(x)
+    if dtype is not None:
+        return x.astype(dtype, copy=False)
+    if not np.issubdtype(x.dtype, np.floating):
+        x = x.astype(np.float32)
+    return x
+
+
+def _mean_last(e: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``mean(e, axis=-1)`` and the factor ``d mean / d e`` (``1 / n``)."""
+    n = e.shape[-1]
+    return np.mean(e, axis=-1), e.dtype.type(1.0 / n)
+
+
+def _clip_grad(x: np.ndarray, lo, hi) -> np.ndarray:
+    """``d clip(x, lo, hi) / dx`` as JAX defines it: 1 inside, 0.5 on a bound, 0 outside."""
+    one, half = x.dtype.type(1), x.dtype.type(0.5)
+    inside = np.where((x > lo) & (x < hi), one, x.dtype.type(0))
+    return np.where((x == lo) | (x == hi), half, inside)
+
+
+def _log_sigmoid(x: np.ndarray) -> np.ndarray:
+    """``log(sigmoid(x)) = min(x, 0) - log1p(exp(-|x|))``, stable for any ``x``."""
+    return np.minimum(x, 0) - np.log1p(np.exp(-np.abs(x)))
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    e = np.exp(-np.abs(x))  # in (0, 1], never overflows
+    return np.where(x >= 0, 1 / (1 + e), e / (1 + e)).astype(x.dtype, copy=False)
+
+
+class Loss:
+    """Base class: Keras's reduction, shape handling and dtype rules around ``_fn``.
+
+    Subclasses implement ``_fn(y_true, y_pred) -> (values, dvalues)`` on two arrays of one
+    shape ``S``: ``values`` of shape ``S[:-1]`` (Keras's per-sample function) and
+    ``dvalues`` of shape ``S`` with ``dvalues[..., j] = d values[...] / d y_pred[..., j]``.
+    """
+
+    default_name = "loss"
+    min_rank = 1
+    # True for a loss taking integer class ids of y_pred's shape without its last axis
+    # (SparseCategoricalCrossentropy): what a model accepts as targets.
+    SPARSE_TARGETS = False
+
+    def __init__(self, name: str | None = None):
+        self.name = name or self.default_name
+        self.reduction = "sum_over_batch_size"
+        self.identifier: str | None = None  # the compile() string it came from (get sets it)
+
+    # -- what subclasses define ---------------------------------------------------------
+    def _fn(self, y_true: np.ndarray, y_pred: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        raise NotImplementedError
+
+    def _own_mask(self, y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray | None:
+        """The mask a loss sets on its own values (Keras's ``set_keras_mask`` in
+        ``sparse_categorical_crossentropy`` with ``ignore_class``), or None."""
+        return None
+
+    # -- shared machinery -----------------------------------------------------------------
+    def _compute(self, y_true: np.ndarray, y_pred: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``_fn`` with NaN/inf propagating silently, as in Keras (no RuntimeWarning)."""
+        with np.errstate(all="ignore"):
+            return self._fn(y_true, y_pred)
+
+    def _prepare(self, y_true, y_pred) -> tuple[np.ndarray, np.ndarray, tuple[int, ...]]:
+        """Arrays in ``y_pred``'s dtype, ranks reconciled as Keras does; checks shapes."""
+        y_pred = _as_float_array(y_pred)
+        y_true = _as_float_array(y_true, y_pred.dtype)
+        shape = y_pred.shape
+        if y_pred.ndim < self.min_rank or y_true.ndim < 1:
+            raise ValueError(
+                f"{type(self).__name__}: expected y_true and y_pred with at least "
+                f"{self.min_rank} dimension(s) (batch first), received y_true shape "
+                f"{y_true.shape} and y_pred shape {y_pred.shape}"
+            )
+        t, p = squeeze_or_expand_to_same_rank(y_true, y_pred)
+        if t.shape != p.shape:
+            raise ValueError(
+                f"{type(self).__name__}: y_true shape {y_true.shape} does not match y_pred "
+                f"shape {y_pred.shape} (ranks may differ only by a trailing 1, as in "
+                "(batch,) vs (batch, 1))"
+            )
+        if p.size == 0:
+            raise ValueError(
+                f"{type(self).__name__}: received empty arrays, y_pred shape {y_pred.shape}"
+            )
+        return t, p, shape
+
+    def values(self, y_true, y_pred) -> np.ndarray:
+        """Keras's per-sample function: the loss reduced over the last axis only.
+
+        Returns shape ``y_pred.shape[:-1]`` after rank reconciliation (0-d for 1-D input).
+        """
+        t, p, _ = self._prepare(y_true, y_pred)
+        return self._compute(t, p)[0]
+
+    def __call__(self, y_true, y_pred, mask=None) -> tuple[float, np.ndarray]:
+        """The reduced loss and its gradient.
+
+        Parameters
+        ----------
+        y_true : array_like, shape (batch, ...) — targets.
+        y_pred : array_like, shape (batch, ...) — predictions (same shape, or differing
+            only by a trailing 1).
+        mask : None or booleans of the per-sample values' shape (``y_pred.shape[:-1]``,
+            e.g. ``(batch, timesteps)``) — the output's mask: masked entries do not count.
+
+        Returns
+        -------
+        value : float — ``sum(values) / values.size`` (Keras's "sum_over_batch_size"),
+            with a mask ``sum(values * mask) / count(mask)``.
+        dvalue_dy_pred : ndarray, shape and dtype of ``y_pred``.
+        """
+        t, p, shape = self._prepare(y_true, y_pred)
+        values, dvalues = self._compute(t, p)
+        count = p.dtype.type(max(values.size, 1))
+        if mask is not None:
+            mask = check_mask(type(self).__name__, mask, values.shape)
+        own = self._own_mask(t, p)
+        if own is not None:  # Keras: in_mask & out_mask
+            mask = own if mask is None else mask & own
+        with np.errstate(all="ignore"):
+            if mask is not None:
+                weight = self._mask_weight(mask, values)  # total / valid at real entries
+                values = values * weight
+                dvalues = dvalues * weight[..., None]
+            value, grad = np.sum(values) / count, dvalues / count
+        return float(value), grad.astype(p.dtype, copy=False).reshape(shape)
+
+    @staticmethod
+    def _mask_weight(mask: np.ndarray, values: np.ndarray) -> np.ndarray:
+        """Keras's ``apply_mask`` for "sum_over_batch_size": ``total / valid`` at the real
+        entries, 0 at the masked ones (all 0 when none is real)."""
+        valid = int(mask.sum())
+        scale = values.dtype.type(values.size / valid) if valid else values.dtype.type(0)
+        return np.where(mask, scale, values.dtype.type(0))
+
+    def per_sample(self, y_true, y_pred) -> np.ndarray:
+        """One loss value per sample, shape ``(batch,)``; their mean is the reduced loss.
+
+        For 1-D input (one output per sample, Keras reduces them all at once) this is the
+        element-wise loss.
+        """
+        t, p, _ = self._prepare(y_true, y_pred)
+        if p.ndim == 1:
+            return self._compute(t[:, None], p[:, None])[0]  # a last axis of 1: element-wise
+        values = self._compute(t, p)[0]
+        with np.errstate(all="ignore"):
+            return values.reshape(len(values), -1).mean(axis=1)
+
+    def get_config(self) -> dict:
+        return {"name": self.name, "reduction": self.reduction}
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
+        return f"{type(self).__name__}({args})"
+
+
+
+def _check_label_smoothing(owner: str, label_smoothing: float) -> None:
+    if not 0.0 <= label_smoothing <= 1.0:
+        raise ValueError(
+            f"{owner}: expected label_smoothing in [0, 1], received {label_smoothing!r}"
+        )
+
+
+def _check_axis(owner: str, axis) -> None:
+    if axis != -1 or isinstance(axis, bool):
+        raise ValueError(
+            f"{owner}: only axis=-1 (the last axis, Keras's default) is supported, "
+            f"received axis={axis!r}"
+        )
