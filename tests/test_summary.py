@@ -87,6 +87,26 @@ def _two_calls(lib):
     return lib.Model([x, y], [inner([x, y]), inner([y, x])], name="two_calls")
 
 
+def _unused_input(lib):
+    a, b = lib.Input((3,), name="a"), lib.Input((2,), name="b")
+    return lib.Model([a, b], lib.layers.Dense(1, name="d")(a), name="unused_input")
+
+
+def _scalar(lib):
+    a = lib.Input((), name="a")
+    return lib.Model(a, lib.layers.Activation("tanh", name="t")(a), name="scalar")
+
+
+def _bidirectional_dict(lib):
+    """A Bidirectional layer used twice downstream; dict inputs and outputs."""
+    L = lib.layers
+    a = lib.Input((4, 3), name="a")
+    h = L.Bidirectional(L.LSTM(2, return_sequences=True), name="bi")(a)
+    return lib.Model({"a": a}, {"seq": L.Dense(1, name="seq")(L.Dropout(0.1, name="drop")(h)),
+                                "last": L.GlobalAveragePooling1D(name="gap")(h)},
+                     name="bidirectional_dict")
+
+
 @pytest.fixture(scope="module")
 def models(keras):
     seq2seq = [_named(pair, name) for pair, name in zip(
@@ -95,20 +115,24 @@ def models(keras):
     built = {"seq2seq_" + name: pair for pair, name in zip(
         seq2seq, ["training", "encoder", "decoder"], strict=True)}
     for name, fn in [("two_in_two_out", _two_in_two_out), ("functional_bn", _functional_bn),
-                     ("two_calls", _two_calls), ("seq_bn", _seq_bn)]:
+                     ("two_calls", _two_calls), ("seq_bn", _seq_bn),
+                     ("unused_input", _unused_input), ("scalar", _scalar),
+                     ("bidirectional_dict", _bidirectional_dict)]:
         built[name] = _named((fn(npylstm), fn(keras)), name)
     built["seq_bn_kwarg"] = (_seq_bn(npylstm, True), _seq_bn(keras, True))
     return built
 
 
 KERAS_EQUAL = ["seq2seq_training", "seq2seq_encoder", "seq2seq_decoder", "two_in_two_out",
-               "functional_bn", "two_calls", "seq_bn", "seq_bn_kwarg"]
+               "functional_bn", "two_calls", "seq_bn", "seq_bn_kwarg", "unused_input", "scalar",
+               "bidirectional_dict"]
 
 
 # -- the table as Keras prints it ---------------------------------------------------------------
 @pytest.mark.parametrize("name", KERAS_EQUAL)
 def test_summary_text_is_keras_text(models, name, columns):
     ours, theirs = models[name]
+    assert ours.count_params() == theirs.count_params()
     assert _text(ours) == _text(theirs)
     assert _text(ours, line_length=130) == _text(theirs, line_length=130)
 
@@ -140,6 +164,8 @@ def test_functional_summary_rows(models, monkeypatch):
     assert row(text, "forecast")[3] == "shared[0][0]" and row(text, "label")[3] == "shared[1][0]"
     # a chain of calls is "sequential-like": Keras's three columns
     assert "Connected to" not in _text(models["seq2seq_encoder"][0])
+    assert row(_text(models["scalar"][0], line_length=260), "a") == [
+        "a (InputLayer)", "(None)", "0"]  # Keras's format_shape, not Python's "(None,)"
 
 
 def test_summary_printed_to_stdout_is_keras_text(models, capsys, columns):

@@ -151,9 +151,9 @@ def _connections(layer, relevant: set[int]) -> str:
 
 def _rows(model) -> list[tuple]:
     """``(layer, output shape markup)`` per layer of ``model``, in its display order."""
-    rows = []
+    rows, graph = [], _nodes(model) is not None
     for layer, shape in model._layer_output_shapes():
-        nodes = _inbound_nodes(layer) if _nodes(model) is not None else []
+        nodes = _inbound_nodes(layer) if graph else []
         if nodes:  # the last call's outputs, as Keras's loop over _inbound_nodes leaves it
             text = _shapes_markup([t.shape for t in nodes[-1].outputs])
         elif shape is None or (isinstance(shape, list) and not shape):
