@@ -14,6 +14,12 @@ Like Keras, a metric keeps two float32 accumulators, ``total`` and ``count``, an
   ``sqrt(total / count)`` — not the mean of per-batch RMSEs.
 * :class:`Mean` averages values you pass, optionally weighted (the ``loss`` entry of a
   Keras History is ``Mean`` updated with each batch's loss weighted by its batch size).
+* the accuracies (``keras/src/metrics/accuracy_metrics.py``; their per-sample functions
+  are in :mod:`npylstm.accuracy_metrics`) are mean metrics of 1/0 matches. The string
+  ``"accuracy"`` (or ``"acc"``, any case) is resolved as Keras's
+  ``compile_utils.get_metric`` does, from the shapes of the first batch: binary accuracy
+  when ``y_pred`` ends in 1, sparse categorical accuracy when ``y_true`` has a lower rank
+  than ``y_pred`` (or ends in 1 against several classes), else categorical accuracy.
 
 With the model output's mask (``update(y_true, y_pred, mask=...)``, booleans of the
 per-sample values' shape) a mean metric counts the real entries only, as Keras's
@@ -40,6 +46,16 @@ import difflib
 import numpy as np
 
 from . import losses
+from .accuracy_metrics import (
+    Accuracy,
+    BinaryAccuracy,
+    CategoricalAccuracy,
+    SparseCategoricalAccuracy,
+    SparseTopKCategoricalAccuracy,
+    TopKCategoricalAccuracy,
+    _ResolvedAccuracy,
+)
+from .metrics_base import _F32, Mean, Metric, _mask_weight
 
 __all__ = [
     "Metric",
@@ -52,90 +68,24 @@ __all__ = [
     "RootMeanSquaredError",
     "BinaryCrossentropy",
     "CategoricalCrossentropy",
+    "SparseCategoricalCrossentropy",
+    "KLDivergence",
+    "Poisson",
+    "LogCoshError",
+    "CosineSimilarity",
+    "Hinge",
+    "SquaredHinge",
+    "CategoricalHinge",
+    "Accuracy",
+    "BinaryAccuracy",
+    "CategoricalAccuracy",
+    "SparseCategoricalAccuracy",
+    "TopKCategoricalAccuracy",
+    "SparseTopKCategoricalAccuracy",
     "get",
     "names",
+    "serialize",
 ]
-
-_F32 = np.float32
-
-
-def _mask_weight(mask):
-    """The mask as float32 sample weights (Keras's ``apply_mask`` with "sum"), or None."""
-    return None if mask is None else np.asarray(mask).astype(_F32)
-
-
-class Metric:
-    """A running ``total / count`` in float32, like Keras's ``Mean``-based metrics."""
-
-    default_name = "metric"
-
-    def __init__(self, name: str | None = None):
-        self.name = name or self.default_name
-        self.reset()
-
-    def reset(self) -> None:
-        """Forget everything seen so far (Keras's ``reset_state``)."""
-        self.total = _F32(0)
-        self.count = _F32(0)
-
-    reset_state = reset
-
-    def _accumulate(self, values: np.ndarray, sample_weight=None) -> None:
-        """Keras's ``Mean.update_state``: non-batch axes averaged, samples counted."""
-        with np.errstate(all="ignore"):  # NaN/inf propagate silently, as in Keras
-            self._accumulate_values(values, sample_weight)
-
-    def _accumulate_values(self, values: np.ndarray, sample_weight=None) -> None:
-        values = np.asarray(values, dtype=_F32)
-        if sample_weight is not None:
-            weight = np.asarray(sample_weight, dtype=_F32)
-            values, weight = losses.squeeze_or_expand_to_same_rank(values, weight)
-            if values.ndim > weight.ndim:
-                values = values.mean(axis=tuple(range(weight.ndim, values.ndim)))
-            weight = np.broadcast_to(weight, values.shape)
-            values = values * weight
-            if weight.ndim > 1:
-                weight = weight.mean(axis=tuple(range(1, weight.ndim)))
-            count = np.sum(weight, dtype=_F32)
-        else:
-            count = _F32(values.shape[0] if values.ndim >= 1 else 1)
-        if values.ndim > 1:
-            values = values.mean(axis=tuple(range(1, values.ndim)))
-        self.total = _F32(self.total + np.sum(values, dtype=_F32))
-        self.count = _F32(self.count + count)
-
-    def result(self) -> float:
-        """``total / count`` (0.0 before any update, Keras's ``divide_no_nan``)."""
-        return float(self.total / self.count) if self.count else 0.0
-
-    def update(self, y_true, y_pred, mask=None) -> None:
-        raise NotImplementedError
-
-    def update_state(self, *args, **kwargs) -> None:
-        """Keras's spelling of :meth:`update`."""
-        self.update(*args, **kwargs)
-
-    def get_config(self) -> dict:
-        return {"name": self.name}
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}(name={self.name!r})"
-
-
-class Mean(Metric):
-    """Weighted mean of the values passed to ``update(values, sample_weight=None)``.
-
-    >>> m = Mean(name="loss")
-    >>> m.update(2.0, sample_weight=32); m.update(5.0, sample_weight=8)
-    >>> round(m.result(), 6)    # (2*32 + 5*8) / 40, accumulated in float32
-    2.6
-    """
-
-    default_name = "mean"
-
-    def update(self, values, sample_weight=None) -> None:
-        self._accumulate(values, sample_weight)
-
 
 class MeanMetricWrapper(Metric):
     """The running mean of a per-sample function ``fn(y_true, y_pred)`` (or of a Loss).
@@ -149,6 +99,9 @@ class MeanMetricWrapper(Metric):
         default = fn.name if isinstance(fn, losses.Loss) else getattr(fn, "__name__", None)
         super().__init__(name or default)
 
+    def get_config(self) -> dict:
+        return {"name": self.name, "dtype": "float32"}
+
     def update(self, y_true, y_pred, mask=None) -> None:
         if isinstance(self.fn, losses.Loss):
             self._accumulate(self.fn(y_true, y_pred, mask=mask)[0])
@@ -160,22 +113,26 @@ class _LossMetric(Metric):
     """A mean metric built on a loss's per-sample function (Keras's regression metrics)."""
 
     loss_class: type[losses.Loss] = losses.Loss
+    sign = 1  # -1 for CosineSimilarity: the metric is the similarity, the loss its negative
 
-    def __init__(self, name: str | None = None, **loss_kwargs):
+    def __init__(self, name: str | None = None, dtype=None, **loss_kwargs):
         self._loss = self.loss_class(**loss_kwargs)
-        super().__init__(name)
+        super().__init__(name, dtype)
 
     def update(self, y_true, y_pred, mask=None) -> None:
-        values = self._loss.values(y_true, y_pred)
+        t, p, _ = self._loss._prepare(y_true, y_pred)
+        values = self._loss._compute(t, p)[0]
         if mask is not None:
             mask = losses.check_mask(type(self).__name__, mask, values.shape)
-        self._accumulate(values, _mask_weight(mask))
+            own = self._loss._own_mask(t, p)  # Keras uses it only with an output mask
+            mask = mask if own is None else mask & own
+        self._accumulate(values * values.dtype.type(self.sign), _mask_weight(mask))
 
     def get_config(self) -> dict:
         config = {
             k: v for k, v in self._loss.get_config().items() if k not in ("name", "reduction")
         }
-        return {"name": self.name, **config}
+        return {"name": self.name, "dtype": "float32", **config}
 
 
 class MeanSquaredError(_LossMetric):
@@ -202,16 +159,82 @@ class BinaryCrossentropy(_LossMetric):
     default_name = "binary_crossentropy"
     loss_class = losses.BinaryCrossentropy
 
-    def __init__(self, name=None, from_logits: bool = False, label_smoothing: float = 0.0):
-        super().__init__(name, from_logits=from_logits, label_smoothing=label_smoothing)
+    def __init__(self, name=None, dtype=None, from_logits: bool = False,
+                 label_smoothing: float = 0.0):
+        super().__init__(name, dtype, from_logits=from_logits, label_smoothing=label_smoothing)
+
+    def get_config(self) -> dict:
+        config = super().get_config()
+        config.pop("axis")  # Keras's BinaryCrossentropy metric has none
+        return config
 
 
 class CategoricalCrossentropy(_LossMetric):
     default_name = "categorical_crossentropy"
     loss_class = losses.CategoricalCrossentropy
 
-    def __init__(self, name=None, from_logits: bool = False, label_smoothing: float = 0.0):
-        super().__init__(name, from_logits=from_logits, label_smoothing=label_smoothing)
+    def __init__(self, name=None, dtype=None, from_logits: bool = False,
+                 label_smoothing: float = 0.0, axis: int = -1):
+        super().__init__(name, dtype, from_logits=from_logits, label_smoothing=label_smoothing,
+                         axis=axis)
+
+
+class SparseCategoricalCrossentropy(_LossMetric):
+    """The mean sparse categorical crossentropy; with ``ignore_class`` Keras counts the
+    ignored entries as zeros unless the output has a mask (then they are masked out)."""
+
+    default_name = "sparse_categorical_crossentropy"
+    loss_class = losses.SparseCategoricalCrossentropy
+
+    def __init__(self, name=None, dtype=None, from_logits: bool = False,
+                 ignore_class: int | None = None, axis: int = -1):
+        super().__init__(name, dtype, from_logits=from_logits, ignore_class=ignore_class,
+                         axis=axis)
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "axis": -1}
+
+
+class KLDivergence(_LossMetric):
+    default_name = "kl_divergence"
+    loss_class = losses.KLDivergence
+
+
+class Poisson(_LossMetric):
+    default_name = "poisson"
+    loss_class = losses.Poisson
+
+
+class LogCoshError(_LossMetric):
+    default_name = "logcosh"
+    loss_class = losses.LogCosh
+
+
+class CosineSimilarity(_LossMetric):
+    """The mean cosine similarity (Keras's metric: +1 for aligned vectors, the loss's
+    negative)."""
+
+    default_name = "cosine_similarity"
+    loss_class = losses.CosineSimilarity
+    sign = -1
+
+    def __init__(self, name=None, dtype=None, axis: int = -1):
+        super().__init__(name, dtype, axis=axis)
+
+
+class Hinge(_LossMetric):
+    default_name = "hinge"
+    loss_class = losses.Hinge
+
+
+class SquaredHinge(_LossMetric):
+    default_name = "squared_hinge"
+    loss_class = losses.SquaredHinge
+
+
+class CategoricalHinge(_LossMetric):
+    default_name = "categorical_hinge"
+    loss_class = losses.CategoricalHinge
 
 
 class RootMeanSquaredError(Metric):
@@ -236,6 +259,7 @@ class RootMeanSquaredError(Metric):
         return float(np.sqrt(self.total / self.count)) if self.count else 0.0
 
 
+
 # The strings Keras 3's compile() accepts for these metrics (case-sensitive, as in Keras).
 _BY_NAME: dict[str, type[Metric]] = {
     "mse": MeanSquaredError,
@@ -254,7 +278,6 @@ _BY_NAME: dict[str, type[Metric]] = {
     "bce": BinaryCrossentropy,
     "BCE": BinaryCrossentropy,
     "binary_crossentropy": BinaryCrossentropy,
-    "categorical_crossentropy": CategoricalCrossentropy,
 }
 _CLASSES = (
     MeanSquaredError,
@@ -264,8 +287,43 @@ _CLASSES = (
     RootMeanSquaredError,
     BinaryCrossentropy,
     CategoricalCrossentropy,
+    SparseCategoricalCrossentropy,
+    KLDivergence,
+    Poisson,
+    LogCoshError,
+    CosineSimilarity,
+    Hinge,
+    SquaredHinge,
+    CategoricalHinge,
+    Accuracy,
+    BinaryAccuracy,
+    CategoricalAccuracy,
+    SparseCategoricalAccuracy,
+    TopKCategoricalAccuracy,
+    SparseTopKCategoricalAccuracy,
 )
-_BY_NAME.update({cls.__name__: cls for cls in _CLASSES})
+_BY_CLASS_NAME = {cls.__name__: cls for cls in _CLASSES}
+_BY_NAME.update(_BY_CLASS_NAME)
+# Keras also accepts each class's snake-case name (its to_snake_case).
+_BY_NAME.update({
+    "binary_crossentropy": BinaryCrossentropy,
+    "categorical_crossentropy": CategoricalCrossentropy,
+    "sparse_categorical_crossentropy": SparseCategoricalCrossentropy,
+    "kl_divergence": KLDivergence,
+    "poisson": Poisson,
+    "log_cosh_error": LogCoshError,
+    "cosine_similarity": CosineSimilarity,
+    "hinge": Hinge,
+    "squared_hinge": SquaredHinge,
+    "categorical_hinge": CategoricalHinge,
+    "binary_accuracy": BinaryAccuracy,
+    "categorical_accuracy": CategoricalAccuracy,
+    "sparse_categorical_accuracy": SparseCategoricalAccuracy,
+    "top_k_categorical_accuracy": TopKCategoricalAccuracy,
+    "sparse_top_k_categorical_accuracy": SparseTopKCategoricalAccuracy,
+})
+# Resolved from the data's shapes (Keras compares str(identifier).lower()).
+_RESOLVED = ("accuracy", "acc")
 
 # Names people reach for that Keras 3 rejects, with what to write instead.
 _NOT_IN_KERAS = {
@@ -276,8 +334,16 @@ _NOT_IN_KERAS = {
 
 
 def names() -> list[str]:
-    """Every string :func:`get` accepts."""
-    return sorted(_BY_NAME)
+    """Every string :func:`get` accepts (``"accuracy"`` and ``"acc"`` in any case too)."""
+    return sorted([*_BY_NAME, *_RESOLVED])
+
+
+def _from_config(class_name: str, config: dict) -> Metric:
+    """A metric from Keras's ``{"class_name", "config"}`` (as a file's compile_config)."""
+    try:
+        return _BY_CLASS_NAME[class_name](**dict(config or {}))
+    except TypeError as exc:
+        raise ValueError(f"{class_name}: bad config {config!r} ({exc})") from None
 
 
 def get(identifier) -> Metric:
@@ -288,6 +354,10 @@ def get(identifier) -> Metric:
 
     >>> get("mse").name, get("root_mean_squared_error").name, get(RootMeanSquaredError).name
     ('mse', 'root_mean_squared_error', 'root_mean_squared_error')
+    >>> m = get("acc")
+    >>> m.update(np.array([0, 2]), np.array([[0.7, 0.2, 0.1], [0.5, 0.1, 0.4]]))  # sparse ids
+    >>> m, m.result()
+    (accuracy(name='acc', SparseCategoricalAccuracy), 0.5)
     """
     if isinstance(identifier, Metric):
         return identifier
@@ -297,9 +367,14 @@ def get(identifier) -> Metric:
         identifier = identifier()
     if isinstance(identifier, losses.Loss):
         return MeanMetricWrapper(identifier)
+    if isinstance(identifier, dict) and identifier.get("class_name") in _BY_CLASS_NAME:
+        return _from_config(identifier["class_name"], identifier.get("config"))
     if isinstance(identifier, str):
-        if identifier in _BY_NAME:
-            return _BY_NAME[identifier](name=identifier)
+        if identifier.lower() in _RESOLVED or identifier in _BY_NAME:
+            cls = _ResolvedAccuracy if identifier.lower() in _RESOLVED else _BY_NAME[identifier]
+            metric = cls(name=identifier)
+            metric.identifier = identifier
+            return metric
         if identifier in _NOT_IN_KERAS:
             raise ValueError(
                 f"Unknown metric {identifier!r}: Keras 3 does not accept this name; use "
@@ -314,3 +389,22 @@ def get(identifier) -> Metric:
         f"metrics: expected a metric name (str), a Metric or a Loss, received {identifier!r} "
         f"of type {type(identifier).__name__}"
     )
+
+
+def serialize(metric: Metric):
+    """What Keras writes for the metric in a file's ``compile_config``: the string it was
+    compiled with, else ``{"module", "class_name", "config", "registered_name"}``.
+
+    >>> serialize(get("acc")), serialize(TopKCategoricalAccuracy(k=2))["config"]["k"]
+    ('acc', 2)
+    """
+    if metric.identifier is not None:
+        return metric.identifier
+    if type(metric) not in _CLASSES:
+        raise ValueError(f"cannot serialize the metric {metric!r} (not a Keras metric class)")
+    return {
+        "module": "keras.metrics",
+        "class_name": type(metric).__name__,
+        "config": metric.get_config(),
+        "registered_name": None,
+    }

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import zlib
+
 import numpy as np
 import pytest
 
@@ -135,10 +137,15 @@ def test_accepted_names():
 def test_every_accepted_name_is_accepted_by_keras(keras):
     from keras.src.trainers.compile_utils import get_metric
 
+    y_true, y_pred = np.zeros((2,)), np.zeros((2, 3))  # resolves "accuracy" as sparse
     for name in metrics.names():
-        theirs = get_metric(name, None, None)
+        theirs = get_metric(name, y_true, y_pred)
         assert theirs.name == name
-        assert type(metrics.get(name)).__name__ == type(theirs).__name__
+        ours = metrics.get(name)
+        if name.lower() in ("accuracy", "acc"):
+            ours.update(y_true, y_pred)
+            ours = ours.metric
+        assert type(ours).__name__ == type(theirs).__name__
     for name in ("rmse", "huber"):
         with pytest.raises(ValueError):
             get_metric(name, None, None)
@@ -173,3 +180,186 @@ def test_nan_and_inf_propagate_without_warnings():
         m = metrics.get(name)
         m.update(y_true, y_pred)  # pytest turns any RuntimeWarning into an error
         assert np.isnan(m.result())
+
+
+# -- accuracies and the other Keras metrics ---------------------------------------------------
+def _ids(rng, shape, classes):
+    return rng.integers(0, classes, shape).astype(np.float32)
+
+
+def _scores(rng, shape, ties: bool):
+    """Scores; with ties, few distinct values so argmax and top-k meet equal maxima."""
+    if ties:
+        return (rng.integers(0, 3, shape) / 2).astype(np.float32)
+    return rng.uniform(0, 1, shape).astype(np.float32)
+
+
+def _accuracy_data(kind, n, rng):
+    """(y_true, y_pred) for n samples: 7 classes (so that k=5 of top-k matters)."""
+    c, t = 7, 4
+    if kind == "binary":
+        return rng.integers(0, 2, (n, 1)).astype(np.float32), rng.uniform(0, 1, (n, 1))
+    if kind == "binary_flat":  # y (n,) against y_pred (n, 1)
+        return rng.integers(0, 2, (n,)).astype(np.float32), rng.uniform(0, 1, (n, 1))
+    if kind == "binary_at_threshold":
+        return (rng.integers(0, 2, (n, 2)).astype(np.float32),
+                rng.choice([0.25, 0.5, 0.75], (n, 2)).astype(np.float32))
+    if kind in ("sparse", "sparse_ties"):
+        return _ids(rng, (n,), c), _scores(rng, (n, c), kind == "sparse_ties")
+    if kind == "sparse_n1":
+        return _ids(rng, (n, 1), c), _scores(rng, (n, c), False)
+    if kind == "tagger":
+        return _ids(rng, (n, t), c), _scores(rng, (n, t, c), True)
+    if kind in ("onehot", "onehot_ties"):
+        return np.eye(c, dtype=np.float32)[rng.integers(0, c, n)], _scores(
+            rng, (n, c), kind == "onehot_ties")
+    if kind == "onehot_seq":
+        return np.eye(c, dtype=np.float32)[rng.integers(0, c, (n, t))], _scores(
+            rng, (n, t, c), True)
+    if kind == "exact":  # Accuracy: equal values
+        return _ids(rng, (n, 2), 3), _ids(rng, (n, 2), 3)
+    raise AssertionError(kind)
+
+
+ACCURACY_CASES = [
+    ("accuracy", "binary"), ("accuracy", "binary_flat"), ("accuracy", "sparse"),
+    ("accuracy", "sparse_n1"), ("accuracy", "tagger"), ("accuracy", "onehot"),
+    ("acc", "sparse_ties"), ("Accuracy", "onehot_ties"), ("ACC", "binary"),
+    ("binary_accuracy", "binary"), ("binary_accuracy", "binary_at_threshold"),
+    ("categorical_accuracy", "onehot_ties"), ("categorical_accuracy", "onehot_seq"),
+    ("sparse_categorical_accuracy", "sparse_ties"), ("sparse_categorical_accuracy", "tagger"),
+    ("sparse_categorical_accuracy", "sparse_n1"),
+    ("top_k_categorical_accuracy", "onehot_ties"), ("top_k_categorical_accuracy", "onehot_seq"),
+    ("sparse_top_k_categorical_accuracy", "sparse_ties"),
+    ("sparse_top_k_categorical_accuracy", "tagger"),
+    ("sparse_top_k_categorical_accuracy", "sparse_n1"),
+    ("sparse_categorical_crossentropy", "sparse"), ("sparse_categorical_crossentropy", "tagger"),
+    ("kl_divergence", "onehot"), ("poisson", "onehot"), ("hinge", "binary"),
+    ("squared_hinge", "binary"), ("categorical_hinge", "onehot"),
+    ("log_cosh_error", "onehot"), ("cosine_similarity", "onehot_seq"),
+    ("BinaryAccuracy", "binary"), ("SparseTopKCategoricalAccuracy", "sparse"),
+]
+
+
+@pytest.mark.keras
+@pytest.mark.parametrize("name, kind", ACCURACY_CASES,
+                         ids=[f"{n}-{k}" for n, k in ACCURACY_CASES])
+def test_keras_metrics_match_keras_over_unequal_batches(keras, name, kind):
+    from keras.src.trainers.compile_utils import get_metric
+
+    rng = np.random.default_rng(zlib.crc32(f"{name}{kind}".encode()))
+    n = 23
+    y_true, y_pred = _accuracy_data(kind, n, rng)
+    if kind == "tagger" and name == "sparse_categorical_crossentropy":
+        y_pred = y_pred + np.float32(0.1)  # probabilities that do not sum to 0
+    ours, theirs = metrics.get(name), get_metric(name, y_true[:8], y_pred[:8])
+    assert ours.name == theirs.name == name
+    for _ in range(2):
+        ours.reset()
+        theirs.reset_state()
+        for s in batches(n, 8):
+            ours.update(y_true[s], y_pred[s])
+            theirs.update_state(y_true[s], y_pred[s])
+        np.testing.assert_allclose(ours.result(), float(theirs.result()), rtol=1e-6)
+    if name.lower() in ("accuracy", "acc"):
+        assert type(ours.metric).__name__ == type(theirs).__name__
+
+
+MASKED_CASES = [("accuracy", "tagger"), ("sparse_categorical_accuracy", "tagger"),
+                ("sparse_top_k_categorical_accuracy", "tagger"),
+                ("categorical_accuracy", "onehot_seq"), ("accuracy", "binary_seq"),
+                ("sparse_categorical_crossentropy", "tagger")]
+
+
+@pytest.mark.keras
+@pytest.mark.parametrize("name, kind", MASKED_CASES, ids=[f"{n}-{k}" for n, k in MASKED_CASES])
+def test_masked_sequence_metrics_match_keras(keras, name, kind):
+    """A tagger's (B, T, C) output with a time mask: Keras's MeanMetricWrapper takes the
+    mask attached to y_pred as sample weights (means over the real steps)."""
+    import jax.numpy as jnp
+    from keras.src.backend.common.masking import set_keras_mask
+    from keras.src.trainers.compile_utils import get_metric
+
+    rng = np.random.default_rng(zlib.crc32(f"{name}{kind}".encode()))
+    n = 13
+    if kind == "binary_seq":
+        y_true = rng.integers(0, 2, (n, 4, 1)).astype(np.float32)
+        y_pred = rng.uniform(0, 1, (n, 4, 1)).astype(np.float32)
+    else:
+        y_true, y_pred = _accuracy_data(kind, n, rng)
+        y_pred = y_pred + np.float32(0.1)
+    mask = rng.random((n, 4)) < 0.6
+    mask[2] = False
+    ours, theirs = metrics.get(name), get_metric(name, y_true, y_pred)
+    for s in batches(n, 5):
+        ours.update(y_true[s], y_pred[s], mask=mask[s])
+        p = jnp.asarray(y_pred[s])
+        set_keras_mask(p, jnp.asarray(mask[s]))
+        theirs.update_state(y_true[s], p)
+    np.testing.assert_allclose(ours.result(), float(theirs.result()), rtol=1e-6)
+    unmasked = metrics.get(name)
+    unmasked.update(y_true, y_pred)
+    assert unmasked.result() != pytest.approx(ours.result())  # the mask changed something
+
+
+def test_accuracy_hand_values_and_ties():
+    # argmax picks the first of tied maxima: [0.5, 0.5, 0] -> class 0
+    m = metrics.SparseCategoricalAccuracy()
+    m.update([0, 1], [[0.5, 0.5, 0.0], [0.5, 0.5, 0.0]])
+    assert m.result() == 0.5
+    # top-k: the target's rank is 1 + how many scores are strictly larger (ties rank high)
+    top = metrics.SparseTopKCategoricalAccuracy(k=1)
+    top.update([1], [[0.5, 0.5, 0.0]])
+    assert top.result() == 1.0
+    # binary: y_pred > threshold, so 0.5 is a 0
+    b = metrics.BinaryAccuracy()
+    b.update([[0.0], [1.0]], [[0.5], [0.5]])
+    assert b.result() == 0.5
+    # masked tagger accuracy: 3 real steps, 2 right
+    m = metrics.get("accuracy")
+    y_pred = np.eye(3)[[[0, 1, 2], [2, 2, 2]]]  # (2, 3, 3)
+    m.update(np.array([[0, 0, 2], [1, 2, 0]]), y_pred, mask=[[True, False, True],
+                                                             [False, False, False]])
+    assert m.result() == pytest.approx(1.0)  # steps (0, 0) and (0, 2) are right
+    m.update(np.array([[1, 1, 1]]), np.eye(3)[[[0, 1, 2]]], mask=[[True, True, False]])
+    assert m.result() == pytest.approx(3 / 4)
+
+
+KERAS_METRIC_CLASSES = [
+    ("Accuracy", {}), ("BinaryAccuracy", {"threshold": 0.3}), ("CategoricalAccuracy", {}),
+    ("SparseCategoricalAccuracy", {}), ("TopKCategoricalAccuracy", {"k": 2}),
+    ("SparseTopKCategoricalAccuracy", {"k": 3}),
+    ("SparseTopKCategoricalAccuracy", {"from_sorted_ids": True}),
+    ("SparseCategoricalCrossentropy", {"from_logits": True}),
+    ("CategoricalCrossentropy", {"label_smoothing": 0.1}), ("BinaryCrossentropy", {}),
+    ("KLDivergence", {}), ("Poisson", {}), ("LogCoshError", {}), ("CosineSimilarity", {}),
+    ("Hinge", {}), ("SquaredHinge", {}), ("CategoricalHinge", {}), ("MeanSquaredError", {}),
+]
+
+
+@pytest.mark.keras
+@pytest.mark.parametrize("class_name, kwargs", KERAS_METRIC_CLASSES,
+                         ids=[f"{c}-{len(k)}" for c, k in KERAS_METRIC_CLASSES])
+def test_metric_configs_and_serialized_forms_match_keras(keras, class_name, kwargs):
+    theirs = getattr(keras.metrics, class_name)(**kwargs)
+    ours = getattr(metrics, class_name)(**kwargs)
+    assert ours.name == theirs.name
+    assert ours.get_config() == theirs.get_config()
+    serialized = keras.metrics.serialize(theirs)
+    assert metrics.serialize(ours) == serialized
+    again = metrics.get(serialized)
+    assert type(again) is type(ours) and again.get_config() == ours.get_config()
+    assert keras.metrics.get(metrics.serialize(ours)).get_config() == theirs.get_config()
+
+
+def test_metric_strings_serialize_as_the_string_and_bad_arguments():
+    for name in ("accuracy", "acc", "sparse_categorical_accuracy", "mae"):
+        assert metrics.serialize(metrics.get(name)) == name
+    with pytest.raises(ValueError, match="k an integer >= 1"):
+        metrics.TopKCategoricalAccuracy(k=0)
+    with pytest.raises(ValueError, match="only dtype float32"):
+        metrics.Accuracy(dtype="float16")
+    with pytest.raises(ValueError, match="SparseCategoricalAccuracy: expected a mask"):
+        metrics.SparseCategoricalAccuracy().update([0, 1], np.eye(2), mask=np.ones((2, 2)))
+    with pytest.raises(ValueError, match="cannot serialize"):
+        metrics.serialize(metrics.get(losses.Huber()))
