@@ -107,6 +107,19 @@ def _bidirectional_dict(lib):
                      name="bidirectional_dict")
 
 
+def _frozen_wrappers(lib):
+    """Frozen Bidirectional, TimeDistributed and BatchNormalization layers (Sequential)."""
+    L = lib.layers
+    model = lib.Sequential([lib.Input((4, 3)),
+                            L.Bidirectional(L.LSTM(2, return_sequences=True), name="bi"),
+                            L.TimeDistributed(L.Dense(3), name="td"),
+                            L.BatchNormalization(name="bn"), L.LSTM(2, name="l")],
+                           name="frozen_wrappers")
+    for layer in model.layers[:3]:
+        layer.trainable = False
+    return model
+
+
 @pytest.fixture(scope="module")
 def models(keras):
     seq2seq = [_named(pair, name) for pair, name in zip(
@@ -117,7 +130,8 @@ def models(keras):
     for name, fn in [("two_in_two_out", _two_in_two_out), ("functional_bn", _functional_bn),
                      ("two_calls", _two_calls), ("seq_bn", _seq_bn),
                      ("unused_input", _unused_input), ("scalar", _scalar),
-                     ("bidirectional_dict", _bidirectional_dict)]:
+                     ("bidirectional_dict", _bidirectional_dict),
+                     ("frozen_wrappers", _frozen_wrappers)]:
         built[name] = _named((fn(npylstm), fn(keras)), name)
     built["seq_bn_kwarg"] = (_seq_bn(npylstm, True), _seq_bn(keras, True))
     return built
@@ -125,7 +139,7 @@ def models(keras):
 
 KERAS_EQUAL = ["seq2seq_training", "seq2seq_encoder", "seq2seq_decoder", "two_in_two_out",
                "functional_bn", "two_calls", "seq_bn", "seq_bn_kwarg", "unused_input", "scalar",
-               "bidirectional_dict"]
+               "bidirectional_dict", "frozen_wrappers"]
 
 
 # -- the table as Keras prints it ---------------------------------------------------------------
@@ -216,6 +230,11 @@ def test_non_trainable_counts_are_keras_counts(models):
     # functional: a frozen shared Dense (3*4+4 = 16) and bn's statistics (4 + 4)
     text = _text(models["functional_bn"][0])
     assert " Non-trainable params: 24 (96.00 B)" in text
+    # frozen wrappers: 2 * 4*2*(3+2+1) + (4*3+3) + 4*3 = 123; only the last LSTM trains:
+    # 4*2*(3+2+1) = 48
+    text = _text(models["frozen_wrappers"][0])
+    assert " Trainable params: 48 (192.00 B)" in text
+    assert " Non-trainable params: 123 (492.00 B)" in text
 
 
 def test_frozen_models_count_as_keras(keras, columns):
