@@ -43,6 +43,7 @@ __all__ = [
     "layer_vars",
     "legacy_layer_config",
     "normalize_model_config",
+    "positional_tensor_arguments",
     "split_weights",
     "supported_layers",
     "takes_initial_state",
@@ -384,6 +385,19 @@ def takes_initial_state(cls) -> bool:
     return "initial_state" in inspect.signature(cls.forward).parameters
 
 
+def positional_tensor_arguments(cls) -> list[str]:
+    """The names of the required arguments of ``cls``'s call after the first (a
+    MultiHeadAttention's ``value``), which tf_keras's ``Node.serialize`` writes as kwargs
+    (``dict(zip(arg_names[1:], args))``) and Keras 3 records as positional arguments."""
+    params = list(inspect.signature(cls.forward).parameters.values())[2:]  # self, first
+    names = []
+    for param in params:
+        if param.kind is not param.POSITIONAL_OR_KEYWORD or param.default is not param.empty:
+            break
+        names.append(param.name)
+    return names
+
+
 def _is_keras2_history(value) -> bool:
     """``[layer_name, node_index, tensor_index]``: how tf_keras writes a tensor
     (``tf_utils.convert_inner_node_data`` reads any such list as one)."""
@@ -482,7 +496,12 @@ def _keras3_node(node: list, cls, tensors, where: str) -> dict:
             raise KerasFileError(f"{where}: initial_state given both as inputs and as a "
                                  "keyword argument")
         return {"args": [entries[0]], "kwargs": {**kwargs, "initial_state": entries[1:]}}
-    return {"args": [entries[0] if len(entries) == 1 else entries], "kwargs": kwargs}
+    args = [entries[0] if len(entries) == 1 else entries]
+    for name in positional_tensor_arguments(cls):  # mha(query, value): value positional
+        if name not in kwargs:
+            break
+        args.append(kwargs.pop(name))
+    return {"args": args, "kwargs": kwargs}
 
 
 # -- writing: Keras 3's config -> what each format stores ----------------------------------

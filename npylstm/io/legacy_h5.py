@@ -29,6 +29,7 @@ from .keras_config import (
     layer_vars,
     legacy_layer_config,
     normalize_model_config,
+    positional_tensor_arguments,
     split_weights,
     takes_initial_state,
     weighted_layers,
@@ -202,14 +203,17 @@ def _keras2_tensors(structure):
 def _keras2_node(node: dict, cls, where: str) -> list:
     """One Keras 3 node ``{"args", "kwargs"}`` as tf_keras's ``Node.serialize`` writes it:
     ``[[layer, node, tensor, kwargs], ...]``, one entry per tensor of the first argument
-    (the same kwargs on each), and an RNN's ``initial_state`` tensors as entries after
-    the first (tf_keras's ``RNN.__call__`` appends them to the inputs)."""
+    (the same kwargs on each; the arguments after the first among them, by name:
+    a MultiHeadAttention's ``value``), and an RNN's ``initial_state`` tensors as entries
+    after the first (tf_keras's ``RNN.__call__`` appends them to the inputs)."""
     args, kwargs = list(node.get("args") or []), dict(node.get("kwargs") or {})
-    if len(args) != 1:
+    names = positional_tensor_arguments(cls)  # tf_keras names the arguments after the first
+    if not args or len(args) - 1 > len(names):
         raise KerasFileError(
             f"{where}: a call with {len(args)} positional arguments cannot be written in "
-            "tf_keras's node format (its config names the arguments after the first)")
+            f"tf_keras's node format (it names the arguments after the first: {names})")
     first = args[0]
+    kwargs = {**dict(zip(names, args[1:], strict=False)), **kwargs}
     extra = []
     if takes_initial_state(cls) and kwargs.get("initial_state") is not None:
         state = kwargs.pop("initial_state")
