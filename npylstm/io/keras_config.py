@@ -12,6 +12,12 @@ Keras 2 meant ``clip(0.2 x + 0.5, 0, 1)`` by ``"hard_sigmoid"``; Keras 3 means
 ``"hard_sigmoid_keras2"`` in place of ``"hard_sigmoid"``, in every activation key of every
 class; writing such a model keeps ``keras_version`` 2 in a legacy ``.h5`` and is refused
 for the Keras 3 formats (Keras 3 has no activation with that meaning).
+
+A functional config's Keras 2 nodes (tf_keras's ``[[layer, node, tensor, kwargs], ...]``)
+become Keras 3's ``{"args", "kwargs"}`` here, each entry checked against the config's
+layers and calls: an RNN's extra entries are its ``initial_state``, and a tensor in the
+kwargs under a required call argument's name (MultiHeadAttention's ``value``) is that
+positional argument, as Keras 3 records the call.
 """
 
 from __future__ import annotations
