@@ -27,11 +27,17 @@ config migrations (``KERAS2_ONLY``, ``KERAS3_ONLY``, ``ACTIVATION_KEYS``,
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 from collections.abc import Callable
 
-__all__ = ["UnknownClassError", "deserialize", "get", "names", "register", "serialize"]
+__all__ = ["UnknownClassError", "custom_object_scope", "deserialize", "get", "names",
+           "register", "serialize"]
 
 _CLASSES: dict[str, type] = {}
+#: The classes a caller supplies for names of their own (``custom_objects``), per context.
+_CUSTOM: contextvars.ContextVar[tuple[tuple[str, type], ...]] = contextvars.ContextVar(
+    "custom", default=())
 
 
 class UnknownClassError(ValueError):
@@ -60,25 +66,80 @@ def register(name: str | None = None) -> Callable[[type], type]:
     return decorate
 
 
+@contextlib.contextmanager
+def custom_object_scope(custom_objects: dict | None):
+    """Within the block, configs and files may name these classes too, as Keras's
+    ``custom_object_scope`` / ``load_model(..., custom_objects=...)``.
+
+    ``custom_objects`` maps the name a Keras file gives a class (its ``class_name``, or
+    its ``registered_name`` such as ``"Custom>Attention"``) to an **npylstm layer class**
+    (a subclass of :class:`npylstm.layers.Layer` with ``forward`` / ``backward`` in NumPy,
+    see CONTRIBUTING's "adding a layer"). Anything else is refused: a file never makes
+    npylstm call a function it names.
+
+    >>> from npylstm.layers import Dense
+    >>> class Scaled(Dense):
+    ...     pass
+    >>> with custom_object_scope({"Scaled": Scaled}):
+    ...     type(deserialize({"class_name": "Scaled", "config": {"units": 2}})).__name__
+    'Scaled'
+    >>> "Scaled" in names()
+    False
+    """
+    from .layers.base import Layer
+
+    supplied = dict(custom_objects or {})
+    for key, cls in supplied.items():
+        if not (isinstance(cls, type) and issubclass(cls, Layer)):
+            raise TypeError(
+                f"custom_objects[{key!r}]: expected an npylstm layer class (a subclass of "
+                f"npylstm.layers.Layer with forward/backward), received {cls!r}"
+            )
+        class_name = key.rsplit(">", 1)[-1]
+        if "keras_class_name" not in cls.__dict__:
+            cls.keras_class_name = class_name
+    token = _CUSTOM.set(tuple({**dict(_CUSTOM.get()), **supplied}.items()))
+    try:
+        yield
+    finally:
+        _CUSTOM.reset(token)
+
+
+def _custom(class_name, registered_name=None) -> type | None:
+    supplied = dict(_CUSTOM.get())
+    for key in (registered_name, class_name):
+        if isinstance(key, str) and key in supplied:
+            return supplied[key]
+    for key, cls in supplied.items():  # "package>Name" supplied, "Name" asked
+        if key.rsplit(">", 1)[-1] == class_name:
+            return cls
+    return None
+
+
 def names() -> list[str]:
-    """Every registered Keras class name, sorted."""
+    """Every registered Keras class name (and those supplied by an active
+    :func:`custom_object_scope`), sorted."""
     _load_builtins()
-    return sorted(_CLASSES)
+    return sorted(set(_CLASSES) | {k.rsplit(">", 1)[-1] for k, _ in _CUSTOM.get()})
 
 
-def get(class_name, where: str = "") -> type:
-    """The class registered under ``class_name``, or :class:`UnknownClassError`.
+def get(class_name, where: str = "", registered_name: str | None = None) -> type:
+    """The class registered (or supplied as a custom object) under ``class_name``, or
+    :class:`UnknownClassError`.
 
     >>> get("Dense").__name__
     'Dense'
     """
     _load_builtins()
-    cls = _CLASSES.get(class_name) if isinstance(class_name, str) else None
+    cls = _custom(class_name, registered_name)
+    if cls is None and isinstance(class_name, str):
+        cls = _CLASSES.get(class_name)
     if cls is None:
         prefix = f"{where}: " if where else ""
         raise UnknownClassError(
             f"{prefix}unknown layer class {class_name!r}: npylstm builds only its registered "
-            f"classes {sorted(_CLASSES)}"
+            f"classes {sorted(_CLASSES)}, and the classes supplied with "
+            f"load_model(..., custom_objects={{{class_name!r}: YourLayer}})"
         )
     return cls
 
@@ -94,7 +155,7 @@ def deserialize(entry, where: str = ""):
             f"{prefix}expected a layer entry {{'class_name': ..., 'config': {{...}}}}, "
             f"received {type(entry).__name__}"
         )
-    cls = get(entry["class_name"], where)
+    cls = get(entry["class_name"], where, entry.get("registered_name"))
     config = entry.get("config")
     if config is None:
         config = {}
@@ -111,10 +172,18 @@ def serialize(obj) -> dict:
     "registered_name"}`` (``registered_name`` is None for Keras's own classes)."""
     cls = type(obj)
     class_name = getattr(cls, "keras_class_name", None)
-    if class_name is None or _CLASSES.get(class_name) is not cls:
+    custom = any(c is cls for _, c in _CUSTOM.get())
+    if class_name is None or (_CLASSES.get(class_name) is not cls and not custom):
         raise ValueError(
             f"registry: {cls.__name__} is not a registered class; registered: {names()}"
         )
+    if custom:  # a user's class: Keras finds it by its registered name ("Custom>Name")
+        return {
+            "module": cls.__dict__.get("KERAS_MODULE", cls.__module__),
+            "class_name": class_name,
+            "config": obj.get_config(),
+            "registered_name": cls.__dict__.get("KERAS_REGISTERED_NAME", f"Custom>{class_name}"),
+        }
     return {
         "module": getattr(cls, "KERAS_MODULE", "keras.layers"),
         "class_name": class_name,

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from gradcheck import central_difference  # tests/ is on sys.path
 
+import npylstm
 from npylstm import regularizers
 from npylstm.layers import Dense
 
@@ -108,3 +109,14 @@ def test_dense_input_feature_mismatch():
         layer(np.zeros((1, 4)))
     with pytest.raises(ValueError, match=r"expected input of shape \(batch, \.\.\., features\)"):
         layer(np.zeros(3))
+
+
+def test_an_activation_that_halves_the_last_axis_is_refused_by_name():
+    # glu maps (..., 2n) to (..., n): a layer's units cannot follow it (Keras accepts it and
+    # computes shapes that are wrong)
+    with pytest.raises(ValueError, match=r"Dense 'd': activation='glu' halves the last axis"):
+        npylstm.layers.Dense(4, activation="glu", name="d")
+    with pytest.raises(ValueError, match=r"LSTM 'l': recurrent_activation='glu' halves"):
+        npylstm.layers.LSTM(4, recurrent_activation="glu", name="l")
+    with pytest.raises(ValueError, match=r"GRU 'g': activation='glu' halves the last axis"):
+        npylstm.layers.GRU(4, activation="glu", name="g")

@@ -93,8 +93,10 @@ def test_an_unregistered_class_is_refused_by_name(model, tmp_path):
         npylstm.load_model(bad)
     message = str(info.value)
     assert "\n" not in message
-    assert message.startswith(f"'{bad}': unsupported layer classes ['Lambda', 'Scale']; ")
-    assert message.endswith(f"npylstm supports {io.supported_layers()}")
+    assert message.startswith(f"'{bad}': unsupported layer classes ['Lambda', 'Scale'] "
+                              "(layers 'evil' (Lambda), 's' (Scale)); ")
+    assert f"npylstm supports {io.supported_layers()}; a Lambda layer holds Python code" in message
+    assert message.endswith("custom_objects={'Scale': YourLayer})")
     assert "Sequential" not in io.supported_layers()  # a model class is not a layer
 
 

@@ -183,8 +183,10 @@ def test_unsupported_layers_are_listed(tmp_path):
     assert {"Dense", "Dropout", "InputLayer", "LSTM"} <= set(registered)
     with pytest.raises(
         keras_io.KerasFileError,
-        match=r"unsupported layer classes \['ConvLSTM1D', 'Lambda'\]; npylstm supports "
-        + re.escape(str(registered)),
+        match=r"unsupported layer classes \['ConvLSTM1D', 'Lambda'\] \(layers 'lstm' "
+        r"\(ConvLSTM1D\), 'evil' \(Lambda\)\); npylstm supports " + re.escape(str(registered))
+        + r"; a Lambda layer holds Python code, which npylstm never runs .*custom_objects="
+        r"\{'ConvLSTM1D': YourLayer\}",
     ):
         npylstm.load_model(bad)
 

@@ -198,4 +198,14 @@ def test_report_largest_differences():
 def test_activation_lists_cover_the_registry():
     # every activation npylstm offers (but the Keras 2 form, which Keras 3 lacks) is drawn above
     offered = {activations.get(n).name for n in activations.names()} - {"hard_sigmoid_keras2"}
-    assert offered == set(ACTIVATIONS)
+    assert offered - set(ACTIVATIONS) == LOOP_ONLY | NOT_RECURRENT
+
+
+# Activations added with Keras 3's full list: without Numba code, an LSTM with one runs on
+# the generic loop (tests/test_activations.py checks gelu there against Keras) ...
+LOOP_ONLY = {"celu", "gelu", "hard_shrink", "hard_silu", "hard_tanh", "leaky_relu",
+             "log_sigmoid", "mish", "relu6", "soft_shrink", "sparse_plus", "sparse_sigmoid",
+             "squareplus", "tanh_shrink"}
+# ... and two not drawn: glu halves the last axis (a layer refuses it as its activation),
+# sparsemax Keras 3.15 computes wrongly (keras-team/keras#23425).
+NOT_RECURRENT = {"glu", "sparsemax"}

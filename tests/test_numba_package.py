@@ -141,7 +141,9 @@ def test_activate_and_derivative_reject_bad_input():
     with pytest.raises(TypeError, match="activate: expected a float32 or float64 array, "
                                         "received dtype int64"):
         core.activate("tanh", np.zeros(3, dtype=np.int64))
-    with pytest.raises(ValueError, match="Unknown activation 'gelu'"):
+    with pytest.raises(ValueError, match="Unknown activation 'tanhh'"):
+        core.activate("tanhh", z)
+    with pytest.raises(ValueError, match="activation 'gelu' has no Numba code"):
         core.activate("gelu", z)
     with pytest.raises(ValueError, match=r"derivative: expected y of z's shape \(3,\) and "
                                          r"dtype float64, received shape \(2,\)"):

@@ -191,24 +191,10 @@ def test_summary_printed_to_stdout_is_keras_text(models, capsys, columns):
         assert mine == capsys.readouterr().out
 
 
-@pytest.mark.xfail(strict=True, reason="Functional.graph_build returns the inner model's own "
-                   "output shapes, not those of the call: (None, None, 4) where Keras "
-                   "has (None, 5, 4) (reported in /tmp/lead/requests-summary.md)")
 def test_nested_model_summary_is_keras_text(keras, monkeypatch):
     monkeypatch.setenv("COLUMNS", "200")
     ours, theirs = _named((_nested(npylstm), _nested(keras)), "outer")
     assert _text(ours) == _text(theirs)
-
-
-def test_nested_model_rows_and_counts(keras, monkeypatch):
-    monkeypatch.setenv("COLUMNS", "200")
-    ours, theirs = _named((_nested(npylstm), _nested(keras)), "outer")
-    mine, kept = _text(ours).splitlines(), _text(theirs).splitlines()
-    assert len(mine) == len(kept)
-    differ = [(a, b) for a, b in zip(mine, kept, strict=True) if a != b]
-    # only the nested call's shape (see the xfail above); counts, names and totals equal
-    assert len(differ) == 1 and "inner (Functional)" in differ[0][0]
-    assert "128" in differ[0][0] and "(None, None, 4)" in differ[0][0]
 
 
 def test_expand_nested_is_keras_text(models, columns):
@@ -250,8 +236,6 @@ def test_frozen_models_count_as_keras(keras, columns):
     assert " Trainable params: 0 (0.00 B)" in _text(ours)
 
 
-@pytest.mark.xfail(strict=True, reason="Model.trainable = False does not yet set every "
-                   "layer's trainable as Keras's setter does (npylstm/models/model.py)")
 def test_a_frozen_model_shows_its_layers_frozen(keras, monkeypatch):
     monkeypatch.setenv("COLUMNS", "200")
     ours, theirs = _named((_two_in_two_out(npylstm), _two_in_two_out(keras)), "frozen")

@@ -118,12 +118,19 @@ def _sequential_from_config(config: dict, source: str):
         raise KerasFileError(f"{source}: cannot rebuild the model from its config: {exc}") from exc
 
 
-def load_model(path: str | os.PathLike, compile: bool = True):  # noqa: A002 - Keras's name
+def load_model(path: str | os.PathLike, compile: bool = True,  # noqa: A002 - Keras's name
+               custom_objects: dict | None = None, safe_mode: bool = True):
     """Load a whole model from a ``.keras`` file or a legacy ``.h5`` model file, without Keras.
 
     Parameters
     ----------
     path : str or PathLike
+    custom_objects : dict
+        npylstm layer classes for the custom classes the file names, by their Keras name
+        (``{"Attention": MyAttention}`` or ``{"Custom>Attention": ...}``), as Keras's
+        argument; see :func:`npylstm.registry.custom_object_scope`.
+    safe_mode : bool
+        Only True: npylstm never runs code from a file (a ``Lambda`` layer is refused).
     compile : bool
         Compile the model as the file says it was compiled (optimizer hyperparameters, loss,
         metrics), as ``keras.saving.load_model`` does. The optimizer's state (moments,
@@ -140,11 +147,17 @@ def load_model(path: str | os.PathLike, compile: bool = True):  # noqa: A002 - K
     >>> model = load_model("model.keras")                   # doctest: +SKIP
     >>> model.predict(x)                                     # doctest: +SKIP
     """
-    saved = read_model_file(path)
-    model = _sequential_from_config(saved.config, f"'{path}'")
-    _assign_weights(model, saved.layer_weights, f"'{path}'")
-    if compile and saved.compile_config:
-        _compile_from_config(model, saved.compile_config, f"'{path}'")
+    if safe_mode is not True:
+        raise ValueError(
+            f"load_model: safe_mode={safe_mode!r}: npylstm never runs code from a file (a "
+            "Lambda layer's function); supply an npylstm layer through custom_objects instead"
+        )
+    with registry.custom_object_scope(custom_objects):
+        saved = read_model_file(path)
+        model = _sequential_from_config(saved.config, f"'{path}'")
+        _assign_weights(model, saved.layer_weights, f"'{path}'")
+        if compile and saved.compile_config:
+            _compile_from_config(model, saved.compile_config, f"'{path}'")
     return model
 
 

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .. import activations
 from . import graph
 
 # Keras-style serialization of dtypes, initializers and regularizers lives in
@@ -70,17 +71,9 @@ def _snake_case(name: str) -> str:
     return re.sub(r"([a-z])([A-Z])", r"\1_\2", name).lower()
 
 
-def _symbolic_aware(call):
-    """``call`` that records a graph node when its arguments hold a symbolic tensor."""
-
-    def __call__(self, *args, **kwargs):  # noqa: N807 - the method it wraps
-        if graph.has_symbolic(args, kwargs):
-            return graph.symbolic_call(self, args, kwargs)
-        return call(self, *args, **kwargs)
-
-    __call__.__doc__, __call__.__wrapped__ = call.__doc__, call
-    __call__._takes_symbolic = True
-    return __call__
+#: Keys Keras 3's base ``Layer.get_config`` writes for every layer, with the value that
+#: changes nothing (accepted by a class that does not take them).
+_KERAS_BASE_DEFAULTS = {"activity_regularizer": None, "autocast": True}
 
 
 def _has_mask(masks) -> bool:
@@ -251,6 +244,15 @@ class Layer:
             if constraint is not None:
                 raise self._error(f"{cname} is not supported yet, received {constraint!r}")
 
+    def _elementwise_activation(self, key: str, identifier) -> str:
+        """An activation's name for ``key``, refusing one that changes the last axis
+        (``glu`` halves it: a layer's units cannot follow it)."""
+        act = activations.get(identifier)
+        if act.halves_last_axis:
+            raise self._error(f"{key}={act.name!r} halves the last axis, so it cannot be a "
+                              f"{type(self).__name__}'s {key}; use an Activation layer")
+        return act.name
+
     def _feature_count(self, input_shape: tuple) -> int:
         """The last axis of a build shape, or an error when it is unknown or not positive."""
         input_dim = input_shape[-1]
@@ -269,7 +271,8 @@ class Layer:
 
     # -- weights ----------------------------------------------------------------------------
     def add_weight(self, name: str, value: np.ndarray) -> Weight:
-        weight = Weight(name, np.ascontiguousarray(value, dtype=self.dtype), f"{self.name}/{name}")
+        # a copy, C-ordered, of the layer's dtype (a 0-d scalar weight stays 0-d)
+        weight = Weight(name, np.array(value, dtype=self.dtype, order="C"), f"{self.name}/{name}")
         self._weights.append(weight)
         return weight
 
@@ -357,6 +360,9 @@ class Layer:
     #: The layer's ``forward`` / ``__call__`` take ``mask=`` (Keras: ``call`` has a
     #: ``mask`` argument), a ``(batch, timesteps)`` boolean array, True at real steps.
     USES_MASK: bool = False
+    #: After a call, the masks of the call's input tensors are gone for every later
+    #: consumer (Keras's MultiHeadAttention clears them: ``set_keras_mask(query, None)``).
+    CLEARS_INPUT_MASKS: bool = False
 
     def compute_mask(self, x, mask):
         """The mask of this layer's output, from its input ``x`` and the input's mask (or
@@ -486,6 +492,10 @@ class Layer:
         config = dict(config)
         label = f"{class_name} '{config.get('name', '?')}'"
         accepted = cls.config_keys()
+        for key, default in _KERAS_BASE_DEFAULTS.items():
+            # Keras's base Layer writes these for every class (a custom one's too)
+            if key not in accepted and key in config and config[key] == default:
+                del config[key]
         for key in list(config):
             if key in cls.KERAS_IGNORED:
                 allowed = cls.KERAS_IGNORED[key]
@@ -569,10 +579,10 @@ class Layer:
         super().__init_subclass__(**kwargs)
         call = cls.__dict__.get("__call__")
         if call is not None and not getattr(call, "_takes_symbolic", False):
-            cls.__call__ = _symbolic_aware(call)
+            cls.__call__ = graph.symbolic_aware(call)
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} name={self.name}, built={self.built}>"
 
 
-Layer.__call__ = _symbolic_aware(Layer.__call__)
+Layer.__call__ = graph.symbolic_aware(Layer.__call__)

@@ -73,7 +73,7 @@ class Dense(Layer):
     ):
         super().__init__(name=name, dtype=dtype, input_shape=input_shape, trainable=trainable)
         self.units = self._check_units(units)
-        self.activation = activations.get(activation).name
+        self.activation = self._elementwise_activation("activation", activation)
         self.use_bias = bool(use_bias)
         self.kernel_initializer = deserialize_initializer(kernel_initializer)
         self.bias_initializer = deserialize_initializer(bias_initializer)

@@ -23,7 +23,8 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["KerasTensor", "Node", "flatten", "has_symbolic", "map_structure", "symbolic_call"]
+__all__ = ["KerasTensor", "Node", "flatten", "has_symbolic", "map_structure", "symbolic_aware",
+           "symbolic_call"]
 
 
 class KerasTensor:
@@ -150,3 +151,16 @@ def symbolic_call(layer, args, kwargs):
         tensor.name = layer.name if len(outputs) == 1 else f"{layer.name}_{i}"
     del node
     return outputs if _several(out) else outputs[0]
+
+
+def symbolic_aware(call):
+    """``call`` that records a graph node when its arguments hold a symbolic tensor."""
+
+    def __call__(self, *args, **kwargs):  # noqa: N807 - the method it wraps
+        if has_symbolic(args, kwargs):
+            return symbolic_call(self, args, kwargs)
+        return call(self, *args, **kwargs)
+
+    __call__.__doc__, __call__.__wrapped__ = call.__doc__, call
+    __call__._takes_symbolic = True
+    return __call__

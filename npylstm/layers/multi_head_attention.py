@@ -115,6 +115,8 @@ class MultiHeadAttention(Layer):
     """
 
     SUPPORTS_MASKING = True  # the output's mask is the query's
+    # Keras's call clears the query's, value's and key's masks for every later consumer
+    CLEARS_INPUT_MASKS = True
     NOT_CONFIG_KEYS = ("backend", "flash_attention")
 
     def __init__(

@@ -92,6 +92,16 @@ def _layers_by_depth(nodes: list[Node], indices: dict, inputs: list[KerasTensor]
     return sorted(layer_depth, key=lambda lay: (-layer_depth[lay], indices[lay]))
 
 
+def _shapes(structure) -> list[tuple]:
+    """The shapes in a structure of shapes (a shape: a tuple of ints and None)."""
+    if isinstance(structure, dict):
+        return [s for key in sorted(structure) for s in _shapes(structure[key])]
+    if isinstance(structure, list | tuple) and any(isinstance(d, list | tuple | dict)
+                                                   for d in structure):
+        return [s for item in structure for s in _shapes(item)]
+    return [tuple(structure)]
+
+
 class _NodeCache:
     """What backward needs of one node: the layer's cache and the outputs' shapes."""
 
@@ -145,6 +155,8 @@ class Functional(Model):
                                   f"{names.count(layer_name)} times")
         self.output_names = [t.node.layer.name for t in self.outputs]
         self.input_names = [t.node.layer.name for t in self.inputs]
+        if not trainable:
+            self.trainable = False  # now that the layers are known: freeze them all
         self.built = True
 
     # -- the graph ----------------------------------------------------------------------------
@@ -316,6 +328,9 @@ class Functional(Model):
             elif len(node.outputs) == 1:
                 out_masks = [out_masks[0] if isinstance(out_masks, list | tuple)
                              else out_masks]
+            if layer.CLEARS_INPUT_MASKS:
+                for tensor in node.input_tensors:
+                    run.masks[id(tensor)] = None
             for tensor, v, m in zip(node.outputs, outs, out_masks, strict=True):
                 run.values[id(tensor)] = v
                 run.masks[id(tensor)] = m
@@ -420,6 +435,7 @@ class Functional(Model):
 
     # -- a model as a layer of another model ---------------------------------------------------
     _last_activity = 0.0
+    CLEARS_INPUT_MASKS = False
 
     @property
     def dtype(self) -> np.dtype:
@@ -429,8 +445,24 @@ class Functional(Model):
         return self._regularization()
 
     def graph_build(self, arg_shapes, kwargs):
-        return [t.shape for t in self.outputs] if len(self.outputs) > 1 else \
-            self.outputs[0].shape
+        """The output shapes of a call on inputs of ``arg_shapes``: the call's shapes pushed
+        through the inner graph (a model built for ``(None, None, 3)`` called on
+        ``(None, 5, 3)`` gives 5 steps, as Keras)."""
+        given = _shapes(arg_shapes[0] if len(arg_shapes) == 1 else arg_shapes)
+        shapes = {id(t): s for t, s in zip(self.inputs, given, strict=False)}
+        for node in self._nodes:
+            if node.is_input:
+                continue
+
+            def shape(t):
+                return shapes.get(id(t), t.shape) if isinstance(t, KerasTensor) else t
+
+            static = {k: v for k, v in node.kwargs.items() if not has_symbolic([v], {})}
+            out = node.layer.graph_build(map_structure(shape, node.args), static)
+            outs = [tuple(s) for s in out] if len(node.outputs) > 1 else [tuple(out)]
+            shapes.update((id(t), s) for t, s in zip(node.outputs, outs, strict=True))
+        result = [shapes[id(t)] for t in self.outputs]
+        return result if len(result) > 1 else result[0]
 
     def _flat_args(self, args) -> list:
         return flatten(args[0]) if len(args) == 1 else flatten(args)

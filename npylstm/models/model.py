@@ -74,8 +74,8 @@ class Model(Trainer):
             _name_counts[self._DEFAULT_NAME] += 1
             name = self._DEFAULT_NAME if n == 0 else f"{self._DEFAULT_NAME}_{n}"
         self.name = name
-        self.trainable = bool(trainable)
         self._layers: list[Layer] = []
+        self.trainable = bool(trainable)
         self.built = False
         Trainer.__init__(self)
 
@@ -126,6 +126,18 @@ class Model(Trainer):
         raise NotImplementedError
 
     # -- layers -----------------------------------------------------------------------------
+    @property
+    def trainable(self) -> bool:
+        return self._trainable
+
+    @trainable.setter
+    def trainable(self, value: bool) -> None:
+        """Freeze (or unfreeze) the model and every layer in it, as Keras's setter does
+        (a frozen BatchNormalization then runs in inference mode inside ``fit``)."""
+        self._trainable = bool(value)
+        for layer in self._layers:
+            layer.trainable = self._trainable
+
     @property
     def layers(self) -> list[Layer]:
         """The layers, without the input (as Keras's ``model.layers``)."""
@@ -188,19 +200,25 @@ class Model(Trainer):
         return float(sum(layer.regularization_loss() for layer in self._layers))
 
     # -- summary ----------------------------------------------------------------------------
-    def summary(self, line_length: int | None = None, print_fn=None,
+    def summary(self, line_length: int | None = None, positions=None, print_fn=None,
+                expand_nested: bool = False, show_trainable: bool = False, layer_range=None,
                 show_param_formulas: bool = False) -> None:
-        """Print a table like Keras 3's ``model.summary()``.
+        """Print a table like Keras 3's ``model.summary()`` (its arguments).
 
         Parameters
         ----------
-        line_length : table width (default 88 columns, as Keras)
+        line_length : table width (default: Keras's, capped at the terminal's)
+        positions : relative or absolute column ends, as Keras
         print_fn : called once with the whole text instead of printing to the terminal
-        show_param_formulas : add a column with each LSTM's count written out,
+        expand_nested : show the layers of nested models
+        show_trainable : add a column saying whether each layer is trainable
+        layer_range : ``[first_name, last_name]``: only these layers
+        show_param_formulas : add a column with each layer's count written out,
             ``4 × 20 × (1 + 20 + 1) = 1,760``
         """
-        print_summary(self, line_length=line_length, print_fn=print_fn,
-                      show_param_formulas=show_param_formulas)
+        print_summary(self, line_length=line_length, positions=positions, print_fn=print_fn,
+                      expand_nested=expand_nested, show_trainable=show_trainable,
+                      layer_range=layer_range, show_param_formulas=show_param_formulas)
 
     # -- data -------------------------------------------------------------------------------
     def _dtype(self) -> np.dtype:

@@ -28,7 +28,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ... import activations, regularizers
+from ... import regularizers
 from ...ops import default_backend, get_backend, get_kernel
 from ..base import (
     Layer,
@@ -93,7 +93,7 @@ class RNN(Layer):
     ) -> None:
         """The arguments every Keras recurrent layer has (``RNN`` and its cell's)."""
         self.units = self._check_units(units)
-        self.activation = activations.get(activation).name
+        self.activation = self._elementwise_activation("activation", activation)
         self.use_bias = bool(use_bias)
         self.kernel_initializer = deserialize_initializer(kernel_initializer)
         self.recurrent_initializer = deserialize_initializer(recurrent_initializer)

@@ -21,7 +21,6 @@ Keras 2 files only (a Keras 3 config without the key means Keras 3's True).
 
 from __future__ import annotations
 
-from ... import activations
 from ...cells import GRUCell
 from ...registry import register
 from .base import RNN
@@ -84,7 +83,8 @@ class GRU(RNN):
         trainable: bool = True,
     ):
         super().__init__(name=name, dtype=dtype, input_shape=input_shape, trainable=trainable)
-        self.recurrent_activation = activations.get(recurrent_activation).name
+        self.recurrent_activation = self._elementwise_activation(
+            "recurrent_activation", recurrent_activation)
         self.reset_after = bool(reset_after)
         self._init_rnn(
             units=units, activation=activation, use_bias=use_bias,

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ... import activations, initializers
+from ... import initializers
 from ...cells import LSTMCell
 from ...gates import GATES, split_gates
 from ...registry import register
@@ -89,7 +89,8 @@ class LSTM(RNN):
         trainable: bool = True,
     ):
         super().__init__(name=name, dtype=dtype, input_shape=input_shape, trainable=trainable)
-        self.recurrent_activation = activations.get(recurrent_activation).name
+        self.recurrent_activation = self._elementwise_activation(
+            "recurrent_activation", recurrent_activation)
         self.unit_forget_bias = bool(unit_forget_bias)
         self._init_rnn(
             units=units, activation=activation, use_bias=use_bias,

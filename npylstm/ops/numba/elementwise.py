@@ -27,6 +27,11 @@ def _activation_code(name: str) -> tuple[str, int]:
     code = _codes_cache.get(name) if isinstance(name, str) else None
     if code is None:
         canonical = get_activation(name).name
+        if canonical not in ACTIVATION_CODES:
+            raise ValueError(
+                f"activation {canonical!r} has no Numba code; the Numba cores compile "
+                f"{sorted(ACTIVATION_CODES)} (a layer with another one runs the generic loop)"
+            )
         code = (canonical, ACTIVATION_CODES[canonical])
         if isinstance(name, str):
             _codes_cache[name] = code
