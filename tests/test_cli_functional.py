@@ -277,6 +277,79 @@ def test_crosscheck_finds_a_wrong_layer(files, capsys, monkeypatch):
                      r"y \(Dense\), output y$", out.strip())
 
 
+@pytest.fixture(scope="module")
+def masked(tmp_path_factory):
+    """An npylstm-written model whose masks meet: Embedding(mask_zero) ids and a Masking
+    series, concatenated (Keras's Concatenate mask: a step is real where either input's
+    is), into an LSTM; the inputs padded (zeros) at known steps."""
+    from npylstm.layers import LSTM, Concatenate, Dense, Embedding, Masking
+
+    directory = tmp_path_factory.mktemp("cli_masked")
+    ids = npylstm.Input((5,), dtype="int32", name="ids")
+    series = npylstm.Input((5, 2), name="series")
+    a = Embedding(9, 3, mask_zero=True, name="embed")(ids)
+    b = Masking(name="masking")(series)
+    c = LSTM(2, name="c")(Concatenate(name="concat")([a, b]))
+    model = npylstm.Model([ids, series], [Dense(1, name="out")(c), a], name="masked")
+    model.save(directory / "masked.keras")
+    rng = np.random.default_rng(2)
+    i = rng.integers(1, 9, (4, 5)).astype("int32")
+    i[0, 3:] = 0
+    i[1, :2] = 0
+    x = rng.normal(size=(4, 5, 2)).astype("float32")
+    x[2, 4:] = 0
+    x[0, 3:] = 0
+    np.save(directory / "ids.npy", i)
+    np.save(directory / "series.npy", x)
+    return directory
+
+
+def test_crosscheck_compares_the_masks_along_the_graph(masked, capsys, monkeypatch):
+    args = ["crosscheck", masked / "masked.keras", "--input", masked / "ids.npy",
+            "--input", masked / "series.npy"]
+    code, out, err = run(capsys, *args)
+    assert code == 0, err
+    rows = out.replace("  mask of", "mask of")
+    for name in ("mask of embed", "mask of masking", "mask of concat"):
+        assert _row(rows, name) == (0.0, 0.0), name
+    for name in ("c (LSTM)", "output out", "output embed"):
+        assert _row(rows, name)[0] <= ATOL, name
+    from npylstm.layers import Masking
+
+    monkeypatch.setattr(Masking, "compute_mask", lambda self, x, mask=None: None)
+    code, out, _ = run(capsys, *args)
+    assert code == 1
+    assert "mask of masking (only Keras has one)" in out
+
+
+def test_sequential_of_ids(keras, capsys, tmp_path):
+    """A Sequential starting with an Embedding: integer CSV ids, random ids in range for
+    crosscheck (no input gradient), and gates after the Embedding (its mask)."""
+    from npylstm.layers import LSTM, Dense, Embedding
+
+    model = npylstm.Sequential([npylstm.Input((5,), dtype="int32"),
+                                Embedding(9, 3, mask_zero=True), LSTM(2), Dense(1)])
+    path = tmp_path / "ids.keras"
+    model.save(path)
+    ids = np.array([[7, 5, 4, 2, 2], [0, 0, 0, 1, 7]])
+    csv = tmp_path / "ids.csv"
+    np.savetxt(csv, ids, delimiter=",", fmt="%d")
+    code, _, err = run(capsys, "predict", path, "--input", csv, "--output", tmp_path / "y.npy")
+    assert code == 0, err
+    with keras_quiet():
+        theirs = keras.saving.load_model(path, compile=False)
+    np.testing.assert_allclose(np.load(tmp_path / "y.npy"),
+                               np.asarray(theirs(ids.astype("int32"), training=False)),
+                               atol=ATOL, rtol=0)
+    code, out, err = run(capsys, "crosscheck", path, "--grad", "--samples", "3")
+    assert code == 0, err
+    assert "ids in [0, 9) (the Embedding's input_dim)" in out and "input x" not in out
+    assert _row(out, "embedding/embeddings")[0] <= ATOL
+    code, out, err = run(capsys, "gates", path, "--input", csv, "--sample", "1")
+    assert code == 0, err
+    assert "masked steps (states carried): 3 of 5" in out  # the three leading 0 ids
+
+
 # -- convert ---------------------------------------------------------------------------------
 
 
@@ -294,6 +367,9 @@ def test_convert_between_keras_formats_read_by_keras(files, keras, capsys, tmp_p
         from_json.load_weights(weights)
         models = [keras.saving.load_model(path, compile=False) for path in (h5, back)]
     assert json.loads(config.read_text())["class_name"] == "Functional"
+    code, out, err = run(capsys, "summary", weights, "--config", config)
+    assert code == 0, err  # a Keras 3 JSON config has no keras_version: not a Keras 2 file
+    assert "Keras 2" not in out and f"Total params: {files.km.count_params():,}" in out
     for model in (from_json, *models):
         y, aux = model([files.ids, files.series], training=False)
         np.testing.assert_allclose(np.asarray(y), files.y, atol=ATOL, rtol=0)

@@ -22,7 +22,10 @@ def file_keras_version(path: Path, config: str | None) -> str | None:
     source = Path(config) if config is not None else path
     try:
         if source.suffix.lower() == ".json":
-            return str(json.loads(source.read_text(encoding="utf-8")).get("keras_version"))
+            # Keras 3's to_json() (and a .keras file's config.json) has no keras_version:
+            # unknown, read with Keras 3 rules (not str(None), which read as Keras 2)
+            version = json.loads(source.read_text(encoding="utf-8")).get("keras_version")
+            return None if version is None else str(version)
         return io.read_model_file(source).keras_version
     except (ValueError, OSError, io.KerasFileError):
         return None

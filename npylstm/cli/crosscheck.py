@@ -29,7 +29,7 @@ from ._common import (
 )
 from ._load import load_any_model
 from ._rules import file_keras_version, is_keras2, keras_rules
-from ._specs import is_functional, read_inputs
+from ._specs import input_specs, is_functional, read_inputs
 
 __all__ = ["cmd_crosscheck"]
 
@@ -93,11 +93,14 @@ def _keras_grads(keras, keras_model, x: np.ndarray, cotangent: np.ndarray):
         y, _ = keras_model.stateless_call(weights, non_trainable, inputs, training=False)
         return jnp.mean(y * r)
 
-    dweights, dx = jax.grad(objective, argnums=(0, 1))(trainable, jnp.asarray(x))
+    if np.issubdtype(x.dtype, np.integer):  # ids: no gradient
+        dweights, dx = jax.grad(objective)(trainable, jnp.asarray(x)), None
+    else:
+        dweights, dx = jax.grad(objective, argnums=(0, 1))(trainable, jnp.asarray(x))
     by_id = {id(v): np.asarray(g) for v, g in zip(keras_model.trainable_variables, dweights,
                                                    strict=True)}
     per_layer = [[by_id[id(v)] for v in layer.trainable_weights] for layer in keras_model.layers]
-    return np.asarray(dx), per_layer
+    return (None if dx is None else np.asarray(dx)), per_layer
 
 
 def _our_grads(model, x: np.ndarray, cotangent: np.ndarray):
@@ -129,7 +132,8 @@ def _keras_mask_kwargs(keras_layer, mask) -> dict:
 
 def _keras_next_mask(keras, keras_layer, inputs, mask):
     """Keras's own output mask of ``keras_layer`` (``compute_mask``), as NumPy or None."""
-    if not (mask is not None or type(keras_layer).__name__ == "Masking"):
+    if not (mask is not None or type(keras_layer).__name__ == "Masking"
+            or getattr(keras_layer, "mask_zero", False)):  # Embedding(mask_zero=True)
         return None
     new = keras_layer.compute_mask(inputs, mask)
     if isinstance(new, list | tuple):
@@ -158,11 +162,12 @@ def _direction_rows(keras, layer, keras_layer, ours_in, theirs_in, our_mask, ker
 
 
 def _weight_labels(layer) -> list[str]:
-    """``layer/weight`` per weight; ``layer/direction_layer/weight`` in a Bidirectional."""
+    """``layer/weight`` per trainable weight (one per gradient: no BatchNormalization
+    moving statistics); ``layer/direction_layer/weight`` in a Bidirectional."""
     inner = [getattr(layer, a, None) for a in ("forward_layer", "backward_layer")]
     if all(i is not None for i in inner):
-        return [f"{layer.name}/{i.name}/{w.name}" for i in inner for w in i.weights]
-    return [f"{layer.name}/{w.name}" for w in layer.weights]
+        return [f"{layer.name}/{i.name}/{w.name}" for i in inner for w in i.parameter_weights]
+    return [f"{layer.name}/{w.name}" for w in layer.parameter_weights]
 
 
 def _mask_row(layer, our_mask, keras_mask):
@@ -237,10 +242,19 @@ def cmd_crosscheck(args) -> int:
         shape = list(model.input_shape[1:])
         if shape[0] is None:
             shape[0] = args.timesteps
-        x = rng.normal(size=(args.samples, *shape))
-        source = (f"{args.samples} random N(0, 1) samples of shape {fmt_shape(shape)}, "
-                  f"seed {args.seed}")
-    x = np.ascontiguousarray(x, dtype=model.layers[0].dtype)
+        spec = input_specs(model)[0]
+        if spec.integer:  # an Embedding's ids
+            from .crosscheck_graph import random_ids
+
+            x, how = random_ids(model, spec, None, args.samples, shape, rng)
+            source = (f"{args.samples} random samples of shape {fmt_shape(shape)}, {how}, "
+                      f"seed {args.seed}")
+        else:
+            x = rng.normal(size=(args.samples, *shape))
+            source = (f"{args.samples} random N(0, 1) samples of shape {fmt_shape(shape)}, "
+                      f"seed {args.seed}")
+    if not np.issubdtype(x.dtype, np.integer):
+        x = np.ascontiguousarray(x, dtype=model.layers[0].dtype)
     out(f"Cross-check of {path}: npylstm against Keras {keras.__version__} "
         f"({keras.backend.backend()} backend) on {source}")
     for line in rules:
@@ -275,7 +289,9 @@ def cmd_crosscheck(args) -> int:
             cotangent = np.random.default_rng(args.seed + 1).normal(size=ours.shape)
             dx_keras, grads_keras = _keras_grads(keras, keras_model, x, cotangent)
             dx_ours, grads_ours = _our_grads(model, x, cotangent)
-            grad_rows.append(("input x", fmt_shape(dx_ours.shape), *_diff(dx_ours, dx_keras)))
+            if dx_keras is not None:
+                grad_rows.append(("input x", fmt_shape(dx_ours.shape),
+                                  *_diff(dx_ours, dx_keras)))
             for layer, ours_g, keras_g in zip(model.layers, grads_ours, grads_keras, strict=True):
                 for label, g, k in zip(_weight_labels(layer), ours_g, keras_g, strict=True):
                     grad_rows.append((label, fmt_shape(g.shape), *_diff(g, k)))

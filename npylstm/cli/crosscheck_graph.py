@@ -9,7 +9,9 @@ intermediate tensor (``keras.Model(km.inputs, [node outputs])``, after Keras's o
 (``Functional._run(xs, training=False, keep=False)``) and reads each call's outputs from
 ``run.values``. A shared layer has one row per call (``name#k``), a layer returning
 several tensors one row per tensor (``name[i]``). Masks travel along both graphs as each
-model carries them; they are checked through the values they shape.
+model carries them (Keras: the symbolic ``_keras_mask`` of each tensor, which the probe
+model outputs too); a tensor with a mask on either side gets a ``mask of ...`` row (1 at
+real steps), and a mask on one side only is a failure.
 
 Random inputs: N(0, 1) floats for float inputs; for integer inputs, ids in
 ``[0, input_dim)`` when the input feeds an Embedding (every Embedding it feeds: the smallest
@@ -23,22 +25,33 @@ import numpy as np
 from ._common import CLIError, fmt_shape, out
 from ._specs import input_specs, read_inputs
 
-__all__ = ["graph_inputs", "graph_rows"]
+__all__ = ["graph_inputs", "graph_rows", "random_ids"]
 
 #: The range of random ids for an integer input no Embedding reads.
 SMALL_INTS = 10
 
 
 def _id_range(model, tensor) -> tuple[int, str]:
-    """``(high, why)``: random ids for integer input ``tensor`` are drawn in ``[0, high)``."""
+    """``(high, why)``: random ids for integer input ``tensor`` (None: a Sequential's input)
+    are drawn in ``[0, high)``."""
     from ..layers import Embedding
 
-    dims = [node.layer.input_dim for node in model._nodes
-            if not node.is_input and isinstance(node.layer, Embedding)
-            and any(t is tensor for t in node.input_tensors)]
+    if tensor is None:  # a Sequential's one input: its first layer reads it
+        dims = [layer.input_dim for layer in model.layers[:1] if isinstance(layer, Embedding)]
+    else:
+        dims = [node.layer.input_dim for node in model._nodes
+                if not node.is_input and isinstance(node.layer, Embedding)
+                and any(t is tensor for t in node.input_tensors)]
     if dims:
         return min(dims), "the Embedding's input_dim"
     return SMALL_INTS, "small non-negative integers"
+
+
+def random_ids(model, spec, tensor, samples: int, shape: list, rng) -> tuple[np.ndarray, str]:
+    """Random ids for one integer input, and how they were drawn."""
+    high, why = _id_range(model, tensor)
+    ids = rng.integers(0, high, size=(samples, *shape)).astype(spec.dtype)
+    return ids, f"ids in [0, {high}) ({why})"
 
 
 def graph_inputs(model, args, rng) -> tuple[list[np.ndarray], str]:
@@ -52,9 +65,9 @@ def graph_inputs(model, args, rng) -> tuple[list[np.ndarray], str]:
     for spec, tensor in zip(input_specs(model), model.inputs, strict=True):
         shape = [args.timesteps if d is None else d for d in spec.shape[1:]]
         if spec.integer:
-            high, why = _id_range(model, tensor)
-            xs.append(rng.integers(0, high, size=(args.samples, *shape)).astype(spec.dtype))
-            parts.append(f"'{spec.name}' ids in [0, {high}) ({why}) of shape {fmt_shape(shape)}")
+            ids, how = random_ids(model, spec, tensor, args.samples, shape, rng)
+            xs.append(ids)
+            parts.append(f"'{spec.name}' {how} of shape {fmt_shape(shape)}")
         else:
             xs.append(rng.normal(size=(args.samples, *shape)).astype(spec.dtype))
             parts.append(f"'{spec.name}' N(0, 1) of shape {fmt_shape(shape)}")
@@ -131,15 +144,23 @@ def graph_rows(keras, model, km, xs: list, args, diff, to_numpy):
         raise CLIError(f"Keras loaded a {type(km).__name__}, not a functional model")
     kxs = _keras_struct(keras, km, _keras_order(model, km, xs))
     pairs = _pairs(model, km)
-    probe = keras.Model(km.inputs, [kt for _, _, kt in pairs])
+    masked = [i for i, (_, _, kt) in enumerate(pairs)
+              if getattr(kt, "_keras_mask", None) is not None]
+    probe = keras.Model(km.inputs, [kt for _, _, kt in pairs]
+                        + [pairs[i][2]._keras_mask for i in masked])
     probed = probe(kxs, training=False)
-    probed = probed if isinstance(probed, list | tuple) else [probed]
+    probed = list(probed) if isinstance(probed, list | tuple) else [probed]
+    keras_masks = dict(zip(masked, probed[len(pairs):], strict=True))
     run = model._run(model._prepare_x(xs if len(xs) > 1 else xs[0]), training=False,
                      keep=False)
     rows = []
-    for (label, t, _), theirs in zip(pairs, probed, strict=True):
+    for i, ((label, t, _), theirs) in enumerate(zip(pairs, probed, strict=False)):
         ours = run.values[id(t)]
         rows.append((label, fmt_shape(np.shape(ours)), *diff(ours, to_numpy(keras, theirs))))
+        row = _mask_row(label, run.masks.get(id(t)), keras_masks.get(i), keras, diff,
+                        to_numpy)
+        if row is not None:
+            rows.append(row)
     predicted = km(kxs, training=False)
     predicted = keras.tree.flatten(predicted)
     ys = [run.values[id(t)] for t in model.outputs]
@@ -149,6 +170,20 @@ def graph_rows(keras, model, km, xs: list, args, diff, to_numpy):
                      *diff(y, to_numpy(keras, predicted[index]))))
     grad_rows = _grad_rows(keras, model, km, xs, ys, order, args, diff) if args.grad else []
     return rows, grad_rows
+
+
+def _mask_row(label: str, ours, theirs, keras, diff, to_numpy):
+    """``mask of <label>``: the two masks (1 at real steps), or a failing row when only one
+    side has a mask (None when neither has)."""
+    if ours is None and theirs is None:
+        return None
+    name = "  mask of " + label.split(" (")[0]
+    if ours is None or theirs is None:
+        which = "npylstm" if theirs is None else "Keras"
+        return (f"{name} (only {which} has one)", "", float("inf"), float("inf"))
+    ours = np.asarray(ours, dtype=np.float64)
+    return (name, fmt_shape(ours.shape),
+            *diff(ours, np.asarray(to_numpy(keras, theirs), dtype=np.float64)))
 
 
 def _grad_rows(keras, model, km, xs, ys, order, args, diff):

@@ -104,6 +104,25 @@ def _trace_call(model, xs: list, node):
     return _tracer_of(layer)(layer, cache)
 
 
+def _sequential_traces(model, x) -> dict:
+    """The traces of a Sequential whose input is not a sequence of vectors (ids into an
+    Embedding: :func:`npylstm.trace` takes ``(batch, timesteps, features)``): each layer
+    runs as the model runs it, each recurrent layer's pass traced from its cache."""
+    from ..trace import _bidirectional_trace, _first, _is_bidirectional, _tracer_of
+
+    traces, h, mask = {}, x, None
+    for layer in model.layers:
+        kwargs = {"mask": mask} if mask is not None and layer.USES_MASK else {}
+        y, cache = layer.forward(h, training=False, **kwargs)
+        if _tracer_of(layer) is not None:
+            traces[layer.name] = _tracer_of(layer)(layer, cache)
+        elif _is_bidirectional(layer):
+            traces[layer.name] = _bidirectional_trace(layer, cache)
+        mask = _first(layer.compute_mask(h, mask))
+        h = _first(y)
+    return traces
+
+
 def _traces(args):
     """``(traces by label, input arrays)`` for the model file's recurrent layers."""
     import npylstm
@@ -111,7 +130,9 @@ def _traces(args):
     model = load_any_model(args.file, args.config)
     xs = read_inputs(model, args.input)
     if not is_functional(model):
-        return npylstm.trace(model, xs[0]), xs[0], None
+        if xs[0].ndim == 3:
+            return npylstm.trace(model, xs[0]), xs[0], None
+        return _sequential_traces(model, xs[0]), xs[0], None
     calls = _recurrent_calls(model)
     if not calls:
         raise CLIError(f"'{args.file}' has no recurrent layer (LSTM, GRU, SimpleRNN, "
