@@ -457,8 +457,10 @@ def test_keras2_dict_inputs_and_outputs(tmp_path):
     assert theirs["input_layers"] == {"a": ["a", 0, 0], "b": ["b", 0, 0]}
     assert theirs["output_layers"] == {"o": ["d", 0, 0], "p": ["e", 0, 0]}
     model = npylstm.load_model(source)
-    for ours, expected in zip(as_list(model.predict(x, verbose=0)), y.values(), strict=True):
-        np.testing.assert_allclose(ours, expected, atol=ATOL, rtol=0)
+    ours = model.predict(x, verbose=0)
+    ours = list(ours.values()) if isinstance(ours, dict) else as_list(ours)
+    for y_ours, expected in zip(ours, y.values(), strict=True):
+        np.testing.assert_allclose(y_ours, expected, atol=ATOL, rtol=0)
     model.save(tmp_path / "again.h5")
     assert keras_io.read_model_file(tmp_path / "again.h5").keras_version.startswith("2.")
     ours = model_config(tmp_path / "again.h5")["config"]
@@ -468,12 +470,14 @@ def test_keras2_dict_inputs_and_outputs(tmp_path):
     assert again.get_config() == model.get_config()
 
 
-@pytest.mark.xfail(strict=True, reason="Functional.predict returns a list for dict outputs; "
-                   "Keras (tf_keras and Keras 3) returns a dict keyed as the outputs")
 def test_keras2_dict_outputs_predict_a_dict():
+    """As tf_keras (and Keras 3: ``tree.pack_sequence_as`` of the outputs' structure),
+    dict outputs predict a dict keyed as the outputs."""
     x, y = dict_fixture()
     ours = npylstm.load_model(FIXTURES / "keras2_dict.h5").predict(x, verbose=0)
     assert isinstance(ours, dict) and list(ours) == list(y)
+    for key, expected in y.items():
+        np.testing.assert_allclose(ours[key], expected, atol=ATOL, rtol=0)
 
 
 @pytest.mark.xfail(strict=True, reason="load.model_from_config normalizes every config as "
