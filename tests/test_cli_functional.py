@@ -447,3 +447,32 @@ def test_gates_errors(files, capsys):
                             r"\['encoder', 'decoder', 'summary_lstm'\]")
     code, _, err = run(capsys, "gates", files.keras_file, "--input", files.series_npy)
     assert_error(code, err, rf"expected 2 --input .*{INPUTS}")
+
+
+def test_gates_of_a_shared_layer_call(capsys, tmp_path):
+    """``NAME#1``: the second call of a shared LSTM, on the second input (any timesteps)."""
+    from npylstm.layers import LSTM, Concatenate, Dense
+
+    a, b = npylstm.Input((4, 2), name="a"), npylstm.Input((None, 2), name="b")
+    shared = LSTM(3, return_sequences=True, name="shared")
+    joined = Concatenate(axis=1, name="cat")([shared(a), shared(b)])
+    model = npylstm.Model([a, b], Dense(1, name="out")(joined))
+    model.save(tmp_path / "shared.keras")
+    rng = np.random.default_rng(3)
+    xa, xb = rng.normal(size=(2, 4, 2)), rng.normal(size=(2, 7, 2))
+    np.save(tmp_path / "a.npy", xa.astype("float32"))
+    np.save(tmp_path / "b.npy", xb.astype("float32"))
+    code, out, err = run(capsys, "gates", tmp_path / "shared.keras", "--input",
+                         tmp_path / "a.npy", "--input", tmp_path / "b.npy", "--layer",
+                         "shared#1", "--sample", "1")
+    assert code == 0, err
+    assert "LSTM 'shared' call #1 on b, sample 1" in out and "7 timesteps" in out
+    h = model.layers[2](xb.astype("float32"))[1]  # the layer alone on input b: (7, 3)
+    row = next(line for line in out.splitlines() if line.startswith("output      h"))
+    mean, low, high, first, last = (float(v) for v in row[26:].split())
+    np.testing.assert_allclose([mean, low, high, first, last],
+                               [h.mean(), h.min(), h.max(), h[0].mean(), h[-1].mean()],
+                               atol=1e-3)
+    code, _, err = run(capsys, "gates", tmp_path / "shared.keras", "--input", tmp_path / "a.npy",
+                       "--input", tmp_path / "b.npy", "--layer", "shared#2")
+    assert_error(code, err, r"expected one of the recurrent layers \['shared', 'shared#1'\]")

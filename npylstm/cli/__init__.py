@@ -6,9 +6,18 @@
     npylstm summary FILE                                Keras-style summary + param formulas
     npylstm predict FILE --input X --output Y           X, Y as .npy or .csv
     npylstm crosscheck FILE [--grad] [--atol 1e-5]      npylstm vs real Keras, layer by layer
-    npylstm convert SRC DST                             .keras .weights.h5 .h5 .npz .pt
+    npylstm convert SRC DST                             .keras .weights.h5 .h5 .json .npz .pt
     npylstm gates FILE --input X [--plot gates.png]     trace the gates (and plot them)
     npylstm bench [--quick]                             run benchmarks/run.py
+
+Functional models (several inputs / outputs): one ``--input`` per model input and one
+``--output`` per output, in the model's order or by name (``--input encoder_inputs=a.npy
+--input decoder_inputs=b.csv``); a wrong count or an unknown name is an error listing the
+model's inputs (names, shapes, dtypes). Integer inputs (an Embedding's ids) keep their
+dtype from ``.npy`` and are parsed as integers from CSV. ``crosscheck`` compares every
+layer call, mask and output (``_specs``, ``crosscheck_graph``); ``gates --layer NAME``
+traces a recurrent layer's call inside the graph (``NAME#k``: a shared layer's k-th call);
+a PyTorch state dict holds only a plain chain of layers (other graphs are refused).
 
 Exit status: 0 success; 1 ``crosscheck`` found a difference above ``--atol``; 2 an error
 (missing file, wrong format, bad shapes, missing optional dependency), reported as one

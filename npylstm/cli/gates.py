@@ -148,14 +148,17 @@ def _traces(args):
     return {name: _trace_call(model, xs, node)}, xs[0], node
 
 
-def _call_note(node) -> str:
-    """What a functional call ran on: ``on encoder_inputs, initial_state from encoder``."""
+def _call_note(node, name: str) -> str:
+    """What a functional call ran on: ``on encoder_inputs, initial_state from encoder``
+    (`` call #1 on b`` for a shared layer's second call, ``--layer NAME#1``)."""
     if node is None:
         return ""
     from ..layers.graph import flatten
 
     names = [t.node.layer.name for t in flatten(node.args) if hasattr(t, "node")]
-    note = " on " + ", ".join(dict.fromkeys(names))
+    head, sep, k = name.rpartition("#")
+    note = f" call #{k}" if sep and head == node.layer.name else ""
+    note += " on " + ", ".join(dict.fromkeys(names))
     for key, value in node.kwargs.items():
         sources = [t.node.layer.name for t in flatten(value) if hasattr(t, "node")]
         if sources:
@@ -181,7 +184,7 @@ def cmd_gates(args) -> int:
     source = "' + '".join(args.input)
     if isinstance(trace, BidirectionalTrace):
         _, timesteps, _ = trace.forward.h.shape
-        out(f"Bidirectional '{name}'{_call_note(node)} (merge_mode {trace.merge_mode}), "
+        out(f"Bidirectional '{name}'{_call_note(node, name)} (merge_mode {trace.merge_mode}), "
             f"sample {args.sample} of '{source}': {timesteps} timesteps (values over all steps "
             "and units; the "
             "backward layer's steps in its own reading order, last input first)")
@@ -191,7 +194,7 @@ def cmd_gates(args) -> int:
             _table(direction, args.sample)
     else:
         label, timesteps, units = _describe(trace)
-        out(f"{label}{_call_note(node)}, sample {args.sample} of '{source}': {timesteps} "
+        out(f"{label}{_call_note(node, name)}, sample {args.sample} of '{source}': {timesteps} "
             f"timesteps, "
             f"{units} units (values over all steps and units)")
         _table(trace, args.sample)
