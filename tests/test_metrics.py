@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import json
+import warnings
+import zipfile
 import zlib
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from npylstm import losses, metrics
 
@@ -363,3 +368,66 @@ def test_metric_strings_serialize_as_the_string_and_bad_arguments():
         metrics.SparseCategoricalAccuracy().update([0, 1], np.eye(2), mask=np.ones((2, 2)))
     with pytest.raises(ValueError, match="cannot serialize"):
         metrics.serialize(metrics.get(losses.Huber()))
+
+
+@pytest.mark.keras
+def test_a_keras_file_compiled_with_objects_loads_them(keras, tmp_path):
+    """A .keras file's compile_config holds loss / metric objects as Keras serializes them:
+    they load with their arguments (from_logits, k, threshold), strings as strings."""
+    import npylstm
+
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3)])
+    model.compile(optimizer="adam",
+                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                  metrics=["acc", keras.metrics.SparseTopKCategoricalAccuracy(k=2),
+                           keras.metrics.SparseCategoricalCrossentropy(from_logits=True)])
+    path = tmp_path / "classifier.keras"
+    with warnings.catch_warnings():  # Keras 3.15's saver under NumPy 2 (Variable.__array__)
+        warnings.filterwarnings("ignore", message="__array__ implementation doesn't accept",
+                                category=DeprecationWarning)
+        model.save(path)
+    ours = npylstm.load_model(path)
+    assert isinstance(ours.loss, losses.SparseCategoricalCrossentropy)
+    assert ours.loss.from_logits
+    assert [m.name for m in ours.compiled_metrics] == [
+        "acc", "sparse_top_k_categorical_accuracy", "sparse_categorical_crossentropy"]
+    assert ours.compiled_metrics[1].k == 2 and ours.compiled_metrics[2]._loss.from_logits
+    compile_config = json.loads(zipfile.ZipFile(path).read("config.json"))["compile_config"]
+    assert [metrics.serialize(m) for m in ours.compiled_metrics] == compile_config["metrics"]
+    assert losses.serialize(ours.loss) == compile_config["loss"]
+
+
+@pytest.mark.keras
+@settings(max_examples=10, deadline=None, derandomize=True)
+@given(
+    kind=st.sampled_from(["sparse", "categorical", "sparse_top_k", "top_k", "binary"]),
+    batch=st.integers(1, 5),
+    steps=st.sampled_from([None, 3]),
+    classes=st.integers(2, 6),
+    k=st.integers(1, 7),
+    seed=st.integers(0, 2**31),
+)
+def test_accuracies_match_keras_on_random_shapes_and_ties(keras, kind, batch, steps, classes,
+                                                          k, seed):
+    rng = np.random.default_rng(seed)
+    lead = (batch,) if steps is None else (batch, steps)
+    scores = (rng.integers(0, 3, (*lead, classes)) / 2).astype(np.float32)  # many ties
+    ids = rng.integers(0, classes, lead)
+    if kind == "binary":
+        ours, theirs = metrics.BinaryAccuracy(), keras.metrics.BinaryAccuracy()
+        y_true, scores = rng.integers(0, 2, (*lead, 1)).astype(np.float32), scores[..., :1]
+    elif kind in ("sparse", "sparse_top_k"):
+        ours, theirs = ((metrics.SparseCategoricalAccuracy(),
+                         keras.metrics.SparseCategoricalAccuracy()) if kind == "sparse" else
+                        (metrics.SparseTopKCategoricalAccuracy(k=k),
+                         keras.metrics.SparseTopKCategoricalAccuracy(k=k)))
+        y_true = ids.astype(np.float32)
+    else:
+        ours, theirs = ((metrics.CategoricalAccuracy(), keras.metrics.CategoricalAccuracy())
+                        if kind == "categorical" else
+                        (metrics.TopKCategoricalAccuracy(k=k),
+                         keras.metrics.TopKCategoricalAccuracy(k=k)))
+        y_true = np.eye(classes, dtype=np.float32)[ids]
+    ours.update(y_true, scores)
+    theirs.update_state(y_true, scores)
+    assert ours.result() == pytest.approx(float(theirs.result()), rel=1e-6)
