@@ -346,9 +346,6 @@ def without_mha_keras2_keys(config: dict) -> None:
     assert {k: mha.pop(k) for k in MHA_KERAS2_KEYS} == MHA_KERAS2_KEYS
 
 
-@pytest.mark.xfail(strict=True, raises=keras_io.KerasFileError,
-                   reason="MultiHeadAttention lacks the migration of tf_keras's query_shape / "
-                   "key_shape / value_shape / softmax_robust_masking (KERAS2_ONLY)")
 def test_keras2_attention_file_reads_as_written():
     check_predictions(npylstm.load_model(FIXTURES / "keras2_attention.h5"),
                       data("keras2_attention"))
@@ -359,7 +356,7 @@ def test_keras2_mha_value_in_kwargs_is_read_as_its_second_argument(tmp_path):
     0]}]]``; read as Keras 3 records the call (``args`` [query, value]): predictions and
     gradients as tf_keras's (MultiHeadAttention and Attention), written back both ways
     and read identically. (The file's four tf_keras-only MultiHeadAttention
-    keys are removed from a copy: see the xfail above.)"""
+    keys are removed from a copy.)"""
     source = FIXTURES / "keras2_attention.h5"
     layers = {layer["name"]: layer for layer in model_config(source)["config"]["layers"]}
     assert layers["mha"]["inbound_nodes"] == [[["query", 0, 0, {"value": ["value", 0, 0]}]]]
@@ -385,10 +382,6 @@ def test_keras2_mha_value_in_kwargs_is_read_as_its_second_argument(tmp_path):
 
 
 @pytest.mark.keras
-@pytest.mark.xfail(strict=True, raises=TypeError, reason="Functional.get_config writes "
-                   "build_config {'input_shape': query shape} for MultiHeadAttention; Keras's "
-                   "build_from_config then calls build(query_shape) without value_shape "
-                   "(Keras writes {'query_shape', 'value_shape', 'key_shape'})")
 def test_keras3_reads_our_resaved_attention_keras_file(tmp_path, keras):
     d = data("keras2_attention")
     model = npylstm.load_model(edited_copy(tmp_path, "keras2_attention",
@@ -426,9 +419,6 @@ def test_keras2_writer_names_mha_value_as_tf_keras_does(tmp_path):
     np.testing.assert_array_equal(again.predict(xs, verbose=0), model.predict(xs, verbose=0))
 
 
-@pytest.mark.xfail(strict=True, reason="MultiHeadAttention.to_keras2_config: tf_keras's "
-                   "from_config pops query_shape / key_shape / value_shape (KeyError without "
-                   "them) and refuses Keras 3's seed / sliding_window / use_gate")
 def test_keras2_mha_config_is_tf_keras_s():
     model = keras2_mha_model()
     layer = next(entry for entry in model.get_config()["layers"] if entry["name"] == "mha")
@@ -480,8 +470,6 @@ def test_keras2_dict_outputs_predict_a_dict():
         np.testing.assert_allclose(ours[key], expected, atol=ATOL, rtol=0)
 
 
-@pytest.mark.xfail(strict=True, reason="load.model_from_config normalizes every config as "
-                   "keras_version 3, though tf_keras's to_json() says keras_version 2.x")
 def test_tf_keras_to_json_reads_keras2_hard_sigmoid():
     """``model.to_json()`` in tf_keras adds ``keras_version`` and ``backend`` beside the
     config; its "hard_sigmoid" is Keras 2's."""

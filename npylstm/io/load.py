@@ -15,6 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .. import losses as losses_module
+from .. import metrics as metrics_module
 from .. import registry
 from ._safe import _sniff
 from .files import STATE_DICTS, WEIGHTS_FILES, file_kind, read_model_file, read_weights_file
@@ -180,14 +182,20 @@ def _compile_from_config(model, compile_config: dict, source: str) -> None:
             "config": config,
         }
     loss = compile_config.get("loss")
-    if isinstance(loss, dict):  # Keras 3 adds the loss's dtype, which npylstm has no use for
+    if isinstance(loss, dict) and "class_name" in loss:  # one serialized loss object:
+        # Keras 3 adds the loss's dtype, which npylstm has no use for
         loss = {
             **loss,
             "config": {k: v for k, v in (loss.get("config") or {}).items() if k != "dtype"},
         }
     metrics = compile_config.get("metrics")
+    weights = compile_config.get("loss_weights")
     try:
-        model.compile(optimizer=optimizer or "rmsprop", loss=loss, metrics=metrics)
+        if weights is not None:  # several outputs (Model.compile refuses it for one)
+            model.compile(optimizer=optimizer or "rmsprop", loss=loss, metrics=metrics,
+                          loss_weights=weights)
+        else:
+            model.compile(optimizer=optimizer or "rmsprop", loss=loss, metrics=metrics)
         return
     except (TypeError, ValueError) as exc:
         problem = exc
@@ -207,12 +215,40 @@ def _compile_from_config(model, compile_config: dict, source: str) -> None:
     )
 
 
+def _serialize_metric(metric):
+    try:
+        return metrics_module.serialize(metric)
+    except ValueError:  # a loss used as a metric: Keras reads it back by name
+        return metric.name
+
+
+def _compiled(model) -> tuple:
+    """``(loss, loss_weights, metrics)`` as Keras's ``compile_config`` holds them: the
+    names or serialized objects given to compile; for several outputs, dicts by output
+    name (the metrics without the per-output loss trackers)."""
+    loss = model.loss
+    if loss is None:
+        return None, None, None
+    per_output = getattr(loss, "losses", None)
+    if per_output is None:
+        return (losses_module.serialize(loss), None,
+                [_serialize_metric(m) for m in model.compiled_metrics])
+    names = loss.names
+    serialized = {n: None if fn is None else losses_module.serialize(fn)
+                  for n, fn in zip(names, per_output, strict=True)}
+    metrics: dict[str, list] = {}
+    for m in model.compiled_metrics:
+        if hasattr(m, "metric"):  # an output's metric (not its loss tracker)
+            metrics.setdefault(names[m.index], []).append(_serialize_metric(m.metric))
+    return serialized, dict(zip(names, loss.weights, strict=True)), metrics
+
+
 def _model_config(model) -> dict:
     config = {"class_name": type(model).keras_class_name, "config": model.get_config()}
     if getattr(model, "compiled", False) and model.optimizer is not None:
         # As Keras writes it; Keras compiles the loaded model with it (optimizer state is
         # not written: Keras starts that fresh, and says so).
-        metrics = [m.name for m in getattr(model, "compiled_metrics", [])]
+        loss, loss_weights, metrics = _compiled(model)
         config["compile_config"] = {
             "optimizer": {
                 "module": "keras.optimizers",
@@ -220,8 +256,8 @@ def _model_config(model) -> dict:
                 "config": model.optimizer.get_config(),
                 "registered_name": None,
             },
-            "loss": None if model.loss is None else model.loss.name,
-            "loss_weights": None,
+            "loss": loss,
+            "loss_weights": loss_weights,
             "metrics": metrics or None,
             "weighted_metrics": None,
             "run_eagerly": False,
@@ -319,7 +355,9 @@ def model_from_config(config) -> tuple[object, bool]:
             '{"class_name": "Sequential", "config": {"layers": [...]}}, received '
             f"{raw.get('class_name') if isinstance(raw, dict) else type(raw).__name__!r}",
         )
-    config = normalize_model_config(raw, KERAS_FORMAT_VERSION, f"'{path}'")
+    # tf_keras's to_json() says which Keras wrote it ("hard_sigmoid" means Keras 2's then)
+    version = raw.get("keras_version") or KERAS_FORMAT_VERSION
+    config = normalize_model_config(raw, str(version), f"'{path}'")
     try:
         model = registry.get(config["class_name"]).from_config(config["config"])
     except (TypeError, ValueError) as exc:

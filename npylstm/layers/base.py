@@ -550,6 +550,11 @@ class Layer:
             names = tuple(n for n in names if n != "bias")
         return names
 
+    def build_config(self) -> dict:
+        """What Keras records of the build in a file (``get_build_config``): the input
+        shape (a layer built from several named shapes overrides it)."""
+        return {"input_shape": self.input_shape}
+
     def input_shape_from_weights(self, weights) -> tuple | None:
         """The input shape (with the batch axis) that weights of these shapes imply, to
         build an unbuilt layer or model from weights alone (as Keras cannot); None when

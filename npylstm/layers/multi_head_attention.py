@@ -118,6 +118,29 @@ class MultiHeadAttention(Layer):
     # Keras's call clears the query's, value's and key's masks for every later consumer
     CLEARS_INPUT_MASKS = True
     NOT_CONFIG_KEYS = ("backend", "flash_attention")
+    # tf_keras writes the build shapes in the config (its from_config builds from them) and
+    # a softmax_robust_masking flag; Keras 3 added seed / sliding_window / use_gate
+    KERAS2_ONLY = {"query_shape": None, "key_shape": None, "value_shape": None,
+                   "softmax_robust_masking": False}
+    KERAS3_ONLY = ("seed", "sliding_window", "use_gate")
+
+    @classmethod
+    def from_keras2_config(cls, config: dict, where: str) -> dict:
+        if config.get("softmax_robust_masking"):
+            raise ValueError(f"{where}: softmax_robust_masking=True (tf_keras's masked "
+                             "softmax variant) is not supported; Keras 3 has no such option")
+        return super().from_keras2_config(config, where)
+
+    @classmethod
+    def to_keras2_config(cls, config: dict) -> dict:
+        """tf_keras's config: without Keras 3's keys — refused when they change the
+        numbers (``use_gate``, a ``sliding_window``) — and with its build-shape keys."""
+        for key, off in (("use_gate", False), ("sliding_window", None)):
+            if config.get(key, off) != off:
+                raise ValueError(f"MultiHeadAttention '{config.get('name')}': {key}="
+                                 f"{config[key]!r} cannot be written for tf_keras, which has "
+                                 f"no {key}")
+        return super().to_keras2_config(config)
 
     def __init__(
         self,
@@ -224,8 +247,12 @@ class MultiHeadAttention(Layer):
     def build(self, query_shape, value_shape=None, key_shape=None) -> None:
         if value_shape is None:
             raise self._error("build needs the query and value shapes: build(query, value)")
+        named = {"query_shape": tuple(query_shape), "value_shape": tuple(value_shape)}
+        if key_shape is not None:
+            named["key_shape"] = tuple(key_shape)
         query_shape, value_shape, key_shape = self._check_shapes(query_shape, value_shape,
                                                                  key_shape)
+        self._build_shapes = named
         dims = [self._feature_count(s) for s in (query_shape, key_shape, value_shape)]
         heads = self.num_heads
         out = self._output_shape or (dims[0],)
@@ -255,6 +282,10 @@ class MultiHeadAttention(Layer):
     @staticmethod
     def _key_of(args: list, kwargs: dict):
         return args[2] if len(args) > 2 else kwargs.get("key")
+
+    def build_config(self) -> dict:
+        """Keras's ``{"shapes_dict": {"query_shape", "value_shape"(, "key_shape")}}``."""
+        return {"shapes_dict": dict(self._build_shapes)}
 
     def graph_build(self, arg_shapes: list, kwargs: dict):
         """Keras's ``build(query_shape, value_shape, key_shape)``; the output shape, and the

@@ -155,6 +155,9 @@ class Functional(Model):
                                   f"{names.count(layer_name)} times")
         self.output_names = [t.node.layer.name for t in self.outputs]
         self.input_names = [t.node.layer.name for t in self.inputs]
+        # the names data (and per-output losses) are keyed by: a dict's keys, as Keras
+        self._input_keys = sorted(inputs) if isinstance(inputs, dict) else self.input_names
+        self._output_keys = sorted(outputs) if isinstance(outputs, dict) else self.output_names
         if not trainable:
             self.trainable = False  # now that the layers are known: freeze them all
         self.built = True
@@ -255,7 +258,7 @@ class Functional(Model):
             np.shape(d) for d in data}) > 1
 
     def _prepare_x(self, x) -> list[np.ndarray]:
-        xs = self._structure_to_list(x, self.input_names, "x")
+        xs = self._structure_to_list(x, self._input_keys, "x")
         prepared = []
         for tensor, data in zip(self.inputs, xs, strict=True):
             array = self._as_array(data, f"input '{tensor.name}'", tensor.dtype)
@@ -272,13 +275,32 @@ class Functional(Model):
                               f"{[len(a) for a in prepared]}")
         return prepared
 
-    def _prepare_y(self, y, x) -> list[np.ndarray]:
-        ys = self._structure_to_list(y, self.output_names, "y")
+    def _prepare_y(self, y, x, loss=None) -> list[np.ndarray]:
+        ys = self._structure_to_list(y, self._output_keys, "y")
+        loss = loss or self.loss
+        per_output = getattr(loss, "losses", [loss] * len(ys))  # OutputLosses: one each
         prepared = []
-        for tensor, data in zip(self.outputs, ys, strict=True):
+        for tensor, data, loss_i in zip(self.outputs, ys, per_output, strict=True):
             prepared.append(self._check_target(data, x[0], tensor.shape,
-                                               f"y for output '{tensor.node.layer.name}'"))
+                                               f"y for output '{tensor.node.layer.name}'",
+                                               loss_i))
         return prepared[0] if len(prepared) == 1 else prepared
+
+    # -- outputs as the model was defined: a dict of outputs predicts a dict ------------------
+    def _as_output_structure(self, outputs):
+        """``outputs`` (one array, or a list in output order) in the structure the model's
+        outputs were given in: a dict of outputs gives a dict by key, as Keras."""
+        if isinstance(self._outputs_struct, dict):
+            flat = outputs if isinstance(outputs, list) else [outputs]
+            return dict(zip(self._output_keys, flat, strict=True))
+        return outputs
+
+    def predict(self, x, batch_size: int | None = None, verbose="auto"):
+        return self._as_output_structure(super().predict(x, batch_size=batch_size,
+                                                         verbose=verbose))
+
+    def predict_on_batch(self, x):
+        return self._as_output_structure(super().predict_on_batch(x))
 
     # -- training -------------------------------------------------------------------------------
     def compile(self, optimizer="rmsprop", loss=None, metrics=None, loss_weights=None) -> None:
@@ -294,8 +316,14 @@ class Functional(Model):
         super().compile(optimizer, loss=None, metrics=None)
         if loss is not None:
             self.loss, self.compiled_metrics = compile_outputs(
-                loss, metrics, loss_weights, self.output_names, self._label())
+                loss, metrics, loss_weights, self._output_keys, self._label())
         return None
+
+    def _loss_fn(self, loss=None):
+        """A loss given to ``loss_and_gradients`` applies per output, as in compile."""
+        if loss is None or len(self.outputs) == 1:
+            return super()._loss_fn(loss)
+        return compile_outputs(loss, None, None, self._output_keys, self._label())[0]
 
     # -- forward and backward -------------------------------------------------------------------
     def _run(self, xs: list, training: bool, keep: bool, masks=None) -> _Run:
@@ -500,7 +528,7 @@ class Functional(Model):
         if has_symbolic(args, kwargs):
             return _symbolic_call(self, args, kwargs)
         x = args[0] if len(args) == 1 else list(args)
-        return self._infer(self._prepare_x(x), training)[0]
+        return self._as_output_structure(self._infer(self._prepare_x(x), training)[0])
 
     # -- configs ------------------------------------------------------------------------------
     def get_config(self) -> dict:
@@ -534,7 +562,7 @@ class Functional(Model):
                 if id(node) in own and not node.is_input
             ]
             if not isinstance(layer, InputLayer | Model) and layer.weights:
-                entry["build_config"] = {"input_shape": layer.input_shape}
+                entry["build_config"] = layer.build_config()
             layers.append(entry)
 
         def history(t):

@@ -281,12 +281,15 @@ class Model(Trainer):
             )
         return x
 
-    def _prepare_y(self, y, x: np.ndarray) -> np.ndarray:
-        """``y`` as an array matching the output shape (``x`` already prepared)."""
-        return self._check_target(y, x, self.output_shape, "y")
+    def _prepare_y(self, y, x: np.ndarray, loss=None) -> np.ndarray:
+        """``y`` as an array matching the output shape (``x`` already prepared); ``loss``
+        (default: the compiled one) tells whether class ids are expected."""
+        return self._check_target(y, x, self.output_shape, "y", loss or self.loss)
 
-    def _check_target(self, y, x: np.ndarray, out: tuple, what: str) -> np.ndarray:
-        """Targets ``y`` for one output of shape ``out`` as an array (``x``: an input)."""
+    def _check_target(self, y, x: np.ndarray, out: tuple, what: str, loss=None) -> np.ndarray:
+        """Targets ``y`` for one output of shape ``out`` as an array (``x``: an input).
+        With a loss of class ids (``SPARSE_TARGETS``: sparse categorical crossentropy),
+        ``y`` has the output's shape without its class axis (or with 1 there)."""
         y = self._as_array(y, what)
         if len(y) != len(x):
             raise self._error(
@@ -294,6 +297,13 @@ class Model(Trainer):
                 f"{len(x)} and {what} with {len(y)}"
             )
         out_tail, tail = tuple(out[1:]), tuple(y.shape[1:])
+        if getattr(loss, "SPARSE_TARGETS", False) and len(out_tail) >= 1:
+            ids_tail = out_tail[:-1]  # integer class ids: the output's shape without classes
+            for wanted in (ids_tail, (*ids_tail, 1)):
+                if len(tail) == len(wanted) and all(
+                    o is None or o == t for o, t in zip(wanted, tail, strict=True)
+                ):
+                    return y
         if len(tail) == len(out_tail) and all(
             o is None or o == t for o, t in zip(out_tail, tail, strict=True)
         ):
@@ -337,7 +347,7 @@ class Model(Trainer):
         """
         loss_fn = self._loss_fn(loss)
         x = self._prepare_x(x)
-        y = self._prepare_y(y, x)
+        y = self._prepare_y(y, x, loss_fn)
         value, grads, _, _ = self._loss_and_grads(x, y, loss_fn, training)
         return value, grads
 
