@@ -83,9 +83,13 @@ def _keras_nodes(km, keras_layer) -> list:
     return _owned(keras_layer, lambda i, n: f"{id(keras_layer)}_ib-{i}" in km._nodes)
 
 
-def _pairs(model, km) -> list[tuple[str, object, object]]:
-    """``(row label, our tensor, Keras tensor)`` for every output of every layer call."""
-    pairs = []
+def _pairs(model, km) -> tuple[list, list]:
+    """``(row label, our tensor, Keras tensor)`` for every output of every layer call; and
+    for each call of a Bidirectional on one tensor, ``(index of its last row, layer, Keras
+    layer, our input tensor, Keras input tensor)`` for its per-direction rows."""
+    from ..layers.graph import KerasTensor
+
+    pairs, directions = [], []
     for layer in model.layers:
         ours = _owned(layer, lambda i, n: model._owns(n))
         if not ours or ours[0].is_input:
@@ -107,7 +111,12 @@ def _pairs(model, km) -> list[tuple[str, object, object]]:
             for i, (t, kt) in enumerate(zip(node.outputs, keras_node.outputs, strict=True)):
                 name = f"{label}[{i}]" if several else label
                 pairs.append((f"{name} ({type(layer).__name__})", t, kt))
-    return pairs
+            keras_args = keras_node.arguments.args
+            if (hasattr(layer, "forward_layer") and not node.kwargs and len(node.args) == 1
+                    and isinstance(node.args[0], KerasTensor) and len(keras_args) == 1):
+                directions.append((len(pairs) - 1, layer, keras_layer, node.args[0],
+                                   keras_args[0]))
+    return pairs, directions
 
 
 def _keras_names(tensors) -> list[str]:
@@ -143,24 +152,37 @@ def graph_rows(keras, model, km, xs: list, args, diff, to_numpy):
     if not hasattr(km, "_nodes") or not hasattr(km, "_inputs_struct"):
         raise CLIError(f"Keras loaded a {type(km).__name__}, not a functional model")
     kxs = _keras_struct(keras, km, _keras_order(model, km, xs))
-    pairs = _pairs(model, km)
-    masked = [i for i, (_, _, kt) in enumerate(pairs)
-              if getattr(kt, "_keras_mask", None) is not None]
-    probe = keras.Model(km.inputs, [kt for _, _, kt in pairs]
-                        + [pairs[i][2]._keras_mask for i in masked])
-    probed = probe(kxs, training=False)
-    probed = list(probed) if isinstance(probed, list | tuple) else [probed]
-    keras_masks = dict(zip(masked, probed[len(pairs):], strict=True))
+    pairs, directions = _pairs(model, km)
+    # the probe's outputs: every call's tensors, then their Keras masks, then each
+    # Bidirectional call's input and its mask
+    tensors = [kt for _, _, kt in pairs]
+    masks = {i: len(tensors) + n for n, i in enumerate(
+        i for i, (_, _, kt) in enumerate(pairs) if getattr(kt, "_keras_mask", None) is not None)}
+    tensors += [pairs[i][2]._keras_mask for i in masks]
+    inputs = {}
+    for n, (_, _, _, _, kt) in enumerate(directions):
+        inputs[n] = (len(tensors), len(tensors) + 1 if _mask_of(kt) is not None else None)
+        tensors += [kt] + ([kt._keras_mask] if _mask_of(kt) is not None else [])
+    probed = probe_values(keras, km, tensors, kxs)
     run = model._run(model._prepare_x(xs if len(xs) > 1 else xs[0]), training=False,
                      keep=False)
     rows = []
-    for i, ((label, t, _), theirs) in enumerate(zip(pairs, probed, strict=False)):
+    after = {index: n for n, (index, *_) in enumerate(directions)}
+    for i, (label, t, _) in enumerate(pairs):
         ours = run.values[id(t)]
-        rows.append((label, fmt_shape(np.shape(ours)), *diff(ours, to_numpy(keras, theirs))))
-        row = _mask_row(label, run.masks.get(id(t)), keras_masks.get(i), keras, diff,
-                        to_numpy)
+        rows.append((label, fmt_shape(np.shape(ours)), *diff(ours, to_numpy(keras, probed[i]))))
+        row = _mask_row(label, run.masks.get(id(t)), probed[masks[i]] if i in masks else None,
+                        keras, diff, to_numpy)
         if row is not None:
             rows.append(row)
+        if i in after:  # a Bidirectional's directions, each inner layer on the call's input
+            from .crosscheck import _direction_rows
+
+            _, layer, keras_layer, t_in, _ = directions[after[i]]
+            value, mask = inputs[after[i]]
+            rows += _direction_rows(keras, layer, keras_layer, run.values[id(t_in)],
+                                    to_numpy(keras, probed[value]), run.masks.get(id(t_in)),
+                                    None if mask is None else to_numpy(keras, probed[mask]))
     predicted = km(kxs, training=False)
     predicted = keras.tree.flatten(predicted)
     ys = [run.values[id(t)] for t in model.outputs]
@@ -170,6 +192,17 @@ def graph_rows(keras, model, km, xs: list, args, diff, to_numpy):
                      *diff(y, to_numpy(keras, predicted[index]))))
     grad_rows = _grad_rows(keras, model, km, xs, ys, order, args, diff) if args.grad else []
     return rows, grad_rows
+
+
+def _mask_of(tensor):
+    return getattr(tensor, "_keras_mask", None)
+
+
+def probe_values(keras, km, tensors: list, kxs) -> list:
+    """The values of Keras tensors of ``km``'s graph on inputs ``kxs`` (a probe model)."""
+    probe = keras.Model(km.inputs, tensors)
+    values = probe(kxs, training=False)
+    return list(values) if isinstance(values, list | tuple) else [values]
 
 
 def _mask_row(label: str, ours, theirs, keras, diff, to_numpy):
