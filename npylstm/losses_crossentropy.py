@@ -242,12 +242,6 @@ class SparseCategoricalCrossentropy(Loss):
             dvalues = np.where(valid[..., None], dvalues, f(0))
         return values, dvalues
 
-    def per_sample(self, y_true, y_pred):
-        t, p, _ = self._prepare(y_true, y_pred)
-        values = self._compute(t, p)[0]
-        with np.errstate(all="ignore"):
-            return values.reshape(len(values), -1).mean(axis=1)
-
     def get_config(self) -> dict:
         return {
             **super().get_config(),

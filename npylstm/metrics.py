@@ -367,7 +367,12 @@ def get(identifier) -> Metric:
         identifier = identifier()
     if isinstance(identifier, losses.Loss):
         return MeanMetricWrapper(identifier)
-    if isinstance(identifier, dict) and identifier.get("class_name") in _BY_CLASS_NAME:
+    if isinstance(identifier, dict) and "class_name" in identifier:
+        if identifier["class_name"] not in _BY_CLASS_NAME:
+            raise ValueError(
+                f"Unknown metric class {identifier['class_name']!r}. Expected one of: "
+                f"{', '.join(sorted(_BY_CLASS_NAME))}"
+            )
         return _from_config(identifier["class_name"], identifier.get("config"))
     if isinstance(identifier, str):
         if identifier.lower() in _RESOLVED or identifier in _BY_NAME:

@@ -368,6 +368,10 @@ def test_metric_strings_serialize_as_the_string_and_bad_arguments():
         metrics.SparseCategoricalAccuracy().update([0, 1], np.eye(2), mask=np.ones((2, 2)))
     with pytest.raises(ValueError, match="cannot serialize"):
         metrics.serialize(metrics.get(losses.Huber()))
+    with pytest.raises(ValueError, match="Unknown metric class 'AUC'.*Expected one of"):
+        metrics.get({"class_name": "AUC", "config": {}})
+    with pytest.raises(ValueError, match="TopKCategoricalAccuracy: bad config"):
+        metrics.get({"class_name": "TopKCategoricalAccuracy", "config": {"threshold": 1}})
 
 
 @pytest.mark.keras
