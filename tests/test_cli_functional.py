@@ -477,3 +477,25 @@ def test_gates_of_a_shared_layer_call(capsys, tmp_path):
     code, _, err = run(capsys, "gates", tmp_path / "shared.keras", "--input", tmp_path / "a.npy",
                        "--input", tmp_path / "b.npy", "--layer", "shared#2")
     assert_error(code, err, r"expected one of the recurrent layers \['shared', 'shared#1'\]")
+
+
+def test_predict_dict_inputs_and_outputs_by_name(capsys, tmp_path):
+    """A model defined with dicts: inputs and outputs by name; sum and difference by hand."""
+    from npylstm.layers import Add, Subtract
+
+    a, b = npylstm.Input((3,), name="a"), npylstm.Input((3,), name="b")
+    model = npylstm.Model({"b": b, "a": a}, {"sum": Add(name="sum")([a, b]),
+                                             "diff": Subtract(name="diff")([a, b])})
+    model.save(tmp_path / "dict.keras")
+    rng = np.random.default_rng(4)
+    xa, xb = rng.normal(size=(3, 3)), 10 + rng.normal(size=(3, 3))
+    np.save(tmp_path / "a.npy", xa)
+    np.save(tmp_path / "b.npy", xb)
+    code, _, err = run(capsys, "predict", tmp_path / "dict.keras", "--input",
+                       f"b={tmp_path / 'b.npy'}", "--input", f"a={tmp_path / 'a.npy'}",
+                       "--output", f"sum={tmp_path / 's.csv'}", "--output",
+                       f"diff={tmp_path / 'd.npy'}")
+    assert code == 0, err
+    np.testing.assert_allclose(np.loadtxt(tmp_path / "s.csv", delimiter=","), xa + xb,
+                               rtol=1e-6)
+    np.testing.assert_allclose(np.load(tmp_path / "d.npy"), xa - xb, rtol=1e-6)

@@ -19,7 +19,8 @@ def cmd_predict(args) -> int:
     xs = read_inputs(model, args.input)
     outputs = output_paths(model, args.output)
     y = model.predict(xs if len(xs) > 1 else xs[0], batch_size=args.batch_size, verbose=0)
-    ys = y if isinstance(y, list) else [y]
+    # a model defined with a dict of outputs predicts a dict, in the order of its outputs
+    ys = list(y.values()) if isinstance(y, dict) else y if isinstance(y, list) else [y]
     for path, array in zip(outputs, ys, strict=True):
         write_array(path, array)
     if len(xs) == 1 and len(ys) == 1 and not is_functional(model):
