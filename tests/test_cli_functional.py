@@ -170,6 +170,10 @@ def test_predict_input_errors_name_the_inputs(files, capsys, tmp_path):
     code, _, err = run(capsys, "predict", files.keras_file, "--input", f"ids={files.ids_npy}",
                        "--input", f"ids={files.ids_npy}", *outs)
     assert_error(code, err, r"--input ids=\.\.\.: given twice")
+    code, _, err = run(capsys, "predict", files.keras_file, "--input", f"ids={files.ids_npy}",
+                       *outs)
+    assert_error(code, err, rf"--input: no file for the input\(s\) \['series'\]; expected one "
+                            rf"--input per model input \(the model's 2 inputs: {INPUTS}\)")
     code, _, err = run(capsys, "predict", files.keras_file, "--input", files.series_npy,
                        "--input", files.ids_npy, *outs)  # swapped: shapes say so
     assert_error(code, err, r"series\.npy' \(input 'ids'\) has .*shape \(5, 6, 3\)")
@@ -499,3 +503,30 @@ def test_predict_dict_inputs_and_outputs_by_name(capsys, tmp_path):
     np.testing.assert_allclose(np.loadtxt(tmp_path / "s.csv", delimiter=","), xa + xb,
                                rtol=1e-6)
     np.testing.assert_allclose(np.load(tmp_path / "d.npy"), xa - xb, rtol=1e-6)
+
+
+def test_outputs_sharing_a_name_go_by_position(capsys, tmp_path):
+    """An LSTM's two states as the outputs: both named after the layer, so by position."""
+    from npylstm.layers import LSTM
+
+    x = npylstm.Input((4, 2), name="x")
+    _, state_h, state_c = LSTM(3, return_state=True, name="lstm")(x)
+    model = npylstm.Model(x, [state_h, state_c])
+    model.save(tmp_path / "states.keras")
+    data = np.random.default_rng(5).normal(size=(2, 4, 2)).astype("float32")
+    np.save(tmp_path / "x.npy", data)
+    args = ["predict", tmp_path / "states.keras", "--input", tmp_path / "x.npy"]
+    code, _, err = run(capsys, *args, "--output", f"lstm={tmp_path / 'h.npy'}",
+                       "--output", f"lstm={tmp_path / 'c.npy'}")
+    assert_error(code, err, r"the name 'lstm' is shared by 2 outputs; give them by position")
+    code, _, err = run(capsys, "predict", tmp_path / "states.keras", "--input",
+                       f"x={tmp_path / 'x.npy'}", "--output", tmp_path / "h.npy",
+                       "--output", tmp_path / "c.npy")
+    assert code == 0, err
+    _, h, c = model.layers[1].forward(data)[0]  # the layer alone: [output, h, c]
+    np.testing.assert_array_equal(np.load(tmp_path / "h.npy"), h)
+    np.testing.assert_array_equal(np.load(tmp_path / "c.npy"), c)
+    code, _, err = run(capsys, *args[:2], "--input", f"y={tmp_path / 'x.npy'}",
+                       "--output", tmp_path / "h.npy", "--output", tmp_path / "c.npy")
+    assert_error(code, err, r"no model input is named 'y'; the model's 1 input: 'x' "
+                            r"\(None, 4, 2\) float32")
