@@ -32,7 +32,7 @@ import numpy as np
 
 from .. import activations
 from ..registry import register
-from .base import Layer, deserialize_initializer
+from .base import Layer, VarsNode, deserialize_initializer
 from .dropout import check_rate, dropout_mask, layer_rng
 
 __all__ = ["AdditiveAttention", "Attention"]
@@ -147,11 +147,17 @@ class Attention(Layer):
         super().build([tuple(s) for s in shapes])
 
     def _add_scalar(self, name: str) -> np.ndarray:
-        """A scalar weight of shape ``()`` initialized to 1 (``add_weight`` stores arrays
-        through ``np.ascontiguousarray``, which makes a 0-d array 1-d)."""
-        weight = self.add_weight(name, np.ones((), self.dtype))
-        weight.value = weight.value.reshape(())
-        return weight.value
+        """A scalar weight of shape ``()`` initialized to 1."""
+        return self.add_weight(name, np.ones((), self.dtype)).value
+
+    @classmethod
+    def variable_tree(cls, config: dict) -> VarsNode:
+        """Keras's variables for this config, in creation order: ``scale`` with
+        ``use_scale``, then ``concat_score_weight`` with ``score_mode="concat"``."""
+        names = ("scale",) if config.get("use_scale", False) else ()
+        if config.get("score_mode", "dot") == "concat":
+            names += ("concat_score_weight",)
+        return VarsNode(weights=names)
 
     def compute_output_shape(self, input_shape):
         shapes = self._check_shapes(input_shape)

@@ -223,6 +223,47 @@ def test_keras_reads_our_file_and_we_read_keras_file(case_id, rng, tmp_path, ker
     np.testing.assert_array_equal(back.predict(x, verbose=0), expected)
 
 
+GRAPH_FILES = [c.id for c in CASES if not c.files and c.forward]
+
+
+def _functional(case, layer):
+    """A functional model of the one layer call (several inputs, several outputs)."""
+    dtype = case.input_dtype if case.int_input is not None else None
+    inputs = [npylstm.Input(shape[1:], dtype=dtype, name=f"in_{i}")
+              for i, shape in enumerate(case.shapes)]
+    outputs = layer(*case.args(inputs), **case.call_kwargs)
+    return npylstm.Model(inputs, outputs)
+
+
+def _predictions(model, inputs):
+    out = model.predict(inputs, verbose=0)
+    return [np.asarray(o) for o in (out if isinstance(out, list) else [out])]
+
+
+@pytest.mark.parametrize("case_id", GRAPH_FILES)
+def test_layers_of_several_tensors_round_trip_in_a_functional_model(case_id, rng, tmp_path,
+                                                                      keras):
+    """The rows a one-layer Sequential cannot hold (several inputs or outputs) through
+    ``.keras`` and legacy ``.h5`` in a functional model, both ways, and Keras reading ours."""
+    case = BY_ID[case_id]
+    layer, inputs, _ = _built(case, rng)
+    model = _functional(case, layer)
+    expected = _predictions(model, inputs)
+    for name in ("m.keras", "m.h5"):
+        model.save(tmp_path / name)
+        loaded = npylstm.load_model(tmp_path / name)
+        for ours, theirs in zip(_predictions(loaded, inputs), expected, strict=True):
+            np.testing.assert_array_equal(ours, theirs, err_msg=name)
+    if not case.keras:
+        return
+    theirs = keras.saving.load_model(tmp_path / "m.keras")
+    out = theirs.predict(inputs if len(inputs) > 1 else inputs[0], verbose=0)
+    for a, b in zip([np.asarray(o) for o in (out if isinstance(out, list) else [out])],
+                    expected, strict=True):
+        scale = max(1.0, float(np.max(np.abs(b))))
+        np.testing.assert_allclose(a, b, atol=case.tolerance * scale)
+
+
 # -- 3. gradients by central differences (float64) ------------------------------------------
 @pytest.mark.parametrize("case_id", FORWARD)
 def test_gradients_match_central_differences(case_id, rng):
