@@ -3,7 +3,8 @@
 * A text classifier: ``Input((None,), int32) -> Embedding(100, 8, mask_zero=True) ->
   LSTM(6) -> Dense(3, softmax)`` with ``sparse_categorical_crossentropy`` and
   ``metrics=["accuracy"]`` (resolved to sparse categorical accuracy from the integer
-  targets), integer labels of shape ``(batch,)`` and ``(batch, 1)``.
+  targets), integer labels of shape ``(batch,)`` and ``(batch, 1)``; and with one-hot
+  labels, ``categorical_crossentropy`` (categorical accuracy).
 * A tagger: ``Masking -> LSTM(return_sequences=True) -> TimeDistributed(Dense(C,
   softmax))`` with integer tags of shape ``(batch, T)``: the loss and the accuracy are
   means over the real steps. Keras's JAX trainer leaves its *training* metrics unmasked
@@ -25,24 +26,7 @@ from npylstm import Input, Sequential
 EPOCHS = 3
 
 
-def _model_takes_sparse_targets() -> bool:
-    """Whether a model accepts integer targets (batch,) for a (batch, classes) output: the
-    target check in npylstm/models/model.py asks the loss (``Loss.SPARSE_TARGETS``)."""
-    model = Sequential([Input((2,)), npylstm.layers.Dense(3, activation="softmax")])
-    model.compile(loss="sparse_categorical_crossentropy")
-    try:
-        model.evaluate(np.zeros((2, 2), "float32"), np.zeros(2), verbose=0)
-    except ValueError:
-        return False
-    return True
-
-
-pytestmark = [
-    pytest.mark.keras,
-    pytest.mark.xfail(not _model_takes_sparse_targets(), strict=True, run=False,
-                      reason="Model._check_target refuses sparse targets (a change asked for "
-                             "in npylstm/models/model.py)"),
-]
+pytestmark = pytest.mark.keras
 
 
 def _keras_weights(model) -> list[np.ndarray]:
@@ -74,13 +58,24 @@ def classifier_twins(keras):
     return theirs, weights
 
 
-@pytest.mark.parametrize("optimizer, label_shape", [("adam", "flat"), ("sgd", "column")])
-def test_text_classifier_trains_as_keras(keras, classifier_twins, optimizer, label_shape):
+@pytest.mark.parametrize("optimizer, labels", [
+    ("adam", "ids"),
+    pytest.param("sgd", "ids_column", marks=pytest.mark.slow),  # ~20 s (Keras compiles)
+    ("sgd", "onehot"),
+])
+def test_text_classifier_trains_as_keras(keras, classifier_twins, optimizer, labels):
+    """Integer labels (batch,) / (batch, 1) with sparse_categorical_crossentropy, or
+    one-hot labels with categorical_crossentropy; "accuracy" resolves to the matching
+    accuracy in both libraries."""
     theirs, weights = classifier_twins
     x, y = _token_data(1)
     x_val, y_val = _token_data(2, n=12)
-    if label_shape == "column":  # (batch, 1) labels: Keras squeezes them
+    loss = "sparse_categorical_crossentropy"
+    if labels == "ids_column":  # (batch, 1) labels: Keras squeezes them
         y, y_val = y[:, None], y_val[:, None]
+    elif labels == "onehot":
+        y, y_val = np.eye(3, dtype="float32")[y], np.eye(3, dtype="float32")[y_val]
+        loss = "categorical_crossentropy"
     theirs.set_weights(weights)
     ours = Sequential(_classifier(npylstm.layers, Input))
     ours.set_weights(weights)
@@ -88,9 +83,8 @@ def test_text_classifier_trains_as_keras(keras, classifier_twins, optimizer, lab
              else keras.optimizers.SGD(0.5, momentum=0.5))
     o_opt = (npylstm.optimizers.Adam(0.02) if optimizer == "adam"
              else npylstm.optimizers.SGD(0.5, momentum=0.5))
-    theirs.compile(optimizer=k_opt, loss="sparse_categorical_crossentropy",
-                   metrics=["accuracy"])
-    ours.compile(optimizer=o_opt, loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    theirs.compile(optimizer=k_opt, loss=loss, metrics=["accuracy"])
+    ours.compile(optimizer=o_opt, loss=loss, metrics=["accuracy"])
     settings = {"epochs": EPOCHS, "batch_size": 8, "shuffle": False, "verbose": 0,
                 "validation_data": (x_val, y_val)}
     expected = theirs.fit(x, y, **settings).history
@@ -108,7 +102,8 @@ def test_text_classifier_trains_as_keras(keras, classifier_twins, optimizer, lab
     np.testing.assert_allclose(ours.predict(x, verbose=0), theirs.predict(x, verbose=0),
                                rtol=1e-4, atol=1e-6)
     assert ours.metrics_names == ["loss", "accuracy"]
-    assert type(ours.compiled_metrics[0].metric).__name__ == "SparseCategoricalAccuracy"
+    chosen = "CategoricalAccuracy" if labels == "onehot" else "SparseCategoricalAccuracy"
+    assert type(ours.compiled_metrics[0].metric).__name__ == chosen
 
 
 def _tag_data(seed: int, n: int = 30, timesteps: int = 7, features: int = 3, classes: int = 4):
@@ -130,6 +125,7 @@ def _tagger(lib, input_fn, classes: int = 4):
             lib.TimeDistributed(lib.Dense(classes, activation="softmax"))]
 
 
+@pytest.mark.slow  # ~15 s on a quiet machine (Keras compiles the masked train / eval steps)
 def test_masked_tagger_trains_as_keras(keras):
     keras.utils.set_random_seed(11)
     x, y = _tag_data(3)
