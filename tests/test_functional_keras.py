@@ -255,3 +255,61 @@ def test_a_shared_layer_sums_its_gradients(rng):
     for weight, grad in zip(model.trainable_weights, grads, strict=True):
         np.testing.assert_allclose(grad, central_difference(loss, weight.value), rtol=1e-6,
                                    atol=1e-9)
+
+
+def _attention_head(lib):
+    """An attention head over a Bidirectional LSTM of padded sequences, with
+    BatchNormalization, MultiHeadAttention, a Concatenate and a masked global average."""
+    L = lib.layers
+    x = lib.Input((6, 3), name="x")
+    h = L.Bidirectional(L.LSTM(4, return_sequences=True), name="bi")(L.Masking(0.0)(x))
+    h = L.BatchNormalization(name="bn")(h)
+    y = L.MultiHeadAttention(2, 3, name="mha")(h, h)
+    a = L.Attention(name="att")([y, h])
+    pooled = L.GlobalAveragePooling1D(name="pool")(L.Concatenate(name="cat")([a, y]))
+    return lib.Model(x, L.Dense(2, name="out")(pooled))
+
+
+@pytest.fixture(scope="module")
+def padded():
+    rng = np.random.default_rng(7)
+    x = rng.normal(size=(16, 6, 3)).astype("float32")
+    x[0, 4:] = 0.0
+    x[3, :2] = 0.0
+    x[9, 1:5] = 0.0
+    return x, rng.normal(size=(16, 2)).astype("float32")
+
+
+def test_attention_head_over_a_bidirectional_lstm_matches_keras(keras, padded):
+    ours, theirs = _attention_head(npylstm), _attention_head(keras)
+    theirs.set_weights(ours.get_weights())
+    x, y = padded
+    _close(ours.predict(x, verbose=0), theirs.predict(x, verbose=0))
+    _, grads = ours.loss_and_gradients(x, y, loss="mse")
+    trainable = [v.value for v in theirs.trainable_variables]
+    frozen = [v.value for v in theirs.non_trainable_variables]
+
+    def objective(weights):
+        out, _ = theirs.stateless_call(weights, frozen, x)
+        return jnp.mean((out - y) ** 2)
+
+    for g, t in zip(grads, jax.grad(objective)(trainable), strict=True):
+        _close(g, t)
+
+
+def test_attention_head_fit_with_batch_normalization_in_training_mode_matches_keras(
+        keras, padded):
+    """Five epochs of Adam: BatchNormalization normalizes with (masked) batch moments and
+    updates its moving statistics in every step, as Keras's fit does."""
+    ours, theirs = _attention_head(npylstm), _attention_head(keras)
+    theirs.set_weights(ours.get_weights())
+    x, y = padded
+    for model in (ours, theirs):
+        model.compile(optimizer="adam", loss="mse", metrics=["mae"])
+    mine = ours.fit(x, y, epochs=5, batch_size=8, shuffle=False, verbose=0).history
+    kept = theirs.fit(x, y, epochs=5, batch_size=8, shuffle=False, verbose=0).history
+    worst = max(abs(a - b) / abs(b) for k in kept for a, b in zip(mine[k], kept[k],
+                                                                   strict=True))
+    assert worst < 1e-4
+    for a, b in zip(ours.get_weights(), theirs.weights, strict=True):  # moving stats too
+        _close(a, b.value, 1e-4)
