@@ -287,6 +287,43 @@ class CategoricalHinge(Loss):
         return np.maximum(margin, f(0)), _relu_grad(margin)[..., None] * (dneg - y_true)
 
 
+class _ResolvedCrossentropy(Loss):
+    """The strings ``"crossentropy"`` / ``"ce"`` (any case): binary, sparse categorical or
+    categorical crossentropy, chosen from the shapes of the first batch as Keras's
+    ``compile_utils.get_loss`` does (``is_binary_or_sparse_categorical``), named as written.
+    Until then it accepts class ids as targets (``SPARSE_TARGETS``)."""
+
+    SPARSE_TARGETS = True
+
+    def __init__(self, name: str):
+        super().__init__(name)
+        self.loss: Loss | None = None
+
+    def _resolve(self, y_true, y_pred) -> Loss:
+        if self.loss is None:
+            from .accuracy_metrics import is_binary_or_sparse_categorical
+
+            is_binary, is_sparse = is_binary_or_sparse_categorical(y_true, y_pred)
+            cls = (BinaryCrossentropy if is_binary else
+                   SparseCategoricalCrossentropy if is_sparse else CategoricalCrossentropy)
+            self.loss = cls(name=self.name)
+            self.SPARSE_TARGETS = self.loss.SPARSE_TARGETS
+        return self.loss
+
+    def __call__(self, y_true, y_pred, mask=None):
+        return self._resolve(y_true, y_pred)(y_true, y_pred, mask=mask)
+
+    def values(self, y_true, y_pred):
+        return self._resolve(y_true, y_pred).values(y_true, y_pred)
+
+    def per_sample(self, y_true, y_pred):
+        return self._resolve(y_true, y_pred).per_sample(y_true, y_pred)
+
+    def __repr__(self) -> str:
+        chosen = "unresolved" if self.loss is None else type(self.loss).__name__
+        return f"crossentropy(name={self.name!r}, {chosen})"
+
+
 # Keras 3's `keras.losses.get` names (case-sensitive, as in Keras): the function names,
 # the short aliases, and the class names.
 _CLASSES = (
@@ -338,9 +375,12 @@ _FUNCTION_NAMES = {
 _CLASS_NAMES = {cls.__name__: cls for cls in _CLASSES}
 
 
+_RESOLVED = ("crossentropy", "ce")  # resolved from the data's shapes (Keras: .lower())
+
+
 def names() -> list[str]:
-    """Every string :func:`get` accepts."""
-    return sorted(_FUNCTION_NAMES) + sorted(_CLASS_NAMES)
+    """Every string :func:`get` accepts (``"crossentropy"`` and ``"ce"`` in any case too)."""
+    return sorted([*_FUNCTION_NAMES, *_RESOLVED]) + sorted(_CLASS_NAMES)
 
 
 def _from_config(class_name: str, config: dict) -> Loss:
@@ -386,7 +426,9 @@ reduction='sum_over_batch_size', from_logits=True, ignore_class=None)
             return _from_config(identifier["class_name"], identifier.get("config"))
         identifier = identifier["class_name"]
     if isinstance(identifier, str):
-        if identifier in _FUNCTION_NAMES:
+        if identifier.lower() in _RESOLVED:
+            loss = _ResolvedCrossentropy(name=identifier)
+        elif identifier in _FUNCTION_NAMES:
             loss = _FUNCTION_NAMES[identifier](name=identifier)
         elif identifier in _CLASS_NAMES:
             loss = _CLASS_NAMES[identifier]()

@@ -350,12 +350,40 @@ def test_names_are_exactly_keras_names(keras):
         "SquaredHinge": "squared_hinge",
         "CategoricalHinge": "categorical_hinge",
     }
+    y_true, y_pred = np.zeros(2), np.full((2, 3), 1 / 3)  # "crossentropy": sparse
     for name in losses.names():
         ours = losses.get(name)
-        theirs = get_loss(name, None, None)
+        theirs = get_loss(name, y_true, y_pred)
         assert ours.name == theirs.name, name
+        if name.lower() in ("crossentropy", "ce"):
+            ours(y_true, y_pred)
+            ours = ours.loss
         fn = getattr(theirs, "fn", None)
         assert fn.__name__ == k_names[type(ours).__name__], name
+
+
+@pytest.mark.keras
+@pytest.mark.parametrize("name, kind", [("crossentropy", "binary"), ("ce", "sparse"),
+                                        ("CE", "sparse_tagger"), ("Crossentropy", "onehot")])
+def test_crossentropy_string_is_resolved_from_the_shapes_as_keras(keras, name, kind):
+    from keras.src.trainers.compile_utils import get_loss
+
+    rng = np.random.default_rng(len(kind))
+    if kind == "binary":
+        y_true, y_pred = make_data("prob", (6,), (6, 1), rng)
+    elif kind == "sparse":
+        y_true, y_pred = make_data("ids", (6,), (6, 4), rng)
+    elif kind == "sparse_tagger":
+        y_true, y_pred = make_data("ids", (2, 5), (2, 5, 4), rng)
+    else:
+        y_true, y_pred = make_data("simplex", (6, 4), (6, 4), rng)
+    ours, theirs = losses.get(name), get_loss(name, y_true, y_pred)
+    value, grad = ours(y_true, y_pred)
+    k_value, k_grad = keras_value_and_grad(keras, theirs, y_true, y_pred)
+    assert ours.name == theirs.name == name
+    np.testing.assert_allclose(value, k_value, rtol=2e-6)
+    np.testing.assert_allclose(grad, k_grad, rtol=2e-5, atol=1e-7)
+    assert losses.serialize(ours) == name
 
 
 def test_unknown_name_lists_valid_ones():
