@@ -31,7 +31,12 @@ __all__ = [
 
 class TensorSpec(NamedTuple):
     """One model input or output: its name (None for a Sequential's), shape with the batch
-    axis, and dtype."""
+    axis, and dtype.
+
+    >>> spec = TensorSpec("ids", (None, 6), np.dtype("int32"))
+    >>> spec.label(), spec.integer
+    ("'ids' (None, 6) int32", True)
+    """
 
     name: str | None
     shape: tuple
