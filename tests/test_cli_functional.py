@@ -294,7 +294,7 @@ def masked(tmp_path_factory):
     series = npylstm.Input((5, 2), name="series")
     a = Embedding(9, 3, mask_zero=True, name="embed")(ids)
     b = Masking(name="masking")(series)
-    c = Bidirectional(LSTM(2), name="c")(Concatenate(name="concat")([a, b]))
+    c = Bidirectional(LSTM(2, name="lstm"), name="c")(Concatenate(name="concat")([a, b]))
     model = npylstm.Model([ids, series], [Dense(1, name="out")(c), a], name="masked")
     model.save(directory / "masked.keras")
     rng = np.random.default_rng(2)

@@ -313,3 +313,48 @@ def test_attention_head_fit_with_batch_normalization_in_training_mode_matches_ke
     assert worst < 1e-4
     for a, b in zip(ours.get_weights(), theirs.weights, strict=True):  # moving stats too
         _close(a, b.value, 1e-4)
+
+
+def test_keras_files_with_mask_operations_load(keras, tmp_path):
+    """Keras 3 saves the masks of Embedding(mask_zero) / Masking / merge layers as
+    keras.ops nodes (NotEqual, Any, ExpandDims, ZerosLike, LogicalOr, Concatenate) passed as
+    mask=; npylstm runs them, keeps them out of model.layers (as Keras) and writes them back."""
+    L = keras.layers
+    series = keras.Input((6, 3), name="series")
+    pooled = L.GlobalAveragePooling1D()(L.LSTM(5, return_sequences=True)(L.Masking()(series)))
+    a, b = keras.Input((6,), dtype="int32", name="a"), keras.Input((6,), dtype="int32", name="b")
+    ea, eb = L.Embedding(9, 5, mask_zero=True)(a), L.Embedding(9, 5, mask_zero=True)(b)
+    joined = L.LSTM(3)(L.Concatenate()([ea, eb]))
+    added = L.LSTM(3)(L.Add()([ea, eb]))
+    model = keras.Model([series, a, b], [pooled, joined, added])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model.save(tmp_path / "theirs.keras")
+    rng = np.random.default_rng(0)
+    x = [rng.normal(size=(4, 6, 3)).astype("float32"),
+         rng.integers(0, 9, (4, 6)).astype("int32"), rng.integers(0, 9, (4, 6)).astype("int32")]
+    x[0][1, 3:] = 0.0
+    x[1][:, 4:] = 0
+    x[2][0] = [1, 2, 0, 0, 0, 0]
+    expected = [np.asarray(o) for o in model.predict(x, verbose=0)]
+    ours = npylstm.load_model(tmp_path / "theirs.keras")
+    assert [layer.name for layer in ours.layers] == [layer.name for layer in model.layers]
+    for a_, b_ in zip(ours.predict(x, verbose=0), expected, strict=True):
+        _close(a_, b_)
+    ours.save(tmp_path / "ours.keras")
+    again = keras.saving.load_model(tmp_path / "ours.keras")
+    for a_, b_ in zip(again.predict(x, verbose=0), expected, strict=True):
+        _close(np.asarray(a_), b_)
+
+
+def test_an_unknown_keras_operation_is_refused_by_name(tmp_path):
+    from npylstm.models.functional_config import functional_from_config
+
+    x = npylstm.Input((3,), name="x")
+    config = npylstm.Model(x, npylstm.layers.Dense(1, name="d")(x)).get_config()
+    config["layers"].append({"module": "keras.src.ops.numpy", "class_name": "Einsum",
+                             "config": {"name": "einsum"}, "name": "einsum",
+                             "inbound_nodes": []})
+    with pytest.raises(ValueError, match=r"unsupported keras.ops operation 'Einsum'.*"
+                                         r"'NotEqual'"):
+        functional_from_config(npylstm.models.Functional, config)

@@ -21,6 +21,7 @@ import h5py
 import numpy as np
 
 from ._safe import _atomic_write, _h5_array, _h5_group, _h5_strings, _h5_text, _parse_json
+from .functional_nodes import positional_tensor_arguments, takes_initial_state
 from .keras_config import (
     LayerVars,
     check_model_config,
@@ -29,9 +30,7 @@ from .keras_config import (
     layer_vars,
     legacy_layer_config,
     normalize_model_config,
-    positional_tensor_arguments,
     split_weights,
-    takes_initial_state,
     weighted_layers,
     writable_layers,
 )

@@ -147,8 +147,11 @@ class Functional(Model):
         self.outputs = self._tensors(outputs, "outputs")
         self._nodes, indices = _build_map(self.inputs, self.outputs)
         self._check_connected()
-        self._layers = _layers_by_depth(self._nodes, indices, self.inputs)
-        names = [layer.name for layer in self._layers]
+        # every operation of the graph (Keras's mask ops too, for the config); the layers
+        # (model.layers, the weights) are those that are not keras.ops operations
+        self._operations = _layers_by_depth(self._nodes, indices, self.inputs)
+        self._layers = [op for op in self._operations if not getattr(op, "IS_OPERATION", False)]
+        names = [layer.name for layer in self._operations]
         for layer_name in names:
             if names.count(layer_name) > 1:
                 raise self._error(f"all layer names must be unique; '{layer_name}' is used "
@@ -537,7 +540,7 @@ class Functional(Model):
         ``keras_history``), and the ``input_layers`` / ``output_layers``."""
         own = {id(n) for n in self._nodes}
         renumber = {}
-        for layer in self._layers:
+        for layer in self._operations:
             kept = 1 if isinstance(layer, Functional) else 0
             for node in layer.__dict__.get("_inbound_nodes", []):
                 if id(node) in own:
@@ -552,8 +555,10 @@ class Functional(Model):
                 "keras_history": [t.node.layer.name, renumber[id(t.node)], t.index]}}
 
         layers = []
-        for layer in self._layers:
-            entry = registry.serialize(layer)
+        for layer in self._operations:
+            entry = registry.serialize(layer) if not getattr(layer, "IS_OPERATION", False) else {
+                "module": layer.KERAS_MODULE, "class_name": layer.keras_class_name,
+                "config": layer.get_config(), "registered_name": None}
             entry["name"] = layer.name
             entry["inbound_nodes"] = [
                 {"args": map_structure(tensor_config, node.args),
@@ -561,7 +566,8 @@ class Functional(Model):
                 for node in layer.__dict__.get("_inbound_nodes", [])
                 if id(node) in own and not node.is_input
             ]
-            if not isinstance(layer, InputLayer | Model) and layer.weights:
+            if not isinstance(layer, InputLayer | Model) and layer.weights and not getattr(
+                    layer, "IS_OPERATION", False):
                 entry["build_config"] = layer.build_config()
             layers.append(entry)
 

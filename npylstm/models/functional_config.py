@@ -20,6 +20,7 @@ tensor_index, kwargs]``.
 from __future__ import annotations
 
 from .. import registry
+from ..layers import ops
 from ..layers.graph import KerasTensor
 from ..layers.input import InputLayer, input_tensor
 
@@ -107,8 +108,13 @@ def functional_from_config(cls, config: dict):
         if not isinstance(entry, dict):
             raise ValueError(f"{where}: expected a layer entry, received "
                              f"{type(entry).__name__}")
-        layer = registry.deserialize({k: v for k, v in entry.items()
-                                      if k not in ("inbound_nodes", "name")}, where)
+        if ops.is_operation_entry(entry):  # a keras.ops call Keras recorded (masks)
+            layer = ops.get(entry.get("class_name")).from_config(
+                {**(entry.get("config") or {}), "name": entry.get("name")
+                 or (entry.get("config") or {}).get("name")})
+        else:
+            layer = registry.deserialize({k: v for k, v in entry.items()
+                                          if k not in ("inbound_nodes", "name")}, where)
         if layer.name in created:
             raise ValueError(f"{label}: two layers are named {layer.name!r}")
         created[layer.name] = layer
