@@ -358,3 +358,36 @@ def test_an_unknown_keras_operation_is_refused_by_name(tmp_path):
     with pytest.raises(ValueError, match=r"unsupported keras.ops operation 'Einsum'.*"
                                          r"'NotEqual'"):
         functional_from_config(npylstm.models.Functional, config)
+
+
+def test_to_keras_and_from_keras_for_functional_models(seq2seq, keras):
+    ours, theirs, (x_enc, x_dec), _ = seq2seq
+    expected = ours[0].predict([x_enc, x_dec], verbose=0)
+    converted = ours[0].to_keras()
+    assert type(converted).__name__ == "Functional"
+    _close(np.asarray(converted.predict([x_enc, x_dec], verbose=0)), expected)
+    back = npylstm.from_keras(theirs[0])
+    assert isinstance(back, npylstm.models.Functional)
+    np.testing.assert_allclose(back.predict([x_enc, x_dec], verbose=0), expected, atol=1e-6)
+
+
+def test_validation_with_several_inputs_and_outputs_matches_keras(keras):
+    ours, theirs = _two_in_two_out(npylstm), _two_in_two_out(keras)
+    theirs.set_weights(ours.get_weights())
+    rng = np.random.default_rng(5)
+    x = {"series": rng.random((20, 6, 3)).astype("float32"),
+         "aux": rng.random((20, 4)).astype("float32")}
+    y = [rng.random((20, 2)).astype("float32"),
+         np.eye(3, dtype="float32")[rng.integers(0, 3, 20)]]
+    x_val = {k: v[:6] * 0.5 for k, v in x.items()}
+    y_val = [v[:6] for v in y]
+    for model in (ours, theirs):
+        model.compile(optimizer="sgd", loss=["mse", "categorical_crossentropy"],
+                      metrics=[["mae"], []])
+    for kwargs in ({"validation_split": 0.25}, {"validation_data": (x_val, y_val)}):
+        mine = ours.fit(x, y, epochs=2, batch_size=5, shuffle=False, verbose=0, **kwargs)
+        kept = theirs.fit(x, y, epochs=2, batch_size=5, shuffle=False, verbose=0, **kwargs)
+        assert {k for k in kept.history if k.startswith("val_")} == {
+            "val_loss", "val_forecast_loss", "val_label_loss", "val_forecast_mae"}
+        for key, values in kept.history.items():
+            np.testing.assert_allclose(mine.history[key], values, rtol=1e-4, err_msg=key)

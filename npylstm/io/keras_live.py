@@ -37,38 +37,46 @@ def _variable_values(layer, keras3: bool) -> list[np.ndarray]:
 
 
 def from_keras(keras_model):
-    """An npylstm ``Sequential`` with the config and weights of a Keras ``Sequential`` model.
+    """An npylstm model (a ``Sequential``, or a functional model) with the config and
+    weights of a Keras ``Sequential`` or functional model.
 
     A model from Keras 3 keeps Keras 3's meaning of ``"hard_sigmoid"``; one from Keras 2,
     tf_keras or tf.keras gets Keras 2's (``"hard_sigmoid_keras2"``).
 
     Parameters
     ----------
-    keras_model : keras.Sequential (Keras 3), or tf_keras / tf.keras Sequential
-        Built (its input shape known).
+    keras_model : keras.Sequential or a functional keras.Model (Keras 3), or tf_keras /
+        tf.keras ones; built (its input shape known). A subclassed model has no config.
 
     Examples
     --------
     >>> model = from_keras(keras_model)                      # doctest: +SKIP
     """
-    if type(keras_model).__name__ != "Sequential" or not hasattr(keras_model, "get_config"):
+    kind = type(keras_model).__name__
+    config = keras_model.get_config() if hasattr(keras_model, "get_config") else None
+    functional = isinstance(config, dict) and "input_layers" in config
+    if not (kind == "Sequential" or functional):
         raise TypeError(
-            f"from_keras: expected a keras.Sequential model, received {type(keras_model).__name__}"
+            f"from_keras: expected a keras.Sequential or a functional keras.Model, received "
+            f"{kind} (a subclassed model has no config to rebuild from)"
         )
     version = _keras_package_version(keras_model)
     source = f"Keras {version} model '{keras_model.name}'"
     config = normalize_model_config(
-        {"class_name": "Sequential", "config": keras_model.get_config()}, version, source
+        {"class_name": "Functional" if functional else "Sequential", "config": config},
+        version, source,
     )
     model = _sequential_from_config(config, source)
     keras3 = keras_major_version(version) >= 3
-    weights = [_variable_values(layer, keras3) for layer in keras_model.layers]
+    weights = [_variable_values(layer, keras3) for layer in keras_model.layers
+               if type(layer).__name__ != "InputLayer"]
     _assign_weights(model, weights, source)
     return model
 
 
 def to_keras(model):
-    """A Keras 3 ``keras.Sequential`` with ``model``'s config and weights (imports Keras).
+    """A Keras 3 model (``keras.Sequential``, or a functional ``keras.Model``) with
+    ``model``'s config and weights (imports Keras).
 
     Raises
     ------
@@ -86,7 +94,9 @@ def to_keras(model):
             f"to_keras: {keras2} use Keras 2's hard_sigmoid clip(0.2x + 0.5), which Keras 3 "
             "cannot express (its hard_sigmoid is clip(x/6 + 0.5))"
         )
-    keras_model = keras.Sequential.from_config(with_keras3_modules(config)["config"])
+    inner = with_keras3_modules(config)["config"]
+    functional = config["class_name"] != "Sequential"
+    keras_model = (keras.Model if functional else keras.Sequential).from_config(inner)
     if model.built:
         for keras_layer, layer in zip(keras_model.layers, model.layers, strict=True):
             keras_layer.set_weights(layer.get_weights())
