@@ -333,7 +333,8 @@ def test_sequential_of_ids(keras, capsys, tmp_path):
     from npylstm.layers import LSTM, Dense, Embedding
 
     model = npylstm.Sequential([npylstm.Input((5,), dtype="int32"),
-                                Embedding(9, 3, mask_zero=True), LSTM(2), Dense(1)])
+                                Embedding(9, 3, mask_zero=True, name="embedding"),
+                                LSTM(2, name="lstm"), Dense(1, name="dense")])
     path = tmp_path / "ids.keras"
     model.save(path)
     ids = np.array([[7, 5, 4, 2, 2], [0, 0, 0, 1, 7]])

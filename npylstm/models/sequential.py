@@ -187,10 +187,12 @@ class Sequential(Model):
         return self._input_batch_shape
 
     def _input_dtype(self) -> np.dtype:
-        """The Input's dtype; without one, the first layer's ``INPUT_DTYPE`` (an
-        Embedding's integer ids) or the model's float dtype."""
+        """An Input's integer (or bool) dtype; without one, the first layer's
+        ``INPUT_DTYPE`` (an Embedding's integer ids); else the model's float dtype (the
+        first layer's: a float64 model keeps float64 data, whatever the Input says)."""
         if self._input_layer is not None:
-            return self._input_layer.dtype
+            dtype = self._input_layer.dtype
+            return self._dtype() if np.issubdtype(dtype, np.floating) else dtype
         first = self._layers[0] if self._layers else None
         wanted = getattr(first, "INPUT_DTYPE", None)
         return np.dtype(wanted) if wanted is not None else self._dtype()
