@@ -391,3 +391,32 @@ def test_validation_with_several_inputs_and_outputs_matches_keras(keras):
             "val_loss", "val_forecast_loss", "val_label_loss", "val_forecast_mae"}
         for key, values in kept.history.items():
             np.testing.assert_allclose(mine.history[key], values, rtol=1e-4, err_msg=key)
+
+
+def test_nested_model_files_both_ways(keras, rng, tmp_path):
+    """A model used as a layer in .keras / .weights.h5 (Keras's layout:
+    layers/functional/layers/lstm/cell/vars/0), both ways; legacy .h5 refused clearly."""
+    ours, theirs = _nested(npylstm), _nested(keras)
+    theirs.set_weights(ours.get_weights())
+    x = rng.normal(size=(3, 5, 3)).astype("float32")
+    expected = np.asarray(theirs.predict(x, verbose=0))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        theirs.save(tmp_path / "theirs.keras")
+        theirs.save(tmp_path / "theirs.h5")
+    back = npylstm.load_model(tmp_path / "theirs.keras")
+    assert [layer.name for layer in back.layers] == [layer.name for layer in theirs.layers]
+    _close(back.predict(x, verbose=0), expected)
+    back.save(tmp_path / "ours.keras")
+    _close(np.asarray(keras.saving.load_model(tmp_path / "ours.keras").predict(x, verbose=0)),
+           expected)
+    back.save_weights(tmp_path / "ours.weights.h5")
+    theirs.set_weights([np.zeros_like(w) for w in back.get_weights()])
+    theirs.load_weights(tmp_path / "ours.weights.h5")
+    _close(np.asarray(theirs.predict(x, verbose=0)), expected)
+    with pytest.raises(npylstm.io.KerasFileError, match=r"nested models cannot be written as "
+                                                        r"a legacy .h5 file yet"):
+        back.save(tmp_path / "ours.h5")
+    with pytest.raises(npylstm.io.KerasFileError, match=r"models \['inner'\] inside the "
+                                                        r"model: nested models in legacy"):
+        npylstm.load_model(tmp_path / "theirs.h5")

@@ -297,7 +297,8 @@ def test_from_keras_refuses_what_it_cannot_rebuild(keras):
     with pytest.raises(keras_io.KerasFileError,
                        match=r"unsupported layer classes \['UnitNormalization'\]"):
         npylstm.from_keras(unsupported)
-    with pytest.raises(TypeError, match="expected a keras.Sequential model, received Dense"):
+    with pytest.raises(TypeError, match="expected a keras.Sequential or a functional "
+                                        "keras.Model, received Dense"):
         npylstm.from_keras(keras.layers.Dense(2))
 
 

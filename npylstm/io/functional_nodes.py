@@ -12,7 +12,7 @@ from __future__ import annotations
 import inspect
 
 from ..layers.ops import is_operation_entry
-from .keras_config import is_input_layer, layer_class
+from .keras_config import is_input_layer, is_model_entry, layer_class
 from .model_file import KerasFileError
 
 __all__ = ["keras3_nodes", "positional_tensor_arguments", "takes_initial_state"]
@@ -94,7 +94,8 @@ def keras3_nodes(inner: dict, path: str) -> None:
     for layer in inner["layers"]:
         name = layer.get("name", layer["config"].get("name"))
         where = f"{label}: layer '{name}' ({layer['class_name']})"
-        cls = None if is_operation_entry(layer) else layer_class(layer["class_name"])
+        cls = None if is_operation_entry(layer) or is_model_entry(layer) else layer_class(
+            layer["class_name"])
         nodes = layer.get("inbound_nodes") or []
         if not isinstance(nodes, list):
             raise KerasFileError(f"{where}: expected a list of inbound_nodes, received "

@@ -16,7 +16,6 @@ import datetime
 import io
 import json
 import os
-import re
 import zipfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -41,6 +40,7 @@ from .keras_config import (
     normalize_model_config,
     split_weights,
     weighted_layers,
+    weights_group_names,
     with_keras3_modules,
     writable_layers,
 )
@@ -59,29 +59,6 @@ __all__ = [
 #: The group holding the layers of a Keras 3 weights file (``_layer_checkpoint_dependencies``
 #: in Keras 2.13's early form of the format).
 KERAS3_WEIGHT_ROOTS = ("layers", "_layer_checkpoint_dependencies")
-
-
-def weights_group_names(class_names: Sequence[str]) -> list[str]:
-    """Group names of a Keras 3 weights file for layers of these classes, in order.
-
-    Keras names the groups after the layer *class*, numbered per class
-    (``saving_lib._save_container_state``), not after the layer's ``name``.
-
-    >>> weights_group_names(["LSTM", "Dropout", "LSTM", "Dense"])
-    ['lstm', 'dropout', 'lstm_1', 'dense']
-    """
-    used: dict[str, int] = {}
-    names = []
-    for cls in class_names:
-        base = re.sub(r"([a-z])([A-Z])", r"\1_\2", re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", cls))
-        base = base.lower()
-        if base in used:
-            used[base] += 1
-            names.append(f"{base}_{used[base]}")
-        else:
-            used[base] = 0
-            names.append(base)
-    return names
 
 
 def _vars_path(group_path: str, node_path: str) -> str:

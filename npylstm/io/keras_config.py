@@ -23,6 +23,7 @@ positional argument, as Keras 3 records the call.
 from __future__ import annotations
 
 import copy
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -72,8 +73,10 @@ def supported_layers() -> list[str]:
 
 
 def unsupported_layers(class_names: Iterable) -> list[str]:
-    """The names in ``class_names`` that are not registered layer classes, sorted."""
-    return sorted({str(name) for name in class_names} - set(supported_layers()))
+    """The names in ``class_names`` that are not registered layer classes (nor a nested
+    functional model), sorted."""
+    return sorted({str(name) for name in class_names} - set(supported_layers())
+                  - set(MODEL_CLASS_NAMES))
 
 
 def _unsupported_message(layers: list[dict], unsupported: list[str]) -> str:
@@ -109,8 +112,48 @@ def is_input_layer(class_name) -> bool:
     return class_name == InputLayer.keras_class_name
 
 
+def weights_group_names(class_names: Sequence[str]) -> list[str]:
+    """Group names of a Keras 3 weights file for layers of these classes, in order.
+
+    Keras names the groups after the layer *class*, numbered per class
+    (``saving_lib._save_container_state``), not after the layer's ``name``.
+
+    >>> weights_group_names(["LSTM", "Dropout", "LSTM", "Dense"])
+    ['lstm', 'dropout', 'lstm_1', 'dense']
+    """
+    used: dict[str, int] = {}
+    names = []
+    for cls in class_names:
+        base = re.sub(r"([a-z])([A-Z])", r"\1_\2", re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", cls))
+        base = base.lower()
+        if base in used:
+            used[base] += 1
+            names.append(f"{base}_{used[base]}")
+        else:
+            used[base] = 0
+            names.append(base)
+    return names
+
+
+#: Model classes that may sit inside a functional model as one of its layers.
+MODEL_CLASS_NAMES = ("Functional", "Model")
+
+
+def is_model_entry(entry) -> bool:
+    """Whether a config entry is a model used as a layer (a nested functional model)."""
+    return isinstance(entry, dict) and entry.get("class_name") in MODEL_CLASS_NAMES
+
+
 def variable_tree(class_name: str, config: dict) -> VarsNode:
-    """Where a layer of this class and config keeps its variables in Keras's files."""
+    """Where a layer of this class and config keeps its variables in Keras's files; a
+    nested model keeps none itself: its layers are its ``layers/<group>`` children
+    (``layers/functional/layers/lstm/cell/vars/0`` in a ``.keras`` file)."""
+    if class_name in MODEL_CLASS_NAMES:
+        inner = weighted_layers({"config": config})
+        groups = weights_group_names([entry["class_name"] for entry in inner])
+        return VarsNode(children=tuple(
+            (f"layers/{group}", variable_tree(entry["class_name"], entry["config"]))
+            for group, entry in zip(groups, inner, strict=True)))
     return layer_class(class_name).variable_tree(config)
 
 
@@ -347,7 +390,8 @@ def normalize_model_config(model_config, keras_version: str, path: str = "<confi
             ops.get(op.get("class_name"))
         except ValueError as exc:
             raise KerasFileError(f"{path}: layer '{op.get('name')}': {exc}") from None
-    layers_only = [layer for layer in layers if not is_operation_entry(layer)]
+    layers_only = [layer for layer in layers
+                   if not is_operation_entry(layer) and not is_model_entry(layer)]
     unsupported = unsupported_layers(layer.get("class_name") for layer in layers_only)
     if unsupported:
         raise KerasFileError(f"{path}: {_unsupported_message(layers_only, unsupported)}")
@@ -356,6 +400,11 @@ def normalize_model_config(model_config, keras_version: str, path: str = "<confi
     for index, layer in enumerate(layers):
         if is_operation_entry(layer):
             out_layers.append(layer)  # a keras.ops call: kept as Keras wrote it
+            continue
+        if is_model_entry(layer):  # a nested model: its own config, the same way
+            nested = normalize_model_config({"class_name": "Functional",
+                                             "config": layer["config"]}, keras_version, path)
+            out_layers.append({**layer, "config": nested["config"]})
             continue
         cls_name, config = layer["class_name"], layer["config"]
         cls = layer_class(cls_name)
@@ -415,6 +464,11 @@ def keras2_hard_sigmoid_keys(config: dict) -> list[str]:
 
 
 def _hard_sigmoid_keys(entry: dict, prefix: str, found: list[str]) -> None:
+    if is_model_entry(entry):  # a nested model: its layers
+        for layer in entry["config"]["layers"]:
+            if not is_operation_entry(layer):
+                _hard_sigmoid_keys(layer, f"{prefix}.{layer['config'].get('name')}", found)
+        return
     cls = layer_class(entry["class_name"])
     for key in cls.ACTIVATION_KEYS:
         if entry["config"].get(key) == KERAS2_HARD_SIGMOID:
@@ -437,6 +491,11 @@ def with_keras3_modules(config: dict) -> dict:
         layer.setdefault("registered_name", None)
         if is_operation_entry(layer):
             continue
+        if is_model_entry(layer):
+            layer["module"] = "keras.src.models.functional"
+            layer["registered_name"] = "Functional"
+            entries.extend(layer["config"]["layers"])
+            continue
         nested = _nested_keys(registry.get(layer["class_name"]))
         entries.extend(layer["config"][k] for k in nested
                        if isinstance(layer["config"].get(k), dict))
@@ -447,6 +506,11 @@ def legacy_layer_config(layer: dict, keras2: bool) -> dict:
     """A layer config as the legacy writer stores it (tf_keras's form when ``keras2``)."""
     if is_operation_entry(layer):
         return {k: v for k, v in layer.items() if k in ("module", "class_name", "config")}
+    if is_model_entry(layer):
+        raise KerasFileError(
+            f"model '{layer['config'].get('name')}' inside a model: nested models cannot be "
+            "written as a legacy .h5 file yet; save as .keras"
+        )
     cls_name = layer["class_name"]
     cls = layer_class(cls_name)
     config = copy.deepcopy(layer["config"])

@@ -47,14 +47,7 @@ __all__ = [
 def _weighted(model) -> list:
     """The layers that own a weights slot in the files: all but the InputLayers (a
     functional model's ``layers`` lists them, as Keras's)."""
-    layers = [layer for layer in model.layers if type(layer).__name__ != "InputLayer"]
-    for layer in layers:
-        if isinstance(layer, registry.get("Functional")):
-            raise KerasFileError(
-                f"model '{layer.name}' inside model '{model.name}': nested models cannot be "
-                "stored in a file yet"
-            )
-    return layers
+    return [layer for layer in model.layers if type(layer).__name__ != "InputLayer"]
 
 
 def _model_layers(model) -> tuple[list[str], list[str], list[dict]]:
@@ -63,6 +56,9 @@ def _model_layers(model) -> tuple[list[str], list[str], list[dict]]:
     layers = _weighted(model)
     for layer in layers:
         name = getattr(type(layer), "keras_class_name", None)
+        if name == "Functional":  # a nested model: its own layers, the same way
+            _model_layers(layer)
+            continue
         if name not in supported_layers() or registry.get(name) is not type(layer):
             raise KerasFileError(
                 f"layer '{layer.name}' ({type(layer).__name__}) cannot be stored in a Keras "

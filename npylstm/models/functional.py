@@ -541,7 +541,7 @@ class Functional(Model):
         own = {id(n) for n in self._nodes}
         renumber = {}
         for layer in self._operations:
-            kept = 1 if isinstance(layer, Functional) else 0
+            kept = 0  # a nested model's calls too: Keras 3.15 writes [inner, 0, 0]
             for node in layer.__dict__.get("_inbound_nodes", []):
                 if id(node) in own:
                     renumber[id(node)] = kept
