@@ -395,7 +395,8 @@ def test_validation_with_several_inputs_and_outputs_matches_keras(keras):
 
 def test_nested_model_files_both_ways(keras, rng, tmp_path):
     """A model used as a layer in .keras / .weights.h5 (Keras's layout:
-    layers/functional/layers/lstm/cell/vars/0), both ways; legacy .h5 refused clearly."""
+    layers/functional/layers/lstm/cell/vars/0) and legacy .h5 (one group for the nested
+    model, read by position), both ways."""
     ours, theirs = _nested(npylstm), _nested(keras)
     theirs.set_weights(ours.get_weights())
     x = rng.normal(size=(3, 5, 3)).astype("float32")
@@ -414,9 +415,12 @@ def test_nested_model_files_both_ways(keras, rng, tmp_path):
     theirs.set_weights([np.zeros_like(w) for w in back.get_weights()])
     theirs.load_weights(tmp_path / "ours.weights.h5")
     _close(np.asarray(theirs.predict(x, verbose=0)), expected)
-    with pytest.raises(npylstm.io.KerasFileError, match=r"nested models cannot be written as "
-                                                        r"a legacy .h5 file yet"):
-        back.save(tmp_path / "ours.h5")
-    with pytest.raises(npylstm.io.KerasFileError, match=r"models \['inner'\] inside the "
-                                                        r"model: nested models in legacy"):
-        npylstm.load_model(tmp_path / "theirs.h5")
+    from_h5 = npylstm.load_model(tmp_path / "theirs.h5")  # Keras's legacy file
+    _close(from_h5.predict(x, verbose=0), expected)
+    from_h5.save(tmp_path / "ours.h5")
+    np.testing.assert_array_equal(npylstm.load_model(tmp_path / "ours.h5").predict(x, verbose=0),
+                                  from_h5.predict(x, verbose=0))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        theirs_again = keras.saving.load_model(tmp_path / "ours.h5")
+    _close(np.asarray(theirs_again.predict(x, verbose=0)), expected)

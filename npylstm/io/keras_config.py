@@ -144,6 +144,14 @@ def is_model_entry(entry) -> bool:
     return isinstance(entry, dict) and entry.get("class_name") in MODEL_CLASS_NAMES
 
 
+def _scoped(tree: VarsNode, name: str) -> VarsNode:
+    """``tree`` one level down under ``name`` in legacy weight names (a nested model's
+    layers: ``inner/inner_lstm/lstm_cell/kernel:0``, read by position as Keras does)."""
+    scope = f"{name}/{tree.legacy_scope}" if tree.legacy_scope else name
+    return VarsNode(weights=tree.weights, name=tree.name, legacy_scope=scope,
+                    children=tree.children)
+
+
 def variable_tree(class_name: str, config: dict) -> VarsNode:
     """Where a layer of this class and config keeps its variables in Keras's files; a
     nested model keeps none itself: its layers are its ``layers/<group>`` children
@@ -152,7 +160,8 @@ def variable_tree(class_name: str, config: dict) -> VarsNode:
         inner = weighted_layers({"config": config})
         groups = weights_group_names([entry["class_name"] for entry in inner])
         return VarsNode(children=tuple(
-            (f"layers/{group}", variable_tree(entry["class_name"], entry["config"]))
+            (f"layers/{group}", _scoped(variable_tree(entry["class_name"], entry["config"]),
+                                        entry["config"].get("name", group)))
             for group, entry in zip(groups, inner, strict=True)))
     return layer_class(class_name).variable_tree(config)
 
@@ -506,11 +515,11 @@ def legacy_layer_config(layer: dict, keras2: bool) -> dict:
     """A layer config as the legacy writer stores it (tf_keras's form when ``keras2``)."""
     if is_operation_entry(layer):
         return {k: v for k, v in layer.items() if k in ("module", "class_name", "config")}
-    if is_model_entry(layer):
-        raise KerasFileError(
-            f"model '{layer['config'].get('name')}' inside a model: nested models cannot be "
-            "written as a legacy .h5 file yet; save as .keras"
-        )
+    if is_model_entry(layer):  # a nested model: its layers, the same way
+        config = copy.deepcopy(layer["config"])
+        config["layers"] = [{**entry, **legacy_layer_config(entry, keras2)}
+                            for entry in config["layers"]]
+        return {"class_name": "Functional", "config": config}
     cls_name = layer["class_name"]
     cls = layer_class(cls_name)
     config = copy.deepcopy(layer["config"])

@@ -25,7 +25,6 @@ from .functional_nodes import positional_tensor_arguments, takes_initial_state
 from .keras_config import (
     LayerVars,
     check_model_config,
-    is_model_entry,
     keras2_hard_sigmoid_keys,
     layer_class,
     layer_vars,
@@ -124,10 +123,6 @@ def read_legacy_model(h5: h5py.File, model_config: str, path: Path) -> ModelFile
     training = _h5_text(h5.attrs, "training_config")
     compile_config = None if training is None else _parse_json(training, "training_config", path)
     layers = weighted_layers(config)
-    nested = [layer["config"].get("name") for layer in layers if is_model_entry(layer)]
-    if nested:
-        raise KerasFileError(f"'{path}': models {nested} inside the model: nested models in "
-                             "legacy .h5 files are not read yet (a .keras file is)")
     entries = layer_vars(
         [layer["class_name"] for layer in layers],
         [layer["config"].get("name", layer["class_name"]) for layer in layers],
