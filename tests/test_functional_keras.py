@@ -311,8 +311,12 @@ def test_attention_head_fit_with_batch_normalization_in_training_mode_matches_ke
     worst = max(abs(a - b) / abs(b) for k in kept for a, b in zip(mine[k], kept[k],
                                                                    strict=True))
     assert worst < 1e-4
-    for a, b in zip(ours.get_weights(), theirs.weights, strict=True):  # moving stats too
-        _close(a, b.value, 1e-4)
+    for weight, theirs_w in zip(ours.weights, theirs.weights, strict=True):  # moving stats too
+        if weight.path == "mha/key/bias":
+            # softmax(q . (k + b)) does not depend on the key bias: its gradient is rounding
+            # noise on both sides, which Adam turns into +-learning-rate steps
+            continue
+        _close(weight.value, theirs_w.value, 1e-4)
 
 
 def test_keras_files_with_mask_operations_load(keras, tmp_path):
