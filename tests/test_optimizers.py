@@ -291,7 +291,7 @@ def test_compiled_adam_step_is_bit_identical_to_its_numpy_form(dtype):
     opt = optimizers.Adam(learning_rate=0.01, beta_1=0.8, beta_2=0.99, epsilon=1e-4)
     ours = w.copy()
     if not numba.config.DISABLE_JIT:  # the compiled pass is what is being tested
-        assert optimizers._fused_adam_applies(False, ours, grads[0], ours.copy(), ours.copy())
+        assert optimizers.adam._fused_adam_applies(False, ours, grads[0], ours.copy(), ours.copy())
     expected, m, v = w.copy(), np.zeros_like(w), np.zeros_like(w)
     f = np.dtype(dtype).type
     for step, g in enumerate(grads, start=1):

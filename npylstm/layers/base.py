@@ -86,13 +86,16 @@ def _has_mask(masks) -> bool:
 class Weight:
     """A named weight array (Keras's Variable, minus the framework).
 
-    ``value`` is the array itself: optimizers update it in place.
+    ``value`` is the array itself: optimizers update it in place. ``constraint`` (a
+    callable ``array -> array``, or None) is applied after each optimizer update, as Keras's
+    ``Variable.constraint``.
     """
 
-    def __init__(self, name: str, value: np.ndarray, path: str = ""):
+    def __init__(self, name: str, value: np.ndarray, path: str = "", constraint=None):
         self.name = name
         self.value = value
         self.path = path or name
+        self.constraint = constraint
 
     @property
     def shape(self) -> tuple[int, ...]:

@@ -235,8 +235,7 @@ class Trainer:
                 )
                 for metric in self.compiled_metrics:
                     metric.update(yb, y_pred, mask=mask)
-                weights = [w.value for w in self.trainable_weights]
-                self.optimizer.apply(weights, grads)
+                self._apply_gradients(grads)
                 loss_sum += value * len(index)
                 seen += len(index)
                 logs = {"loss": loss_sum / seen, **self._metric_results()}
@@ -253,6 +252,16 @@ class Trainer:
         callback_list.on_train_end(epoch_logs)
         self.history = history
         return history
+
+    def _apply_gradients(self, grads: list) -> None:
+        """One optimizer update of the trainable weights, then each weight's constraint
+        (Keras's ``BaseOptimizer.apply``: ``variable.assign(variable.constraint(variable))``
+        after the gradients are applied)."""
+        weights = self.trainable_weights
+        self.optimizer.apply([w.value for w in weights], grads)
+        for w in weights:
+            if w.constraint is not None:
+                w.assign(w.constraint(w.value))
 
     def _split_validation(self, x, y, validation_split: float, validation_data):
         """``(x, y, val)``: the training data and the validation pair ``(x_val, y_val)``
@@ -372,7 +381,7 @@ class Trainer:
         x = self._prepare_x(x)
         y = self._prepare_y(y, x)
         value, grads, y_pred, mask = self._loss_and_grads(x, y, self.loss, training=True)
-        self.optimizer.apply([w.value for w in self.trainable_weights], grads)
+        self._apply_gradients(grads)
         return self._batch_logs(value, y, y_pred, return_dict, mask)
 
     @_limit_blas_threads

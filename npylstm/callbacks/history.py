@@ -1,5 +1,5 @@
-"""Training callbacks with Keras's names and hooks: History, EarlyStopping, TerminateOnNaN,
-and the rich progress bar (ProgbarLogger).
+"""History, EarlyStopping and TerminateOnNaN, with Keras's names and semantics
+(the progress bar is in :mod:`npylstm.callbacks.progbar`).
 
 A callback sees the model (``self.model``) and the logs ``fit`` passes to its hooks:
 ``on_train_batch_end(batch, logs)`` with the running epoch means so far, and
@@ -7,6 +7,7 @@ A callback sees the model (``self.model``) and the logs ``fit`` passes to its ho
 Setting ``self.model.stop_training = True`` ends training after the current batch, as in
 Keras.
 
+>>> from npylstm.callbacks import EarlyStopping
 >>> cb = EarlyStopping(monitor="val_loss", patience=2)
 >>> cb.patience, cb.monitor
 (2, 'val_loss')
@@ -14,95 +15,12 @@ Keras.
 
 from __future__ import annotations
 
-import math
-import time
-
 import numpy as np
 import rich.console
-import rich.progress
 
-__all__ = [
-    "Callback",
-    "CallbackList",
-    "History",
-    "EarlyStopping",
-    "TerminateOnNaN",
-    "ProgbarLogger",
-]
+from .base import Callback
 
-
-class Callback:
-    """Base class: override the hooks you need (all do nothing by default)."""
-
-    def __init__(self):
-        self.model = None
-        self.params: dict = {}
-
-    def set_model(self, model) -> None:
-        self.model = model
-
-    def set_params(self, params: dict) -> None:
-        self.params = params
-
-    def on_train_begin(self, logs=None): ...
-    def on_train_end(self, logs=None): ...
-    def on_epoch_begin(self, epoch: int, logs=None): ...
-    def on_epoch_end(self, epoch: int, logs=None): ...
-    def on_train_batch_begin(self, batch: int, logs=None): ...
-    def on_train_batch_end(self, batch: int, logs=None): ...
-    def on_test_begin(self, logs=None): ...
-    def on_test_end(self, logs=None): ...
-    def on_predict_begin(self, logs=None): ...
-    def on_predict_end(self, logs=None): ...
-
-
-class CallbackList(Callback):
-    """Calls every hook on each callback in order."""
-
-    def __init__(self, callbacks, model=None, params: dict | None = None):
-        super().__init__()
-        self.callbacks: list[Callback] = []
-        for cb in callbacks or []:
-            if not isinstance(cb, Callback):
-                raise TypeError(
-                    f"fit: expected callbacks to be npylstm.callbacks.Callback instances, "
-                    f"received {type(cb).__name__}"
-                )
-            self.callbacks.append(cb)
-        if model is not None:
-            self.set_model(model)
-        if params is not None:
-            self.set_params(params)
-
-    def set_model(self, model) -> None:
-        for cb in self.callbacks:
-            cb.set_model(model)
-
-    def set_params(self, params: dict) -> None:
-        for cb in self.callbacks:
-            cb.set_params(params)
-
-    def _call(self, hook: str, *args) -> None:
-        for cb in self.callbacks:
-            getattr(cb, hook)(*args)
-
-    def on_train_begin(self, logs=None):
-        self._call("on_train_begin", logs)
-
-    def on_train_end(self, logs=None):
-        self._call("on_train_end", logs)
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self._call("on_epoch_begin", epoch, logs)
-
-    def on_epoch_end(self, epoch, logs=None):
-        self._call("on_epoch_end", epoch, logs)
-
-    def on_train_batch_begin(self, batch, logs=None):
-        self._call("on_train_batch_begin", batch, logs)
-
-    def on_train_batch_end(self, batch, logs=None):
-        self._call("on_train_batch_end", batch, logs)
+__all__ = ["History", "EarlyStopping", "TerminateOnNaN"]
 
 
 class History(Callback):
@@ -271,63 +189,3 @@ class EarlyStopping(Callback):
                     f"{self.best_epoch + 1}."
                 )
             self.model.set_weights(self.best_weights)
-
-
-def _format_logs(logs: dict) -> str:
-    return " - ".join(f"{k}: {v:.4f}" for k, v in logs.items() if not k.startswith("_"))
-
-
-class ProgbarLogger(Callback):
-    """One rich progress bar per epoch (``verbose=1``) or one line per epoch (``verbose=2``),
-    showing the running loss and metrics, then the validation values at the epoch's end."""
-
-    def __init__(self, verbose: int = 1, console: rich.console.Console | None = None):
-        super().__init__()
-        self.verbose = verbose
-        # a fixed width: a non-terminal console (CI logs) would otherwise squeeze the bar
-        self.console = console or rich.console.Console(highlight=False, width=120)
-        self._progress: rich.progress.Progress | None = None
-        self._task = None
-        self._start = 0.0
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self._start = time.perf_counter()
-        epochs = self.params.get("epochs", "?")
-        if self.verbose in (1, 2):
-            self.console.print(f"Epoch {epoch + 1}/{epochs}")
-        if self.verbose == 1:
-            self._progress = rich.progress.Progress(
-                rich.progress.MofNCompleteColumn(),
-                rich.progress.BarColumn(bar_width=20),
-                rich.progress.TimeElapsedColumn(),
-                rich.progress.TextColumn("{task.fields[logs]}"),
-                console=self.console,
-                transient=False,
-            )
-            self._progress.start()
-            self._task = self._progress.add_task(
-                "train", total=self.params.get("steps"), logs=""
-            )
-
-    def on_train_batch_end(self, batch, logs=None):
-        if self._progress is not None:
-            self._progress.update(self._task, completed=batch + 1, logs=_format_logs(logs or {}))
-
-    def on_epoch_end(self, epoch, logs=None):
-        text = _format_logs(logs or {})
-        if self._progress is not None:
-            self._progress.update(self._task, logs=text)
-            self._progress.stop()
-            self._progress = None
-        elif self.verbose == 2:
-            seconds = time.perf_counter() - self._start
-            steps = self.params.get("steps") or 1
-            per_step = 1000 * seconds / steps
-            self.console.print(
-                f"{steps}/{steps} - {math.ceil(seconds)}s - {per_step:.0f}ms/step - {text}"
-            )
-
-    def on_train_end(self, logs=None):
-        if self._progress is not None:  # stopped mid-epoch
-            self._progress.stop()
-            self._progress = None

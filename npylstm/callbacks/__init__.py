@@ -1,0 +1,27 @@
+"""Training callbacks with Keras's names, arguments and hooks (``keras.callbacks``).
+
+A callback sees the model (``self.model``) and the logs ``fit`` passes to its hooks:
+``on_train_batch_end(batch, logs)`` with the running epoch means so far, and
+``on_epoch_end(epoch, logs)`` with ``loss``, every metric and their ``val_`` versions.
+Setting ``self.model.stop_training = True`` ends training after the current batch, as in
+Keras. One module per family of callbacks.
+
+>>> cb = EarlyStopping(monitor="val_loss", patience=2)
+>>> cb.patience, cb.monitor
+(2, 'val_loss')
+"""
+
+from __future__ import annotations
+
+from .base import Callback, CallbackList
+from .history import EarlyStopping, History, TerminateOnNaN
+from .progbar import ProgbarLogger
+
+__all__ = [
+    "Callback",
+    "CallbackList",
+    "History",
+    "EarlyStopping",
+    "TerminateOnNaN",
+    "ProgbarLogger",
+]

@@ -1,0 +1,85 @@
+"""Keras's Adam (``keras/src/optimizers/adam.py``)."""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+from ..ops.optim_numba import adam_update
+from .base import Optimizer, _check_float
+
+
+def _fused_adam_applies(amsgrad: bool, weight, grad, m, v) -> bool:
+    """Whether :func:`~npylstm.ops.optim_numba.adam_update` can take this step: compiled
+    code (not ``NUMBA_DISABLE_JIT``), no amsgrad, C-contiguous arrays of one float dtype."""
+    if amsgrad or numba.config.DISABLE_JIT:
+        return False
+    arrays = (weight, grad, m, v)
+    return all(a.flags.c_contiguous and a.dtype == weight.dtype for a in arrays) and (
+        weight.dtype in (np.float32, np.float64)
+    )
+
+
+class Adam(Optimizer):
+    """Keras's Adam (epsilon outside the bias correction, unlike PyTorch)::
+
+    m += (g - m) * (1 - beta_1);  v += (g**2 - v) * (1 - beta_2)
+    alpha = lr * sqrt(1 - beta_2**t) / (1 - beta_1**t)
+    w -= m * alpha / (sqrt(v) + epsilon)       # amsgrad: v -> running max of v
+    """
+
+    default_name = "adam"
+
+    def __init__(
+        self,
+        learning_rate: float = 0.001,
+        beta_1: float = 0.9,
+        beta_2: float = 0.999,
+        epsilon: float = 1e-7,
+        amsgrad: bool = False,
+        weight_decay: float | None = None,
+        clipnorm: float | None = None,
+        clipvalue: float | None = None,
+        global_clipnorm: float | None = None,
+        name: str | None = None,
+    ):
+        super().__init__(learning_rate, weight_decay, clipnorm, clipvalue, global_clipnorm, name)
+        self.beta_1 = _check_float("Adam", "beta_1", beta_1, 0.0, 1.0, high_inclusive=False)
+        self.beta_2 = _check_float("Adam", "beta_2", beta_2, 0.0, 1.0, high_inclusive=False)
+        self.epsilon = _check_float("Adam", "epsilon", epsilon, 0.0)
+        self.amsgrad = bool(amsgrad)
+
+    def _build_slots(self, weight):
+        slots = {"momentum": np.zeros_like(weight), "velocity": np.zeros_like(weight)}
+        if self.amsgrad:
+            slots["velocity_hat"] = np.zeros_like(weight)
+        return slots
+
+    def _update_step(self, weight, grad, slots, lr):
+        f = weight.dtype.type
+        local_step = f(self.iterations + 1)
+        beta_1_power = np.power(f(self.beta_1), local_step)
+        beta_2_power = np.power(f(self.beta_2), local_step)
+        m, v = slots["momentum"], slots["velocity"]
+        alpha = lr * np.sqrt(f(1) - beta_2_power) / (f(1) - beta_1_power)
+        if _fused_adam_applies(self.amsgrad, weight, grad, m, v):
+            # the same operations in one compiled pass (bit-identical, see ops/optim_numba.py)
+            adam_update(weight.reshape(-1), grad.reshape(-1), m.reshape(-1), v.reshape(-1),
+                        f(alpha), f(1 - self.beta_1), f(1 - self.beta_2), f(self.epsilon))
+            return
+        m += (grad - m) * f(1 - self.beta_1)
+        v += (np.square(grad) - v) * f(1 - self.beta_2)
+        if self.amsgrad:
+            v_hat = slots["velocity_hat"]
+            np.maximum(v_hat, v, out=v_hat)
+            v = v_hat
+        weight -= (m * alpha) / (np.sqrt(v) + f(self.epsilon))
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "beta_1": self.beta_1,
+            "beta_2": self.beta_2,
+            "epsilon": self.epsilon,
+            "amsgrad": self.amsgrad,
+        }
