@@ -71,15 +71,24 @@ def test_early_stopping_start_from_epoch():
 
 
 def test_early_stopping_bad_arguments():
-    with pytest.raises(ValueError, match=r"EarlyStopping: expected mode 'auto', 'min' or "
-                                         r"'max', received 'up'"):
-        EarlyStopping(mode="up")
+    # Keras (monitor_callback.py): an unknown mode warns and falls back to auto
+    with pytest.warns(UserWarning, match=r"EarlyStopping mode 'up' is unknown, fallback to "
+                                         r"auto mode\."):
+        stopper = EarlyStopping(mode="up")
+    assert stopper.mode == "auto"
     with pytest.raises(ValueError, match=r"EarlyStopping: expected patience to be an integer "
                                          r">= 0, received -1"):
         EarlyStopping(patience=-1)
-    with pytest.raises(ValueError, match=r"EarlyStopping: monitor='val_mae' is not in the "
-                                         r"epoch logs; available: \['loss'\]"):
-        _run(EarlyStopping(monitor="val_mae"), [1.0], key="loss")
+    # Keras (early_stopping.py get_monitor_value): a missing monitor warns, never stops
+    with pytest.warns(UserWarning, match=r"Early stopping conditioned on metric `val_mae` "
+                                         r"which is not available\. Available metrics are: "
+                                         r"loss$"):
+        epochs, _ = _run(EarlyStopping(monitor="val_mae", mode="min"), [1.0, 2.0], key="loss")
+    assert epochs == 2
+    # Keras: auto mode on a name whose direction it cannot tell raises at the first epoch end
+    with pytest.raises(ValueError, match=r"EarlyStopping callback received monitor=val_auc, "
+                                         r"but Keras isn't able to automatically determine"):
+        _run(EarlyStopping(monitor="val_auc"), [1.0], key="val_auc")
 
 
 def test_early_stopping_in_fit_and_callback_hooks(rng):

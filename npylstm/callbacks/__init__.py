@@ -14,14 +14,23 @@ Keras. One module per family of callbacks.
 from __future__ import annotations
 
 from .base import Callback, CallbackList
+from .checkpoint import BackupAndRestore, ModelCheckpoint
+from .csv_logger import CSVLogger
 from .history import EarlyStopping, History, TerminateOnNaN
+from .lambda_callback import LambdaCallback
+from .monitor import MonitorCallback
 from .progbar import ProgbarLogger
 
 __all__ = [
+    "BackupAndRestore",
+    "CSVLogger",
     "Callback",
     "CallbackList",
-    "History",
     "EarlyStopping",
-    "TerminateOnNaN",
+    "History",
+    "LambdaCallback",
+    "ModelCheckpoint",
+    "MonitorCallback",
     "ProgbarLogger",
+    "TerminateOnNaN",
 ]

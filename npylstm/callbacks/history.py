@@ -15,10 +15,13 @@ Keras.
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import rich.console
 
 from .base import Callback
+from .monitor import MonitorCallback
 
 __all__ = ["History", "EarlyStopping", "TerminateOnNaN"]
 
@@ -26,7 +29,15 @@ __all__ = ["History", "EarlyStopping", "TerminateOnNaN"]
 class History(Callback):
     """Records the epoch logs: ``history.history["loss"][e]`` is epoch ``e``'s loss.
 
-    ``fit`` returns this object (and sets ``model.history`` to it), as in Keras.
+    ``fit`` returns this object (and sets ``model.history`` to it), as in Keras 3.15.1's
+    ``keras/src/callbacks/history.py``; ``fit`` adds it after the user's callbacks.
+
+    >>> history = History()
+    >>> history.set_model(type("M", (), {})())
+    >>> history.on_train_begin()
+    >>> history.on_epoch_end(0, {"loss": 0.5})
+    >>> history.history, history.epoch
+    ({'loss': [0.5]}, [0])
     """
 
     def __init__(self):
@@ -72,21 +83,29 @@ class TerminateOnNaN(Callback):
         self.model.stop_training = True
 
 
-class EarlyStopping(Callback):
-    """Stop training when ``monitor`` has stopped improving (Keras 3 semantics).
+class EarlyStopping(MonitorCallback):
+    """Stop training when ``monitor`` has stopped improving (Keras 3.15.1's
+    ``keras/src/callbacks/early_stopping.py``, line by line).
 
     Parameters
     ----------
     monitor : a key of the epoch logs, e.g. ``"val_loss"``, ``"loss"``, ``"val_mae"``
     min_delta : an improvement must exceed this
     patience : epochs without improvement before stopping
-    mode : "min", "max" or "auto" (losses and error metrics: min; accuracy-like: max)
+    verbose : 1 prints Keras's "Epoch N: early stopping" and the restore message
+    mode : "min", "max" or "auto" (see :mod:`npylstm.callbacks.monitor`; another value
+        warns and falls back to auto, as Keras)
     baseline : a value the monitored quantity must beat to reset the patience counter
-    restore_best_weights : at the end, set the weights of the best epoch
+    restore_best_weights : at the end, set the weights of the best epoch (even when no
+        epoch beat ``baseline``)
     start_from_epoch : epochs to wait before monitoring starts
 
-    Where Keras only warns about a ``monitor`` missing from the logs (and never stops),
-    this raises a ValueError listing the keys that are there.
+    A ``monitor`` missing from the logs warns (Keras's message) and never stops training.
+    Beyond Keras, a negative or non-integer ``patience`` raises a ValueError.
+
+    >>> cb = EarlyStopping(monitor="loss", patience=1)
+    >>> cb.patience, cb.monitor, cb.baseline
+    (1, 'loss', None)
     """
 
     def __init__(
@@ -100,51 +119,23 @@ class EarlyStopping(Callback):
         restore_best_weights: bool = False,
         start_from_epoch: int = 0,
     ):
-        super().__init__()
-        if mode not in ("auto", "min", "max"):
-            raise ValueError(
-                f"EarlyStopping: expected mode 'auto', 'min' or 'max', received {mode!r}"
-            )
+        super().__init__(monitor, mode, min_delta=min_delta)
         if isinstance(patience, bool) or not isinstance(patience, int) or patience < 0:
             raise ValueError(
                 f"EarlyStopping: expected patience to be an integer >= 0, received {patience!r}"
             )
-        self.monitor = monitor
-        self.mode = mode
-        self.min_delta = abs(min_delta)
         self.patience = patience
         self.verbose = verbose
         self.baseline = baseline
-        self.restore_best_weights = restore_best_weights
-        self.start_from_epoch = start_from_epoch
         self.wait = 0
         self.stopped_epoch = 0
-        self.best = None
+        self.restore_best_weights = restore_best_weights
         self.best_weights = None
         self.best_epoch = 0
-
-    def _lower_is_better(self) -> bool:
-        if self.mode != "auto":
-            return self.mode == "min"
-        name = self.monitor.removeprefix("val_")
-        if name == "loss":
-            return True
-        for metric in getattr(self.model, "metrics", []) or []:
-            if getattr(metric, "name", None) == name:
-                return getattr(metric, "_direction", "down") != "up"
-        if "acc" in name or "auc" in name or "precision" in name or "recall" in name:
-            return False
-        return True
-
-    def _is_improvement(self, value: float, reference: float | None) -> bool:
-        if reference is None:
-            return True
-        # Keras: an improvement must beat the reference by more than min_delta
-        if self._lower_is_better():
-            return value + self.min_delta < reference
-        return value - self.min_delta > reference
+        self.start_from_epoch = start_from_epoch
 
     def on_train_begin(self, logs=None):
+        # Keras: allow instances to be re-used across fit() calls
         self.wait = 0
         self.stopped_epoch = 0
         self.best = None
@@ -152,14 +143,10 @@ class EarlyStopping(Callback):
         self.best_epoch = 0
 
     def on_epoch_end(self, epoch, logs=None):
-        logs = logs or {}
-        if self.monitor not in logs:
-            raise ValueError(
-                f"EarlyStopping: monitor={self.monitor!r} is not in the epoch logs; "
-                f"available: {sorted(logs)}"
-            )
-        current = logs[self.monitor]
-        if epoch < self.start_from_epoch:
+        if self.monitor_op is None:
+            self._set_monitor_op()
+        current = self.get_monitor_value(logs)
+        if current is None or epoch < self.start_from_epoch:
             return
         if self.restore_best_weights and self.best_weights is None:
             self.best_weights = self.model.get_weights()
@@ -170,6 +157,7 @@ class EarlyStopping(Callback):
             self.best_epoch = epoch
             if self.restore_best_weights:
                 self.best_weights = self.model.get_weights()
+            # Keras: only restart the wait when both the baseline and the best are beaten
             if self.baseline is None or self._is_improvement(current, self.baseline):
                 self.wait = 0
             return
@@ -179,13 +167,27 @@ class EarlyStopping(Callback):
 
     def on_train_end(self, logs=None):
         if self.stopped_epoch > 0 and self.verbose > 0:
-            rich.console.Console(highlight=False).print(
-                f"Epoch {self.stopped_epoch + 1}: early stopping"
-            )
+            _print(f"Epoch {self.stopped_epoch + 1}: early stopping")
         if self.restore_best_weights and self.best_weights is not None:
             if self.verbose > 0:
-                rich.console.Console(highlight=False).print(
-                    f"Restoring model weights from the end of the best epoch: "
+                _print(
+                    "Restoring model weights from the end of the best epoch: "
                     f"{self.best_epoch + 1}."
                 )
             self.model.set_weights(self.best_weights)
+
+    def get_monitor_value(self, logs):
+        logs = logs or {}
+        value = logs.get(self.monitor)
+        if value is None:
+            warnings.warn(
+                f"Early stopping conditioned on metric `{self.monitor}` which is not "
+                f"available. Available metrics are: {','.join(list(logs.keys()))}",
+                stacklevel=2,
+            )
+        return value
+
+
+def _print(message: str) -> None:
+    """Keras's ``io_utils.print_msg``: one line on standard output."""
+    print(message)
