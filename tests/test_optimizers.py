@@ -233,10 +233,15 @@ def test_bad_input():
         optimizers.Adam(beta_1=1.0)
     with pytest.raises(ValueError, match="expected clipnorm >= 0.0"):
         optimizers.SGD(clipnorm=-1.0)
-    with pytest.raises(TypeError, match="expected learning_rate to be a number"):
+    with pytest.raises(ValueError, match=r"SGD: argument `learning_rate` should be float.*"
+                       r"Received instead: learning_rate='fast'"):
         optimizers.SGD(learning_rate="fast")
-    with pytest.raises(ValueError, match="use_ema=True is not supported"):
-        optimizers.get({"class_name": "Adam", "config": {"use_ema": True}})
+    with pytest.raises(ValueError, match="Received instead: learning_rate=1$"):
+        optimizers.SGD(learning_rate=1)  # Keras refuses an int too
+    with pytest.raises(TypeError, match="expected learning_rate to be a number"):
+        optimizers.SGD().learning_rate = "fast"
+    with pytest.raises(ValueError, match=r"Adam: argument\(s\) not recognized: \{'beta': 1\}"):
+        optimizers.get({"class_name": "Adam", "config": {"beta": 1}})
 
 
 def test_bad_apply_calls():

@@ -23,30 +23,6 @@ _BY_NAME = {cls.__name__.lower(): cls for cls in _CLASSES}
 _KERAS_ONLY = ("adadelta", "adamw", "adamax", "adafactor", "ftrl", "lion", "nadam", "muon")
 
 
-# Keys of a Keras optimizer config that npylstm accepts only at their default values.
-_KERAS_DEFAULTS = {
-    "use_ema": False,
-    "ema_momentum": 0.99,
-    "ema_overwrite_frequency": None,
-    "loss_scale_factor": None,
-    "gradient_accumulation_steps": None,
-}
-
-
-def _supported_config(class_name: str, config: dict) -> dict:
-    """A Keras optimizer config without the keys that are at their (unsupported) defaults."""
-    config = dict(config)
-    for key, default in _KERAS_DEFAULTS.items():
-        if key in config:
-            value = config.pop(key)
-            if value != default and not (key == "use_ema" and not value):
-                raise ValueError(
-                    f"{class_name}: {key}={value!r} is not supported by npylstm "
-                    f"(only the Keras default {default!r})"
-                )
-    return config
-
-
 def names() -> list[str]:
     """The optimizer names :func:`get` accepts (case-insensitive, as in Keras)."""
     return sorted(_BY_NAME)
@@ -56,19 +32,19 @@ def get(identifier) -> Optimizer:
     """An optimizer from a Keras name (``"adam"``, case-insensitive), a config dict, or an
     instance (returned unchanged).
 
-    >>> get("Adam").get_config()["learning_rate"], get("sgd").learning_rate
-    (0.0010000000474974513, 0.01)
+    >>> get("Adam").get_config()["learning_rate"], get("sgd").learning_rate  # float32 values
+    (0.0010000000474974513, 0.009999999776482582)
     """
     if isinstance(identifier, Optimizer):
         return identifier
     config = {}
     if isinstance(identifier, dict) and "class_name" in identifier:
-        config = _supported_config(identifier["class_name"], identifier.get("config") or {})
+        config = dict(identifier.get("config") or {})
         identifier = identifier["class_name"]
     if isinstance(identifier, str):
         key = identifier.lower()
         if key in _BY_NAME:
-            return _BY_NAME[key](**config)
+            return _BY_NAME[key].from_config(config)
         extra = (
             f" ({identifier!r} is a Keras optimizer that npylstm does not implement)"
             if key in _KERAS_ONLY

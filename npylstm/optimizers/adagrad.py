@@ -23,15 +23,19 @@ class Adagrad(Optimizer):
         clipvalue: float | None = None,
         global_clipnorm: float | None = None,
         name: str | None = None,
+        **kwargs,
     ):
-        super().__init__(learning_rate, weight_decay, clipnorm, clipvalue, global_clipnorm, name)
+        super().__init__(
+            learning_rate, weight_decay, clipnorm, clipvalue, global_clipnorm, name=name,
+            **kwargs,
+        )
         self.initial_accumulator_value = _check_float(
             "Adagrad", "initial_accumulator_value", initial_accumulator_value, 0.0
         )
         self.epsilon = _check_float("Adagrad", "epsilon", epsilon, 0.0)
 
-    def _build_slots(self, weight):
-        return {"accumulator": np.full_like(weight, self.initial_accumulator_value)}
+    def _slot_groups(self):
+        return [[("accumulator", self.initial_accumulator_value)]]
 
     def _update_step(self, weight, grad, slots, lr):
         accumulator = slots["accumulator"]

@@ -42,18 +42,22 @@ class Adam(Optimizer):
         clipvalue: float | None = None,
         global_clipnorm: float | None = None,
         name: str | None = None,
+        **kwargs,
     ):
-        super().__init__(learning_rate, weight_decay, clipnorm, clipvalue, global_clipnorm, name)
+        super().__init__(
+            learning_rate, weight_decay, clipnorm, clipvalue, global_clipnorm, name=name,
+            **kwargs,
+        )
         self.beta_1 = _check_float("Adam", "beta_1", beta_1, 0.0, 1.0, high_inclusive=False)
         self.beta_2 = _check_float("Adam", "beta_2", beta_2, 0.0, 1.0, high_inclusive=False)
         self.epsilon = _check_float("Adam", "epsilon", epsilon, 0.0)
         self.amsgrad = bool(amsgrad)
 
-    def _build_slots(self, weight):
-        slots = {"momentum": np.zeros_like(weight), "velocity": np.zeros_like(weight)}
+    def _slot_groups(self):
+        groups = [[("momentum", 0.0), ("velocity", 0.0)]]
         if self.amsgrad:
-            slots["velocity_hat"] = np.zeros_like(weight)
-        return slots
+            groups.append([("velocity_hat", 0.0)])
+        return groups
 
     def _update_step(self, weight, grad, slots, lr):
         f = weight.dtype.type

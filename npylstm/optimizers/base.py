@@ -1,24 +1,35 @@
-"""The optimizer base (Keras's ``BaseOptimizer``): learning rate, clipping, weight decay.
+"""The optimizer base, Keras 3.15.1's ``BaseOptimizer`` with its JAX backend's
+``_backend_apply_gradients`` (``keras/src/optimizers/base_optimizer.py``,
+``keras/src/backend/jax/optimizer.py``): learning rate (float, schedule or callable),
+clipping, weight decay, EMA, gradient accumulation, loss scaling, variables in Keras's order.
 
 ``optimizer.apply(weights, grads)`` updates the weight arrays in place, the way Keras's
 ``apply_gradients`` does, in this order:
 
-1. cast each gradient to its weight's dtype;
-2. clip: ``clipnorm`` per weight, ``g * c / max(||g||, c)``; or ``global_clipnorm`` over all
+1. the learning rate of this step: the float32 variable, ``schedule(iterations)`` (the raw
+   step count, before the update) or ``callable()``;
+2. cast each gradient to its weight's dtype; with ``loss_scale_factor``, ``g / scale``;
+3. with ``gradient_accumulation_steps`` N: unless ``(raw + 1) % N == 0``, only
+   ``acc = g + acc`` (weights and slots unchanged); on the N-th step ``g = (g + acc) / N``,
+   ``acc = 0``, and the update below runs;
+4. clip: ``clipnorm`` per weight, ``g * c / max(||g||, c)``; or ``global_clipnorm`` over all
    weights together, ``g * c * min(1/||G||, 1/c)``; or ``clipvalue`` element-wise
    (at most one of the three);
-3. weight decay, if set: ``w -= w * weight_decay * lr``;
-4. the optimizer's own ``update_step`` with ``t = iterations + 1``;
-5. ``iterations += 1``.
+5. weight decay, if set: ``w -= w * weight_decay * lr``;
+6. the optimizer's own ``update_step`` with ``t = iterations + 1``;
+7. with ``use_ema``: ``avg = m * avg + (1 - m) * w`` (``m = 0`` while ``iterations == 0``,
+   else ``ema_momentum``); with ``ema_overwrite_frequency`` F, ``w = avg`` when
+   ``(iterations + 1) % F == 0``;
+8. the raw step count ``+= 1`` (``iterations`` is it, or ``raw // N`` with accumulation).
 
 The arithmetic is done in the weight's dtype with Keras's operation order, so float32
-weights reproduce Keras's float32 numbers to the last bit or two. Keras keeps the learning
-rate in a float32 variable; so does this module (``np.float32(learning_rate)``), before
-casting it to the weight's dtype.
+weights reproduce Keras's float32 numbers to the last bit. Keras keeps a float learning
+rate in a float32 variable; so does this module, before casting it to the weight's dtype.
 
-Slot variables (momentums, velocities, ...) are created on the first ``apply``, one per
-weight position, with the shapes seen then; later calls must pass the same number of
-weights with the same shapes.
+Slot variables (momentums, velocities, ...) are created by ``build(weights)`` (which
+``apply`` calls on first use); later calls must pass the same number of weights with the
+same shapes. ``variables`` lists everything in Keras's ``optimizer.variables`` order (the
+JAX backend's dtypes), ``load_variables`` sets it back.
 
 >>> import numpy as np
 >>> w = [np.array([1.0, 2.0], dtype="float32")]
@@ -27,13 +38,18 @@ weights with the same shapes.
 >>> opt.apply(w, [np.array([1.0, -1.0], dtype="float32")])
 >>> w[0], opt.iterations                      # w - 0.1 * g
 (array([0.9, 2.1], dtype=float32), 1)
+>>> opt.variable_names
+['iteration', 'learning_rate']
 """
 
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
+
+from ._variables import VariablesMixin
 
 __all__ = ["Optimizer"]
 
@@ -67,21 +83,44 @@ def _check_float(
     return number
 
 
-class Optimizer:
-    """Keras's ``BaseOptimizer``: learning rate, clipping, weight decay, iteration count."""
+def _is_schedule(value) -> bool:
+    from .schedules import LearningRateSchedule
+
+    return isinstance(value, LearningRateSchedule)
+
+
+class Optimizer(VariablesMixin):
+    """Keras's ``BaseOptimizer``: learning rate, clipping, weight decay, EMA, gradient
+    accumulation, loss scaling, iteration count (see the module docstring for the order).
+
+    ``learning_rate`` is a float, a :class:`~npylstm.optimizers.schedules.LearningRateSchedule`
+    (called with the raw iteration count before each update) or a callable of no argument.
+    """
 
     default_name = "optimizer"  # Keras's snake_case of the class name (without its counter)
 
     def __init__(
         self,
-        learning_rate: float,
+        learning_rate,
         weight_decay: float | None = None,
         clipnorm: float | None = None,
         clipvalue: float | None = None,
         global_clipnorm: float | None = None,
+        use_ema: bool = False,
+        ema_momentum: float = 0.99,
+        ema_overwrite_frequency: int | None = None,
+        loss_scale_factor: float | None = None,
+        gradient_accumulation_steps: int | None = None,
         name: str | None = None,
+        **kwargs,
     ):
         owner = type(self).__name__
+        if kwargs.pop("decay", None) is not None:
+            warnings.warn(
+                "Argument `decay` is no longer supported and will be ignored.", stacklevel=3
+            )
+        if kwargs:
+            raise ValueError(f"{owner}: argument(s) not recognized: {kwargs}")
         clip_args = {
             "clipnorm": clipnorm,
             "clipvalue": clipvalue,
@@ -100,29 +139,120 @@ class Optimizer:
             owner, "global_clipnorm", global_clipnorm, 0.0, optional=True
         )
         self.weight_decay = _check_float(owner, "weight_decay", weight_decay, 0.0, optional=True)
-        self.learning_rate = learning_rate
+        self.loss_scale_factor = _check_float(
+            owner, "loss_scale_factor", loss_scale_factor, 0.0, optional=True
+        )
+        if self.loss_scale_factor == 0.0:
+            raise ValueError(f"{owner}: expected loss_scale_factor > 0, received 0")
+        if gradient_accumulation_steps is not None and (
+            isinstance(gradient_accumulation_steps, bool)
+            or not isinstance(gradient_accumulation_steps, int | np.integer)
+            or gradient_accumulation_steps < 2
+        ):
+            raise ValueError(
+                f"{owner}: `gradient_accumulation_steps` must be an integer >= 2. "
+                f"Received: gradient_accumulation_steps={gradient_accumulation_steps!r}"
+            )
+        self.gradient_accumulation_steps = (
+            None if gradient_accumulation_steps is None else int(gradient_accumulation_steps)
+        )
+        self.use_ema = bool(use_ema)
+        self.ema_momentum = _check_float(owner, "ema_momentum", ema_momentum, 0.0, 1.0)
+        if ema_overwrite_frequency is not None and (
+            isinstance(ema_overwrite_frequency, bool)
+            or not isinstance(ema_overwrite_frequency, int | np.integer)
+            or ema_overwrite_frequency < 1
+        ):
+            raise ValueError(
+                f"{owner}: `ema_overwrite_frequency` must be an integer >= 1 or None. "
+                f"Received: ema_overwrite_frequency={ema_overwrite_frequency!r}"
+            )
+        self.ema_overwrite_frequency = (
+            None if ema_overwrite_frequency is None else int(ema_overwrite_frequency)
+        )
         self.name = name or self.default_name
-        self.iterations = 0
+        self._iterations = 0  # Keras's raw ``_iterations`` (every apply call)
         self._slots: list[dict[str, np.ndarray]] | None = None
         self._shapes: list[tuple[tuple[int, ...], np.dtype]] | None = None
+        self._ema: list[np.ndarray] | None = None  # use_ema's moving averages
+        self._accumulators: list[np.ndarray] | None = None  # gradient accumulation
+        self._order: list[tuple[str, np.ndarray]] = []  # build's variables, Keras's order
+        self._init_learning_rate(learning_rate)
 
-    # -- the learning rate, kept as Keras keeps it: a float32 ----------------------------
+    # -- the learning rate: a float32 variable, a schedule or a callable ----------------
+    def _init_learning_rate(self, value) -> None:
+        owner = type(self).__name__
+        if _is_schedule(value) or callable(value):
+            self._learning_rate = value
+            return
+        if isinstance(value, bool) or not isinstance(value, float | np.floating):
+            raise ValueError(
+                f"{owner}: argument `learning_rate` should be float, or an instance of "
+                "LearningRateSchedule, or a callable (that takes in the current iteration "
+                "value and returns the corresponding learning rate value). Received instead: "
+                f"learning_rate={value!r}"
+            )
+        self._learning_rate = np.float32(_check_float(owner, "learning_rate", value, 0.0))
+
     @property
     def learning_rate(self) -> float:
-        return self._learning_rate
+        """The learning rate of the next step, as a float (the float32 variable's value,
+        or the schedule at the current raw iteration count, or the callable's value)."""
+        return float(self._current_learning_rate())
 
     @learning_rate.setter
-    def learning_rate(self, value: float) -> None:
-        self._learning_rate = _check_float(type(self).__name__, "learning_rate", value, 0.0)
+    def learning_rate(self, value) -> None:
+        if _is_schedule(value) or callable(value):
+            self._learning_rate = value  # Keras untracks the float32 variable
+            return
+        if _is_schedule(self._learning_rate):
+            raise TypeError(
+                "This optimizer was created with a `LearningRateSchedule` object as its "
+                "`learning_rate` constructor argument, hence its learning rate is not "
+                "settable. If you need the learning rate to be settable, you should "
+                "instantiate the optimizer with a float `learning_rate` argument."
+            )
+        owner = type(self).__name__
+        self._learning_rate = np.float32(_check_float(owner, "learning_rate", value, 0.0))
+
+    def _current_learning_rate(self):
+        """Keras's ``_get_current_learning_rate``: the value the update casts to each
+        weight's dtype (a float32 for the variable, whatever the schedule/callable gives)."""
+        lr = self._learning_rate
+        if _is_schedule(lr):
+            return lr(self._iterations)
+        if isinstance(lr, np.float32):
+            return lr
+        return lr()
+
+    @property
+    def iterations(self) -> int:
+        """Keras's ``iterations``: the update count (the raw count // accumulation steps)."""
+        if self.gradient_accumulation_steps:
+            return self._iterations // self.gradient_accumulation_steps
+        return self._iterations
+
+    def scale_loss(self, loss):
+        """``loss * loss_scale_factor`` (the loss unchanged without one), as Keras."""
+        if self.loss_scale_factor is not None:
+            return loss * self.loss_scale_factor
+        return loss
 
     # -- what subclasses define ---------------------------------------------------------
-    def _build_slots(self, weight: np.ndarray) -> dict[str, np.ndarray]:
-        return {}
+    def _slot_groups(self) -> list[list[tuple[str, float]]]:
+        """Keras's ``add_optimizer_variables`` calls in ``build`` order: each a list of
+        ``(name, initial value)`` created interleaved per weight."""
+        return []
 
     def _update_step(
         self, weight: np.ndarray, grad: np.ndarray, slots: dict[str, np.ndarray], lr
     ) -> None:
         raise NotImplementedError
+
+    def _backend_update_step(self, weights, grads, lr_value) -> None:
+        """Keras's ``_backend_update_step``: ``update_step`` per weight."""
+        for w, g, slots in zip(weights, grads, self._slots, strict=True):
+            self._update_step(w, g, slots, w.dtype.type(lr_value))
 
     # -- Keras's apply ------------------------------------------------------------------
     def apply(self, weights: list[np.ndarray], grads: list[np.ndarray]) -> None:
@@ -141,41 +271,86 @@ class Optimizer:
             raise ValueError(
                 f"{owner}.apply: received {len(weights)} weights but {len(grads)} gradients"
             )
+        self._check_weights(weights, "apply")
         for i, (w, g) in enumerate(zip(weights, grads, strict=True)):
-            if not isinstance(w, np.ndarray) or not np.issubdtype(w.dtype, np.floating):
-                raise TypeError(
-                    f"{owner}.apply: weight {i} must be a float numpy array (updated in "
-                    f"place), received {type(w).__name__} {getattr(w, 'dtype', '')}"
-                )
             if g is None or np.shape(g) != w.shape:
                 raise ValueError(
                     f"{owner}.apply: gradient {i} has shape "
                     f"{None if g is None else np.shape(g)}, weight {i} has shape {w.shape}"
                 )
-        signature = [(w.shape, w.dtype) for w in weights]
         if self._slots is None:
-            self._slots = [self._build_slots(w) for w in weights]
-            self._shapes = signature
-        elif signature != self._shapes:
-            raise ValueError(
-                f"{owner}.apply: this optimizer was built for weights "
-                f"{[(s, str(d)) for s, d in self._shapes]} but received "
-                f"{[(s, str(d)) for s, d in signature]}; create a new optimizer for a "
-                "different model"
-            )
+            self.build(weights)
+        else:
+            self._check_signature(weights, "apply")
         grads = [
             np.asarray(g).astype(w.dtype, copy=False) for w, g in zip(weights, grads, strict=True)
         ]
-        lr32 = np.float32(self._learning_rate)
         with np.errstate(all="ignore"):  # NaN/inf propagate silently, as in Keras
-            grads = self._clip_gradients(grads)
-            for w, g, slots in zip(weights, grads, self._slots, strict=True):
-                lr = w.dtype.type(lr32)
-                if self.weight_decay is not None:
-                    # Keras: variable - variable * wd * lr
-                    w[...] = w - w * w.dtype.type(self.weight_decay) * lr
-                self._update_step(w, g, slots, lr)
-        self.iterations += 1
+            if self.loss_scale_factor is not None:
+                grads = [g / g.dtype.type(self.loss_scale_factor) for g in grads]
+            steps = self.gradient_accumulation_steps
+            if steps:
+                accumulators = self._accumulators
+                if (self._iterations + 1) % steps == 0:
+                    grads = [
+                        (g + acc) / g.dtype.type(steps)
+                        for g, acc in zip(grads, accumulators, strict=True)
+                    ]
+                    for acc in accumulators:
+                        acc[...] = 0
+                    self._update(weights, grads)
+                else:
+                    for g, acc in zip(grads, accumulators, strict=True):
+                        acc[...] = g + acc
+            else:
+                self._update(weights, grads)
+            if self.use_ema:
+                self._update_ema(weights)
+        self._iterations += 1
+
+    def _update(self, weights, grads) -> None:
+        """Clipping, weight decay and the update step (Keras's order)."""
+        lr_value = self._current_learning_rate()
+        grads = self._clip_gradients(grads)
+        if self.weight_decay is not None:
+            for w in weights:
+                # Keras: variable - variable * wd * lr
+                f = w.dtype.type
+                w[...] = w - w * f(self.weight_decay) * f(lr_value)
+        self._backend_update_step(weights, grads, lr_value)
+
+    def _update_ema(self, weights) -> None:
+        """Keras's ``_update_model_variables_moving_average`` and (JAX) the overwrite."""
+        iterations = self.iterations
+        for w, average in zip(weights, self._ema, strict=True):
+            f = w.dtype.type
+            momentum = f(iterations != 0) * f(self.ema_momentum)
+            average[...] = momentum * average + (f(1) - momentum) * w
+        frequency = self.ema_overwrite_frequency
+        if frequency is not None:
+            overwrite = (iterations + 1) % frequency == 0
+            for w, average in zip(weights, self._ema, strict=True):
+                f = w.dtype.type
+                w[...] = average * f(overwrite) + w * f(not overwrite)
+
+    def finalize_variable_values(self, weights: list[np.ndarray]) -> None:
+        """Keras's ``finalize_variable_values``: with ``use_ema``, copy the moving averages
+        into ``weights`` (in place; the training loop calls it at the end of ``fit``)."""
+        if not self.use_ema:
+            return
+        weights = list(weights)
+        owner = type(self).__name__
+        if self._ema is None or len(weights) != len(self._ema):
+            raise ValueError(
+                f"{owner}.finalize_variable_values: the length of model variables "
+                f"({len(weights)}) to override does not match the length of model variables "
+                f"stored in the optimizer ({0 if self._ema is None else len(self._ema)}). "
+                "Please check if the optimizer was called on your model."
+            )
+        self._check_weights(weights, "finalize_variable_values")
+        self._check_signature(weights, "finalize_variable_values")
+        for w, average in zip(weights, self._ema, strict=True):
+            w[...] = average
 
     def _clip_gradients(self, grads: list[np.ndarray]) -> list[np.ndarray]:
         """Keras's ``_clip_gradients``; a bound of 0 means no clipping, as in Keras."""
@@ -201,15 +376,53 @@ class Optimizer:
         """The slot arrays per weight position (empty before the first ``apply``)."""
         return self._slots or []
 
+    # -- configs ------------------------------------------------------------------------
     def get_config(self) -> dict:
+        """Keras's ``get_config`` keys and values (a schedule serialized as Keras does)."""
+        lr = self._learning_rate
+        if _is_schedule(lr):
+            from . import schedules
+
+            learning_rate = schedules.serialize(lr)
+        elif isinstance(lr, np.float32):
+            learning_rate = float(lr)
+        else:  # Keras's serialize_keras_object of a plain function
+            learning_rate = {
+                "module": getattr(lr, "__module__", None),
+                "class_name": "function",
+                "config": getattr(lr, "__name__", repr(lr)),
+                "registered_name": "function",
+            }
         return {
             "name": self.name,
-            "learning_rate": float(np.float32(self._learning_rate)),
+            "learning_rate": learning_rate,
             "weight_decay": self.weight_decay,
             "clipnorm": self.clipnorm,
             "global_clipnorm": self.global_clipnorm,
             "clipvalue": self.clipvalue,
+            "use_ema": self.use_ema,
+            "ema_momentum": self.ema_momentum,
+            "ema_overwrite_frequency": self.ema_overwrite_frequency,
+            "loss_scale_factor": self.loss_scale_factor,
+            "gradient_accumulation_steps": self.gradient_accumulation_steps,
         }
+
+    @classmethod
+    def from_config(cls, config: dict):
+        """Keras's ``from_config``: a serialized schedule is deserialized first."""
+        config = dict(config)
+        lr = config.get("learning_rate")
+        if isinstance(lr, dict):
+            if lr.get("class_name") in ("function", "__lambda__"):
+                raise ValueError(
+                    f"{cls.__name__}.from_config: the learning rate is a serialized Python "
+                    f"function ({lr.get('config')!r}); npylstm never runs code from a "
+                    "config: pass the callable as learning_rate instead"
+                )
+            from . import schedules
+
+            config["learning_rate"] = schedules.deserialize(lr)
+        return cls(**config)
 
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items() if k != "name")

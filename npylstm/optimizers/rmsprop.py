@@ -31,20 +31,24 @@ class RMSprop(Optimizer):
         clipvalue: float | None = None,
         global_clipnorm: float | None = None,
         name: str | None = None,
+        **kwargs,
     ):
-        super().__init__(learning_rate, weight_decay, clipnorm, clipvalue, global_clipnorm, name)
+        super().__init__(
+            learning_rate, weight_decay, clipnorm, clipvalue, global_clipnorm, name=name,
+            **kwargs,
+        )
         self.rho = _check_float("RMSprop", "rho", rho, 0.0, 1.0)
         self.momentum = _check_float("RMSprop", "momentum", momentum, 0.0, 1.0)
         self.epsilon = _check_float("RMSprop", "epsilon", epsilon, 0.0)
         self.centered = bool(centered)
 
-    def _build_slots(self, weight):
-        slots = {"velocity": np.zeros_like(weight)}
+    def _slot_groups(self):
+        groups = [[("velocity", 0.0)]]
         if self.momentum > 0:
-            slots["momentum"] = np.zeros_like(weight)
+            groups.append([("momentum", 0.0)])
         if self.centered:
-            slots["average_gradient"] = np.zeros_like(weight)
-        return slots
+            groups.append([("average_gradient", 0.0)])
+        return groups
 
     def _update_step(self, weight, grad, slots, lr):
         f = weight.dtype.type

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import numpy as np
-
 from .base import Optimizer, _check_float
 
 
@@ -25,13 +23,17 @@ class SGD(Optimizer):
         clipvalue: float | None = None,
         global_clipnorm: float | None = None,
         name: str | None = None,
+        **kwargs,
     ):
-        super().__init__(learning_rate, weight_decay, clipnorm, clipvalue, global_clipnorm, name)
+        super().__init__(
+            learning_rate, weight_decay, clipnorm, clipvalue, global_clipnorm, name=name,
+            **kwargs,
+        )
         self.momentum = _check_float("SGD", "momentum", momentum, 0.0, 1.0)
         self.nesterov = bool(nesterov)
 
-    def _build_slots(self, weight):
-        return {"momentum": np.zeros_like(weight)} if self.momentum != 0 else {}
+    def _slot_groups(self):
+        return [[("momentum", 0.0)]] if self.momentum != 0 else []
 
     def _update_step(self, weight, grad, slots, lr):
         if not slots:
