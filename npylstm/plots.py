@@ -3,7 +3,7 @@
 Needs matplotlib, the optional ``plot`` extra (``pip install "npylstm[plot]"``); it is
 imported only when a function here is called. Every function draws on a new
 ``matplotlib.figure.Figure`` (no pyplot state, nothing left open) and returns it: display
-it in a notebook, or ``fig.savefig("gates.png")``.
+it in a notebook, or save it with :func:`save_figure` (atomic, as every file npylstm writes).
 
 >>> import numpy as np, npylstm
 >>> from npylstm import plots
@@ -11,12 +11,13 @@ it in a notebook, or ``fig.savefig("gates.png")``.
 >>> layer = LSTM(8, return_sequences=True)
 >>> traces = npylstm.trace(layer, np.ones((1, 20, 3), dtype="float32"))
 >>> fig = plots.plot_gates(traces[layer.name])          # doctest: +SKIP
->>> fig.savefig("gates.png")                             # doctest: +SKIP
+>>> plots.save_figure(fig, "gates.png")                 # doctest: +SKIP
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -26,7 +27,7 @@ from .trace import BidirectionalTrace, RecurrentTrace
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.figure import Figure
 
-__all__ = ["plot_gates", "plot_kernel", "plot_predictions", "plot_history"]
+__all__ = ["plot_gates", "plot_kernel", "plot_predictions", "plot_history", "save_figure"]
 
 #: What each traced array is, for titles, per trace kind.
 _TITLES = {
@@ -342,3 +343,49 @@ def plot_history(history) -> Figure:
         ax.set_title(name)
         ax.legend(fontsize=8)
     return fig
+
+
+def save_figure(fig: Figure, path, *, dpi: float = 100, format: str | None = None) -> Path:
+    """Save ``fig`` to ``path`` atomically (:func:`npylstm.io.atomic.atomic_open`): a failure
+    or ``kill -9`` never leaves a half-written picture, the file gets ``open()``'s
+    permissions (an existing file keeps its mode), and errors name ``path``.
+
+    Parameters
+    ----------
+    fig : matplotlib.figure.Figure
+    path : str or PathLike
+        Written under exactly this name (matplotlib's ``savefig`` would append ``.png`` to a
+        name without a suffix).
+    dpi : float
+        Dots per inch, as ``savefig``.
+    format : str, optional
+        ``"png"``, ``"pdf"``, ``"svg"``, ...: by default the suffix of ``path``, else PNG.
+
+    Returns
+    -------
+    Path
+        ``path``.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> from npylstm import plots
+    >>> fig = plots.plot_history({"loss": [1.0, 0.5]})
+    >>> target = plots.save_figure(fig, Path(tempfile.mkdtemp()) / "history.png")
+    >>> target.read_bytes()[:4]
+    b'\\x89PNG'
+    """
+    from .io.atomic import atomic_open
+
+    path = Path(path)
+    fmt = (format or path.suffix[1:] or "png").lower()
+    supported = fig.canvas.get_supported_filetypes()
+    if fmt not in supported:
+        raise ValueError(
+            f"cannot save a figure as '{path}': the format '{fmt}' is not one matplotlib "
+            f"writes (expected one of {sorted(supported)})"
+        )
+    with atomic_open(path) as handle:
+        fig.savefig(handle, dpi=dpi, format=fmt)
+    return path

@@ -252,24 +252,13 @@ def _fit_any(x: np.ndarray, expected: tuple, source: str) -> np.ndarray:
 def write_array(path: Path, array: np.ndarray) -> None:
     """``array`` as ``.npy``, or as ``.csv`` with one sample per row (trailing axes flattened).
 
-    Atomic: written to a temporary file next to ``path``, then renamed over it, so a
-    failure leaves no half-written file (and an existing ``path`` untouched)."""
-    import tempfile
+    Atomic, through :func:`npylstm.io.atomic.atomic_open`: a failure leaves no half-written
+    file (and an existing ``path`` untouched); the file gets ``open()``'s permissions."""
+    from ..io.atomic import atomic_open
 
     path = Path(path)
-    parent = path.parent if str(path.parent) else Path(".")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            if path.suffix.lower() == ".npy":
-                np.save(handle, array)
-            else:
-                np.savetxt(handle, array.reshape(len(array), -1), delimiter=",", fmt="%.9g")
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # as open() would make it (mkstemp makes 0600)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    with atomic_open(path) as handle:
+        if path.suffix.lower() == ".npy":
+            np.save(handle, array)
+        else:
+            np.savetxt(handle, array.reshape(len(array), -1), delimiter=",", fmt="%.9g")

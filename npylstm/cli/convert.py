@@ -41,20 +41,30 @@ def _dst_kind(path: Path) -> str:
 
 def _write_json_config(model, dst: Path) -> None:
     """The ``config.json`` npylstm writes in a ``.keras`` archive, as ``dst`` (atomically)."""
-    import os
     import tempfile
     import zipfile
 
     from .. import io
+    from ..io.atomic import atomic_open
 
-    with tempfile.TemporaryDirectory(dir=dst.parent if str(dst.parent) else ".") as tmp:
-        archive = Path(tmp) / "model.keras"
-        io.save_model(model, archive)
+    with tempfile.TemporaryDirectory() as tmp:  # the archive is scratch, not the user's file
+        archive = io.save_model(model, Path(tmp) / "model.keras")
         with zipfile.ZipFile(archive) as zf:
             text = zf.read("config.json")
-        staged = Path(tmp) / "config.json"
-        staged.write_bytes(text)
-        os.replace(staged, dst)
+    with atomic_open(dst) as handle:
+        handle.write(text)
+
+
+def _write_state_dict(state: dict, dst: Path, kind: str, torch) -> None:
+    """``state`` as ``np.savez`` (``.npz``) or ``torch.save`` (``.pt``) writes it, atomically."""
+    from ..io.atomic import atomic_open
+
+    with atomic_open(dst) as handle:
+        if kind == ".npz":
+            np.savez(handle, **state)
+        else:
+            torch.save({k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in state.items()},
+                       handle)
 
 
 def cmd_convert(args) -> int:
@@ -97,11 +107,7 @@ def cmd_convert(args) -> int:
             why = "sizes differ" if sizes else "one module cannot hold the stack"
             note = (f"; one {kinds} per layer ({why}), keys prefixed with the layer names "
                     f"{[layer.name for layer in recurrent]}")
-        if kind == ".npz":
-            np.savez(dst, **state)
-        else:
-            torch.save({k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in state.items()},
-                       dst)
+        _write_state_dict(state, dst, kind, torch if kind == ".pt" else None)
         others = [layer.name for layer in model.layers
                   if layer.weights and not any(layer is r for r in recurrent)]
         if others:

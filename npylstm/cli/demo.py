@@ -94,10 +94,10 @@ def _save_demo_plots(model, x, y, split: int, history, out_dir: Path) -> None:
         ax.set_title(f"pattern {row // patterns + 1} ({part}): {ax.get_title().split(': ')[-1]}",
                      fontsize=10)
     fig.suptitle("Damped sine: the next 5 steps, predicted (x) against the truth (o)")
-    fig.savefig(out_dir / "predictions.png", dpi=100)
+    plots.save_figure(fig, out_dir / "predictions.png", dpi=100)  # atomic
     out(f"Saved the plot of predictions against the truth: {out_dir / 'predictions.png'}")
     curves = plots.plot_history(history)
-    curves.savefig(out_dir / "history.png", dpi=100)
+    plots.save_figure(curves, out_dir / "history.png", dpi=100)
     out(f"Saved the training curves: {out_dir / 'history.png'}")
 
 

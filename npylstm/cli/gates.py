@@ -203,6 +203,6 @@ def cmd_gates(args) -> int:
         from .. import plots
 
         fig = plots.plot_gates(trace, sample=args.sample)
-        fig.savefig(plot, dpi=100)
+        plots.save_figure(fig, plot, dpi=100)  # atomic; the format from the suffix
         out(f"Saved the gate heatmaps: {plot}")
     return EXIT_OK

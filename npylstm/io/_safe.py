@@ -8,25 +8,24 @@ component at a time with links refused, JSON with a size cap, and atomic writes.
   external and virtual datasets, non-numeric datasets and shape bombs are refused.
 * A missing file, a file that is not a Keras file, and a truncated or corrupted file give
   three different messages naming the path.
-* Writers build the whole file under a temporary name in the target directory and
-  ``os.replace`` it into place, so an error never leaves a half-written file.
+* Writers go through :func:`npylstm.io.atomic.atomic_write` (re-exported here as
+  ``_atomic_write``): the whole file under a temporary name in the target directory,
+  fsynced, then ``os.replace``-d into place, so an error never leaves a half-written file.
 """
 
 from __future__ import annotations
 
 import json
 import math
-import os
 import re
-import tempfile
 import zipfile
 from collections import Counter
-from collections.abc import Callable
 from pathlib import Path
 
 import h5py
 import numpy as np
 
+from .atomic import atomic_write as _atomic_write  # the one writer (re-exported)
 from .model_file import KerasFileError
 
 __all__ = [
@@ -270,25 +269,3 @@ def _parse_json(text: str | bytes, what: str, path: Path):
 def _open_keras_container(path: Path, kind: str) -> _SafeZip | _KerasDir:
     """The members of a ``.keras`` zip (``kind == "zip"``) or unzipped directory (``"dir"``)."""
     return _SafeZip(path) if kind == "zip" else _KerasDir(path)
-
-
-def _atomic_write(path: str | os.PathLike, write: Callable[[Path], None]) -> Path:
-    """Run ``write(tmp)`` on a temporary file beside ``path``, then rename it into place."""
-    path = Path(path)
-    if path.is_dir():
-        raise KerasFileError(f"'{path}' is a directory; expected a file path to write")
-    directory = path.parent if str(path.parent) else Path(".")
-    if not directory.is_dir():
-        raise FileNotFoundError(
-            f"Cannot write '{path}': the directory '{directory}' does not exist"
-        )
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return path
