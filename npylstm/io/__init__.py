@@ -43,8 +43,10 @@ Safety
   external and virtual datasets, non-numeric datasets and shape bombs are refused.
 * A missing file, a file that is not a Keras file, and a truncated or corrupted file give
   three different messages naming the path.
-* Writers build the whole file under a temporary name in the target directory and
-  ``os.replace`` it into place, so an error never leaves a half-written file.
+* Every writer goes through :mod:`npylstm.io.atomic`: the whole file under a temporary
+  name in the target directory, fsynced, then ``os.replace``-d into place, so an error,
+  a full disk or ``kill -9`` never leaves a half-written file; new files get ``open()``'s
+  permissions (``0o666 & ~umask``), an overwritten file keeps its mode.
 
 Semantics
 ---------
