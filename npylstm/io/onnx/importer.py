@@ -20,12 +20,13 @@ operator.
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
 import numpy as np
 
-from .._safe import _JSON_MAX_BYTES, _parse_json
+from .._safe import _JSON_MAX_BYTES
 from ..model_file import KerasFileError
 from ._recurrent import keras_weights
 
@@ -93,12 +94,15 @@ def _read(path: Path):
                               f"{type(exc).__name__}: {exc})") from exc
     if not proto.graph.node and not proto.graph.output:
         raise OnnxImportError(f"'{path}' is not an ONNX model (no graph)")
+    return onnx, proto
+
+
+def _check(onnx, proto, path: Path) -> None:
     try:
         onnx.checker.check_model(proto)
     except onnx.checker.ValidationError as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc)
         raise OnnxImportError(f"'{path}' is not a valid ONNX model: {first}") from exc
-    return onnx, proto
 
 
 def import_onnx(path: str | os.PathLike):
@@ -117,7 +121,8 @@ def import_onnx(path: str | os.PathLike):
     """
     path = Path(path)
     onnx, proto = _read(path)
-    arrays = initializer_arrays(onnx, proto, path)
+    arrays = initializer_arrays(onnx, proto, path)  # sizes checked before anything else
+    _check(onnx, proto, path)
     props = {p.key: p.value for p in proto.metadata_props}
     if "keras_config" in props:
         return _from_metadata(props["keras_config"], arrays, path)
@@ -131,7 +136,11 @@ def _from_metadata(text: str, arrays: dict, path: Path):
 
     if len(text) > _JSON_MAX_BYTES:
         raise OnnxImportError(f"'{path}': the keras_config metadata is {len(text)} bytes")
-    config = _parse_json(text, "the keras_config metadata", path)
+    try:
+        config = json.loads(text)
+    except ValueError as exc:
+        raise OnnxImportError(f"'{path}': the keras_config metadata is not valid JSON "
+                              f"({exc})") from exc
     if not isinstance(config, dict):
         raise OnnxImportError(f"'{path}': the keras_config metadata is not a model config")
     try:
