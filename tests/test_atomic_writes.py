@@ -272,6 +272,38 @@ def test_read_only_directory_names_the_target(tmp_path):
             shutil.rmtree(base)
 
 
+def test_read_only_file_is_refused_as_open_refuses_it(tmp_path):
+    """A 0444 file in a writable directory: ``open(path, "w")`` refuses it, and so does the
+    writer (though a rename could replace it); as root, checked as ``nobody``."""
+    as_root = os.geteuid() == 0
+    base = Path(tempfile.mkdtemp(prefix="npylstm-atomic-")) if as_root else tmp_path
+    try:
+        base.chmod(0o755)
+        directory = base / "writable"
+        directory.mkdir()
+        target = directory / "model.keras"
+        target.write_bytes(b"old")
+        target.chmod(0o444)
+        if as_root:
+            os.chown(directory, NOBODY, NOBODY)
+            os.chown(target, NOBODY, NOBODY)
+        code, message = _write_as(NOBODY if as_root else None, target)
+        assert code == 3, message
+        assert message == (f"Cannot write '{target}': Permission denied (the file is "
+                           "read-only for this user)")
+        assert target.read_bytes() == b"old" and listing(directory) == ["model.keras"]
+    finally:
+        if as_root:
+            shutil.rmtree(base)
+
+
+def test_long_file_name(tmp_path):
+    target = tmp_path / ("n" * 250 + ".npy")  # the longest names a file system takes
+    with atomic_open(target) as handle:
+        handle.write(b"x")
+    assert listing(tmp_path) == [target.name]
+
+
 _SLOW_CHILD = """
 import sys, time
 from npylstm.io.atomic import atomic_open

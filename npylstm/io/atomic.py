@@ -19,9 +19,11 @@ manager yielding a file handle) both
    (``OSError`` with ``errno.ENOSPC``); an ``OSError`` keeps its class and ``errno``.
 
 A symbolic link at the target is followed, as ``open()`` follows it: the file it points to
-is replaced and the link stays. Unlike ``open()``, an atomic write needs permission to
-create a file in the target's directory, not only to write the target; the file's owner
-becomes the writing user.
+is replaced and the link stays. An existing file this user may not write is refused, as
+``open()`` refuses it. Unlike ``open()``, an atomic write also needs permission to create a
+file in the target's directory; the new file belongs to the writing user (an overwritten
+file's owner and group are not carried over), and other hard links to an overwritten file
+keep the old content.
 
 This is npylstm's own (Keras writes with plain ``open`` / ``h5py.File`` / ``zipfile``); the
 recipe is the usual POSIX one (write, fsync, rename, fsync the directory).
@@ -30,6 +32,7 @@ recipe is the usual POSIX one (write, fsync, rename, fsync the directory).
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import stat
 import tempfile
@@ -88,6 +91,11 @@ def _target(path: Path) -> tuple[Path, int]:
             f"'{path}' is not a regular file (a device, pipe or socket); expected a file "
             "path to write"
         )
+    if not os.access(real, os.W_OK):  # open(path, "w") refuses a read-only file: so do we
+        denied = PermissionError(f"Cannot write '{path}': Permission denied (the file is "
+                                 "read-only for this user)")
+        denied.errno = errno.EACCES
+        raise denied
     return real, stat.S_IMODE(st.st_mode) & ~(stat.S_ISUID | stat.S_ISGID)
 
 
@@ -123,7 +131,9 @@ def _staged(path: str | os.PathLike) -> Iterator[Path]:
     real, mode = _target(path)
     directory = real.parent if str(real.parent) else Path(".")
     try:
-        fd, name = tempfile.mkstemp(prefix=f".{real.name}.", suffix=".tmp", dir=directory)
+        # a name beside the target, short enough for any file system's name limit
+        fd, name = tempfile.mkstemp(prefix=f".{real.name[:64]}.", suffix=".tmp",
+                                    dir=directory)
     except OSError as exc:
         hint = ""
         if isinstance(exc, PermissionError):
