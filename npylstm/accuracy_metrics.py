@@ -150,9 +150,10 @@ class _MatchMetric(Metric):
     def _fn_kwargs(self) -> dict:
         return {}
 
-    def update(self, y_true, y_pred, mask=None) -> None:
+    def update(self, y_true, y_pred, sample_weight=None, mask=None) -> None:
         values = self.fn(y_true, y_pred, **self._fn_kwargs())
-        self._accumulate(values, _mask_weight(self._check_mask(mask, values, y_pred)))
+        self._accumulate(values, _mask_weight(self._check_mask(mask, values, y_pred),
+                                              sample_weight))
 
     def get_config(self) -> dict:
         return {"name": self.name, "dtype": "float32", **self._fn_kwargs()}
@@ -284,13 +285,13 @@ class _ResolvedAccuracy(Metric):
         if getattr(self, "metric", None) is not None:
             self.metric.reset()
 
-    def update(self, y_true, y_pred, mask=None) -> None:
+    def update(self, y_true, y_pred, sample_weight=None, mask=None) -> None:
         if self.metric is None:
             is_binary, is_sparse = is_binary_or_sparse_categorical(y_true, y_pred)
             cls = (BinaryAccuracy if is_binary else
                    SparseCategoricalAccuracy if is_sparse else CategoricalAccuracy)
             self.metric = cls(name=self.name)
-        self.metric.update(y_true, y_pred, mask=mask)
+        self.metric.update(y_true, y_pred, sample_weight, mask=mask)
 
     def result(self) -> float:
         return 0.0 if self.metric is None else self.metric.result()

@@ -310,8 +310,8 @@ class _ResolvedCrossentropy(Loss):
             self.SPARSE_TARGETS = self.loss.SPARSE_TARGETS
         return self.loss
 
-    def __call__(self, y_true, y_pred, mask=None):
-        return self._resolve(y_true, y_pred)(y_true, y_pred, mask=mask)
+    def __call__(self, y_true, y_pred, sample_weight=None, mask=None):
+        return self._resolve(y_true, y_pred)(y_true, y_pred, sample_weight, mask=mask)
 
     def values(self, y_true, y_pred):
         return self._resolve(y_true, y_pred).values(y_true, y_pred)

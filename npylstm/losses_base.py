@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["EPSILON", "Loss", "check_mask", "squeeze_or_expand_to_same_rank"]
+__all__ = ["EPSILON", "Loss", "check_mask", "merge_weights",
+           "squeeze_or_expand_to_same_rank"]
 
 EPSILON = 1e-7  # keras.backend.epsilon()
 
@@ -50,6 +51,72 @@ def check_mask(owner: str, mask, shape: tuple) -> np.ndarray:
             f"(y_pred's without its last axis), received {mask.shape}"
         )
     return mask.astype(bool)
+
+
+def merge_weights(owner: str, sample_weight, mask, values: np.ndarray,
+                  reduction: str = "sum_over_batch_size") -> np.ndarray | None:
+    """Keras's ``apply_mask`` then the rank reconciliation of ``reduce_weighted_values``
+    (``keras/src/losses/loss.py``): ``sample_weight`` and the boolean ``mask`` merged into
+    one weight of the per-sample ``values``' shape (None when both are None).
+
+    With the "sum_over_batch_size" reduction a mask weighs its real entries
+    ``total / valid`` (``divide_no_nan``: all 0 when none is real); with "sum" it is the
+    plain 0/1 mask (what metrics use). A ``sample_weight`` whose shape cannot be
+    reconciled with the values' (Keras: a broadcasting error) is a ValueError naming
+    ``owner``.
+
+    >>> mask = np.array([[True, True, False, False], [True, True, False, False]])
+    >>> merge_weights("mse", [[1.0], [3.0]], mask, np.zeros((2, 4), np.float32)).tolist()
+    [[2.0, 2.0, 0.0, 0.0], [6.0, 6.0, 0.0, 0.0]]
+    >>> merge_weights("mse", [1.0, 3.0], None, np.zeros((2, 4), np.float32))
+    Traceback (most recent call last):
+    ...
+    ValueError: mse: sample_weight of shape (2,) does not fit the per-sample loss values ...
+    """
+    dtype = values.dtype
+    weight = None
+    if sample_weight is not None:
+        weight = np.asarray(sample_weight)
+        if weight.dtype == object or not (np.issubdtype(weight.dtype, np.number)
+                                          or weight.dtype == bool):
+            raise TypeError(f"{owner}: expected numeric sample_weight, received dtype "
+                            f"{weight.dtype}")
+        weight = weight.astype(dtype, copy=False)
+    if mask is not None:
+        if reduction in ("mean", "sum_over_batch_size"):
+            total = dtype.type(mask.size)
+            valid = dtype.type(np.sum(mask, dtype=dtype))
+            mask_weight = total / valid if valid else dtype.type(0)
+            float_mask = np.where(mask, mask_weight, dtype.type(0)).astype(dtype)
+        else:
+            float_mask = mask.astype(dtype)
+        if weight is not None:
+            float_mask, weight = squeeze_or_expand_to_same_rank(float_mask, weight)
+            weight = _broadcast(owner, weight, float_mask.shape, "the output's mask")
+            weight = weight * float_mask
+        else:
+            weight = float_mask
+    if weight is None:
+        return None
+    v, weight = squeeze_or_expand_to_same_rank(values, weight)
+    # v differs from values at most by a trailing 1 (Keras squeezes or expands it)
+    return _broadcast(owner, weight, v.shape, "the per-sample loss values").reshape(
+        values.shape)
+
+
+def _broadcast(owner: str, weight: np.ndarray, shape: tuple, what: str) -> np.ndarray:
+    """``weight`` broadcast to ``shape`` when its rank equals ``shape``'s and each axis
+    matches or is 1 (how Keras's multiplication broadcasts), else a clear ValueError."""
+    fits = weight.ndim == len(shape) and all(
+        w in (1, s) for w, s in zip(weight.shape, shape, strict=True))
+    if weight.ndim == 0:
+        fits = True
+    if not fits:
+        hint = (f": pass one weight per sample as ({shape[0]}, 1) or one per value as "
+                f"{tuple(shape)}" if len(shape) > 1 else "")
+        raise ValueError(f"{owner}: sample_weight of shape {weight.shape} does not fit "
+                         f"{what} of shape {tuple(shape)}{hint}")
+    return np.broadcast_to(weight, shape)
 
 
 def _as_float_array(x, dtype=None) -> np.ndarray:
@@ -151,46 +218,46 @@ class Loss:
         t, p, _ = self._prepare(y_true, y_pred)
         return self._compute(t, p)[0]
 
-    def __call__(self, y_true, y_pred, mask=None) -> tuple[float, np.ndarray]:
-        """The reduced loss and its gradient.
+    def __call__(self, y_true, y_pred, sample_weight=None, mask=None
+                 ) -> tuple[float, np.ndarray]:
+        """The reduced loss and its gradient (Keras's ``Loss.__call__`` and
+        ``reduce_weighted_values``, ``keras/src/losses/loss.py`` of Keras 3.15.1).
 
         Parameters
         ----------
         y_true : array_like, shape (batch, ...) — targets.
         y_pred : array_like, shape (batch, ...) — predictions (same shape, or differing
             only by a trailing 1).
+        sample_weight : None or array_like — a weight per sample ``(batch,)`` or per
+            per-sample value (``(batch, timesteps)`` for a sequence output; any shape whose
+            rank Keras's ``squeeze_or_expand_to_same_rank`` reconciles with the values' and
+            that broadcasts against them).
         mask : None or booleans of the per-sample values' shape (``y_pred.shape[:-1]``,
             e.g. ``(batch, timesteps)``) — the output's mask: masked entries do not count.
 
         Returns
         -------
-        value : float — ``sum(values) / values.size`` (Keras's "sum_over_batch_size"),
-            with a mask ``sum(values * mask) / count(mask)``.
+        value : float — Keras's "sum_over_batch_size": with the merged weight
+            ``w = sample_weight * mask * total / valid`` (``apply_mask``),
+            ``sum(values * w) / values.size``.
         dvalue_dy_pred : ndarray, shape and dtype of ``y_pred``.
         """
         t, p, shape = self._prepare(y_true, y_pred)
         values, dvalues = self._compute(t, p)
-        count = p.dtype.type(max(values.size, 1))
         if mask is not None:
             mask = check_mask(type(self).__name__, mask, values.shape)
         own = self._own_mask(t, p)
         if own is not None:  # Keras: in_mask & out_mask
             mask = own if mask is None else mask & own
         with np.errstate(all="ignore"):
-            if mask is not None:
-                weight = self._mask_weight(mask, values)  # total / valid at real entries
+            weight = merge_weights(type(self).__name__, sample_weight, mask, values,
+                                   reduction="sum_over_batch_size")
+            if weight is not None:
                 values = values * weight
                 dvalues = dvalues * weight[..., None]
+            count = p.dtype.type(max(values.size, 1))
             value, grad = np.sum(values) / count, dvalues / count
         return float(value), grad.astype(p.dtype, copy=False).reshape(shape)
-
-    @staticmethod
-    def _mask_weight(mask: np.ndarray, values: np.ndarray) -> np.ndarray:
-        """Keras's ``apply_mask`` for "sum_over_batch_size": ``total / valid`` at the real
-        entries, 0 at the masked ones (all 0 when none is real)."""
-        valid = int(mask.sum())
-        scale = values.dtype.type(values.size / valid) if valid else values.dtype.type(0)
-        return np.where(mask, scale, values.dtype.type(0))
 
     def per_sample(self, y_true, y_pred) -> np.ndarray:
         """One loss value per sample, shape ``(batch,)``; their mean is the reduced loss.

@@ -102,11 +102,11 @@ class MeanMetricWrapper(Metric):
     def get_config(self) -> dict:
         return {"name": self.name, "dtype": "float32"}
 
-    def update(self, y_true, y_pred, mask=None) -> None:
-        if isinstance(self.fn, losses.Loss):
-            self._accumulate(self.fn(y_true, y_pred, mask=mask)[0])
+    def update(self, y_true, y_pred, sample_weight=None, mask=None) -> None:
+        if isinstance(self.fn, losses.Loss):  # the weighted, reduced loss: one value a batch
+            self._accumulate(self.fn(y_true, y_pred, sample_weight, mask=mask)[0])
         else:
-            self._accumulate(self.fn(y_true, y_pred), _mask_weight(mask))
+            self._accumulate(self.fn(y_true, y_pred), _mask_weight(mask, sample_weight))
 
 
 class _LossMetric(Metric):
@@ -119,14 +119,15 @@ class _LossMetric(Metric):
         self._loss = self.loss_class(**loss_kwargs)
         super().__init__(name, dtype)
 
-    def update(self, y_true, y_pred, mask=None) -> None:
+    def update(self, y_true, y_pred, sample_weight=None, mask=None) -> None:
         t, p, _ = self._loss._prepare(y_true, y_pred)
         values = self._loss._compute(t, p)[0]
         if mask is not None:
             mask = losses.check_mask(type(self).__name__, mask, values.shape)
             own = self._loss._own_mask(t, p)  # Keras uses it only with an output mask
             mask = mask if own is None else mask & own
-        self._accumulate(values * values.dtype.type(self.sign), _mask_weight(mask))
+        self._accumulate(values * values.dtype.type(self.sign),
+                         _mask_weight(mask, sample_weight))
 
     def get_config(self) -> dict:
         config = {
@@ -242,8 +243,9 @@ class RootMeanSquaredError(Metric):
 
     default_name = "root_mean_squared_error"
 
-    def update(self, y_true, y_pred, mask=None) -> None:
-        # the mask is ignored, as Keras's Mean ignores a mask without sample weights
+    def update(self, y_true, y_pred, sample_weight=None, mask=None) -> None:
+        # the mask is ignored: Keras's Mean looks for a mask on the squared errors, which
+        # (JAX backend) carry none
         y_pred = np.asarray(y_pred, dtype=_F32)  # Keras casts both to the metric dtype
         y_true = np.asarray(y_true, dtype=_F32)
         t, p = losses.squeeze_or_expand_to_same_rank(y_true, y_pred)
@@ -253,7 +255,7 @@ class RootMeanSquaredError(Metric):
                 f"shape {y_pred.shape}"
             )
         with np.errstate(all="ignore"):
-            self._accumulate(np.square(p - t))
+            self._accumulate(np.square(p - t), sample_weight)
 
     def result(self) -> float:
         return float(np.sqrt(self.total / self.count)) if self.count else 0.0

@@ -15,9 +15,29 @@ __all__ = ["Mean", "Metric"]
 _F32 = np.float32
 
 
-def _mask_weight(mask):
-    """The mask as float32 sample weights (Keras's ``apply_mask`` with "sum"), or None."""
-    return None if mask is None else np.asarray(mask).astype(_F32)
+def _mask_weight(mask, sample_weight=None):
+    """The mask and ``sample_weight`` merged into float32 sample weights (Keras's
+    ``apply_mask(sample_weight, mask, reduction="sum")``: the 0/1 mask times the weights,
+    ranks reconciled by ``squeeze_or_expand_to_same_rank``), or None for neither."""
+    if sample_weight is not None:
+        sample_weight = np.asarray(sample_weight)
+        if sample_weight.dtype == object or not (
+                np.issubdtype(sample_weight.dtype, np.number) or sample_weight.dtype == bool):
+            raise TypeError(f"expected numeric sample_weight, received dtype "
+                            f"{sample_weight.dtype}")
+        sample_weight = sample_weight.astype(_F32)
+    if mask is None:
+        return sample_weight
+    float_mask = np.asarray(mask).astype(_F32)
+    if sample_weight is None:
+        return float_mask
+    float_mask, sample_weight = losses_base.squeeze_or_expand_to_same_rank(
+        float_mask, sample_weight)
+    try:
+        return sample_weight * float_mask
+    except ValueError:
+        raise ValueError(f"sample_weight of shape {sample_weight.shape} does not fit the "
+                         f"output's mask of shape {float_mask.shape}") from None
 
 
 class Metric:
@@ -54,7 +74,13 @@ class Metric:
             values, weight = losses_base.squeeze_or_expand_to_same_rank(values, weight)
             if values.ndim > weight.ndim:
                 values = values.mean(axis=tuple(range(weight.ndim, values.ndim)))
-            weight = np.broadcast_to(weight, values.shape)
+            try:
+                weight = np.broadcast_to(weight, values.shape)
+            except ValueError:
+                raise ValueError(
+                    f"{type(self).__name__}: sample_weight of shape {weight.shape} does not "
+                    f"fit the values of shape {values.shape}: pass one weight per sample "
+                    f"({values.shape[0] if values.ndim else 1},) or one per value") from None
             values = values * weight
             if weight.ndim > 1:
                 weight = weight.mean(axis=tuple(range(1, weight.ndim)))
@@ -70,7 +96,7 @@ class Metric:
         """``total / count`` (0.0 before any update, Keras's ``divide_no_nan``)."""
         return float(self.total / self.count) if self.count else 0.0
 
-    def update(self, y_true, y_pred, mask=None) -> None:
+    def update(self, y_true, y_pred, sample_weight=None, mask=None) -> None:
         raise NotImplementedError
 
     def update_state(self, *args, **kwargs) -> None:

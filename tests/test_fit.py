@@ -70,9 +70,9 @@ def test_shuffle_visits_every_sample_once_per_epoch(data):
     original = model._loss_and_grads
     rows = []
 
-    def recording(xb, yb, loss_fn, training):
+    def recording(xb, yb, loss_fn, training, **kwargs):
         rows.extend(xb[:, 0, 0].tolist())
-        return original(xb, yb, loss_fn, training)
+        return original(xb, yb, loss_fn, training, **kwargs)
 
     model._loss_and_grads = recording
     model.fit(x, y, epochs=2, batch_size=7, shuffle=True, callbacks=[Spy()], verbose=0)
@@ -228,8 +228,10 @@ def test_unknown_names(kwargs, match):
         ({"batch_size": 2.5}, r"expected batch_size to be an integer >= 1, received 2.5"),
         ({"epochs": -1}, r"expected epochs to be an integer >= 0, received -1"),
         ({"verbose": 3}, r"expected verbose 'auto', 0, 1 or 2, received 3"),
-        ({"validation_data": (1, 2, 3)}, r"expected validation_data to be a tuple "
-                                         r"\(x_val, y_val\), received tuple of length 3"),
+        ({"validation_data": (1, 2, 3, 4)}, r"expected validation_data to be a tuple "
+                                            r"\(x_val, y_val\) or \(x_val, y_val, "
+                                            r"val_sample_weight\), received tuple of "
+                                            r"length 4"),
         ({"validation_split": 0.99}, r"x has 30 samples, too few to split off "
                                      r"validation_split=0.99"),
     ],

@@ -486,7 +486,8 @@ def test_masked_sparse_gradient_matches_central_difference_float64():
             plus, minus = y_pred.copy(), y_pred.copy()
             plus[i] += h
             minus[i] -= h
-            numeric[i] = (loss(y_true, plus, mask)[0] - loss(y_true, minus, mask)[0]) / (2 * h)
+            numeric[i] = (loss(y_true, plus, mask=mask)[0]
+                          - loss(y_true, minus, mask=mask)[0]) / (2 * h)
         np.testing.assert_allclose(grad, numeric, rtol=1e-6, atol=1e-9)
 
 

@@ -298,15 +298,17 @@ class Functional(Model):
             return dict(zip(self._output_keys, flat, strict=True))
         return outputs
 
-    def predict(self, x, batch_size: int | None = None, verbose="auto"):
-        return self._as_output_structure(super().predict(x, batch_size=batch_size,
-                                                         verbose=verbose))
+    def predict(self, x, batch_size: int | None = None, verbose="auto", steps=None,
+                callbacks=None):
+        return self._as_output_structure(super().predict(
+            x, batch_size=batch_size, verbose=verbose, steps=steps, callbacks=callbacks))
 
     def predict_on_batch(self, x):
         return self._as_output_structure(super().predict_on_batch(x))
 
     # -- training -------------------------------------------------------------------------------
-    def compile(self, optimizer="rmsprop", loss=None, metrics=None, loss_weights=None) -> None:
+    def compile(self, optimizer="rmsprop", loss=None, metrics=None, loss_weights=None,
+                weighted_metrics=None) -> None:
         """As :meth:`Sequential.compile`; with several outputs, ``loss`` /
         ``loss_weights`` / ``metrics`` per output (lists in output order or dicts by output
         name, :mod:`npylstm.models.outputs`), logged as Keras logs them
@@ -315,11 +317,13 @@ class Functional(Model):
             if loss_weights is not None:
                 raise self._error("loss_weights is for models with several outputs; scale "
                                   "the loss itself for one output")
-            return super().compile(optimizer, loss=loss, metrics=metrics)
+            return super().compile(optimizer, loss=loss, metrics=metrics,
+                                   weighted_metrics=weighted_metrics)
         super().compile(optimizer, loss=None, metrics=None)
         if loss is not None:
             self.loss, self.compiled_metrics = compile_outputs(
-                loss, metrics, loss_weights, self._output_keys, self._label())
+                loss, metrics, loss_weights, self._output_keys, self._label(),
+                weighted_metrics)
         return None
 
     def _loss_fn(self, loss=None):

@@ -360,10 +360,11 @@ class Model(Trainer):
             )
         return self.loss
 
-    def _loss_and_grads(self, x, y, loss_fn, training: bool):
-        """``(loss, grads, y_pred, output_mask)``: the loss honours the output's mask."""
+    def _loss_and_grads(self, x, y, loss_fn, training: bool, sample_weight=None):
+        """``(loss, grads, y_pred, output_mask)``: the loss honours the output's mask and
+        the sample weights (one array, or one per output)."""
         y_pred, caches, activity, activity_grads, mask = self._forward(x, training)
-        value, dy = loss_fn(y, y_pred, mask=mask)
+        value, dy = loss_fn(y, y_pred, sample_weight, mask=mask)
         value = value + activity + self._regularization()
         grads = self._backward(dy, caches, activity_grads)
         return float(value), grads, y_pred, mask

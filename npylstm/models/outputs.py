@@ -35,15 +35,17 @@ class OutputLosses:
     def __init__(self, output_losses: list, weights: list[float], names: list[str]):
         self.losses, self.weights, self.names = output_losses, weights, names
 
-    def __call__(self, y_true, y_pred, mask=None):
+    def __call__(self, y_true, y_pred, sample_weight=None, mask=None):
         masks = mask if isinstance(mask, list) else [None] * len(self.losses)
+        weights = sample_weight if isinstance(sample_weight, list) else [None] * len(
+            self.losses)
         total, grads = 0.0, []
-        for loss, weight, yt, yp, m in zip(self.losses, self.weights, y_true, y_pred, masks,
-                                           strict=True):
+        for loss, weight, yt, yp, m, sw in zip(self.losses, self.weights, y_true, y_pred,
+                                               masks, weights, strict=True):
             if loss is None:  # an output without a loss: no gradient from it
                 grads.append(None)
                 continue
-            value, dy = loss(yt, yp, mask=m)
+            value, dy = loss(yt, yp, sw, mask=m)
             total += weight * value
             grads.append(dy * dy.dtype.type(weight))
         return total, grads
@@ -52,13 +54,14 @@ class OutputLosses:
 class OutputMetric:
     """A metric of one output, named ``<output>_<metric>`` as Keras names it."""
 
-    def __init__(self, metric, index: int, output_name: str):
-        self.metric, self.index = metric, index
+    def __init__(self, metric, index: int, output_name: str, weighted: bool = False):
+        self.metric, self.index, self.weighted = metric, index, weighted
         self.name = f"{output_name}_{metric.name}"
 
-    def update(self, y_true, y_pred, mask=None):
+    def update(self, y_true, y_pred, sample_weight=None, mask=None):
         m = None if mask is None else mask[self.index]
-        self.metric.update(y_true[self.index], y_pred[self.index], mask=m)
+        sw = None if sample_weight is None else sample_weight[self.index]
+        self.metric.update(y_true[self.index], y_pred[self.index], sw, mask=m)
 
     def result(self):
         return self.metric.result()
@@ -71,14 +74,17 @@ class OutputLossMetric:
     """The unweighted loss of one output, averaged over batches by batch size (Keras's
     per-output loss tracker, logged as ``<output>_loss``)."""
 
+    weighted = True  # Keras's tracker records the loss with the sample weights
+
     def __init__(self, loss, index: int, output_name: str):
         self.loss, self.index = loss, index
         self.name = f"{output_name}_loss"
         self.reset()
 
-    def update(self, y_true, y_pred, mask=None):
+    def update(self, y_true, y_pred, sample_weight=None, mask=None):
         m = None if mask is None else mask[self.index]
-        value, _ = self.loss(y_true[self.index], y_pred[self.index], mask=m)
+        sw = None if sample_weight is None else sample_weight[self.index]
+        value, _ = self.loss(y_true[self.index], y_pred[self.index], sw, mask=m)
         batch = len(y_pred[self.index])
         self._sum += float(value) * batch
         self._count += batch
@@ -110,8 +116,11 @@ def _per_output(spec, names: list[str], what: str, label: str, single_ok: bool) 
                      f"{names}, received {type(spec).__name__}")
 
 
-def compile_outputs(loss, metrics, loss_weights, names: list[str], label: str):
-    """``(OutputLosses, [loss trackers..., output metrics...])`` for outputs ``names``."""
+def compile_outputs(loss, metrics, loss_weights, names: list[str], label: str,
+                    weighted_metrics=None):
+    """``(OutputLosses, [loss trackers..., output metrics..., weighted metrics...])`` for
+    outputs ``names`` (weighted metrics get the sample weights; one named like an
+    unweighted metric is logged ``<output>_weighted_<metric>``, Keras's rule)."""
     output_losses = [None if spec is None else losses.get(spec)
                      for spec in _per_output(loss, names, "loss", label, single_ok=True)]
     if all(loss_fn is None for loss_fn in output_losses):
@@ -131,6 +140,17 @@ def compile_outputs(loss, metrics, loss_weights, names: list[str], label: str):
             continue
         for spec in specs if isinstance(specs, list | tuple) else [specs]:
             output_metrics.append(OutputMetric(metrics_module.get(spec), i, name))
+    per_output = [[]] * len(names) if not weighted_metrics else _per_output(
+        weighted_metrics, names, "weighted_metrics", label, single_ok=False)
+    taken = {m.name for m in output_metrics}
+    for i, (specs, name) in enumerate(zip(per_output, names, strict=True)):
+        for spec in [] if specs is None else specs if isinstance(specs, list | tuple) else [
+                specs]:
+            metric = OutputMetric(metrics_module.get(spec), i, name, weighted=True)
+            if metric.name in taken:
+                metric.name = f"{name}_weighted_{metric.metric.name}"
+            taken.add(metric.name)
+            output_metrics.append(metric)
     found = [m.name for m in trackers + output_metrics]
     if len(set(found)) != len(found):
         raise ValueError(f"{label}: metric names must be unique, received {found}")
