@@ -211,7 +211,8 @@ class BackupAndRestore(Callback):
     backup_dir : the directory (not shared with anything else)
     save_freq : ``"epoch"`` or an integer number of batches
     double_checkpoint : keep the previous backup too; a backup that fails to load
-        (``OSError``) is replaced by it
+        (``OSError`` as in Keras, or npylstm's ``KerasFileError`` for a file that is not a
+        Keras file) is replaced by it
     delete_checkpoint : delete ``backup_dir`` when training finishes
     """
 
@@ -234,9 +235,11 @@ class BackupAndRestore(Callback):
         _check_save_freq("BackupAndRestore", save_freq)
 
     def on_train_begin(self, logs=None):
+        from ..io.model_file import KerasFileError  # lazily: models import callbacks
+
         try:
             self._load_model()
-        except OSError:
+        except (OSError, KerasFileError):
             # Keras: the latest backup may be corrupted; fall back to the previous one
             if not os.path.exists(self._prev_weights_path):
                 raise
