@@ -10,6 +10,7 @@ operators); npylstm's predictions are themselves pinned to Keras elsewhere, and
 from __future__ import annotations
 
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -170,6 +171,11 @@ def test_encoder_decoder_states_and_initial_state():
     out = GRU(3, go_backwards=True)(inp, initial_state=[state])
     model = npylstm.Model([inp, state], out)
     assert_same(model, [X, RNG.normal(size=(3, 3)).astype("f4")], "seq2seq")
+    inp, states = Input((6, 4)), [Input((3,)) for _ in range(4)]
+    out = Bidirectional(LSTM(3, return_sequences=True))(inp, initial_state=states)
+    model = npylstm.Model([inp, *states], out)  # the halves: forward [h, c], backward [h, c]
+    assert_same(model, [X] + [RNG.normal(size=(3, 3)).astype("f4") for _ in range(4)],
+                "seq2seq")
 
 
 DENSE_ACTIVATIONS = ["relu", "sigmoid", "tanh", "softplus", "softsign", "exponential", "elu",
@@ -228,6 +234,7 @@ def test_normalization():
                    + [RNG.uniform(0.5, 2.0, size=4).astype("f4")])
     assert_same(model, X, "normalization")
     assert_same(model, X, "normalization", opset=14)  # Reduce* with axes as attributes
+    assert_same(model, X, "normalization", opset=21)  # ... and as inputs (opset 18 on)
 
 
 def test_reshaping_and_time_distributed():
@@ -331,8 +338,7 @@ def test_keras_file_through_onnx_equals_keras(keras, tmp_path):
         keras.Input((6, 4)),
         keras.layers.Bidirectional(keras.layers.LSTM(5, recurrent_activation="hard_sigmoid",
                                                      return_sequences=True)),
-        keras.layers.GRU(4, go_backwards=True),
-        keras.layers.Dense(3, activation="softmax"),
+        keras.layers.Dense(3),
     ])
     with warnings.catch_warnings():  # Keras's saver calls Variable.__array__ (NumPy 2 warns)
         warnings.filterwarnings("ignore", message="__array__ implementation doesn't accept",
@@ -340,9 +346,54 @@ def test_keras_file_through_onnx_equals_keras(keras, tmp_path):
         km.save(tmp_path / "k.keras")
     model = npylstm.load_model(tmp_path / "k.keras")
     proto = to_onnx_model(model)
-    diff = float(np.max(np.abs(run_onnx(proto, [X])[0] - np.asarray(km(X)))))
+    node = next(n for n in proto.graph.node if n.op_type == "LSTM")
+    attrs = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
+    assert attrs["activations"] == [b"HardSigmoid", b"Tanh", b"Tanh"] * 2
+    assert attrs["activation_alpha"] == [pytest.approx(1 / 6)] * 2  # Keras 3: x / 6 + 0.5
+    want = np.asarray(km.predict(X, verbose=0))
+    assert want.shape == (3, 6, 3) and np.ptp(want) > 0.1
+    diff = float(np.max(np.abs(run_onnx(proto, [X])[0] - want)))
     LARGEST["Keras file vs Keras"] = diff
     assert diff <= TOL
+
+
+FIXTURES = Path(__file__).parent / "fixtures"
+KERAS2_FILES = ["keras2_stacked", "keras2_hard_sigmoid", "keras2_gru", "keras2_bidirectional",
+                "keras2_seq2seq", "keras2_shared", "keras2_func_gru"]
+
+
+@pytest.mark.parametrize("name", KERAS2_FILES)
+def test_tf_keras_files_through_onnx_equal_tf_keras(name):
+    """Legacy files written by tf_keras 2.x with its own predictions (tests/fixtures/
+    make_keras2_*fixtures.py): ONNX Runtime on the export equals them; Keras 2's
+    hard_sigmoid becomes HardSigmoid(alpha=0.2, beta=0.5)."""
+    model = npylstm.load_model(FIXTURES / f"{name}.h5")
+    data = np.load(FIXTURES / f"{name}.npz")
+    proto = to_onnx_model(model)
+    xs = [data[k] for k in sorted(data.files) if k == "x" or (k[0] == "x" and k[1:].isdigit())]
+    ys = [data[k] for k in sorted(data.files) if k == "y" or (k[0] == "y" and k[1:].isdigit())]
+    got = run_onnx(proto, xs)
+    diff = max(float(np.max(np.abs(g - y))) for g, y in zip(got, ys, strict=True))
+    LARGEST["tf_keras fixtures vs tf_keras"] = max(
+        LARGEST.get("tf_keras fixtures vs tf_keras", 0.0), diff)
+    assert diff <= TOL
+    if name == "keras2_hard_sigmoid":
+        node = next(n for n in proto.graph.node if n.op_type == "LSTM")
+        attrs = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
+        assert attrs["activations"] == [b"HardSigmoid", b"Tanh", b"Tanh"]
+        assert attrs["activation_alpha"] == [pytest.approx(0.2)]
+        assert attrs["activation_beta"] == [pytest.approx(0.5)]
+
+
+def test_refuses_nested_models_and_masked_functional_recurrent():
+    inner_in = Input((3,))
+    inner = npylstm.Model(inner_in, Dense(2)(inner_in))
+    inp = Input((3,))
+    with pytest.raises(ExportError, match="nested models are not exported"):
+        to_onnx_model(npylstm.Model(inp, inner(inp)))
+    model = npylstm.load_model(FIXTURES / "keras2_gru_masked.h5")
+    with pytest.raises(ExportError, match=r"\(GRU\): receives a Keras time mask"):
+        to_onnx_model(model)
 
 
 def test_print_largest_differences():

@@ -42,12 +42,21 @@ def _who(layer) -> str:
     return f"layer '{layer.name}' ({type(layer).__name__})"
 
 
-def convert_layer(g: Graph, layer, inputs: list[Tensor], initial_state) -> list[Tensor]:
-    """The ONNX operators of one layer call: its output :class:`Tensor` s."""
+def check_exportable(layer) -> None:
+    """Refuse a layer class (or a nested model) that has no ONNX converter."""
     kind = type(layer).__name__
     if hasattr(layer, "_nodes") or hasattr(layer, "_layers"):
         raise ExportError(f"{_who(layer)}: nested models are not exported; flatten the model "
                           "into one")
+    if kind not in CONVERTERS and kind not in (*_RECURRENT, "Bidirectional"):
+        raise ExportError(f"{_who(layer)}: no exact ONNX export for {kind}; exported layers: "
+                          f"{sorted(CONVERTERS) + sorted((*_RECURRENT, 'Bidirectional'))}")
+
+
+def convert_layer(g: Graph, layer, inputs: list[Tensor], initial_state) -> list[Tensor]:
+    """The ONNX operators of one layer call: its output :class:`Tensor` s."""
+    kind = type(layer).__name__
+    check_exportable(layer)
     if kind in _RECURRENT or kind == "Bidirectional":
         if inputs[0].mask is not None:
             raise ExportError(
@@ -58,9 +67,6 @@ def convert_layer(g: Graph, layer, inputs: list[Tensor], initial_state) -> list[
         return export(g, layer, inputs[0], initial_state)
     if initial_state:
         raise ExportError(f"{_who(layer)}: initial_state is only exported for recurrent layers")
-    if kind not in CONVERTERS:
-        raise ExportError(f"{_who(layer)}: no exact ONNX export for {kind}; exported layers: "
-                          f"{sorted(CONVERTERS) + sorted((*_RECURRENT, 'Bidirectional'))}")
     if kind not in ("Embedding", "Masking"):
         dtype = getattr(layer, "dtype", None)
         if dtype is not None and np.dtype(dtype) != g.dtype:
@@ -109,6 +115,7 @@ def _functional(g: Graph, model):
         if node.is_input:
             continue
         layer = node.layer
+        check_exportable(layer)
         extra = set(node.kwargs) - {"initial_state", "training", "mask"}
         if extra or node.kwargs.get("mask") is not None:
             raise ExportError(f"{_who(layer)}: call arguments {sorted(node.kwargs)} are not "
