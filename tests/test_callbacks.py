@@ -132,3 +132,33 @@ def test_fit_rejects_non_callbacks(rng):
                                         r"instances, received function"):
         model.fit(rng.normal(size=(4, 3, 1)), rng.normal(size=(4, 1)), verbose=0,
                   callbacks=[lambda: None])
+
+
+def test_model_checkpoint_in_fit_holds_the_weights_of_that_batch(rng, tmp_path):
+    """save_freq=3 over 2 epochs of 4 batches: saves after the 3rd batch (e1b3) and the 2nd
+    batch of the next epoch (e2b2, 3 batches later), as a .h5 model and as .weights.h5; each
+    file loads back with the weights the model had at that batch's end."""
+    from npylstm import load_model
+    from npylstm.callbacks import LambdaCallback, ModelCheckpoint
+
+    model = Sequential([Input((3, 1)), LSTM(2), Dense(1)])
+    model.compile(optimizer=optimizers.Adam(0.05), loss="mse")
+    at_batch = {}
+    record = LambdaCallback(on_train_batch_end=lambda batch, logs: at_batch.setdefault(
+        (len(at_batch) // 4 + 1, batch + 1), model.get_weights()))
+    model.fit(rng.normal(size=(16, 3, 1)), rng.normal(size=(16, 1)), epochs=2, batch_size=4,
+              verbose=0, shuffle=False, callbacks=[
+                  ModelCheckpoint(str(tmp_path / "m-{epoch}-{batch}.h5"), save_freq=3),
+                  ModelCheckpoint(str(tmp_path / "w-{epoch}-{batch}.weights.h5"),
+                                  save_weights_only=True, save_freq=3),
+                  record])
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "m-1-3.h5", "m-2-2.h5", "w-1-3.weights.h5", "w-2-2.weights.h5"]
+    fresh = Sequential([Input((3, 1)), LSTM(2), Dense(1)])
+    for epoch, batch in ((1, 3), (2, 2)):
+        fresh.load_weights(tmp_path / f"w-{epoch}-{batch}.weights.h5")
+        loaded = load_model(tmp_path / f"m-{epoch}-{batch}.h5")
+        for a, b, c in zip(fresh.get_weights(), loaded.get_weights(), at_batch[epoch, batch],
+                           strict=True):
+            np.testing.assert_array_equal(a, c)
+            np.testing.assert_array_equal(b, c)

@@ -58,9 +58,14 @@ class History(Callback):
 class TerminateOnNaN(Callback):
     """Stop training as soon as the loss is NaN or infinite, saying so.
 
-    Keras prints ``Batch 3: Invalid loss, terminating training``; this callback prints the
-    same, records the message in ``model.stop_reason``, and with ``raise_error=True``
-    raises a RuntimeError instead.
+    Keras 3.15.1 (``keras/src/callbacks/terminate_on_nan.py``) prints ``Batch 3: Invalid
+    loss, terminating training``; this callback's message adds the loss value and what to
+    try (``Batch 3: Invalid loss (nan), terminating training. Lower the learning rate,
+    ...``), records it in ``model.stop_reason``, and with ``raise_error=True`` raises it as a
+    RuntimeError (Keras: ``NaN or Inf loss encountered at batch 3. ...``).
+
+    >>> cb = TerminateOnNaN(raise_error=True)
+    >>> cb.on_train_batch_end(3, {"loss": 0.5})  # a finite loss: nothing happens
     """
 
     def __init__(self, raise_error: bool = False):
