@@ -133,7 +133,8 @@ def test_chain_import_without_metadata(name, tmp_path):
 
 
 # -- tf2onnx's pattern, written out by hand ------------------------------------------------
-def _tf2onnx_graph(kind: str, stacked: bool = False, gemm: bool = False, opset: int = 13):
+def _tf2onnx_graph(kind: str, stacked: bool = False, gemm: bool = False, opset: int = 13,
+                   last: str = "y_h"):
     """What tf2onnx writes for ``Sequential([LSTM(H) (, LSTM(H)), Dense(C, softmax)])``:
     time-major Transpose, zero initial states from the input's Shape via ConstantOfShape,
     Squeeze of Y_h, MatMul + Add (or Gemm), Softmax. Returns (model, x)."""
@@ -166,9 +167,19 @@ def _tf2onnx_graph(kind: str, stacked: bool = False, gemm: bool = False, opset: 
                   oh.make_node("Squeeze", ["y0", "ax1"], ["seq0"])]
         x_in = "seq0"  # the time-major sequence feeds the next node directly
     weights("l1_", hdim if stacked else f)
-    nodes += [oh.make_node(kind, [x_in, "l1_W", "l1_R", "l1_B", "", *states], ["y1", "h1"],
-                           hidden_size=hdim, **extra),
-              oh.make_node("Squeeze", ["h1", "ax0"], ["last"])]
+    nodes.append(oh.make_node(kind, [x_in, "l1_W", "l1_R", "l1_B", "", *states],
+                              ["y1", "h1"], hidden_size=hdim, **extra))
+    if last == "y_h":
+        nodes.append(oh.make_node("Squeeze", ["h1", "ax0"], ["last"]))
+    else:  # TF2 Keras's outputs[-1] of the stacked (time-major) sequence
+        inits.update(ax1=np.array([1], "i8"), minus1=np.array(-1, "i8"),
+                     start=np.array([-1], "i8"), end=np.array([2**62], "i8"))
+        nodes.append(oh.make_node("Squeeze", ["y1", "ax1"], ["seq1"]))
+        if last == "gather":
+            nodes.append(oh.make_node("Gather", ["seq1", "minus1"], ["last"], axis=0))
+        else:
+            nodes += [oh.make_node("Slice", ["seq1", "start", "end", "ax0"], ["last3"]),
+                      oh.make_node("Squeeze", ["last3", "ax0"], ["last"])]
     inits["kernel"] = RNG.normal(size=(hdim, c)).astype("f4")
     inits["bias"] = RNG.normal(size=c).astype("f4")
     if gemm:
@@ -188,10 +199,11 @@ def _tf2onnx_graph(kind: str, stacked: bool = False, gemm: bool = False, opset: 
     return model, RNG.normal(size=(2, t, f)).astype("f4")
 
 
-@pytest.mark.parametrize("kind,stacked,gemm", [("LSTM", False, False), ("LSTM", True, False),
-                                               ("GRU", False, True), ("RNN", True, True)])
-def test_tf2onnx_pattern(kind, stacked, gemm, tmp_path):
-    proto, x = _tf2onnx_graph(kind, stacked, gemm)
+@pytest.mark.parametrize("kind,stacked,gemm,last", [
+    ("LSTM", False, False, "y_h"), ("LSTM", True, False, "y_h"), ("GRU", False, True, "y_h"),
+    ("RNN", True, True, "y_h"), ("LSTM", False, False, "gather"), ("GRU", True, False, "slice")])
+def test_tf2onnx_pattern(kind, stacked, gemm, last, tmp_path):
+    proto, x = _tf2onnx_graph(kind, stacked, gemm, last=last)
     path = tmp_path / "tf2onnx.onnx"
     onnx.save(proto, str(path))
     model = import_onnx(path)

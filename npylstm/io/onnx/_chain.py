@@ -11,10 +11,13 @@ conversion (``MatMul`` + ``Add``, or ``Gemm`` after its gemm rewriter):
   initializer, or ``ConstantOfShape`` of 0 — through ``Expand`` / ``Unsqueeze`` /
   ``Reshape`` / ``Cast`` — as tf2onnx computes them from the input's ``Shape``), no
   ``sequence_lens``, no peepholes, no ``clip``, ``input_forget=0``;
-* after it, ``Squeeze(Y_h, [0])`` (the last output), or ``Squeeze(Y, [1])`` followed by
-  ``Transpose(perm=[1, 0, 2])`` (every output; the time-major sequence may also feed the
-  next recurrent node directly); npylstm's own ``Slice`` reversal after a reverse node and
-  its bidirectional ``Transpose`` + ``Reshape`` (concat) are recognised too;
+* after it, ``Squeeze(Y_h, [0])`` or TF2 Keras's ``outputs[-1]`` (``Squeeze(Y, [1])`` then
+  ``Gather(-1, axis=0)`` or ``Slice(starts=[-1], axes=[0])`` + ``Squeeze([0])``: tf2onnx's
+  ``lstm_tf2_rewriter`` replaces the loop's stacked outputs by ``Squeeze(Y, [1])``) for the
+  last output, or ``Squeeze(Y, [1])`` followed by ``Transpose(perm=[1, 0, 2])`` (every
+  output; the time-major sequence may also feed the next recurrent node directly);
+  npylstm's own ``Slice`` reversal after a reverse node and its bidirectional
+  ``Transpose`` + ``Reshape`` (concat) are recognised too;
 * ``MatMul`` with a constant ``(in, out)`` matrix, an optional ``Add`` of a constant
   ``(out,)`` bias, or ``Gemm`` (``alpha = beta = 1``, ``transA = 0``), then optionally an
   activation (``Relu``, ``Sigmoid``, ``Tanh``, ``Softmax`` on the last axis, ...);
@@ -256,6 +259,14 @@ def _add_recurrent(chain: _Chain, node, time_major: bool, layers, weights, regis
             raise chain.error(nxt, "expected Squeeze(Y, axes=[1]) after the recurrent node")
         out = nxt.output[0]
         after = chain.next_node(out)
+        last = _last_step(chain, after)
+        if last is not None:  # TF2 Keras's outputs[-1] (tf2onnx: Gather / Slice + Squeeze)
+            if reverse:
+                raise chain.error(after, "the last input step of a reverse node is not a "
+                                         "Keras layer's output")
+            layers.append(registry.get(kind)(units, use_bias=use_bias, **opts, **extra))
+            weights.append(ws[0])
+            return last, False
         if reverse:  # Keras's go_backwards order: npylstm's Slice reversal
             if after is None or after.op_type != "Slice":
                 raise chain.error(node, "a reverse node's sequence in input order is not a "
@@ -270,6 +281,31 @@ def _add_recurrent(chain: _Chain, node, time_major: bool, layers, weights, regis
                                      go_backwards=reverse, **opts, **extra))
     weights.append(ws[0])
     return out, major
+
+
+def _last_step(chain: _Chain, node) -> str | None:
+    """The output name when ``node`` takes the last step of a time-major sequence
+    (``Gather(indices=-1, axis=0)``, or ``Slice(starts=[-1], axes=[0])`` + ``Squeeze([0])``),
+    else None."""
+    if node is None:
+        return None
+    if node.op_type == "Gather" and chain.attrs(node).get("axis", 0) == 0:
+        idx = chain.consts.get(node.input[1])
+        if idx is not None and idx.ndim == 0 and int(idx) == -1:
+            return node.output[0]
+    if node.op_type == "Slice" and len(node.input) >= 3:
+        starts, ends = chain.consts.get(node.input[1]), chain.consts.get(node.input[2])
+        axes = chain.consts.get(node.input[3]) if len(node.input) > 3 and node.input[3] else \
+            np.array([0])
+        steps = chain.consts.get(node.input[4]) if len(node.input) > 4 and node.input[4] else \
+            np.array([1])
+        if (starts is not None and ends is not None and axes is not None and steps is not None
+                and starts.tolist() == [-1] and axes.tolist() == [0] and steps.tolist() == [1]
+                and int(ends.reshape(-1)[0]) >= 0):
+            squeeze = chain.next_node(node.output[0])
+            if _squeezed(chain, squeeze, 0):
+                return squeeze.output[0]
+    return None
 
 
 def _add_dense(chain: _Chain, node, layers, weights, registry) -> str:

@@ -15,7 +15,19 @@ __all__ = ["ExportError", "Graph", "Tensor", "elementwise_activation"]
 
 
 class ExportError(ValueError):
-    """A model, layer or option that cannot be written to ONNX exactly."""
+    """A model, layer or option that cannot be written to ONNX exactly (a ``ValueError``
+    naming the layer and the reason).
+
+    >>> import npylstm
+    >>> from npylstm.layers import LSTM
+    >>> from npylstm.io.onnx import to_onnx_model
+    >>> m = npylstm.Sequential([LSTM(2, activation="gelu", name="enc")]); m.build((None, 3, 1))
+    >>> try:
+    ...     to_onnx_model(m)
+    ... except ExportError as e:
+    ...     print(str(e)[:60])
+    layer 'enc' (LSTM): activation 'gelu' is not one of the ONNX
+    """
 
 
 @dataclass

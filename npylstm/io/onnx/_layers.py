@@ -306,6 +306,8 @@ def _time_distributed(g: Graph, layer, xs: list[Tensor]) -> list[Tensor]:
     if x.mask is not None and getattr(inner, "USES_MASK", False):
         raise ExportError(f"{_who(layer)}: a masked call of {type(inner).__name__} is not "
                           "exported")
+    if any(d is None for d in x.shape[2:]):
+        raise ExportError(f"{_who(layer)}: the per-step shape {x.shape[2:]} must be known")
     # (B, T, ...) -> (B*T, ...): the inner layer -> (B, T, ...)
     flat = g.op("Reshape", [x.name, g.ints(f"{base}/flat_shape", [-1, *x.shape[2:]])],
                 f"{base}/flat")

@@ -37,7 +37,19 @@ _MAX_ELEMENTS = 1 << 31
 
 
 class OnnxImportError(KerasFileError):
-    """An ONNX file that is damaged, unsafe, or not a graph this importer recognises."""
+    """An ONNX file that is damaged, unsafe, or not a graph this importer recognises (a
+    ``ValueError``, through :class:`~npylstm.io.KerasFileError`, naming the file).
+
+    >>> import os, tempfile
+    >>> path = os.path.join(tempfile.mkdtemp(), "junk.onnx")
+    >>> with open(path, "wb") as f:
+    ...     _ = f.write(b"not a model")
+    >>> try:
+    ...     import_onnx(path)
+    ... except OnnxImportError as e:
+    ...     print("is not an ONNX model" in str(e) or "is not a valid ONNX model" in str(e))
+    True
+    """
 
 
 def _tensor_array(onnx, tensor, path: Path) -> np.ndarray:
