@@ -8,6 +8,12 @@ which keeps its variables in its cell: ``layers/lstm/cell/vars/0``), then its su
 under their attribute names. The reader and writer here walk the layer's
 :class:`~npylstm.layers.base.VarsNode` tree (``variable_tree(config)``), so a nested layer
 (``layers/bidirectional/forward_layer/cell/vars/0``) needs nothing new here.
+
+A compiled model's optimizer is a saveable too (the model's ``optimizer`` attribute):
+Keras writes its ``optimizer.variables`` as ``optimizer/vars/0, 1, ...`` (group attribute
+``name``: the optimizer's name), in ``model.weights.h5`` and in ``save_weights``'s
+``.weights.h5`` alike — the iteration counter and the learning rate even before the
+optimizer is built, every slot after (``BaseOptimizer.save_own_variables``, Keras 3.15.1).
 """
 
 from __future__ import annotations
@@ -28,9 +34,11 @@ from ._safe import (
     _atomic_write,
     _h5_array,
     _h5_group,
+    _h5_text,
     _open_h5,
     _open_keras_container,
     _parse_json,
+    _sniff,
 )
 from .keras_config import (
     LayerVars,
@@ -44,13 +52,16 @@ from .keras_config import (
     with_keras3_modules,
     writable_layers,
 )
-from .model_file import KERAS_FORMAT_VERSION, KerasFileError, ModelFile
+from .model_file import KERAS_FORMAT_VERSION, KerasFileError, ModelFile, OptimizerState
 
 __all__ = [
     "KERAS3_WEIGHT_ROOTS",
+    "OPTIMIZER_GROUP",
     "keras_archive_weights",
     "read_keras3_weights",
     "read_keras_archive",
+    "read_optimizer_state",
+    "read_optimizer_vars",
     "weights_group_names",
     "write_keras_file",
     "write_weights_file",
@@ -59,6 +70,8 @@ __all__ = [
 #: The group holding the layers of a Keras 3 weights file (``_layer_checkpoint_dependencies``
 #: in Keras 2.13's early form of the format).
 KERAS3_WEIGHT_ROOTS = ("layers", "_layer_checkpoint_dependencies")
+#: Where a compiled model's optimizer keeps its variables (``optimizer/vars/<i>``).
+OPTIMIZER_GROUP = "optimizer"
 
 
 def _vars_path(group_path: str, node_path: str) -> str:
@@ -97,6 +110,40 @@ def read_keras3_weights(
             arrays.extend(_h5_array(group, k, layer.label, path) for k in keys)
         out.append(arrays)
     return out
+
+
+def read_optimizer_vars(h5: h5py.File, path: Path) -> OptimizerState | None:
+    """The optimizer's ``vars/0, 1, ...`` of a Keras 3 weights file; None without an
+    ``optimizer`` group (an uncompiled model's file). An ``optimizer`` group without
+    ``vars`` holds no variables, as Keras's ``H5IOStore.get`` reads it."""
+    where = "the optimizer"
+    group = _h5_group(h5, OPTIMIZER_GROUP, where, path)
+    if group is None:
+        return None
+    vars_group = _h5_group(group, "vars", where, path)
+    if vars_group is None:
+        return OptimizerState("optimizer", [])
+    keys = [str(i) for i in range(len(vars_group))]
+    if sorted(vars_group.keys()) != sorted(keys):
+        raise KerasFileError(
+            f"'{path}': {where}: expected datasets 0, 1, ... in {OPTIMIZER_GROUP}/vars, found "
+            f"{sorted(vars_group.keys(), key=lambda k: (len(k), k))}"
+        )
+    name = _h5_text(vars_group.attrs, "name") or "optimizer"
+    return OptimizerState(name, [_h5_array(vars_group, k, where, path) for k in keys])
+
+
+def read_optimizer_state(path: str | os.PathLike) -> OptimizerState | None:
+    """The optimizer variables of a ``.keras`` file (zip or directory) or a Keras 3
+    ``.weights.h5``; None for a file without them, and for a legacy ``.h5`` (Keras's
+    ``load_weights`` reads no optimizer state from one)."""
+    path = Path(path)
+    kind = _sniff(path)
+    source = io.BytesIO(keras_archive_weights(path, kind)) if kind in ("zip", "dir") else path
+    with _open_h5(source, path) as h5:
+        if not any(root in h5 for root in KERAS3_WEIGHT_ROOTS):
+            return None
+        return read_optimizer_vars(h5, path)
 
 
 def keras_archive_weights(path: Path, kind: str) -> bytes:
@@ -141,8 +188,10 @@ def read_keras_archive(path: Path, kind: str = "zip") -> ModelFile:
         archive.close()
     with _open_h5(io.BytesIO(weights_bytes), path) as h5:
         arrays = read_keras3_weights(h5, entries, path)
+        optimizer = read_optimizer_vars(h5, path)
     return ModelFile(
-        config, arrays, version, "keras", weights_group_names(classes), config.get("compile_config")
+        config, arrays, version, "keras", weights_group_names(classes),
+        config.get("compile_config"), optimizer,
     )
 
 
@@ -154,8 +203,10 @@ def _write_keras3_weights(
     model_name: str,
     layers: Sequence[LayerVars],
     layer_weights: Sequence[Sequence[np.ndarray]],
+    optimizer: OptimizerState | None = None,
 ) -> None:
-    """The layout ``model.save_weights`` writes (``saving_lib._save_state``)."""
+    """The layout ``model.save_weights`` writes (``saving_lib._save_state``): the model's
+    ``vars``, its ``layers``, and a compiled model's ``optimizer``."""
     h5.create_group("vars").attrs["name"] = model_name
     root = h5.create_group("layers")
     groups = weights_group_names([layer.class_name for layer in layers])
@@ -170,10 +221,18 @@ def _write_keras3_weights(
             vars_group = (group[node_path] if node_path else group)["vars"]
             for index, array in enumerate(arrays):
                 vars_group.create_dataset(str(index), data=np.asarray(array))
+    if optimizer is not None:
+        vars_group = h5.create_group(OPTIMIZER_GROUP).create_group("vars")
+        vars_group.attrs["name"] = optimizer.name
+        for index, array in enumerate(optimizer.variables):
+            vars_group.create_dataset(str(index), data=np.asarray(array))
 
 
 def write_keras_file(
-    path: str | os.PathLike, config: dict, layer_weights: Sequence[Sequence[np.ndarray]]
+    path: str | os.PathLike,
+    config: dict,
+    layer_weights: Sequence[Sequence[np.ndarray]],
+    optimizer: OptimizerState | None = None,
 ) -> Path:
     """Write a Keras 3 ``.keras`` archive that ``keras.saving.load_model`` reads.
 
@@ -185,6 +244,9 @@ def write_keras_file(
         Keras 3 serializes them (``module``/``class_name``/``config``).
     layer_weights : sequence of sequence of np.ndarray
         One list per non-Input layer, in ``get_weights()`` order.
+    optimizer : OptimizerState, optional
+        A compiled model's optimizer variables (Keras's ``optimizer.variables``), written
+        as ``optimizer/vars/<i>``.
 
     Raises
     ------
@@ -211,7 +273,7 @@ def write_keras_file(
     model_name = config["config"].get("name", "sequential")
     buffer = io.BytesIO()
     with h5py.File(buffer, "w") as h5:
-        _write_keras3_weights(h5, model_name, entries, layer_weights)
+        _write_keras3_weights(h5, model_name, entries, layer_weights, optimizer)
     metadata = {
         "keras_version": KERAS_FORMAT_VERSION,
         "date_saved": datetime.datetime.now().strftime("%Y-%m-%d@%H:%M:%S"),
@@ -234,6 +296,7 @@ def write_weights_file(
     layer_names: Sequence[str] | None = None,
     model_name: str = "sequential",
     layer_configs: Sequence[dict] | None = None,
+    optimizer: OptimizerState | None = None,
 ) -> Path:
     """Write a Keras 3 ``.weights.h5`` file that ``keras_model.load_weights`` reads.
 
@@ -249,6 +312,8 @@ def write_weights_file(
         Stored as the ``name`` attributes of the ``vars`` groups.
     layer_configs : sequence of dict, optional
         Each layer's config, for its variable tree (default: the class's default config).
+    optimizer : OptimizerState, optional
+        A compiled model's optimizer variables, as Keras's ``save_weights`` writes them.
     """
     class_names = list(class_names)
     layer_names = list(layer_names) if layer_names is not None else list(class_names)
@@ -260,6 +325,6 @@ def write_weights_file(
 
     def write(tmp: Path) -> None:
         with h5py.File(tmp, "w") as h5:
-            _write_keras3_weights(h5, model_name, entries, layer_weights)
+            _write_keras3_weights(h5, model_name, entries, layer_weights, optimizer)
 
     return _atomic_write(path, write)

@@ -8,6 +8,11 @@ layer_names1, ...`` when long), each layer group lists its datasets in ``weight_
 named ``<layer>/<scopes...>/<weight>:0`` from the layer's variable tree: an LSTM's
 ``lstm/lstm_cell/kernel:0``. Layers are matched by the order of those with weights, as
 Keras does.
+
+A compiled model's file also has an ``optimizer_weights`` group (Keras 3.15.1's
+``save_optimizer_weights_to_hdf5_group``): its ``weight_names`` attribute lists the
+optimizer's variables by path (``adam/iteration``, ``adam/learning_rate``, then the slots),
+each a dataset of that name, in ``optimizer.variables`` order.
 """
 
 from __future__ import annotations
@@ -39,15 +44,22 @@ from .model_file import (
     KERAS_FORMAT_VERSION,
     KerasFileError,
     ModelFile,
+    OptimizerState,
     keras_major_version,
 )
 
 __all__ = [
+    "OPTIMIZER_WEIGHTS",
     "legacy_weight_names",
+    "read_legacy_optimizer",
     "read_legacy_model",
     "read_legacy_weights",
     "write_legacy_h5",
 ]
+
+
+#: The group of a legacy model file that holds the optimizer's variables.
+OPTIMIZER_WEIGHTS = "optimizer_weights"
 
 
 def legacy_weight_names(layer: LayerVars, weights: Sequence[np.ndarray]) -> list[str]:
@@ -96,6 +108,19 @@ def _assign_legacy(
     return out
 
 
+def read_legacy_optimizer(h5: h5py.File, path: Path) -> OptimizerState | None:
+    """The ``optimizer_weights`` of a legacy model file, in ``weight_names`` order (as
+    Keras's ``load_optimizer_weights_from_hdf5_group``); None without that group."""
+    where = OPTIMIZER_WEIGHTS
+    group = _h5_group(h5, OPTIMIZER_WEIGHTS, where, path)
+    if group is None:
+        return None
+    names = _h5_strings(group, "weight_names")
+    arrays = [_h5_array(group, name, where, path) for name in names]
+    name = names[0].split("/")[0] if names and "/" in names[0] else "optimizer"
+    return OptimizerState(name, arrays, names)
+
+
 def _check_keras1(version: str, path: Path) -> None:
     if keras_major_version(version) < 2:
         raise KerasFileError(
@@ -131,7 +156,8 @@ def read_legacy_model(h5: h5py.File, model_config: str, path: Path) -> ModelFile
     if config["class_name"] == "Functional":
         names, arrays = _config_order(entries, names, arrays)
     layer_weights = _assign_legacy(entries, names, arrays, path)
-    return ModelFile(config, layer_weights, version, "legacy_h5", names, compile_config)
+    return ModelFile(config, layer_weights, version, "legacy_h5", names, compile_config,
+                     read_legacy_optimizer(h5, path))
 
 
 def _config_order(
@@ -253,6 +279,19 @@ def _training_config(compile_config: dict) -> dict:
     }
 
 
+def _write_optimizer_weights(h5: h5py.File, optimizer: OptimizerState) -> None:
+    """Keras's ``save_optimizer_weights_to_hdf5_group``: one dataset per variable, named
+    by its path (made unique if two names collide, which Keras's paths never do)."""
+    group = h5.create_group(OPTIMIZER_WEIGHTS)
+    names: list[str] = []
+    for i, name in enumerate(optimizer.names):
+        path = name if name.startswith(f"{optimizer.name}/") else f"{optimizer.name}/{name}"
+        names.append(f"{path}_{i}" if path in names else path)
+    group.attrs["weight_names"] = np.array([n.encode("utf8") for n in names])
+    for name, array in zip(names, optimizer.variables, strict=True):
+        group.create_dataset(name, data=np.asarray(array))
+
+
 def write_legacy_h5(
     path: str | os.PathLike,
     config: dict | None,
@@ -260,6 +299,7 @@ def write_legacy_h5(
     class_names: Sequence[str] | None = None,
     layer_names: Sequence[str] | None = None,
     layer_configs: Sequence[dict] | None = None,
+    optimizer: OptimizerState | None = None,
 ) -> Path:
     """Write a legacy HDF5 file: a whole model (``config`` given) or weights only.
 
@@ -279,6 +319,11 @@ def write_legacy_h5(
     layer_configs : sequence of dict, optional
         For a weights-only file: each layer's config, for its variable tree (default: the
         class's default config).
+    optimizer : OptimizerState, optional
+        A compiled model's optimizer variables, written as Keras 3 writes them
+        (``optimizer_weights``, named ``<optimizer>/<variable>``) in a whole-model file of
+        Keras 3's form. Not in a Keras 2-form file: tf_keras's optimizers order their
+        variables otherwise, and would refuse them.
     """
     keras2 = False
     training_config = None
@@ -345,5 +390,7 @@ def write_legacy_h5(
             if training_config is not None:
                 h5.attrs["training_config"] = json.dumps(training_config)
             fill(h5.create_group("model_weights"))
+            if optimizer is not None and optimizer.variables and not keras2:
+                _write_optimizer_weights(h5, optimizer)
 
     return _atomic_write(path, write)

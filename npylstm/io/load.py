@@ -17,10 +17,11 @@ import numpy as np
 
 from .. import losses as losses_module
 from .. import metrics as metrics_module
+from .. import optimizers as optimizers_module
 from .. import registry
 from ._safe import _sniff
 from .files import STATE_DICTS, WEIGHTS_FILES, file_kind, read_model_file, read_weights_file
-from .keras3 import write_keras_file, write_weights_file
+from .keras3 import read_optimizer_state, write_keras_file, write_weights_file
 from .keras_config import FUNCTIONAL_CLASS_NAMES, normalize_model_config, supported_layers
 from .legacy_h5 import write_legacy_h5
 from .model_file import (
@@ -29,7 +30,9 @@ from .model_file import (
     ConfigRequiredError,
     KerasFileError,
     ModelFile,
+    OptimizerState,
     _one_line,
+    keras_major_version,
 )
 from .torch import load_state_dict_file
 
@@ -130,15 +133,30 @@ def load_model(path: str | os.PathLike, compile: bool = True,  # noqa: A002 - Ke
     safe_mode : bool
         Only True: npylstm never runs code from a file (a ``Lambda`` layer is refused).
     compile : bool
-        Compile the model as the file says it was compiled (optimizer hyperparameters, loss,
-        metrics), as ``keras.saving.load_model`` does. The optimizer's state (moments,
-        iteration count) is not restored. A compile setting npylstm lacks gives a warning
-        and an uncompiled model.
+        Compile the model as the file says it was compiled (optimizer and its learning-rate
+        schedule, loss, metrics), as ``keras.saving.load_model`` does, and restore the
+        optimizer's state: it is built on the model's trainable weights and its variables
+        (iteration count, learning rate, slots) are loaded from the file, so ``fit``
+        continues exactly where the saved training stopped. A compile setting npylstm
+        lacks gives a warning and an uncompiled model. False ignores the optimizer state.
 
     Returns
     -------
     npylstm.Sequential
         Built, with the file's weights.
+
+    Raises
+    ------
+    KerasFileError
+        The file's optimizer variables have other shapes (or kinds of dtype) than this
+        model's optimizer needs (Keras raises ValueError there too).
+
+    Warns
+    -----
+    UserWarning
+        The file has another number of optimizer variables than the optimizer built on
+        this model (another model, optimizer or configuration), or none: the state is
+        skipped and training starts with a fresh optimizer, as Keras does.
 
     Examples
     --------
@@ -156,7 +174,84 @@ def load_model(path: str | os.PathLike, compile: bool = True,  # noqa: A002 - Ke
         _assign_weights(model, saved.layer_weights, f"'{path}'")
         if compile and saved.compile_config:
             _compile_from_config(model, saved.compile_config, f"'{path}'")
+            if getattr(model, "compiled", False) and model.optimizer is not None:
+                _restore_optimizer(model, saved, f"'{path}'")
     return model
+
+
+def _optimizer_state(model) -> OptimizerState | None:
+    """A compiled model's optimizer variables (copies), as Keras's ``save_own_variables``
+    writes them; None for an uncompiled model."""
+    optimizer = getattr(model, "optimizer", None)
+    if not getattr(model, "compiled", False) or optimizer is None:
+        return None
+    variables = [np.array(v) for v in optimizer.variables]
+    names = list(optimizer.variable_names)
+    return OptimizerState(optimizer.name, variables, names)
+
+
+def _restore_optimizer(model, saved: ModelFile, source: str) -> None:
+    """Build the compiled model's optimizer on its trainable weights (as Keras's
+    ``compile_from_config``) and load the file's optimizer variables into it.
+
+    As Keras 3.15.1's ``BaseOptimizer.load_own_variables``: another count is a warning and
+    the state is skipped; other shapes are an error. Two cases Keras warns about are
+    restored here without a warning, because nothing is lost: a file saved before its
+    optimizer was built (only ``iteration`` 0 and ``learning_rate``: those are loaded, the
+    slots stay fresh), and, for :func:`load_weights`, an optimizer not built yet (it is
+    built first). A legacy file is read as Keras 3's ``load_model_from_hdf5`` would
+    (``optimizer_weights`` in order), except that a Keras 2 file's optimizer variables,
+    which its optimizers order otherwise, are skipped with a warning (unless they are an
+    unbuilt tf.keras optimizer's: its iteration 0 alone).
+    """
+    optimizer = model.optimizer
+    state = saved.optimizer
+    label = f"optimizer '{optimizer.name}' ({type(optimizer).__name__})"
+    if state is None:
+        if optimizer.iterations:
+            warnings.warn(
+                f"{source} holds no optimizer state: {label} keeps its own "
+                f"({optimizer.iterations} iterations)", stacklevel=3)
+        elif saved.format in ("keras", "weights.h5") and saved.config is not None:
+            warnings.warn(
+                f"{source} holds no optimizer state (no optimizer/vars in model.weights.h5): "
+                f"{label} starts fresh", stacklevel=3)
+        return
+    if saved.format == "legacy_h5" and keras_major_version(saved.keras_version) < 3:
+        if len(state.variables) == 1 and not np.any(state.variables[0]):
+            return  # tf.keras's optimizer before its first update: its iteration 0 only
+        warnings.warn(
+            f"{source}: the optimizer state of a Keras {saved.keras_version} file is not "
+            f"restored (tf.keras orders its optimizer variables otherwise): {label} starts "
+            "fresh", stacklevel=3)
+        return
+    # the variables of this optimizer before build: iteration (and learning_rate)
+    fresh = len(optimizers_module.get(
+        {"class_name": type(optimizer).__name__, "config": optimizer.get_config()}).variables)
+    optimizer.build([w.value for w in model.trainable_weights],
+                    names=[f"{model.name}/{w.path}" for w in model.trainable_weights])
+    current = optimizer.variables
+    arrays = [np.asarray(a) for a in state.variables]
+    unbuilt = (len(arrays) == fresh < len(current) and arrays[0].size == 1
+               and arrays[0].dtype.kind in "iu" and int(arrays[0]) == 0)
+    if unbuilt:  # saved before its first update: nothing but the learning rate to restore
+        arrays = arrays + current[len(arrays):]
+    elif len(arrays) != len(current):
+        warnings.warn(
+            f"{source}: skipping the optimizer state: {label} has {len(current)} variables "
+            f"for this model ({_names(optimizer.variable_names)}), the file has {len(arrays)} "
+            f"({_names(state.names)}); training starts with a fresh optimizer", stacklevel=3)
+        return
+    try:
+        optimizer.load_variables(arrays)
+    except (TypeError, ValueError) as exc:
+        raise KerasFileError(
+            f"{source}: the file's optimizer variables do not fit {label}: {exc}") from exc
+
+
+def _names(names: Sequence[str], limit: int = 6) -> str:
+    shown = ", ".join(names[:limit])
+    return shown + (f", ... ({len(names)} in all)" if len(names) > limit else "")
 
 
 def _compile_from_config(model, compile_config: dict, source: str) -> None:
@@ -272,10 +367,11 @@ def save_model(model, path: str | os.PathLike) -> Path:
             f"cannot save '{path}': build the model first (its input shape is unknown)"
         )
     weights = [layer.get_weights() for layer in _weighted(model)]
+    optimizer = _optimizer_state(model)
     if name.endswith(".keras"):
-        return write_keras_file(path, _model_config(model), weights)
+        return write_keras_file(path, _model_config(model), weights, optimizer)
     if name.endswith(".h5") and not name.endswith(".weights.h5"):
-        return write_legacy_h5(path, _model_config(model), weights)
+        return write_legacy_h5(path, _model_config(model), weights, optimizer=optimizer)
     raise ValueError(
         f"save: expected a file name ending in '.keras' (Keras 3) or '.h5' (legacy HDF5), "
         f"received '{path}'; use save_weights() for '.weights.h5'"
@@ -283,12 +379,17 @@ def save_model(model, path: str | os.PathLike) -> Path:
 
 
 def save_weights(model, path: str | os.PathLike) -> Path:
-    """Write the weights: Keras 3 ``.weights.h5``, or legacy HDF5 for any other ``.h5`` name."""
+    """Write the weights: Keras 3 ``.weights.h5``, or legacy HDF5 for any other ``.h5`` name.
+
+    A compiled model's ``.weights.h5`` also holds its optimizer's variables, as Keras's
+    ``save_weights`` writes them (``optimizer/vars/<i>``); a legacy weights file does not.
+    """
     classes, names, configs = _model_layers(model)
     weights = [layer.get_weights() for layer in _weighted(model)]
     name = str(path)
     if name.endswith(".weights.h5"):
-        return write_weights_file(path, classes, weights, names, model.name, configs)
+        return write_weights_file(path, classes, weights, names, model.name, configs,
+                                  _optimizer_state(model))
     if name.endswith(".h5"):
         return write_legacy_h5(path, None, weights, classes, names, configs)
     raise ValueError(
@@ -302,9 +403,19 @@ def load_weights(model, path: str | os.PathLike) -> None:
 
     Keras 3 files are matched by layer class and order, legacy files by the order of the
     layers that have weights (as Keras does). Nothing is changed if any layer mismatches.
+
+    A compiled model also gets the optimizer state of a ``.weights.h5`` or ``.keras`` file
+    (its optimizer built on the trainable weights first if it was not: Keras skips the
+    state of an unbuilt optimizer with a warning); mismatches as in :func:`load_model`.
+    An uncompiled model ignores it, as Keras's.
     """
     saved = read_model_weights(model, path)
-    _assign_weights(model, saved.layer_weights, f"'{path}'")
+    source = f"'{path}'"
+    _assign_weights(model, saved.layer_weights, source)
+    if getattr(model, "compiled", False) and model.optimizer is not None and \
+            saved.format in ("keras", "weights.h5"):
+        saved.optimizer = read_optimizer_state(path)
+        _restore_optimizer(model, saved, source)
 
 
 def read_model_weights(model, path: str | os.PathLike) -> ModelFile:

@@ -16,6 +16,7 @@ __all__ = [
     "ConfigRequiredError",
     "KerasFileError",
     "ModelFile",
+    "OptimizerState",
     "keras_major_version",
 ]
 
@@ -30,6 +31,39 @@ KERAS2_FORMAT_VERSION = "2.21.0"
 
 class KerasFileError(ValueError):
     """A file is not a Keras file, is damaged, unsafe, or does not match the model."""
+
+
+@dataclass
+class OptimizerState:
+    """An optimizer's variables as a file stores them (Keras 3's ``optimizer/vars/<i>`` of
+    ``model.weights.h5``, or a legacy file's ``optimizer_weights``).
+
+    Attributes
+    ----------
+    name : str
+        The optimizer's name (the ``name`` attribute of the ``vars`` group: ``"adam"``).
+    variables : list of np.ndarray
+        Keras's ``optimizer.variables`` in order: the ``iteration`` counter (0-d integer),
+        the ``learning_rate`` (0-d float32, absent under a schedule), then the slots
+        (per model variable, interleaved: Adam's momentum and velocity of the first
+        weight, then of the second, ...).
+    names : list of str
+        The variables' names where the file gives them (legacy ``weight_names``:
+        ``"adam/iteration"``), else ``"vars/<i>"``; for messages.
+
+    >>> import numpy as np
+    >>> state = OptimizerState("sgd", [np.array(3, "int32"), np.array(0.01, "float32")])
+    >>> state.names, int(state.variables[0])
+    (['vars/0', 'vars/1'], 3)
+    """
+
+    name: str
+    variables: list[np.ndarray]
+    names: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if not self.names:
+            self.names = [f"vars/{i}" for i in range(len(self.variables))]
 
 
 @dataclass
@@ -54,6 +88,10 @@ class ModelFile:
     compile_config : dict or None
         How the model was compiled (``compile_config`` of a ``.keras`` file, the
         ``training_config`` attribute of a legacy file), or None.
+    optimizer : OptimizerState or None
+        The optimizer's variables, when the file stores them (a compiled model's
+        ``.keras`` / ``.weights.h5``, a legacy model's ``optimizer_weights``); None when it
+        has none.
     """
 
     config: dict | None
@@ -62,6 +100,7 @@ class ModelFile:
     format: str
     layer_names: list[str] = field(default_factory=list)
     compile_config: dict | None = None
+    optimizer: OptimizerState | None = None
 
 
 def keras_major_version(version: str | None) -> int:
