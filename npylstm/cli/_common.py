@@ -61,11 +61,18 @@ def fmt_shape(shape) -> str:
 
 
 def existing(path: str | os.PathLike, what: str = "file") -> Path:
+    """``path`` as a regular file to read: missing files, directories and FIFOs / sockets /
+    devices (which would block or never end) are refused with one message each."""
+    from ..io._safe import not_a_regular_file
+
     path = Path(path)
     if not path.exists():
         raise CLIError(f"no such {what}: '{path}'")
     if path.is_dir():
         raise CLIError(f"'{path}' is a directory; expected a {what}")
+    problem = not_a_regular_file(path, what)
+    if problem:
+        raise CLIError(problem)
     return path
 
 
@@ -146,26 +153,43 @@ def read_array(path: str | os.PathLike, option: str = "--input", integer: bool =
     source = source or f"{option} '{path}'"
     suffix = path.suffix.lower()
     if suffix == ".npy":
-        try:
-            array = np.load(path, allow_pickle=False)
-        except (OSError, ValueError) as exc:
-            raise CLIError(
-                f"{option} '{path}' is not a readable .npy file: {one_line(exc)}"
-            ) from exc
+        from ..io.arrays import KIND_NAMES, read_npy
+
+        try:  # header first: dtype kind and size checked before the data is read
+            array = read_npy(path, kinds="".join(KIND_NAMES))
+        except ValueError as exc:
+            raise CLIError(f"{option} {one_line(exc)}") from exc
     elif suffix == ".csv":
+        from ..io.limits import check_size
+
+        try:
+            check_size(path.stat().st_size, "MAX_ARRAY_BYTES", f"'{path}'")
+            with open(path, "rb") as stream:
+                empty = not stream.read(1 << 16).strip()
+        except (OSError, ValueError) as exc:
+            raise CLIError(f"{option} {one_line(exc)}") from exc
+        if empty:
+            raise CLIError(f"{source} is empty: expected a comma-separated table of numbers, "
+                           "one sample per row")
         try:
             array = np.loadtxt(path, delimiter=",", ndmin=2, dtype=np.float64)
-        except ValueError as exc:
+        except (ValueError, UnicodeDecodeError) as exc:
             raise CLIError(
                 f"{source}: expected a comma-separated table of numbers, one sample "
                 f"per row ({one_line(exc)})"
             ) from exc
+        if array.size == 0:
+            raise CLIError(f"{source} holds no numbers: expected a comma-separated table of "
+                           "numbers, one sample per row")
         if integer:
             array = _csv_integers(path, array, source)
     else:
         raise CLIError(f"{option} '{path}': expected a .npy or .csv file, received '{suffix}'")
-    if not (np.issubdtype(array.dtype, np.number) or array.dtype == bool):
-        raise CLIError(f"{option} '{path}': expected numbers, found dtype {array.dtype}")
+    if array.dtype.kind not in "biuf":
+        from ..io.arrays import KIND_NAMES
+
+        raise CLIError(f"{option} '{path}' holds {KIND_NAMES.get(array.dtype.kind, 'values')} "
+                       f"(dtype {array.dtype}): expected real numbers")
     return array
 
 

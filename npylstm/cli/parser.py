@@ -15,13 +15,58 @@ from .summary import cmd_summary
 __all__ = ["build_parser", "split_bench"]
 
 
+def _positive_int(text: str) -> int:
+    """argparse type: a whole number >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, received {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive whole number, received {text!r}")
+    return value
+
+
+def _threads(text: str) -> int:
+    """argparse type of --threads: 0 (leave BLAS alone) or a positive whole number."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, received {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected 0 (leave BLAS alone) or a positive number "
+                                         f"of threads, received {text!r}")
+    return value
+
+
+def _count(text: str) -> int:
+    """argparse type: a whole number >= 0 (an index)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, received {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, received {text!r}")
+    return value
+
+
+def _tolerance(text: str) -> float:
+    """argparse type of --atol: a finite number >= 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, received {text!r}") from None
+    if not 0 <= value < float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a finite number >= 0, received {text!r}")
+    return value
+
+
 def _common(sub: bool) -> argparse.ArgumentParser:
     """--debug and --threads, accepted before or after the command."""
     parser = argparse.ArgumentParser(add_help=False)
     suppress = {"default": argparse.SUPPRESS} if sub else {}
     parser.add_argument("--debug", action="store_true",
                         help="show the traceback of an error", **suppress)
-    parser.add_argument("--threads", type=int, metavar="N",
+    parser.add_argument("--threads", type=_threads, metavar="N",
                         help="BLAS threads (default 1: fastest for LSTM-sized matrices; "
                         "0 leaves BLAS alone)", **({} if sub else {"default": 1}) | suppress)
     return parser
@@ -55,7 +100,7 @@ def build_parser() -> argparse.ArgumentParser:
                       help="folder for damped_sine.keras and the plots (default ./npylstm_demo)")
     demo.add_argument("--samples", type=int, default=1000,
                       help="rows of data, a multiple of 5 (default 1000; fewer train faster)")
-    demo.add_argument("--batch-size", type=int, default=32, help="default 32")
+    demo.add_argument("--batch-size", type=_positive_int, default=32, help="default 32")
     demo.add_argument("--no-keras", action="store_true",
                       help="skip loading the saved file in real Keras")
 
@@ -70,21 +115,21 @@ def build_parser() -> argparse.ArgumentParser:
                          "one per model input, in order or as NAME=X")
     predict.add_argument("--output", required=True, metavar="Y", action="append",
                          help=".npy or .csv; one per model output, in order or as NAME=Y")
-    predict.add_argument("--batch-size", type=int, default=32)
+    predict.add_argument("--batch-size", type=_positive_int, default=32)
     add_config(predict)
 
     cross = add("crosscheck", cmd_crosscheck,
                 "run a file in real Keras and in npylstm, compare every layer; exit 1 over --atol")
     cross.add_argument("file", metavar="FILE")
     cross.add_argument("--samples", type=int, default=8, help="random input samples (default 8)")
-    cross.add_argument("--timesteps", type=int, default=10,
+    cross.add_argument("--timesteps", type=_positive_int, default=10,
                        help="timesteps of random input when the model accepts any (default 10)")
     cross.add_argument("--input", metavar="X", action="append",
                        help="use these inputs (.npy/.csv) instead; one per model input, in "
                        "order or as NAME=X")
     cross.add_argument("--grad", action="store_true",
                        help="compare gradients too (weights and input; JAX backend)")
-    cross.add_argument("--atol", type=float, default=1e-5, help="tolerance (default 1e-5)")
+    cross.add_argument("--atol", type=_tolerance, default=1e-5, help="tolerance (default 1e-5)")
     cross.add_argument("--seed", type=int, default=0)
     add_config(cross)
 
@@ -102,7 +147,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help=".npy or .csv inputs; one per model input, in order or as NAME=X")
     gates.add_argument("--plot", metavar="PNG", help="save heatmaps of the gates (per direction)")
     gates.add_argument("--layer", help="recurrent layer name (default: the first)")
-    gates.add_argument("--sample", type=int, default=0, help="which input sample (default 0)")
+    gates.add_argument("--sample", type=_count, default=0, help="which input sample (default 0)")
     add_config(gates)
 
     bench = commands.add_parser(

@@ -44,7 +44,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .model_file import ConfigRequiredError, _one_line
+from .model_file import ConfigRequiredError
 
 __all__ = [
     "TorchModule",
@@ -523,28 +523,13 @@ def read_state_dict(path: str | os.PathLike, kind: str | None = None) -> dict[st
     ``kind``: ``"npz"`` or ``"pt"`` as :func:`npylstm.io.file_kind` found it from the
     content; None: from the name (``.npz``, else a torch file).
     """
+    from .arrays import read_npz, read_pt
+
     path = Path(path)
     if kind is None:
         kind = "npz" if path.suffix.lower() == ".npz" else "pt"
-    if kind == "npz":
-        try:
-            with np.load(path, allow_pickle=False) as data:
-                return {key: data[key] for key in data.files}
-        except (OSError, ValueError) as exc:
-            raise ValueError(f"'{path}' is not a readable .npz file: {_one_line(exc)}") from exc
-    try:
-        import torch
-    except ImportError as exc:
-        raise ImportError(f"reading '{path}' needs PyTorch, which is not installed: pip install "
-                          "torch (or use a .npz state dict, which needs only NumPy)") from exc
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises many types for a bad file
-        raise ValueError(f"'{path}' is not a readable PyTorch file: {_one_line(exc)}") from exc
-    if not isinstance(state, dict):
-        raise ValueError(f"'{path}' holds a {type(state).__name__}, expected a state dict "
-                         "(torch.save(module.state_dict(), path))")
-    return {key: value.detach().cpu().numpy() for key, value in state.items()}
+    # header / zip checks first, real numbers only (npylstm.io.arrays)
+    return read_npz(path) if kind == "npz" else read_pt(path)
 
 
 def split_state_dict(state: Mapping[str, np.ndarray], path="<state dict>") -> list[dict]:
