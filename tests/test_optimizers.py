@@ -204,11 +204,12 @@ def test_get_names():
 
 def test_bad_input():
     with pytest.raises(
-        ValueError, match=r"Unknown optimizer 'adamm'\. Expected one of: adagrad, adam"
+        ValueError, match=r"Unknown optimizer 'adamm'\. Expected one of: adadelta, adagrad, adam, "
+        r"adamax, adamw, ftrl, lion, nadam, rmsprop, sgd$"
     ):
         optimizers.get("adamm")
-    with pytest.raises(ValueError, match="'nadam' is a Keras optimizer that npylstm does not"):
-        optimizers.get("nadam")
+    with pytest.raises(ValueError, match="'Adafactor' is a Keras optimizer that npylstm does not"):
+        optimizers.get("Adafactor")
     with pytest.raises(TypeError, match="expected an optimizer name"):
         optimizers.get(0.1)
     with pytest.raises(
@@ -302,7 +303,8 @@ def test_compiled_adam_step_is_bit_identical_to_its_numpy_form(dtype):
     for step, g in enumerate(grads, start=1):
         opt.apply([ours], [g])
         lr = f(np.float32(0.01))
-        alpha = lr * np.sqrt(f(1) - np.power(f(0.99), f(step))) / (f(1) - np.power(f(0.8), f(step)))
+        power = optimizers.base.keras_power
+        alpha = lr * np.sqrt(f(1) - power(f(0.99), f(step))) / (f(1) - power(f(0.8), f(step)))
         with np.errstate(all="ignore"):
             m += (g - m) * f(1 - 0.8)
             v += (np.square(g) - v) * f(1 - 0.99)

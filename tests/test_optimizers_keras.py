@@ -135,3 +135,138 @@ def test_a_float_learning_rate_becomes_a_schedule_and_leaves_the_variables():
     assert opt.variable_names == ["iteration", "learning_rate"]
     opt.learning_rate = HalvingSchedule(0.2)
     assert opt.variable_names == ["iteration"] and opt.learning_rate == np.float32(0.2)
+
+
+# (class name, keyword arguments) per configuration; the same arguments for both libraries.
+CONFIGS = {
+    "sgd_ema": ("SGD", {"momentum": 0.9, "use_ema": True}),
+    "sgd_nesterov_accumulate": (
+        "SGD", {"momentum": 0.5, "nesterov": True, "gradient_accumulation_steps": 2}),
+    "adam_ema_overwrite": (
+        "Adam", {"use_ema": True, "ema_momentum": 0.9, "ema_overwrite_frequency": 3}),
+    "adam_accumulate": ("Adam", {"learning_rate": 0.01, "gradient_accumulation_steps": 3}),
+    "adam_loss_scale": ("Adam", {"loss_scale_factor": 128.0, "amsgrad": True}),
+    "rmsprop_accumulate_clipnorm": (
+        "RMSprop", {"centered": True, "gradient_accumulation_steps": 2, "clipnorm": 1.0}),
+    "adagrad_ema_accumulate": (
+        "Adagrad", {"use_ema": True, "ema_overwrite_frequency": 2,
+                    "gradient_accumulation_steps": 2}),
+    "adamw": ("AdamW", {}),
+    "adamw_amsgrad": ("AdamW", {"learning_rate": 0.01, "weight_decay": 0.1, "amsgrad": True}),
+    "adamw_accumulate_ema": (
+        "AdamW", {"gradient_accumulation_steps": 2, "use_ema": True, "ema_momentum": 0.5}),
+    "nadam": ("Nadam", {}),
+    "nadam_custom": ("Nadam", {"learning_rate": 0.01, "beta_1": 0.8, "beta_2": 0.99,
+                               "epsilon": 1e-4}),
+    "nadam_decay_global_clipnorm": ("Nadam", {"weight_decay": 0.05, "global_clipnorm": 3.0}),
+    "nadam_accumulate": ("Nadam", {"learning_rate": 0.01, "gradient_accumulation_steps": 2}),
+    "adamax": ("Adamax", {}),
+    "adamax_custom": ("Adamax", {"learning_rate": 0.01, "beta_1": 0.7, "beta_2": 0.9,
+                                 "epsilon": 1e-3}),
+    "adamax_clipvalue_ema": ("Adamax", {"clipvalue": 0.5, "use_ema": True}),
+    "adadelta": ("Adadelta", {}),
+    "adadelta_custom": ("Adadelta", {"learning_rate": 1.0, "rho": 0.8, "epsilon": 1e-5}),
+    "adadelta_decay_loss_scale": ("Adadelta", {"learning_rate": 0.5, "weight_decay": 0.02,
+                                               "loss_scale_factor": 0.25}),
+    "ftrl": ("Ftrl", {}),
+    "ftrl_all": ("Ftrl", {
+        "learning_rate": 0.05, "learning_rate_power": -0.7, "initial_accumulator_value": 0.5,
+        "l1_regularization_strength": 0.01, "l2_regularization_strength": 0.02,
+        "l2_shrinkage_regularization_strength": 0.03, "beta": 0.5}),
+    "ftrl_power0_l1": ("Ftrl", {"learning_rate": 0.1, "learning_rate_power": 0.0,
+                                "l1_regularization_strength": 0.5}),
+    "ftrl_accumulate": ("Ftrl", {"learning_rate": 0.1, "gradient_accumulation_steps": 2}),
+    "lion": ("Lion", {}),
+    "lion_custom": ("Lion", {"learning_rate": 0.01, "beta_1": 0.5, "beta_2": 0.9}),
+    "lion_decay_ema_overwrite": (
+        "Lion", {"weight_decay": 0.1, "use_ema": True, "ema_overwrite_frequency": 4}),
+}
+
+def tolerance(class_name: str, kwargs: dict) -> float:
+    """1e-7 relative (most configurations are bit-identical); one float32 ulp more where
+    XLA's arithmetic is not NumPy's: the sum of squares of a norm (XLA's reduction order)
+    and Ftrl's ``pow`` of arrays (``keras_power`` matches XLA's on ~99.9% of inputs)."""
+    if class_name == "Ftrl" or kwargs.keys() & {"clipnorm", "global_clipnorm"}:
+        return 3e-7
+    return 1e-7
+
+
+#: the largest relative difference per configuration (printed at the end of the module)
+LARGEST: dict[str, float] = {}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _report_largest():
+    yield
+    if LARGEST:
+        print("\nlargest relative difference against Keras per configuration:")
+        for key, value in sorted(LARGEST.items()):
+            print(f"  {key}: {value:.3g}")
+
+
+@pytest.mark.keras
+@pytest.mark.parametrize("config_id", list(CONFIGS))
+def test_steps_and_variables_match_keras(keras, config_id):
+    class_name, kwargs = CONFIGS[config_id]
+    weights, grads = make_problem(seed=len(config_id))
+    opt_k = getattr(keras.optimizers, class_name)(**kwargs)
+    k_vars = [keras.Variable(w, name=f"w{i}") for i, w in enumerate(weights)]
+    opt_k.build(k_vars)
+    ours = getattr(optimizers, class_name)(**kwargs)
+    our_weights = [w.copy() for w in weights]
+    ours.build(our_weights, names=[f"w{i}" for i in range(len(weights))])
+    # the variables after build: count, order, names, shapes, dtypes and initial values
+    k_names = [v.name for v in opt_k.variables]
+    if class_name == "Nadam":  # Keras's unnamed u_product is "variable_<counter>"
+        assert k_names[-1].startswith("variable")
+        k_names[-1] = "variable"
+    assert ours.variable_names == k_names
+    assert [(a.shape, a.dtype) for a in ours.variables] == [
+        (tuple(v.shape), np.dtype(v.dtype)) for v in opt_k.variables
+    ]
+    for a, v in zip(ours.variables, opt_k.variables, strict=True):
+        np.testing.assert_array_equal(a, np.asarray(v.value))
+    theirs_history, ours_history = [], []
+    for step_grads in grads:
+        opt_k.apply_gradients(zip(step_grads, k_vars, strict=True))
+        ours.apply(our_weights, step_grads)
+        theirs_history.append([np.asarray(v.value) for v in k_vars])
+        ours_history.append([w.copy() for w in our_weights])
+    worst = max_relative_difference(ours_history, theirs_history)
+    worst_variable = max(
+        relative_difference(a, np.asarray(v.value))
+        for a, v in zip(ours.variables, opt_k.variables, strict=True)
+    )
+    LARGEST[config_id] = max(worst, worst_variable)
+    assert worst < tolerance(class_name, kwargs) and worst_variable < tolerance(
+        class_name, kwargs), (worst, worst_variable)
+    assert ours.iterations == int(np.asarray(opt_k.iterations))
+    assert ours.variables[0] == int(np.asarray(opt_k.variables[0].value))
+    # the weights really moved (Adadelta's first steps are ~lr * sqrt(epsilon) small)
+    assert max_relative_difference([weights], [ours_history[-1]]) > 1e-6
+    # finalize_variable_values: the EMA copied into the weights, as Keras
+    opt_k.finalize_variable_values(k_vars)
+    ours.finalize_variable_values(our_weights)
+    assert max_relative_difference([our_weights], [[np.asarray(v.value) for v in k_vars]]) < (
+        tolerance(class_name, kwargs))
+    if kwargs.get("use_ema"):
+        np.testing.assert_array_equal(our_weights[0], ours.variables[ours.variable_names.index(
+            "w0_average")])
+    # configs: Keras's keys and values, and both configs rebuild an equal optimizer
+    k_config = _quiet(opt_k.get_config)
+    config = ours.get_config()
+    assert list(config) == list(k_config)
+    assert {k: v for k, v in config.items() if k != "name"} == {
+        k: v for k, v in k_config.items() if k != "name"}
+    rebuilt = optimizers.get({"class_name": class_name, "config": k_config})
+    assert type(rebuilt) is type(ours) and rebuilt.get_config() == k_config | {
+        "learning_rate": config["learning_rate"]}
+    # load_variables: our values into a fresh optimizer give the same next step
+    fresh = getattr(optimizers, class_name)(**kwargs)
+    fresh.build(our_weights)
+    fresh.load_variables([a.copy() for a in ours.variables])
+    step_weights = [w.copy() for w in our_weights]
+    fresh.apply(step_weights, grads[0])
+    ours.apply(our_weights, grads[0])
+    for a, b in zip(step_weights, our_weights, strict=True):
+        np.testing.assert_array_equal(a, b)

@@ -8,19 +8,28 @@ One module per optimizer (its update rule written once, as in ``keras/src/optimi
 
 from __future__ import annotations
 
+from .adadelta import Adadelta
 from .adagrad import Adagrad
 from .adam import Adam
+from .adamax import Adamax
+from .adamw import AdamW
 from .base import Optimizer
+from .ftrl import Ftrl
+from .lion import Lion
+from .nadam import Nadam
 from .rmsprop import RMSprop
 from .sgd import SGD
 
-__all__ = ["Optimizer", "SGD", "Adam", "RMSprop", "Adagrad", "get", "names"]
+__all__ = [
+    "Optimizer", "SGD", "Adam", "AdamW", "Nadam", "Adamax", "RMSprop", "Adagrad", "Adadelta",
+    "Ftrl", "Lion", "get", "names",
+]
 
 
-_CLASSES = (SGD, Adam, RMSprop, Adagrad)
+_CLASSES = (SGD, Adam, AdamW, Nadam, Adamax, RMSprop, Adagrad, Adadelta, Ftrl, Lion)
 _BY_NAME = {cls.__name__.lower(): cls for cls in _CLASSES}
 # Keras 3 optimizers this module does not implement (named in the error message).
-_KERAS_ONLY = ("adadelta", "adamw", "adamax", "adafactor", "ftrl", "lion", "nadam", "muon")
+_KERAS_ONLY = ("adafactor", "muon", "schedulefreeadamw", "lossscaleoptimizer", "multioptimizer")
 
 
 def names() -> list[str]:

@@ -6,7 +6,7 @@ import numba
 import numpy as np
 
 from ..ops.optim_numba import adam_update
-from .base import Optimizer, _check_float
+from .base import Optimizer, _check_float, keras_power
 
 
 def _fused_adam_applies(amsgrad: bool, weight, grad, m, v) -> bool:
@@ -62,8 +62,8 @@ class Adam(Optimizer):
     def _update_step(self, weight, grad, slots, lr):
         f = weight.dtype.type
         local_step = f(self.iterations + 1)
-        beta_1_power = np.power(f(self.beta_1), local_step)
-        beta_2_power = np.power(f(self.beta_2), local_step)
+        beta_1_power = keras_power(f(self.beta_1), local_step)
+        beta_2_power = keras_power(f(self.beta_2), local_step)
         m, v = slots["momentum"], slots["velocity"]
         alpha = lr * np.sqrt(f(1) - beta_2_power) / (f(1) - beta_1_power)
         if _fused_adam_applies(self.amsgrad, weight, grad, m, v):
