@@ -291,6 +291,26 @@ def test_refuses_mask_into_recurrent_layer():
         to_onnx_model(model)
 
 
+def test_masks_through_merge_and_normalization():
+    """Masks from Embedding(mask_zero) pass Dense / BatchNormalization / Add (Keras's
+    Merge.compute_mask: the OR) to a masked mean; a masked Multiply / Maximum / Softmax is
+    refused (Keras changes their values at masked steps)."""
+    ids = Input((7,), dtype="int32")
+    a = Embedding(20, 4, mask_zero=True)(ids)
+    b = Dense(4)(Embedding(20, 4, mask_zero=True)(ids))
+    out = GlobalAveragePooling1D()(BatchNormalization()(Add()([a, b])))
+    x = RNG.integers(0, 20, size=(4, 7)).astype("int32")
+    x[:, :3] = 0
+    assert_same(npylstm.Model(ids, out), x, "Embedding")
+    for layer in (Multiply(), Maximum()):
+        ids = Input((7,), dtype="int32")
+        e = Embedding(20, 4, mask_zero=True)(ids)
+        with pytest.raises(ExportError, match=r"receives a Keras time mask, which changes"):
+            to_onnx_model(npylstm.Model(ids, layer([e, e])))
+    with pytest.raises(ExportError, match=r"\(Softmax\): receives a Keras time mask"):
+        to_onnx_model(seq([Embedding(20, 4, mask_zero=True), Softmax()], (None, 7)))
+
+
 def test_refuses_stateful():
     model = npylstm.Sequential([Input(batch_shape=(2, 6, 4)), LSTM(3, stateful=True)])
     with pytest.raises(ExportError, match="stateful=True.*stateless"):

@@ -273,9 +273,9 @@ _MERGE_OPS = {"Add": "Add", "Multiply": "Mul", "Maximum": "Max", "Minimum": "Min
 
 def _merge(g: Graph, layer, xs: list[Tensor]) -> list[Tensor]:
     kind, base = type(layer).__name__, layer.name
-    if any(x.mask is not None for x in xs) and kind in ("Maximum", "Minimum", "Concatenate"):
-        raise ExportError(f"{_who(layer)}: a masked {kind} is not exported (Keras's masked "
-                          "extremum / concatenated mask)")
+    if any(x.mask is not None for x in xs) and kind == "Concatenate":
+        raise ExportError(f"{_who(layer)}: a masked Concatenate is not exported (Keras "
+                          "concatenates the masks)")
     shapes = [x.shape for x in xs]
     out = _out_shape(layer, shapes) if len(shapes) > 1 else tuple(shapes[0])
     if kind == "Concatenate":
@@ -290,12 +290,11 @@ def _merge(g: Graph, layer, xs: list[Tensor]) -> list[Tensor]:
             y = g.op("Div", [y, g.scalar(f"{base}/count", float(len(xs)))], base)
     else:
         raise ExportError(f"{_who(layer)}: not exported")
-    masks = [x.mask for x in xs if x.mask is not None]
     mask = None
-    if masks:  # Keras: the inputs' masks combined with logical and
-        mask = masks[0]
-        for k, m in enumerate(masks[1:]):
-            mask = g.op("And", [mask, m], f"{base}/mask{k}")
+    if all(x.mask is not None for x in xs):  # Keras's Merge.compute_mask: the logical OR
+        mask = xs[0].mask
+        for k, x in enumerate(xs[1:]):
+            mask = g.op("Or", [mask, x.mask], f"{base}/mask{k}")
     return [Tensor(y, out, mask)]
 
 

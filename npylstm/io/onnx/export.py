@@ -36,6 +36,9 @@ DEFAULT_OPSET = 17
 MIN_OPSET = 14
 METADATA_KEY = "keras_config"
 _RECURRENT = ("LSTM", "GRU", "SimpleRNN")
+#: layers that take a mask whose converter gives Keras's masked result (BatchNormalization:
+#: the mask only changes its training-time moments)
+_MASK_AWARE = ("GlobalAveragePooling1D", "TimeDistributed", "BatchNormalization")
 
 
 def _who(layer) -> str:
@@ -67,6 +70,10 @@ def convert_layer(g: Graph, layer, inputs: list[Tensor], initial_state) -> list[
         return export(g, layer, inputs[0], initial_state)
     if initial_state:
         raise ExportError(f"{_who(layer)}: initial_state is only exported for recurrent layers")
+    if getattr(layer, "USES_MASK", False) and kind not in _MASK_AWARE and any(
+            x.mask is not None for x in inputs):
+        raise ExportError(f"{_who(layer)}: receives a Keras time mask, which changes its "
+                          "output (Keras's masked call); not exported")
     if kind not in ("Embedding", "Masking"):
         dtype = getattr(layer, "dtype", None)
         if dtype is not None and np.dtype(dtype) != g.dtype:
@@ -192,8 +199,11 @@ def to_onnx_model(model, opset: int = DEFAULT_OPSET):
         out_infos.append(_value_info(onnx, name, tensor.shape, dtype, name))
     in_infos = [_value_info(onnx, n, s, d, n) for n, s, d in inputs]
     graph = onnx.helper.make_graph(g.nodes, model.name, in_infos, out_infos, g.initializers)
-    proto = onnx.helper.make_model(graph, opset_imports=[onnx.helper.make_opsetid("", opset)],
-                                   producer_name="npylstm", producer_version=_version())
+    opsets = [onnx.helper.make_opsetid("", opset)]
+    proto = onnx.helper.make_model(graph, opset_imports=opsets, producer_name="npylstm",
+                                   producer_version=_version())
+    # the oldest IR version the opset allows: older runtimes read the file too
+    proto.ir_version = onnx.helper.find_min_ir_version_for(opsets)
     try:
         _model_layers(model)
         config = json.dumps({"class_name": type(model).keras_class_name,
