@@ -162,3 +162,40 @@ def test_model_checkpoint_in_fit_holds_the_weights_of_that_batch(rng, tmp_path):
                            strict=True):
             np.testing.assert_array_equal(a, c)
             np.testing.assert_array_equal(b, c)
+
+
+@pytest.mark.xfail(
+    "_initial_epoch" not in vars(Sequential([Input((2,)), Dense(1)])), strict=True,
+    reason="fit does not read model._initial_epoch yet (/tmp/lead/requests-callbacks.md)")
+def test_backup_and_restore_resumes_a_fresh_model_exactly(rng, tmp_path):
+    """A new process: a fresh model, compiled, its optimizer not built yet, fit with the
+    BackupAndRestore of an interrupted run: it runs the missing epochs only and ends on the
+    weights and iteration count of an uninterrupted run (the momentums are in the backup)."""
+    from npylstm.callbacks import BackupAndRestore
+
+    x, y = rng.normal(size=(16, 3)), rng.normal(size=(16, 1))
+
+    def make():
+        model = Sequential([Input((3,)), Dense(1)])
+        model.set_weights([np.ones((3, 1), "float32"), np.zeros(1, "float32")])
+        model.compile(optimizer=optimizers.SGD(0.1, momentum=0.9), loss="mse")
+        return model
+
+    class Interrupt(Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            if epoch == 2:
+                raise RuntimeError("interrupted")
+
+    settings = {"epochs": 4, "batch_size": 4, "shuffle": False, "verbose": 0}
+    reference = make()
+    reference.fit(x, y, **settings)
+    with pytest.raises(RuntimeError, match="interrupted"):
+        make().fit(x, y, callbacks=[BackupAndRestore(tmp_path / "b"), Interrupt()], **settings)
+    assert (tmp_path / "b" / "latest.weights.h5").exists()
+    resumed = make()
+    history = resumed.fit(x, y, callbacks=[BackupAndRestore(tmp_path / "b")], **settings)
+    assert history.epoch == [2, 3]
+    assert resumed.optimizer.iterations == reference.optimizer.iterations == 16
+    for a, b in zip(resumed.get_weights(), reference.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert not (tmp_path / "b").exists()  # deleted when training finished
