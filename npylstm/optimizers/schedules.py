@@ -28,10 +28,13 @@ too). Only the classes of this module are ever created from a config.
 
 from __future__ import annotations
 
+import inspect
 import math
 import numbers
 
 import numpy as np
+
+from ._schedule_args import _flag, _name, _number, _step, _steps
 
 __all__ = [
     "LearningRateSchedule",
@@ -52,68 +55,6 @@ _f32 = np.float32
 _PI = _f32(math.pi)
 
 
-def _number(owner: str, name: str, value, low=None, low_inclusive=True, optional=False):
-    """``value`` unchanged if it is a finite real number (not a bool) above ``low``."""
-    if value is None and optional:
-        return None
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(
-            f"{owner}: expected {name} to be a number, received {value!r} of type "
-            f"{type(value).__name__}"
-        )
-    too_low = low is not None and (value < low if low_inclusive else value <= low)
-    if not math.isfinite(value) or too_low:
-        bound = "" if low is None else f" {'>=' if low_inclusive else '>'} {low}"
-        raise ValueError(
-            f"{owner}: expected {name} to be a finite number{bound}, received {name}={value!r}"
-        )
-    return value
-
-
-def _steps(owner: str, name: str, value):
-    """Keras's check on ``decay_steps`` / ``first_decay_steps`` (and a finite number)."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(
-            f"{owner}: expected {name} to be a number, received {value!r} of type "
-            f"{type(value).__name__}"
-        )
-    if not value > 0:
-        raise ValueError(f"Argument `{name}` must be > 0. Received: {name}={value}")
-    if not math.isfinite(value):
-        raise ValueError(f"{owner}: expected {name} to be finite, received {name}={value}")
-    return value
-
-
-def _flag(owner: str, name: str, value) -> bool:
-    if not isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{owner}: expected {name} to be True or False, received {value!r}")
-    return bool(value)
-
-
-def _name(owner: str, value):
-    if value is not None and not isinstance(value, str):
-        raise TypeError(f"{owner}: expected name to be a string, received {value!r}")
-    return value
-
-
-def _step(owner: str, step):
-    """The step as Keras casts it: an int stays an int (for the boundary comparisons)."""
-    if isinstance(step, (bool, np.bool_)) or not isinstance(step, (numbers.Real, np.ndarray)):
-        raise TypeError(
-            f"{owner}: expected the step to be a number, received {step!r} of type "
-            f"{type(step).__name__}"
-        )
-    if isinstance(step, np.ndarray):
-        if step.shape != () or not np.issubdtype(step.dtype, np.number):
-            raise TypeError(f"{owner}: expected a scalar step, received an array {step!r}")
-        step = step.item()
-    if not math.isfinite(step) or step < 0:
-        raise ValueError(
-            f"{owner}: expected the step to be a finite number >= 0, received step={step!r}"
-        )
-    return step
-
-
 class LearningRateSchedule:
     """Base class: ``schedule(step) -> learning rate`` (Keras's ``LearningRateSchedule``).
 
@@ -132,11 +73,16 @@ class LearningRateSchedule:
             f"Learning rate schedule '{type(self).__name__}' must override `__call__(self, step)`."
         )
 
+    _KEYS: tuple = ()  # a built-in schedule's config keys (or (key, attribute) pairs)
+
     def get_config(self) -> dict:
-        raise NotImplementedError(
-            f"Learning rate schedule '{type(self).__name__}' must override `get_config()` "
-            "in order to be serializable."
-        )
+        if not self._KEYS:
+            raise NotImplementedError(
+                f"Learning rate schedule '{type(self).__name__}' must override `get_config()` "
+                "in order to be serializable."
+            )
+        pairs = [(k, k) if isinstance(k, str) else k for k in self._KEYS]
+        return {key: getattr(self, attr) for key, attr in pairs}
 
     @classmethod
     def from_config(cls, config: dict):
@@ -187,14 +133,7 @@ class ExponentialDecay(LearningRateSchedule):
                 p = np.floor(p)
             return initial_learning_rate * np.power(decay_rate, p)
 
-    def get_config(self) -> dict:
-        return {
-            "initial_learning_rate": self.initial_learning_rate,
-            "decay_steps": self.decay_steps,
-            "decay_rate": self.decay_rate,
-            "staircase": self.staircase,
-            "name": self.name,
-        }
+    _KEYS = ("initial_learning_rate", "decay_steps", "decay_rate", "staircase", "name")
 
 
 class PiecewiseConstantDecay(LearningRateSchedule):
@@ -258,8 +197,7 @@ class PiecewiseConstantDecay(LearningRateSchedule):
             result += _f32(low < step <= high) * value
         return _f32(result)
 
-    def get_config(self) -> dict:
-        return {"boundaries": self.boundaries, "values": self.values, "name": self.name}
+    _KEYS = ("boundaries", "values", "name")
 
 
 class PolynomialDecay(LearningRateSchedule):
@@ -314,15 +252,7 @@ class PolynomialDecay(LearningRateSchedule):
                 _f32(1) - p, power
             ) + end_learning_rate
 
-    def get_config(self) -> dict:
-        return {
-            "initial_learning_rate": self.initial_learning_rate,
-            "decay_steps": self.decay_steps,
-            "end_learning_rate": self.end_learning_rate,
-            "power": self.power,
-            "cycle": self.cycle,
-            "name": self.name,
-        }
+    _KEYS = ("initial_learning_rate", "decay_steps", "end_learning_rate", "power", "cycle", "name")
 
 
 class InverseTimeDecay(LearningRateSchedule):
@@ -363,14 +293,7 @@ class InverseTimeDecay(LearningRateSchedule):
             denom = _f32(1) + decay_rate * p
             return initial_learning_rate / denom
 
-    def get_config(self) -> dict:
-        return {
-            "initial_learning_rate": self.initial_learning_rate,
-            "decay_steps": self.decay_steps,
-            "decay_rate": self.decay_rate,
-            "staircase": self.staircase,
-            "name": self.name,
-        }
+    _KEYS = ("initial_learning_rate", "decay_steps", "decay_rate", "staircase", "name")
 
 
 def _cosine(step, decay_steps, decay_from_lr, alpha):
@@ -430,15 +353,14 @@ class CosineDecay(LearningRateSchedule):
                 global_step_recomp - warmup_steps, decay_steps, warmup_target, self.alpha
             )
 
-    def get_config(self) -> dict:
-        return {
-            "initial_learning_rate": self.initial_learning_rate,
-            "decay_steps": self.decay_steps,
-            "alpha": self.alpha,
-            "name": self.name,
-            "warmup_target": self.warmup_target,
-            "warmup_steps": self.warmup_steps,
-        }
+    _KEYS = (
+        "initial_learning_rate",
+        "decay_steps",
+        "alpha",
+        "name",
+        "warmup_target",
+        "warmup_steps",
+    )
 
 
 class CosineDecayRestarts(LearningRateSchedule):
@@ -494,15 +416,14 @@ class CosineDecayRestarts(LearningRateSchedule):
             decayed = (one - alpha) * cosine_decayed + alpha
             return initial_learning_rate * decayed
 
-    def get_config(self) -> dict:
-        return {
-            "initial_learning_rate": self.initial_learning_rate,
-            "first_decay_steps": self.first_decay_steps,
-            "t_mul": self._t_mul,
-            "m_mul": self._m_mul,
-            "alpha": self.alpha,
-            "name": self.name,
-        }
+    _KEYS = (
+        "initial_learning_rate",
+        "first_decay_steps",
+        ("t_mul", "_t_mul"),
+        ("m_mul", "_m_mul"),
+        "alpha",
+        "name",
+    )
 
 
 _CLASSES = (
@@ -583,7 +504,7 @@ def deserialize(config: dict) -> LearningRateSchedule:
         raise TypeError(
             f"deserialize: the config of {class_name} must be a dict, received {inner!r}"
         )
-    accepted = list(cls(**_EXAMPLES[class_name]).get_config())
+    accepted = [k for k in inspect.signature(cls.__init__).parameters if k != "self"]
     unknown = [key for key in inner if key not in accepted]
     if unknown:
         raise ValueError(
@@ -591,17 +512,6 @@ def deserialize(config: dict) -> LearningRateSchedule:
             f"{', '.join(accepted)}"
         )
     return cls.from_config(dict(inner))
-
-
-# The smallest valid arguments of each class (to list its config keys).
-_EXAMPLES = {
-    "ExponentialDecay": {"initial_learning_rate": 0.1, "decay_steps": 1, "decay_rate": 0.5},
-    "PiecewiseConstantDecay": {"boundaries": [1], "values": [0.1, 0.01]},
-    "PolynomialDecay": {"initial_learning_rate": 0.1, "decay_steps": 1},
-    "InverseTimeDecay": {"initial_learning_rate": 0.1, "decay_steps": 1, "decay_rate": 0.5},
-    "CosineDecay": {"initial_learning_rate": 0.1, "decay_steps": 1},
-    "CosineDecayRestarts": {"initial_learning_rate": 0.1, "first_decay_steps": 1},
-}
 
 
 def get(identifier) -> LearningRateSchedule:
