@@ -351,6 +351,19 @@ def test_refuses_bad_arguments():
         to_onnx_model(npylstm.Sequential([Dense(1)]))
 
 
+def test_without_the_onnx_package(monkeypatch, tmp_path):
+    import sys
+
+    from npylstm.io.onnx import import_onnx
+
+    monkeypatch.setitem(sys.modules, "onnx", None)
+    with pytest.raises(ImportError, match="export_onnx needs the optional onnx package"):
+        to_onnx_model(seq([Dense(1)], (None, 2)))
+    (tmp_path / "m.onnx").write_bytes(b"x")
+    with pytest.raises(ImportError, match="import_onnx needs the optional onnx package"):
+        import_onnx(tmp_path / "m.onnx")
+
+
 def test_keras_file_through_onnx_equals_keras(keras, tmp_path):
     """A model made and saved by real Keras, loaded by npylstm, exported: ONNX Runtime's
     outputs equal Keras's own outputs (Keras 3's hard_sigmoid in a recurrent layer)."""

@@ -11,7 +11,17 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["ExportError", "Graph", "Tensor", "elementwise_activation"]
+__all__ = ["ExportError", "Graph", "Tensor", "elementwise_activation", "require_onnx"]
+
+
+def require_onnx(what: str):
+    """The ``onnx`` module, or an ImportError saying how to install it."""
+    try:
+        import onnx
+    except ImportError as exc:
+        raise ImportError(f"{what} needs the optional onnx package: pip install onnx "
+                          "(or npylstm[onnx])") from exc
+    return onnx
 
 
 class ExportError(ValueError):

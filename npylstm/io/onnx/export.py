@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ._graph import ExportError, Graph, Tensor
+from ._graph import ExportError, Graph, Tensor, require_onnx
 from ._layers import CONVERTERS
 from ._recurrent import export_bidirectional, export_recurrent
 
@@ -169,9 +169,9 @@ def to_onnx_model(model, opset: int = DEFAULT_OPSET):
     >>> [n.op_type for n in proto.graph.node][:3]
     ['Transpose', 'LSTM', 'Squeeze']
     """
-    import onnx
-
     from ..load import _model_layers
+
+    onnx = require_onnx("export_onnx")
 
     if isinstance(opset, bool) or not isinstance(opset, int) or not (
             MIN_OPSET <= opset <= onnx.defs.onnx_opset_version()):

@@ -28,6 +28,7 @@ import numpy as np
 
 from .._safe import _JSON_MAX_BYTES
 from ..model_file import KerasFileError
+from ._graph import require_onnx
 from ._recurrent import keras_weights
 
 __all__ = ["MAX_FILE_BYTES", "OnnxImportError", "import_onnx", "initializer_arrays"]
@@ -89,8 +90,7 @@ def initializer_arrays(onnx, proto, path: Path) -> dict[str, np.ndarray]:
 
 
 def _read(path: Path):
-    import onnx
-
+    onnx = require_onnx("import_onnx")
     if not path.exists():
         raise FileNotFoundError(f"No such file: '{path}'")
     if path.is_dir():
