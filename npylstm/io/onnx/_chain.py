@@ -210,7 +210,7 @@ def import_chain(onnx, proto, arrays: dict, path: Path):
             rank = 3 if layers[-1].return_sequences else 2
         elif op in ("MatMul", "Gemm"):
             current = _add_dense(chain, node, layers, weights, registry)
-        elif op in _ACTIVATION_OPS or op == "Softmax":
+        elif op in _ACTIVATION_OPS or op in ("Softmax", "HardSigmoid", "LeakyRelu", "Elu"):
             current = _add_activation(chain, node, layers, registry, rank)
         else:
             raise chain.error(node, "not part of a recognised Keras layer pattern")
@@ -337,6 +337,14 @@ def _add_activation(chain: _Chain, node, layers, registry, rank: int) -> str:
         if axis not in (-1, rank - 1):
             raise chain.error(node, f"softmax over axis {axis}")
         name = "softmax"
+    elif op in ("HardSigmoid", "LeakyRelu", "Elu"):
+        a = chain.attrs(node)
+        name = onnx_activation_names([op], [a.get("alpha", {"HardSigmoid": 0.2, "LeakyRelu": 0.01,
+                                                             "Elu": 1.0}[op])],
+                                     [a.get("beta", 0.5)])
+        if name is None:
+            raise chain.error(node, f"{op} with alpha {a.get('alpha')} has no Keras activation")
+        name = name[0]
     elif op == "Selu":
         a = chain.attrs(node)
         if not (np.isclose(a.get("alpha", 1.67326), 1.6732632) and np.isclose(
