@@ -21,6 +21,7 @@ component at a time with links refused, JSON with a size cap, and atomic writes.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -52,6 +53,7 @@ __all__ = [
     "_open_h5",
     "_open_keras_container",
     "_parse_json",
+    "_reading",
     "_sniff",
     "not_a_regular_file",
 ]
@@ -73,6 +75,25 @@ _H5_MAX_RATIO = 1000
 # What a read of a damaged file raises, from h5py, zipfile, zlib, json and NumPy.
 _READ_ERRORS = (OSError, RuntimeError, KeyError, ValueError, TypeError, EOFError, IndexError,
                 OverflowError, zlib.error, zipfile.BadZipFile, NotImplementedError)
+
+
+# What h5py / zipfile / zlib raise at read time for damaged bytes (never for a valid file).
+_DAMAGE_ERRORS = (OSError, RuntimeError, KeyError, EOFError, OverflowError, zlib.error,
+                  zipfile.BadZipFile, UnicodeDecodeError, RecursionError)
+
+
+@contextlib.contextmanager
+def _reading(path: Path, what: str):
+    """Whatever a damaged file makes h5py / zipfile / zlib / json raise inside the block
+    becomes a :class:`KerasFileError` naming ``path`` and ``what`` was being read."""
+    try:
+        yield
+    except KerasFileError:
+        raise
+    except FileNotFoundError:
+        raise
+    except _DAMAGE_ERRORS as exc:
+        raise _corrupted(path, exc, what) from exc
 
 
 def not_a_regular_file(path: str | os.PathLike, what: str = "file") -> str | None:

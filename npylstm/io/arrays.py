@@ -60,7 +60,7 @@ def _header(stream, what: str):
             return npy_format.read_array_header_2_0(stream)
         if version == (3, 0):
             return npy_format._read_array_header(stream, version)
-    except (*_READ_ERRORS, SyntaxError) as exc:
+    except Exception as exc:  # noqa: BLE001 - NumPy parses the header with ast, tokenize
         raise ValueError(f"{what} is truncated or corrupted: its .npy header cannot be read "
                          f"({' '.join(str(exc).split())})") from None
     raise ValueError(f"{what}: unsupported .npy format version {version[0]}.{version[1]} "

@@ -9,7 +9,7 @@ import zipfile
 from collections.abc import Sequence
 from pathlib import Path
 
-from ._safe import _h5_text, _open_h5, _sniff
+from ._safe import _h5_text, _open_h5, _reading, _sniff
 from .keras3 import (
     KERAS3_WEIGHT_ROOTS,
     keras_archive_weights,
@@ -91,7 +91,7 @@ def file_kind(path: str | os.PathLike) -> str:
         if any(name.endswith("/data.pkl") or name == "data.pkl" for name in names):
             return "pt"  # torch.save: <archive>/data.pkl and the tensors' storages
         return by_suffix or "keras"  # the .keras reader says what is missing
-    with _open_h5(path, path) as h5:
+    with _open_h5(path, path) as h5, _reading(path, "the HDF5 root group"):
         if _h5_text(h5.attrs, "model_config") is not None:
             return "legacy_h5"
         if any(root in h5 for root in KERAS3_WEIGHT_ROOTS):
@@ -126,8 +126,9 @@ def read_model_file(path: str | os.PathLike) -> ModelFile:
     path = Path(path)
     kind = _sniff(path)
     if kind in ("zip", "dir"):
-        return read_keras_archive(path, kind)
-    with _open_h5(path, path) as h5:
+        with _reading(path, "the .keras archive"):
+            return read_keras_archive(path, kind)
+    with _open_h5(path, path) as h5, _reading(path, "the legacy HDF5 model"):
         text = _h5_text(h5.attrs, "model_config")
         if text is None:
             if "layer_names" in h5.attrs or "layers" in h5:
@@ -180,11 +181,12 @@ def read_weights_file(
     layers = layer_vars(class_names, layer_names, layer_configs)
     kind = _sniff(path)
     if kind in ("zip", "dir"):
-        data = keras_archive_weights(path, kind)
-        with _open_h5(io.BytesIO(data), path) as h5:
-            arrays = read_keras3_weights(h5, layers, path)
+        with _reading(path, "the weights of the .keras archive"):
+            data = keras_archive_weights(path, kind)
+            with _open_h5(io.BytesIO(data), path) as h5:
+                arrays = read_keras3_weights(h5, layers, path)
         return ModelFile(None, arrays, KERAS_FORMAT_VERSION, "keras", layer_names)
-    with _open_h5(path, path) as h5:
+    with _open_h5(path, path) as h5, _reading(path, "the HDF5 weights"):
         if any(root in h5 for root in KERAS3_WEIGHT_ROOTS):
             arrays = read_keras3_weights(h5, layers, path)
             return ModelFile(None, arrays, KERAS_FORMAT_VERSION, "weights.h5", layer_names)
