@@ -342,6 +342,24 @@ def test_refuses_unknown_layers_and_options():
         to_onnx_model(npylstm.Model(q, out))
 
 
+def test_refuses_inexpressible_options():
+    with pytest.raises(ExportError, match=r"\(Bidirectional\): ONNX's bidirectional operator "
+                                          r"reads the forward direction first"):
+        to_onnx_model(seq([Bidirectional(LSTM(3, go_backwards=True),
+                                         backward_layer=LSTM(3))], (None, 6, 4)))
+    with pytest.raises(ExportError, match=r"the two directions differ"):
+        to_onnx_model(seq([Bidirectional(LSTM(3), backward_layer=LSTM(2, go_backwards=True))],
+                          (None, 6, 4)))
+    with pytest.raises(ExportError, match="data_format='channels_first' is not exported"):
+        to_onnx_model(seq([Flatten(data_format="channels_first")], (None, 6, 4)))
+    with pytest.raises(ExportError, match=r"dtype float64 differs from the model's float32"):
+        to_onnx_model(seq([Dense(2), Dense(2, dtype="float64")], (None, 3)))
+    ids = Input((7,), dtype="int32")
+    e = Embedding(20, 4, mask_zero=True)(ids)
+    with pytest.raises(ExportError, match="a masked Concatenate is not exported"):
+        to_onnx_model(npylstm.Model(ids, Concatenate()([e, e])))
+
+
 def test_refuses_bad_arguments():
     with pytest.raises(ValueError, match="opset to be an integer from 14"):
         to_onnx_model(seq([Dense(1)], (None, 2)), opset=9)
