@@ -327,6 +327,27 @@ def test_unrecognised_chains_name_the_node(tmp_path):
         import_onnx(_edit_tf2onnx(tmp_path, peephole_like_activation))
 
 
+def test_chain_refusals_of_the_graph_shape(tmp_path):
+    """A reverse node whose sequence stays in input order (no Keras layer returns that),
+    and a graph of two inputs without npylstm's metadata."""
+    model = seq([LSTM(3, go_backwards=True, return_sequences=True)], (None, 6, 4))
+    proto = strip_metadata(to_onnx_model(model))
+    rev = next(n for n in proto.graph.node if n.op_type == "Slice")
+    squeeze_out = rev.input[0]
+    for node in proto.graph.node:  # bypass the reversal
+        node.input[:] = [squeeze_out if i == rev.output[0] else i for i in node.input]
+    proto.graph.node.remove(rev)
+    with pytest.raises(OnnxImportError, match=r"\(LSTM\): a reverse node's sequence in input "
+                                              r"order is not a Keras layer's output"):
+        import_onnx(_save(proto, tmp_path))
+    a, b = Input((6, 4)), Input((6, 4))
+    from npylstm.layers import Add
+
+    proto = strip_metadata(to_onnx_model(npylstm.Model([a, b], Add()([a, b]))))
+    with pytest.raises(OnnxImportError, match="no npylstm metadata, and 2 inputs"):
+        import_onnx(_save(proto, tmp_path))
+
+
 def test_print_largest_differences():
     for key, value in sorted(LARGEST.items()):
         print(f"{key:40s} {value:.3g}")
