@@ -42,6 +42,7 @@ import numpy as np
 from .. import activations, regularizers
 from ..registry import register
 from .base import Layer, deserialize_initializer, serialize_initializer, serialize_regularizer
+from .serialization import serialize_constraint
 
 __all__ = ["ELU", "Activation", "LeakyReLU", "PReLU", "ReLU", "Softmax"]
 
@@ -344,7 +345,7 @@ class PReLU(Layer):
         super().__init__(name=name, dtype=dtype, input_shape=input_shape, trainable=trainable)
         self.alpha_initializer = deserialize_initializer(alpha_initializer)
         self.alpha_regularizer = regularizers.get(alpha_regularizer)
-        self._refuse_constraints(alpha_constraint=alpha_constraint)
+        self._set_constraints(alpha_constraint=alpha_constraint)
         if shared_axes is not None:
             shared_axes = list(shared_axes) if isinstance(shared_axes, list | tuple) else [
                 shared_axes]
@@ -367,8 +368,8 @@ class PReLU(Layer):
             raise self._error(f"expected known sizes on every axis not in shared_axes, "
                               f"received input shape {input_shape}")
         self._weights = []
-        self.alpha = self.add_weight("alpha", self.alpha_initializer(param_shape, self.dtype)
-                                     ).value  # input_shape[1:], 1 on shared axes
+        self.alpha = self.add_weight("alpha", self.alpha_initializer(param_shape, self.dtype),
+                                     self.alpha_constraint).value  # (input_shape[1:]), 1s shared
         super().build(input_shape)
 
     def input_shape_from_weights(self, weights) -> tuple | None:
@@ -414,7 +415,7 @@ class PReLU(Layer):
         config.update(
             alpha_initializer=serialize_initializer(self.alpha_initializer),
             alpha_regularizer=serialize_regularizer(self.alpha_regularizer),
-            alpha_constraint=None,
+            alpha_constraint=serialize_constraint(self.alpha_constraint),
             shared_axes=self.shared_axes,
         )
         return config

@@ -33,6 +33,7 @@ from . import graph
 # serialization.py; its names stay importable from here.
 from .serialization import (
     _known_kwargs,  # noqa: F401
+    deserialize_constraint,
     deserialize_initializer,
     deserialize_regularizer,
     dtype_from_config,
@@ -241,11 +242,13 @@ class Layer:
             raise self._error(f"expected units to be a positive integer, received {units!r}")
         return int(units)
 
-    def _refuse_constraints(self, **constraints) -> None:
-        """Weight constraints are not implemented: refuse any that is set, by name."""
-        for cname, constraint in constraints.items():
-            if constraint is not None:
-                raise self._error(f"{cname} is not supported yet, received {constraint!r}")
+    def _set_constraints(self, **constraints) -> None:
+        """Each ``<weight>_constraint`` attribute from its identifier (constraints.get)."""
+        for key, identifier in constraints.items():
+            try:
+                setattr(self, key, deserialize_constraint(identifier))
+            except (TypeError, ValueError) as exc:
+                raise type(exc)(f"{self._label()}: {key}: {exc}") from None
 
     def _elementwise_activation(self, key: str, identifier) -> str:
         """An activation's name for ``key``, refusing one that changes the last axis
@@ -273,9 +276,10 @@ class Layer:
             ) from exc
 
     # -- weights ----------------------------------------------------------------------------
-    def add_weight(self, name: str, value: np.ndarray) -> Weight:
-        # a copy, C-ordered, of the layer's dtype (a 0-d scalar weight stays 0-d)
-        weight = Weight(name, np.array(value, dtype=self.dtype, order="C"), f"{self.name}/{name}")
+    def add_weight(self, name: str, value: np.ndarray, constraint=None) -> Weight:
+        # a C-ordered copy of the layer's dtype (0-d stays 0-d); constraint: Keras's
+        weight = Weight(name, np.array(value, dtype=self.dtype, order="C"), f"{self.name}/{name}",
+                        constraint)
         self._weights.append(weight)
         return weight
 

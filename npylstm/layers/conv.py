@@ -38,9 +38,8 @@ from .base import (
     ANY_VALUE,
     Layer,
     deserialize_initializer,
-    serialize_initializer,
-    serialize_regularizer,
 )
+from .serialization import weight_options_config
 
 __all__ = ["Conv1D"]
 
@@ -106,8 +105,7 @@ class Conv1D(Layer):
     steps, channels)`` (``data_format="channels_last"``, the default) or ``(batch,
     channels, steps)``; output ``(batch, new_steps, filters)`` (or ``(batch, filters,
     new_steps)``) with ``new_steps = floor((L - d*(K-1) - 1) / s) + 1`` for ``"valid"``
-    and ``ceil(L / s)`` for ``"same"`` and ``"causal"``. Weight constraints and LoRA are
-    refused.
+    and ``ceil(L / s)`` for ``"same"`` and ``"causal"``. LoRA is refused.
     """
 
     WEIGHT_NAMES = ("kernel", "bias")
@@ -169,9 +167,7 @@ class Conv1D(Layer):
         self.kernel_regularizer = regularizers.get(kernel_regularizer)
         self.bias_regularizer = regularizers.get(bias_regularizer)
         self.activity_regularizer = regularizers.get(activity_regularizer)
-        self._refuse_constraints(
-            kernel_constraint=kernel_constraint, bias_constraint=bias_constraint
-        )
+        self._set_constraints(kernel_constraint=kernel_constraint, bias_constraint=bias_constraint)
         self.kernel = None
         self.bias = None
 
@@ -228,12 +224,12 @@ class Conv1D(Layer):
         self._weights = []
         kernel_shape = (*self.kernel_size, channels // self.groups, self.filters)
         self.kernel = self.add_weight(
-            "kernel", self.kernel_initializer(kernel_shape, self.dtype)
+            "kernel", self.kernel_initializer(kernel_shape, self.dtype), self.kernel_constraint
         ).value  # (K, C/G, F)
         self.bias = None
         if self.use_bias:
             self.bias = self.add_weight(
-                "bias", self.bias_initializer((self.filters,), self.dtype)
+                "bias", self.bias_initializer((self.filters,), self.dtype), self.bias_constraint
             ).value  # (F,)
         super().build(input_shape)
 
@@ -352,12 +348,6 @@ class Conv1D(Layer):
             groups=self.groups,
             activation=self.activation,
             use_bias=self.use_bias,
-            kernel_initializer=serialize_initializer(self.kernel_initializer),
-            bias_initializer=serialize_initializer(self.bias_initializer),
-            kernel_regularizer=serialize_regularizer(self.kernel_regularizer),
-            bias_regularizer=serialize_regularizer(self.bias_regularizer),
-            activity_regularizer=serialize_regularizer(self.activity_regularizer),
-            kernel_constraint=None,
-            bias_constraint=None,
+            **weight_options_config(self, activity=True),
         )
         return config

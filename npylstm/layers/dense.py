@@ -19,13 +19,8 @@ import numpy as np
 
 from .. import activations, regularizers
 from ..registry import register
-from .base import (
-    ANY_VALUE,
-    Layer,
-    deserialize_initializer,
-    serialize_initializer,
-    serialize_regularizer,
-)
+from .base import ANY_VALUE, Layer, deserialize_initializer
+from .serialization import weight_options_config
 
 __all__ = ["Dense"]
 
@@ -80,9 +75,7 @@ class Dense(Layer):
         self.kernel_regularizer = regularizers.get(kernel_regularizer)
         self.bias_regularizer = regularizers.get(bias_regularizer)
         self.activity_regularizer = regularizers.get(activity_regularizer)
-        self._refuse_constraints(
-            kernel_constraint=kernel_constraint, bias_constraint=bias_constraint
-        )
+        self._set_constraints(kernel_constraint=kernel_constraint, bias_constraint=bias_constraint)
         self.kernel = None
         self.bias = None
 
@@ -100,12 +93,13 @@ class Dense(Layer):
         input_dim = self._feature_count(input_shape)
         self._weights = []
         self.kernel = self.add_weight(
-            "kernel", self.kernel_initializer((input_dim, self.units), self.dtype)
+            "kernel", self.kernel_initializer((input_dim, self.units), self.dtype),
+            self.kernel_constraint,
         ).value  # (D, units)
         self.bias = None
         if self.use_bias:
             self.bias = self.add_weight(
-                "bias", self.bias_initializer((self.units,), self.dtype)
+                "bias", self.bias_initializer((self.units,), self.dtype), self.bias_constraint
             ).value  # (units,)
         super().build(input_shape)
 
@@ -184,12 +178,7 @@ class Dense(Layer):
             units=self.units,
             activation=self.activation,
             use_bias=self.use_bias,
-            kernel_initializer=serialize_initializer(self.kernel_initializer),
-            bias_initializer=serialize_initializer(self.bias_initializer),
-            kernel_regularizer=serialize_regularizer(self.kernel_regularizer),
-            bias_regularizer=serialize_regularizer(self.bias_regularizer),
-            kernel_constraint=None,
-            bias_constraint=None,
+            **weight_options_config(self),
             quantization_config=None,
         )
         return config

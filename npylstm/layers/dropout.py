@@ -3,8 +3,12 @@
 While training, each input element is kept with probability ``1 - rate`` and scaled by
 ``1 / (1 - rate)`` (so the expected value is unchanged), or set to 0::
 
-    mask = (uniform(shape) >= rate) / (1 - rate)        # (batch, ...) like x
-    y = x * mask
+    mask = (uniform(noise_shape) >= rate) / (1 - rate)  # (batch, ...) like x, or 1s
+    y = x * mask                                        # broadcast over noise_shape's 1s
+
+``noise_shape`` (Keras's): the mask's shape, ``None`` entries taken from the input's
+shape, an entry 1 sharing one draw along that axis (``(None, 1, None)``: one mask per
+sequence, the same at every timestep).
 
 >>> import numpy as np
 >>> from npylstm.layers import Dropout
@@ -14,6 +18,9 @@ While training, each input element is kept with probability ``1 - rate`` and sca
 True
 >>> sorted(set(layer(x, training=True).ravel().tolist()))  # training: 0 or 1 / (1 - 0.5)
 [0.0, 2.0]
+>>> y = Dropout(0.5, noise_shape=(None, 1), seed=0)(x, training=True)
+>>> bool((y == y[:, :1]).all())                    # one draw per row, broadcast
+True
 """
 
 from __future__ import annotations
@@ -72,7 +79,26 @@ def layer_rng(seed: int | None) -> np.random.Generator:
 
 
 class _DropoutCache(NamedTuple):
-    mask: np.ndarray | None  # (batch, ...) like x, or None at inference
+    mask: np.ndarray | None  # (noise shape) broadcastable to x, or None at inference
+
+
+def _check_noise_shape(layer: Layer, noise_shape) -> tuple | None:
+    """Keras's ``_validate_noise_shape``: None, or a tuple of positive ints and Nones."""
+    if noise_shape is None:
+        return None
+    try:
+        if isinstance(noise_shape, str):
+            raise TypeError
+        noise_shape = tuple(noise_shape)
+    except TypeError:
+        raise layer._error(f"expected noise_shape to be a tuple or list of positive ints "
+                           f"and Nones, received {noise_shape!r}") from None
+    for i, dim in enumerate(noise_shape):
+        if dim is not None and (isinstance(dim, bool) or not isinstance(dim, numbers.Integral)
+                                or dim <= 0):
+            raise layer._error(f"expected noise_shape entries to be positive ints or None, "
+                               f"received {dim!r} at index {i} of {noise_shape!r}")
+    return tuple(None if d is None else int(d) for d in noise_shape)
 
 
 @register("Dropout")
@@ -81,7 +107,11 @@ class Dropout(Layer):
 
     ``seed`` fixes this layer's random stream. Masks come from NumPy's generator, not
     Keras's, so the dropped positions differ from Keras's while the distribution agrees.
-    The layer has no weights.
+    The layer has no weights. ``noise_shape``: the mask's shape (Nones from the input),
+    broadcast over the input as Keras's ``backend.random.dropout``; it must have the
+    input's rank, and each fixed entry must be 1 or the input's size on that axis (Keras
+    leaves both to its broadcast, which fails less clearly). Followed: Keras 3.15.1
+    ``keras/src/layers/regularization/dropout.py`` and ``backend/jax/random.py``.
     """
 
     SUPPORTS_MASKING = True  # passes the time mask on, as Keras's does
@@ -98,10 +128,30 @@ class Dropout(Layer):
     ):
         super().__init__(name=name, dtype=dtype, input_shape=input_shape, trainable=trainable)
         self.rate = check_rate(self, "rate", rate)
-        if noise_shape is not None:
-            raise self._error(f"noise_shape is not supported yet, received {noise_shape!r}")
+        self.noise_shape = _check_noise_shape(self, noise_shape)
         self.seed = seed
         self._rng = layer_rng(seed)
+
+    def build(self, input_shape) -> None:
+        self._mask_shape(tuple(input_shape))  # checks the rank and the sizes
+        super().build(input_shape)
+
+    def _mask_shape(self, input_shape: tuple) -> tuple:
+        """The concrete mask shape for an input of ``input_shape`` (Keras's
+        ``_get_concrete_noise_shape``): ``noise_shape`` with its Nones filled in."""
+        if self.noise_shape is None:
+            return tuple(input_shape)
+        if len(self.noise_shape) != len(input_shape):
+            raise self._error(f"noise_shape {self.noise_shape} must have the input's rank "
+                              f"{len(input_shape)}, received an input of shape {input_shape}")
+        shape = tuple(d if n is None else n for n, d in zip(self.noise_shape, input_shape,
+                                                               strict=True))
+        for n, d in zip(shape, input_shape, strict=True):
+            if n is not None and d is not None and n not in (1, d):
+                raise self._error(f"noise_shape {self.noise_shape} does not broadcast to the "
+                                  f"input's shape {input_shape}: each fixed entry must be 1 "
+                                  f"or the input's size")
+        return shape
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape)
@@ -113,15 +163,17 @@ class Dropout(Layer):
             self.build((None, *x.shape[1:]))
         if not training or self.rate == 0.0:
             return x, _DropoutCache(None)
-        mask = dropout_mask(rng if rng is not None else self._rng, x.shape, self.rate, x.dtype)
-        return x * mask, _DropoutCache(mask)
+        shape = self._mask_shape(x.shape)
+        mask = dropout_mask(rng if rng is not None else self._rng, shape, self.rate, x.dtype)
+        return x * mask, _DropoutCache(mask)  # (x.shape): the mask broadcast
 
     def backward(self, dy, cache: _DropoutCache):
-        """Returns ``(dx, [])``: the gradient passes where the mask kept the input."""
+        """Returns ``(dx, [])``: the gradient passes where the (broadcast) mask kept the
+        input, scaled as the forward was."""
         dy = np.asarray(dy, dtype=self.dtype)
         return (dy if cache.mask is None else dy * cache.mask), []
 
     def get_config(self) -> dict:
         config = super().get_config()
-        config.update(rate=self.rate, seed=self.seed, noise_shape=None)
+        config.update(rate=self.rate, seed=self.seed, noise_shape=self.noise_shape)
         return config

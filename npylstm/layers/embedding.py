@@ -37,9 +37,8 @@ from .base import (
     ANY_VALUE,
     Layer,
     deserialize_initializer,
-    serialize_initializer,
-    serialize_regularizer,
 )
+from .serialization import weight_options_config
 
 __all__ = ["Embedding"]
 
@@ -95,7 +94,7 @@ class Embedding(Layer):
         self.embeddings_initializer = deserialize_initializer(embeddings_initializer)
         self.embeddings_regularizer = regularizers.get(embeddings_regularizer)
         self.activity_regularizer = regularizers.get(activity_regularizer)
-        self._refuse_constraints(embeddings_constraint=embeddings_constraint)
+        self._set_constraints(embeddings_constraint=embeddings_constraint)
         if not isinstance(mask_zero, bool | np.bool_):
             raise self._error(f"expected mask_zero to be a bool, received {mask_zero!r}")
         self.mask_zero = bool(mask_zero)
@@ -116,6 +115,7 @@ class Embedding(Layer):
         self.embeddings = self.add_weight(
             "embeddings",
             self.embeddings_initializer((self.input_dim, self.output_dim), self.dtype),
+            self.embeddings_constraint,
         ).value  # (V, D)
         self.built = True
         self.input_shape = None if input_shape is None else tuple(input_shape)
@@ -186,10 +186,7 @@ class Embedding(Layer):
         config.update(
             input_dim=self.input_dim,
             output_dim=self.output_dim,
-            embeddings_initializer=serialize_initializer(self.embeddings_initializer),
-            embeddings_regularizer=serialize_regularizer(self.embeddings_regularizer),
-            activity_regularizer=serialize_regularizer(self.activity_regularizer),
-            embeddings_constraint=None,
+            **weight_options_config(self, ("embeddings",), activity=True),
             mask_zero=self.mask_zero,
             quantization_config=None,
         )

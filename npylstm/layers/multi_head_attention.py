@@ -47,10 +47,9 @@ from .base import (
     Layer,
     VarsNode,
     deserialize_initializer,
-    serialize_initializer,
-    serialize_regularizer,
 )
 from .dropout import check_rate, dropout_mask, layer_rng
+from .serialization import weight_options_config
 
 __all__ = ["MultiHeadAttention"]
 
@@ -107,7 +106,8 @@ class MultiHeadAttention(Layer):
     after the key's, and ``C * sigmoid(query @ gate/kernel + gate/bias)`` goes to the output
     projection. ``kernel_regularizer`` / ``bias_regularizer`` apply to every projection. Not
     supported (refused): ``activity_regularizer`` (Keras applies it to each projection's
-    output), constraints, ``flash_attention=True``.
+    output), ``flash_attention=True``. ``kernel_constraint`` / ``bias_constraint`` apply to
+    every projection, as Keras's.
 
     Call: ``mha(query, value, key=None, query_mask=None, value_mask=None, key_mask=None,
     attention_mask=None, return_attention_scores=False, training=False,
@@ -210,8 +210,7 @@ class MultiHeadAttention(Layer):
                 "activity_regularizer is not supported yet (Keras applies it to each "
                 f"projection's output), received {activity_regularizer!r}"
             )
-        self._refuse_constraints(kernel_constraint=kernel_constraint,
-                                 bias_constraint=bias_constraint)
+        self._set_constraints(kernel_constraint=kernel_constraint, bias_constraint=bias_constraint)
         self.seed = seed
         self._rng = layer_rng(seed)
         self._inverse_sqrt_key_dim = 1.0 / math.sqrt(float(self.key_dim))
@@ -265,11 +264,12 @@ class MultiHeadAttention(Layer):
         for _, sub in _projections(self.use_gate):
             shape, fan_axes = kernels[sub]
             self._kernels[sub] = self.add_weight(
-                f"{sub}/kernel", self._init_kernel(shape, fan_axes)).value
+                f"{sub}/kernel", self._init_kernel(shape, fan_axes), self.kernel_constraint).value
             self._biases[sub] = None
             if self.use_bias:
                 self._biases[sub] = self.add_weight(
-                    f"{sub}/bias", self.bias_initializer(shape[fan_axes:], self.dtype)).value
+                    f"{sub}/bias", self.bias_initializer(shape[fan_axes:], self.dtype),
+                    self.bias_constraint).value
         self.attention_axes = (1,)  # Keras's _build_attention writes the resolved axes
         super().build(query_shape)
 
@@ -533,13 +533,7 @@ class MultiHeadAttention(Layer):
             output_shape=self._output_shape,
             attention_axes=self.attention_axes,
             sliding_window=self.sliding_window,
-            kernel_initializer=serialize_initializer(self.kernel_initializer),
-            bias_initializer=serialize_initializer(self.bias_initializer),
-            kernel_regularizer=serialize_regularizer(self.kernel_regularizer),
-            bias_regularizer=serialize_regularizer(self.bias_regularizer),
-            activity_regularizer=None,
-            kernel_constraint=None,
-            bias_constraint=None,
+            **weight_options_config(self, activity=True),  # activity_regularizer: None
             seed=self.seed,
         )
         return config

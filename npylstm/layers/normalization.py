@@ -38,6 +38,7 @@ import numpy as np
 from .. import regularizers
 from ..registry import register
 from .base import Layer, deserialize_initializer, serialize_initializer, serialize_regularizer
+from .serialization import serialize_constraint
 
 __all__ = ["BatchNormalization", "LayerNormalization"]
 
@@ -158,8 +159,7 @@ class _Normalization(Layer):
         self.gamma_initializer = deserialize_initializer(gamma_initializer)
         self.beta_regularizer = regularizers.get(beta_regularizer)
         self.gamma_regularizer = regularizers.get(gamma_regularizer)
-        self._refuse_constraints(beta_constraint=beta_constraint,
-                                 gamma_constraint=gamma_constraint)
+        self._set_constraints(beta_constraint=beta_constraint, gamma_constraint=gamma_constraint)
         self.gamma = None
         self.beta = None
 
@@ -169,17 +169,19 @@ class _Normalization(Layer):
             "gamma_initializer": serialize_initializer(self.gamma_initializer),
             "beta_regularizer": serialize_regularizer(self.beta_regularizer),
             "gamma_regularizer": serialize_regularizer(self.gamma_regularizer),
-            "beta_constraint": None,
-            "gamma_constraint": None,
+            "beta_constraint": serialize_constraint(self.beta_constraint),
+            "gamma_constraint": serialize_constraint(self.gamma_constraint),
         }
 
     def _add_affine(self, shape: tuple, with_gamma: bool, with_beta: bool) -> None:
         self._weights = []
         self.gamma = self.beta = None
         if with_gamma:
-            self.gamma = self.add_weight("gamma", self.gamma_initializer(shape, self.dtype)).value
+            self.gamma = self.add_weight("gamma", self.gamma_initializer(shape, self.dtype),
+                                         self.gamma_constraint).value
         if with_beta:
-            self.beta = self.add_weight("beta", self.beta_initializer(shape, self.dtype)).value
+            self.beta = self.add_weight("beta", self.beta_initializer(shape, self.dtype),
+                                        self.beta_constraint).value
 
     def weight_regularizers(self) -> list:
         regs = {"gamma": self.gamma_regularizer, "beta": self.beta_regularizer}
@@ -225,7 +227,7 @@ class BatchNormalization(_Normalization):
     with the moving statistics. ``backward`` follows whichever statistics were used. The
     mask passes on unchanged.
 
-    Refused: constraints, ``synchronized=True`` (TensorFlow only in Keras) and
+    Refused: ``synchronized=True`` (TensorFlow only in Keras) and
     ``renorm=True`` (batch renormalization); ``axis`` is one int, as Keras 3.15's.
 
     >>> import numpy as np
@@ -385,15 +387,20 @@ class BatchNormalization(_Normalization):
 
     def get_config(self) -> dict:
         config = super().get_config()
+        affine = self._affine_config()
+        # Keras's key order: the moving initializers after gamma's, before the regularizers
+        affine = {**dict(list(affine.items())[:2]),
+                  "moving_mean_initializer": serialize_initializer(self.moving_mean_initializer),
+                  "moving_variance_initializer": serialize_initializer(
+                      self.moving_variance_initializer),
+                  **dict(list(affine.items())[2:])}
         config.update(
             axis=self.axis,
             momentum=self.momentum,
             epsilon=self.epsilon,
             center=self.center,
             scale=self.scale,
-            moving_mean_initializer=serialize_initializer(self.moving_mean_initializer),
-            moving_variance_initializer=serialize_initializer(self.moving_variance_initializer),
-            **self._affine_config(),
+            **affine,
             synchronized=self.synchronized,
             renorm=self.renorm,
             renorm_clipping=self.renorm_clipping,
@@ -416,7 +423,6 @@ class LayerNormalization(_Normalization):
     what Keras computes: ``x * gamma / sqrt(variance + epsilon)`` — the variance, not the
     mean square, and no centering; ``center`` is then ignored (no ``beta``). The layer
     passes its input's mask on and does not use it (Keras's ``supports_masking``).
-    Constraints are refused.
 
     >>> import numpy as np
     >>> layer = LayerNormalization(axis=[1, 2])

@@ -1,4 +1,5 @@
-"""Keras-style serialization of a layer's parts: dtypes, initializers, regularizers.
+"""Keras-style serialization of a layer's parts: dtypes, initializers, regularizers,
+constraints.
 
 Keras 3 writes every object as ``{"module", "class_name", "config", "registered_name"}``;
 these helpers write initializers, regularizers and dtypes the same way, so a layer's
@@ -11,15 +12,18 @@ import inspect
 
 import numpy as np
 
-from .. import initializers, regularizers
+from .. import constraints, initializers, regularizers
 
 __all__ = [
+    "deserialize_constraint",
     "deserialize_initializer",
     "deserialize_regularizer",
     "dtype_from_config",
     "dtype_policy_config",
+    "serialize_constraint",
     "serialize_initializer",
     "serialize_regularizer",
+    "weight_options_config",
 ]
 
 # Keras 3.15 adds these (unused here) keys to every VarianceScaling initializer's config.
@@ -86,3 +90,31 @@ def deserialize_initializer(identifier) -> initializers.Initializer:
 def deserialize_regularizer(identifier) -> regularizers.Regularizer | None:
     """A regularizer from a name, an instance, None or a Keras-serialized dict."""
     return regularizers.get(identifier)
+
+
+def serialize_constraint(constraint):
+    """A constraint as Keras 3 serializes it (``MaxNorm``, ``NonNeg``...), or None."""
+    return constraints.serialize(constraint)
+
+
+def deserialize_constraint(identifier):
+    """A constraint from a name, a serialized dict (Keras 3's or tf_keras's), a
+    Constraint, a callable or None (:func:`npylstm.constraints.get`)."""
+    return constraints.get(identifier)
+
+
+def weight_options_config(layer, names=("kernel", "bias"), activity: bool = False) -> dict:
+    """The block of weight options Keras writes in a layer config, in its order:
+    ``<name>_initializer`` for each weight name, ``<name>_regularizer`` for each, the
+    ``activity_regularizer`` (with ``activity``), then ``<name>_constraint`` for each —
+    Dense, Conv1D, MultiHeadAttention and Embedding share it."""
+    config = {f"{n}_initializer": serialize_initializer(getattr(layer, f"{n}_initializer"))
+              for n in names}
+    config.update({f"{n}_regularizer": serialize_regularizer(getattr(layer, f"{n}_regularizer"))
+                   for n in names})
+    if activity:
+        config["activity_regularizer"] = serialize_regularizer(
+            getattr(layer, "activity_regularizer", None))
+    config.update({f"{n}_constraint": serialize_constraint(getattr(layer, f"{n}_constraint"))
+                   for n in names})
+    return config

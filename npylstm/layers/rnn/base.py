@@ -39,6 +39,7 @@ from ..base import (
     serialize_regularizer,
 )
 from ..dropout import check_rate, dropout_mask, layer_rng
+from ..serialization import serialize_constraint
 
 __all__ = ["RNN", "RNNLayerCache"]
 
@@ -102,11 +103,9 @@ class RNN(Layer):
         self.recurrent_regularizer = regularizers.get(recurrent_regularizer)
         self.bias_regularizer = regularizers.get(bias_regularizer)
         self.activity_regularizer = regularizers.get(activity_regularizer)
-        self._refuse_constraints(
-            kernel_constraint=kernel_constraint,
-            recurrent_constraint=recurrent_constraint,
-            bias_constraint=bias_constraint,
-        )
+        self._set_constraints(kernel_constraint=kernel_constraint,
+                              recurrent_constraint=recurrent_constraint,
+                              bias_constraint=bias_constraint)
         self.zero_output_for_mask = bool(zero_output_for_mask)
         self.dropout = check_rate(self, "dropout", dropout)
         self.recurrent_dropout = check_rate(self, "recurrent_dropout", recurrent_dropout)
@@ -179,14 +178,16 @@ class RNN(Layer):
         shapes = self.cell.weight_shapes(input_dim, self.units, self.use_bias)
         self._weights = []
         self.kernel = self.add_weight(
-            "kernel", self.kernel_initializer(shapes["kernel"], self.dtype)
+            "kernel", self.kernel_initializer(shapes["kernel"], self.dtype), self.kernel_constraint
         ).value  # (D, nU)
         self.recurrent_kernel = self.add_weight(
-            "recurrent_kernel", self.recurrent_initializer(shapes["recurrent_kernel"], self.dtype)
+            "recurrent_kernel", self.recurrent_initializer(shapes["recurrent_kernel"], self.dtype),
+            self.recurrent_constraint,
         ).value  # (U, nU)
         self.bias = None
         if self.use_bias:
-            self.bias = self.add_weight("bias", self._initial_bias(shapes["bias"])).value
+            self.bias = self.add_weight("bias", self._initial_bias(shapes["bias"]),
+                                        self.bias_constraint).value
         super().build(input_shape)
 
     def _initial_bias(self, shape) -> np.ndarray:
@@ -234,9 +235,9 @@ class RNN(Layer):
             recurrent_regularizer=serialize_regularizer(self.recurrent_regularizer),
             bias_regularizer=serialize_regularizer(self.bias_regularizer),
             activity_regularizer=serialize_regularizer(self.activity_regularizer),
-            kernel_constraint=None,
-            recurrent_constraint=None,
-            bias_constraint=None,
+            kernel_constraint=serialize_constraint(self.kernel_constraint),
+            recurrent_constraint=serialize_constraint(self.recurrent_constraint),
+            bias_constraint=serialize_constraint(self.bias_constraint),
             dropout=self.dropout,
             recurrent_dropout=self.recurrent_dropout,
         )
