@@ -276,13 +276,18 @@ class BackupAndRestore(Callback):
             self._save_model()
 
     def _save_model(self) -> None:
+        # every file through the one atomic writer (a kill -9 leaves the old backup or none)
+        from ..io.atomic import atomic_open, atomic_write
+
         os.makedirs(self.backup_dir, exist_ok=True)
         if self.double_checkpoint and os.path.exists(self._weights_path):
-            shutil.copyfile(self._weights_path, self._prev_weights_path)
+            atomic_write(self._prev_weights_path,
+                         lambda tmp: shutil.copyfile(self._weights_path, tmp))
         if self.double_checkpoint and os.path.exists(self._training_metadata_path):
-            shutil.copyfile(self._training_metadata_path, self._prev_training_metadata_path)
+            atomic_write(self._prev_training_metadata_path,
+                         lambda tmp: shutil.copyfile(self._training_metadata_path, tmp))
         self.model.save_weights(self._weights_path)
-        with open(self._training_metadata_path, "w") as f:
+        with atomic_open(self._training_metadata_path, "w") as f:
             f.write(json.dumps({"epoch": self._current_epoch, "batch": self._last_batch_seen}))
 
     def _should_save_on_batch(self, batch: int) -> bool:
