@@ -335,3 +335,165 @@ def test_keras_jit_compiled_update_is_within_an_ulp_or_two(keras, config_id):
     )
     LARGEST[f"{config_id} (jit)"] = max(worst, worst_variable)
     assert worst < 5e-7 and worst_variable < 5e-7, (worst, worst_variable)
+
+
+BAD_ARGUMENTS = [
+    ("Adam", {"gradient_accumulation_steps": 1}, ValueError,
+     r"Adam: `gradient_accumulation_steps` must be an integer >= 2\. Received: "
+     r"gradient_accumulation_steps=1$"),
+    ("SGD", {"gradient_accumulation_steps": 2.5}, ValueError, "must be an integer >= 2"),
+    ("SGD", {"gradient_accumulation_steps": True}, ValueError, "must be an integer >= 2"),
+    ("Adam", {"use_ema": True, "ema_momentum": 1.5}, ValueError,
+     r"Adam: expected ema_momentum in \[0\.0, 1\.0\], received ema_momentum=1\.5"),
+    ("Adam", {"use_ema": True, "ema_momentum": -0.1}, ValueError, "expected ema_momentum in"),
+    ("Adam", {"ema_momentum": "high"}, TypeError, "expected ema_momentum to be a number"),
+    ("Lion", {"use_ema": True, "ema_overwrite_frequency": 0}, ValueError,
+     r"Lion: `ema_overwrite_frequency` must be an integer >= 1 or None\. Received: "
+     r"ema_overwrite_frequency=0"),
+    ("Lion", {"use_ema": True, "ema_overwrite_frequency": 1.5}, ValueError,
+     "must be an integer >= 1 or None"),
+    ("Nadam", {"loss_scale_factor": 0.0}, ValueError, "Nadam: expected loss_scale_factor > 0"),
+    ("Nadam", {"loss_scale_factor": -2.0}, ValueError, "expected loss_scale_factor >= 0"),
+    ("Adamax", {"beta": 0.9}, ValueError, r"Adamax: argument\(s\) not recognized: \{'beta'"),
+    ("Adam", {"beta_1": 1.0}, ValueError, r"Adam: expected beta_1 in \[0\.0, 1\.0\)"),
+    ("AdamW", {"beta_2": -0.5}, ValueError, r"AdamW|Adam: expected beta_2 in \[0\.0, 1\.0\)"),
+    ("Nadam", {"beta_2": 1.0}, ValueError, r"Nadam: expected beta_2 in \[0\.0, 1\.0\)"),
+    ("Adamax", {"beta_1": -0.1}, ValueError, r"Adamax: expected beta_1 in"),
+    ("Adamax", {"beta_2": 1.5}, ValueError, r"Adamax: expected beta_2 in \[0\.0, 1\.0\]"),
+    ("Lion", {"beta_1": 0.0}, ValueError,
+     r"Lion: argument `beta_1` must be in the \[0, 1\] range\. Otherwise, the optimizer "
+     r"degenerates to SignSGD\. Received: beta_1=0\.0\."),
+    ("Lion", {"beta_1": 1.5}, ValueError, "degenerates to SignSGD"),
+    ("Lion", {"beta_2": 2.0}, ValueError, r"Lion: expected beta_2 in"),
+    ("Adadelta", {"rho": 1.5}, ValueError, r"Adadelta: expected rho in \[0\.0, 1\.0\]"),
+    ("Adadelta", {"epsilon": -1e-7}, ValueError, "Adadelta: expected epsilon >= 0"),
+    ("AdamW", {"weight_decay": None}, ValueError,
+     r"AdamW: argument `weight_decay` must be a float\. Received: weight_decay=None"),
+    ("Ftrl", {"initial_accumulator_value": -0.1}, ValueError,
+     r"Ftrl: `initial_accumulator_value` needs to be positive or zero\. Received: "
+     r"initial_accumulator_value=-0\.1\."),
+    ("Ftrl", {"learning_rate_power": 0.5}, ValueError,
+     r"`learning_rate_power` needs to be negative or zero\. Received: learning_rate_power=0\.5"),
+    ("Ftrl", {"l1_regularization_strength": -1.0}, ValueError,
+     "`l1_regularization_strength` needs to be positive or zero"),
+    ("Ftrl", {"l2_regularization_strength": -1.0}, ValueError,
+     "`l2_regularization_strength` needs to be positive or zero"),
+    ("Ftrl", {"l2_shrinkage_regularization_strength": -1.0}, ValueError,
+     "`l2_shrinkage_regularization_strength` needs to be positive or zero"),
+    ("Ftrl", {"beta": -1.0}, ValueError, "`beta` needs to be positive or zero"),
+    ("Ftrl", {"l1_regularization_strength": "x"}, TypeError,
+     "Ftrl: expected l1_regularization_strength to be a number"),
+]
+
+
+@pytest.mark.parametrize(("class_name", "kwargs", "error", "match"), BAD_ARGUMENTS)
+def test_bad_arguments(class_name, kwargs, error, match):
+    with pytest.raises(error, match=match):
+        getattr(optimizers, class_name)(**kwargs)
+
+
+def test_ema_momentum_is_only_checked_with_use_ema():
+    assert optimizers.Adam(ema_momentum=1.5).ema_momentum == 1.5  # as Keras: unused
+
+
+def test_keras_2_decay_argument_warns_and_is_ignored():
+    with pytest.warns(UserWarning, match="Argument `decay` is no longer supported"):
+        opt = optimizers.SGD(decay=0.01)
+    assert "decay" not in opt.get_config()
+
+
+def test_load_variables_checks_everything_before_assigning():
+    opt = optimizers.Adam(use_ema=True)
+    with pytest.raises(ValueError, match=r"Adam\.load_variables: the optimizer is not built"):
+        opt.load_variables([])
+    weights = [np.zeros((2, 3), np.float32), np.zeros(3, np.float32)]
+    opt.build(weights, names=["dense/kernel", "dense/bias"])
+    good = [a.copy() + 1 for a in opt.variables]
+    with pytest.raises(ValueError, match=r"expected 8 variables \(\['iteration', "
+                       r"'learning_rate', 'dense_kernel_average', .*\]\), received 7"):
+        opt.load_variables(good[:-1])
+    bad = [*good[:4], np.zeros(4, np.float32), *good[5:]]
+    with pytest.raises(ValueError, match=r"variable 4 'dense_kernel_momentum' has shape "
+                       r"\(2, 3\), received shape \(4,\)"):
+        opt.load_variables(bad)
+    bad = [np.array(1.5), *good[1:]]
+    with pytest.raises(ValueError, match=r"variable 0 'iteration' has dtype int32, received "
+                       r"dtype float64"):
+        opt.load_variables(bad)
+    bad = [*good[:2], good[2].astype(np.int64), *good[3:]]
+    with pytest.raises(ValueError, match="'dense_kernel_average' has dtype float32, received"):
+        opt.load_variables(bad)
+    with pytest.raises(ValueError, match="'iteration' must be >= 0, received -1"):
+        opt.load_variables([np.array(-1), *good[1:]])
+    # nothing was assigned by the failed calls
+    assert opt.iterations == 0 and all(not a.any() for a in opt.variables[2:])
+    opt.load_variables(good)
+    assert opt.iterations == 1 and opt.learning_rate == float(np.float32(0.001) + 1)
+    assert all((a == 1).all() for a in opt.variables[2:])
+
+
+def test_build_and_finalize_errors():
+    opt = optimizers.SGD(momentum=0.5, use_ema=True)
+    with pytest.raises(ValueError, match=r"SGD\.build: received 1 weights but 2 names"):
+        opt.build([np.zeros(2)], names=["a", "b"])
+    with pytest.raises(TypeError, match=r"SGD\.build: weight 0 must be a float numpy array"):
+        opt.build([[0.0, 1.0]])
+    with pytest.raises(ValueError, match=r"length of model variables \(1\) to override does "
+                       r"not match .* stored in the optimizer \(0\)"):
+        opt.finalize_variable_values([np.zeros(2)])
+    opt.build([np.zeros(2)])
+    opt.build([np.zeros(5)])  # a second build does nothing, as in Keras
+    assert opt.variables[-1].shape == (2,)
+    with pytest.raises(ValueError, match="built for weights"):
+        opt.finalize_variable_values([np.zeros(3)])
+    plain = optimizers.SGD()
+    w = [np.ones(2)]
+    plain.finalize_variable_values(w)  # without EMA: nothing to do
+    assert (w[0] == 1).all()
+
+
+def test_a_serialized_function_learning_rate_is_refused():
+    config = optimizers.SGD(learning_rate=lambda: 0.1).get_config()
+    with pytest.raises(ValueError, match=r"SGD\.from_config: the learning rate is a "
+                       r"serialized Python function \('<lambda>'\); npylstm never runs code"):
+        optimizers.get({"class_name": "SGD", "config": config})
+
+
+def test_ema_and_accumulation_by_hand():
+    # SGD lr 1, accumulation 2, EMA momentum 0.5 overwriting every update:
+    # step 1 (raw 0): acc = g1 = 2; iterations 0 -> EMA momentum 0: avg = w = 1
+    # step 2 (raw 1): g = (4 + 2) / 2 = 3 -> w = -2; iterations still 0: avg = w = -2;
+    #                 (0 + 1) % 1 == 0: w = avg = -2
+    # step 3 (raw 2): acc = 1; iterations 1: avg = 0.5 * -2 + 0.5 * -2 = -2
+    # step 4 (raw 3): g = (3 + 1) / 2 = 2 -> w = -4; avg = 0.5 * -2 + 0.5 * -4 = -3; w = -3
+    opt = optimizers.SGD(1.0, use_ema=True, ema_momentum=0.5, ema_overwrite_frequency=1,
+                         gradient_accumulation_steps=2)
+    w = [np.array([1.0])]
+    seen = []
+    for g in (2.0, 4.0, 1.0, 3.0):
+        opt.apply(w, [np.array([g])])
+        seen.append((float(w[0][0]), opt.iterations))
+    assert seen == [(1.0, 0), (-2.0, 1), (-2.0, 1), (-3.0, 2)]
+    assert opt.variables[0] == 4  # Keras's raw iteration count is what is stored
+
+
+def test_loss_scale_factor_by_hand():
+    opt = optimizers.SGD(0.5, loss_scale_factor=4.0)
+    assert opt.scale_loss(3.0) == 12.0 and optimizers.SGD().scale_loss(3.0) == 3.0
+    w = [np.array([1.0])]
+    opt.apply(w, [np.array([8.0])])  # the gradient of the scaled loss: 8 / 4 = 2
+    assert w[0][0] == 1.0 - 0.5 * 2.0
+
+
+def test_float64_weights_by_hand():
+    # Adamax in float64, two steps (t = 1, 2), lr 0.1, beta_1 0.5, beta_2 0.5, eps 0:
+    # t=1, g=2: m = 1, u = 2, w = 1 - 0.1 * 1 / (0.5 * 2) = 0.9
+    # t=2, g=-1: m = 1 + (-1 - 1) * 0.5 = 0, u = max(1, 1) = 1, w = 0.9
+    # t=3, g=4: m = 2, u = 4, w = 0.9 - 0.1 * 2 / (0.875 * 4)
+    opt = optimizers.Adamax(0.1, beta_1=0.5, beta_2=0.5, epsilon=0.0)
+    w = [np.array([1.0])]
+    for g in (2.0, -1.0, 4.0):
+        opt.apply(w, [np.array([g])])
+    lr = float(np.float32(0.1))  # Keras's float32 learning-rate variable
+    assert w[0].dtype == np.float64
+    np.testing.assert_allclose(w[0], [1 - lr - lr * 2 / (0.875 * 4)], rtol=1e-15)

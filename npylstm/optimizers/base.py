@@ -170,7 +170,11 @@ class Optimizer(VariablesMixin):
             None if gradient_accumulation_steps is None else int(gradient_accumulation_steps)
         )
         self.use_ema = bool(use_ema)
-        self.ema_momentum = _check_float(owner, "ema_momentum", ema_momentum, 0.0, 1.0)
+        # Keras checks the range only with use_ema (the value is unused otherwise)
+        self.ema_momentum = _check_float(
+            owner, "ema_momentum", ema_momentum, 0.0 if use_ema else -np.inf,
+            1.0 if use_ema else None,
+        )
         if ema_overwrite_frequency is not None and (
             isinstance(ema_overwrite_frequency, bool)
             or not isinstance(ema_overwrite_frequency, int | np.integer)
