@@ -153,10 +153,10 @@ def read_array(path: str | os.PathLike, option: str = "--input", integer: bool =
     source = source or f"{option} '{path}'"
     suffix = path.suffix.lower()
     if suffix == ".npy":
-        from ..io.arrays import KIND_NAMES, read_npy
+        from ..io.arrays import read_npy
 
         try:  # header first: dtype kind and size checked before the data is read
-            array = read_npy(path, kinds="".join(KIND_NAMES))
+            array = read_npy(path)
         except ValueError as exc:
             raise CLIError(f"{option} {one_line(exc)}") from exc
     elif suffix == ".csv":

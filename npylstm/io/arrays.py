@@ -74,10 +74,11 @@ def read_npy_stream(stream, what: str, available: int, kinds: str = _NUMBERS) ->
     """
     shape, fortran_order, dtype = _header(stream, what)
     if dtype.hasobject or dtype.kind not in kinds:
-        allowed = ", ".join(KIND_NAMES[k] for k in kinds)
+        allowed = ("real numbers" if set(kinds) <= set(_NUMBERS)
+                   else ", ".join(KIND_NAMES[k] for k in kinds))
+        never = "; object arrays are never unpickled" if dtype.hasobject else ""
         raise ValueError(f"{what} holds {KIND_NAMES.get(dtype.kind, dtype.kind)} (dtype "
-                         f"{dtype}): expected {allowed}" + (
-                             "; object arrays are never unpickled" if dtype.hasobject else ""))
+                         f"{dtype}): expected {allowed}{never}")
     try:
         nbytes = check_array(shape, dtype.itemsize, what)
     except KerasFileError as exc:
@@ -114,6 +115,8 @@ def read_npy(path: str | os.PathLike, kinds: str = _NUMBERS) -> np.ndarray:
     path = Path(path)
     _regular(path, ".npy file")
     size = path.stat().st_size
+    if size == 0:
+        raise ValueError(f"'{path}' is empty, not a .npy array")
     check_size(size, "MAX_FILE_BYTES", f"'{path}'")
     with open(path, "rb") as stream:
         return read_npy_stream(stream, f"'{path}'", size, kinds)
