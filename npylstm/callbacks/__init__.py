@@ -18,6 +18,7 @@ from .checkpoint import BackupAndRestore, ModelCheckpoint
 from .csv_logger import CSVLogger
 from .history import EarlyStopping, History, TerminateOnNaN
 from .lambda_callback import LambdaCallback
+from .learning_rate import LearningRateScheduler, ReduceLROnPlateau
 from .monitor import MonitorCallback
 from .progbar import ProgbarLogger
 
@@ -29,8 +30,10 @@ __all__ = [
     "EarlyStopping",
     "History",
     "LambdaCallback",
+    "LearningRateScheduler",
     "ModelCheckpoint",
     "MonitorCallback",
     "ProgbarLogger",
+    "ReduceLROnPlateau",
     "TerminateOnNaN",
 ]
