@@ -340,6 +340,8 @@ class Trainer:
         self.stop_training = False
         self.stop_reason = None
         callback_list.on_train_begin()
+        # a callback may choose the first epoch (BackupAndRestore), as in Keras
+        initial_epoch = getattr(self, "_initial_epoch", None) or initial_epoch
         epoch_logs: dict[str, float] = {}
         finished = False
         try:
