@@ -497,3 +497,79 @@ def test_float64_weights_by_hand():
     lr = float(np.float32(0.1))  # Keras's float32 learning-rate variable
     assert w[0].dtype == np.float64
     np.testing.assert_allclose(w[0], [1 - lr - lr * 2 / (0.875 * 4)], rtol=1e-15)
+
+
+FLOAT64_CONFIGS = ["sgd_nesterov_accumulate", "adam_ema_overwrite", "adamw_amsgrad", "nadam",
+                   "adamax_custom", "adadelta_custom", "ftrl_all", "lion_custom",
+                   "adagrad_ema_accumulate", "rmsprop_accumulate_clipnorm"]
+# (no schedule here: under JAX's x64 mode Keras's schedules compute in float64, which
+# Keras never does in its default mode, the only one where float32 is what it computes)
+
+_FLOAT64_CHILD = """
+import sys
+import jax
+jax.config.update("jax_enable_x64", True)
+import numpy as np
+import keras
+sys.path.insert(0, sys.argv[1])
+import test_optimizers_keras as t
+out = {}
+for cid in sys.argv[3:]:
+    class_name, kwargs = t.CONFIGS[cid]
+    kwargs = t.library_kwargs(keras.optimizers.schedules, kwargs)
+    weights, grads = t.make_problem(seed=len(cid))
+    opt = getattr(keras.optimizers, class_name)(**kwargs)
+    variables = [keras.Variable(w.astype(np.float64)) for w in weights]
+    for step, step_grads in enumerate(grads):
+        opt.apply_gradients(zip([g.astype(np.float64) for g in step_grads], variables))
+        for i, v in enumerate(variables):
+            out[f"{cid}/{step}/{i}"] = np.asarray(v.value)
+    for i, v in enumerate(opt.variables):
+        out[f"{cid}/variable/{i}"] = np.asarray(v.value)
+np.savez(sys.argv[2], **out)
+"""
+
+
+@pytest.fixture(scope="module")
+def keras_float64(keras, tmp_path_factory):
+    """Keras's float64 trajectories: JAX's x64 mode must be set before anything runs, so
+    Keras runs them in a child process."""
+    import os
+    import subprocess
+    import sys
+
+    path = tmp_path_factory.mktemp("float64") / "keras.npz"
+    tests_dir = os.path.dirname(os.path.abspath(__file__))
+    result = subprocess.run(
+        [sys.executable, "-c", _FLOAT64_CHILD, tests_dir, str(path), *FLOAT64_CONFIGS],
+        capture_output=True, text=True, timeout=600,
+        env={**os.environ, "KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu"},
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    with np.load(path) as data:
+        return dict(data)
+
+
+@pytest.mark.slow
+@pytest.mark.keras
+@pytest.mark.parametrize("config_id", FLOAT64_CONFIGS)
+def test_float64_steps_match_keras_x64(keras_float64, config_id):
+    class_name, config_kwargs = CONFIGS[config_id]
+    kwargs = library_kwargs(optimizers.schedules, config_kwargs)
+    weights, grads = make_problem(seed=len(config_id))
+    ours = getattr(optimizers, class_name)(**kwargs)
+    our_weights = [w.astype(np.float64) for w in weights]
+    worst = 0.0
+    for step, step_grads in enumerate(grads):
+        ours.apply(our_weights, [g.astype(np.float64) for g in step_grads])
+        for i, w in enumerate(our_weights):
+            theirs = keras_float64[f"{config_id}/{step}/{i}"]
+            assert w.dtype == theirs.dtype == np.float64
+            worst = max(worst, relative_difference(w, theirs))
+    k_variables = [keras_float64[f"{config_id}/variable/{i}"] for i in range(len(ours.variables))]
+    assert f"{config_id}/variable/{len(ours.variables)}" not in keras_float64
+    assert [(a.shape, a.dtype) for a in ours.variables] == [(a.shape, a.dtype) for a in k_variables]
+    worst = max(worst, *(relative_difference(a, b) for a, b in zip(ours.variables, k_variables,
+                                                                    strict=True)))
+    LARGEST[f"{config_id} (float64)"] = worst
+    assert worst < 1e-14, worst
