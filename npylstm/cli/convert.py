@@ -26,16 +26,18 @@ _DST_KINDS = {
     ".json": "JSON model config (keras.models.model_from_json reads it; no weights)",
     ".npz": "PyTorch-style nn.LSTM / nn.GRU state dict (.npz)",
     ".pt": "PyTorch nn.LSTM / nn.GRU state dict (.pt)",
+    ".onnx": "ONNX model (ONNX Runtime runs it; the onnx extra)",
 }
 
 
 def _dst_kind(path: Path) -> str:
     name = path.name.lower()
-    for suffix in (".weights.h5", ".keras", ".h5", ".json", ".npz", ".pt"):
+    for suffix in (".weights.h5", ".keras", ".h5", ".json", ".npz", ".pt", ".onnx"):
         if name.endswith(suffix):
             return suffix
     raise CLIError(
-        f"DST '{path}': expected a name ending in .keras, .weights.h5, .h5, .json, .npz or .pt"
+        f"DST '{path}': expected a name ending in .keras, .weights.h5, .h5, .json, .npz, .pt "
+        "or .onnx"
     )
 
 
@@ -85,6 +87,14 @@ def cmd_convert(args) -> int:
                        ".weights.h5 or .json instead")
     if kind == ".json":
         _write_json_config(model, dst)
+    elif kind == ".onnx":
+        try:
+            io.export_onnx(model, dst)
+        except ImportError as exc:
+            raise CLIError(f"writing '{dst}' needs the onnx package: pip install "
+                           "'npylstm[onnx]'") from exc
+        except io.OnnxExportError as exc:
+            raise CLIError(f"DST '{dst}': {exc}") from exc
     elif kind == ".keras" or (kind == ".h5" and not args.weights_only):
         io.save_model(model, dst)
     elif kind in (".weights.h5", ".h5"):

@@ -16,6 +16,8 @@ legacy ``.h5`` model      ``model_config`` attribute + ``model_weights/<layer>/`
 Keras 3)                  ``weight_names`` attributes, ``keras_version``
 legacy ``.h5`` weights    the ``model_weights`` group above, at the root          yes    yes
 ``.npz`` / ``.pt``        PyTorch ``nn.LSTM`` state dicts (``weight_ih_l0`` ...)  yes    yes
+``.onnx``                 ONNX graph (opset 14+, default 17): LSTM/GRU/RNN        yes    yes
+                          operators + standard ops; ``keras_config`` metadata
 ========================  ======================================================  =====  =====
 
 The plain data is a :class:`ModelFile`: the model config in Keras 3's form (a dict, the
@@ -31,7 +33,8 @@ Modules: :mod:`~npylstm.io.model_file` (the data, errors, versions),
 (configs against the layer registry, Keras 2 <-> 3), :mod:`~npylstm.io.keras3` and
 :mod:`~npylstm.io.legacy_h5` (the two HDF5 layouts, each walking every layer's variable
 tree), :mod:`~npylstm.io.files` (which kind a file is; reading any of them),
-:mod:`~npylstm.io.torch` (state dicts, without importing torch).
+:mod:`~npylstm.io.torch` (state dicts, without importing torch), :mod:`~npylstm.io.onnx`
+(ONNX export and import; ``onnx`` is imported only when they run).
 
 Safety
 ------
@@ -88,6 +91,8 @@ from .model_file import (
     ModelFile,
     keras_major_version,
 )
+from .onnx import ExportError as OnnxExportError
+from .onnx import OnnxImportError, export_onnx, import_onnx
 from .torch import (
     TorchModule,
     from_torch_state_dict,
@@ -115,10 +120,14 @@ __all__ = [
     "ConfigRequiredError",
     "KerasFileError",
     "ModelFile",
+    "OnnxExportError",
+    "OnnxImportError",
     "TorchModule",
+    "export_onnx",
     "file_kind",
     "from_keras",
     "from_torch_state_dict",
+    "import_onnx",
     "keras_major_version",
     "load_any",
     "load_model",
