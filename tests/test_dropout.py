@@ -78,6 +78,122 @@ def test_dropout_config_matches_keras(keras):
         0.3, seed=4, name="d").get_config()
 
 
+# -- Dropout(noise_shape) ----------------------------------------------------------------
+def _constant_along(y, axis) -> bool:
+    return bool((y == y.take([0], axis=axis)).all())
+
+
+@pytest.mark.parametrize(("noise_shape", "mask_shape", "shared"), [
+    ((None, 1, None), (6, 1, 5), (1,)),  # one mask per sequence, the same at every step
+    ((6, 7, 1), (6, 7, 1), (2,)),  # one draw per (sample, step), shared by the features
+    ((1, None, None), (1, 7, 5), (0,)),
+    ((None, 1, 1), (6, 1, 1), (1, 2)),
+    ((None, None, None), (6, 7, 5), ()),
+])
+def test_dropout_noise_shape_draws_the_mask_in_it_and_broadcasts(noise_shape, mask_shape,
+                                                                 shared):
+    x = np.random.default_rng(0).normal(size=(6, 7, 5)).astype("float32") + 5.0  # no zeros
+    layer = Dropout(0.5, noise_shape=noise_shape, seed=3)
+    y, cache = layer.forward(x, training=True)
+    assert cache.mask.shape == mask_shape
+    np.testing.assert_array_equal(y, x * np.broadcast_to(cache.mask, x.shape))
+    kept = y / x  # 0 or 1 / (1 - 0.5), constant along the shared axes
+    np.testing.assert_allclose(np.unique(kept), [0.0, 2.0], rtol=1e-6)
+    for axis in shared:
+        assert _constant_along(kept, axis), axis
+    for axis in set(range(3)) - set(shared):
+        assert not _constant_along(kept, axis), axis  # the other axes get their own draws
+    again = Dropout(0.5, noise_shape=noise_shape, seed=3)(x, training=True)
+    np.testing.assert_array_equal(again, y)  # the seed fixes the mask
+
+
+def test_keras_noise_shape_shares_the_same_axes(keras):
+    x = np.full((6, 7, 5), 2.0, dtype="float32")
+    y = np.asarray(keras.layers.Dropout(0.5, noise_shape=(None, 1, None), seed=1)(
+        x, training=True))
+    assert _constant_along(y, 1) and not _constant_along(y, 0) and not _constant_along(y, 2)
+    np.testing.assert_allclose(np.unique(y), [0.0, 4.0])  # as ours: x / (1 - rate) or 0
+
+
+def test_dropout_noise_shape_backward_matches_central_differences():
+    x = np.random.default_rng(1).normal(size=(3, 4, 2))  # float64
+    dy = np.random.default_rng(2).normal(size=(3, 4, 2))
+    layer = Dropout(0.4, noise_shape=(None, 1, None), dtype="float64")
+
+    def forward():  # the same mask at every call: a freshly seeded generator
+        return layer.forward(x, training=True, rng=np.random.default_rng(5))
+
+    y, cache = forward()
+    assert cache.mask.shape == (3, 1, 2) and (cache.mask == 0).any()
+    dx, grads = layer.backward(dy, cache)
+    assert grads == []
+    expected = central_difference(lambda: float(np.sum(forward()[0] * dy)), x)
+    np.testing.assert_allclose(dx, expected, rtol=1e-7, atol=1e-9)
+
+
+@pytest.mark.parametrize("noise_shape", [(None, 1, None), [2, 1], (None, None)])
+def test_dropout_noise_shape_config_matches_keras(keras, noise_shape):
+    ours = Dropout(0.3, noise_shape=noise_shape, seed=4, name="d").get_config()
+    assert ours == keras.layers.Dropout(0.3, noise_shape=noise_shape, seed=4,
+                                        name="d").get_config()
+    assert ours["noise_shape"] == tuple(noise_shape)  # Keras keeps a tuple
+    # from a file (JSON: a list) back to the same layer
+    again = Dropout.from_config({**ours, "noise_shape": list(noise_shape)})
+    assert again.get_config() == ours
+
+
+def test_dropout_noise_shape_in_keras_files_both_ways(keras, tmp_path):
+    import warnings
+
+    import npylstm
+
+    ours = npylstm.Sequential([npylstm.Input((4, 3)), Dropout(0.5, noise_shape=(None, 1, None)),
+                               npylstm.layers.Dense(2)])
+    ours.save(tmp_path / "ours.keras")
+    theirs = keras.saving.load_model(tmp_path / "ours.keras", compile=False)
+    assert theirs.layers[0].noise_shape == (None, 1, None)
+    with warnings.catch_warnings():  # Keras's saver calls Variable.__array__ (NumPy 2 warns)
+        warnings.filterwarnings("ignore", message="__array__ implementation doesn't accept")
+        theirs.save(tmp_path / "theirs.keras")
+    back = npylstm.load_model(tmp_path / "theirs.keras", compile=False)
+    assert back.layers[0].noise_shape == (None, 1, None)
+
+
+@pytest.mark.parametrize(("noise_shape", "message"), [
+    ("1, 2", r"expected noise_shape to be a tuple or list of positive ints and Nones, "
+             r"received '1, 2'"),
+    (3, r"expected noise_shape to be a tuple or list"),
+    ((None, 0), r"expected noise_shape entries to be positive ints or None, received 0 at "
+                r"index 1"),
+    ((None, -2), r"received -2 at index 1"),
+    ((None, 1.0), r"received 1.0 at index 1"),
+    ((None, True), r"received True at index 1"),
+])
+def test_dropout_bad_noise_shape(noise_shape, message):
+    with pytest.raises(ValueError, match=r"Dropout 'drop': .*" + message):
+        Dropout(0.5, noise_shape=noise_shape, name="drop")
+
+
+def test_dropout_noise_shape_must_fit_the_input():
+    x = np.ones((2, 3, 4), dtype="float32")
+    with pytest.raises(ValueError, match=r"Dropout 'drop': noise_shape \(None, 1\) must have "
+                                         r"the input's rank 3, received an input of shape "
+                                         r"\(None, 3, 4\)"):  # checked when it builds
+        Dropout(0.5, noise_shape=(None, 1), name="drop")(x, training=True)
+    with pytest.raises(ValueError, match=r"Dropout 'drop': noise_shape \(None, 1, 4\) must "
+                                         r"have the input's rank 2, received an input of "
+                                         r"shape \(None, 4\)"):
+        Dropout(0.5, noise_shape=(None, 1, 4), name="drop").build((None, 4))
+    with pytest.raises(ValueError, match=r"noise_shape \(None, 2, 4\) does not broadcast to "
+                                         r"the input's shape \(None, 3, 4\)"):
+        Dropout(0.5, noise_shape=(None, 2, 4), name="drop")(x, training=True)
+    layer = Dropout(0.5, noise_shape=(None, 1, 4), name="drop")
+    layer(x)  # built for (None, 3, 4)
+    with pytest.raises(ValueError, match=r"noise_shape \(None, 1, 4\) does not broadcast to "
+                                         r"the input's shape \(2, 3, 5\)"):
+        layer.forward(np.ones((2, 3, 5), "float32"), training=True)
+
+
 @pytest.mark.parametrize("rate", [-0.1, 1.0, 1.5, "0.2", True])
 def test_dropout_rate_out_of_range(rate):
     with pytest.raises(ValueError, match=r"Dropout 'drop': expected rate in \[0, 1\), received"):
