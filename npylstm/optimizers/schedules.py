@@ -55,6 +55,20 @@ _f32 = np.float32
 _PI = _f32(math.pi)
 
 
+# XLA's float32 cos / pow / log (Keras's, under JAX) are nearer the correctly rounded value
+# than NumPy's float32 loops: computing in float64 and rounding once matches Keras more often.
+def _cos(x):
+    return _f32(np.cos(np.float64(x)))
+
+
+def _pow(x, y):
+    return _f32(np.power(np.float64(x), np.float64(y)))
+
+
+def _log(x):
+    return _f32(np.log(np.float64(x)))
+
+
 class LearningRateSchedule:
     """Base class: ``schedule(step) -> learning rate`` (Keras's ``LearningRateSchedule``).
 
@@ -131,7 +145,7 @@ class ExponentialDecay(LearningRateSchedule):
             p = _f32(step) / decay_steps
             if self.staircase:
                 p = np.floor(p)
-            return initial_learning_rate * np.power(decay_rate, p)
+            return initial_learning_rate * _pow(decay_rate, p)
 
     _KEYS = ("initial_learning_rate", "decay_steps", "decay_rate", "staircase", "name")
 
@@ -248,7 +262,7 @@ class PolynomialDecay(LearningRateSchedule):
             else:
                 global_step_recomp = np.minimum(global_step_recomp, decay_steps_recomp)
             p = global_step_recomp / decay_steps_recomp
-            return (initial_learning_rate - end_learning_rate) * np.power(
+            return (initial_learning_rate - end_learning_rate) * _pow(
                 _f32(1) - p, power
             ) + end_learning_rate
 
@@ -299,7 +313,7 @@ class InverseTimeDecay(LearningRateSchedule):
 def _cosine(step, decay_steps, decay_from_lr, alpha):
     """Keras's ``CosineDecay._decay_function`` in float32 (``alpha`` a Python float)."""
     completed_fraction = step / decay_steps
-    cosine_decayed = _f32(0.5) * (_f32(1.0) + np.cos(_PI * completed_fraction))
+    cosine_decayed = _f32(0.5) * (_f32(1.0) + _cos(_PI * completed_fraction))
     decayed = _f32(1 - alpha) * cosine_decayed + _f32(alpha)  # Python's 1 - alpha, as Keras
     return decay_from_lr * decayed
 
@@ -407,12 +421,12 @@ class CosineDecayRestarts(LearningRateSchedule):
                 completed_fraction = completed_fraction - i_restart
             else:
                 i_restart = np.floor(
-                    np.log(one - completed_fraction * (one - t_mul)) / np.log(t_mul)
+                    _log(one - completed_fraction * (one - t_mul)) / _log(t_mul)
                 )
-                sum_r = (one - np.power(t_mul, i_restart)) / (one - t_mul)
-                completed_fraction = (completed_fraction - sum_r) / np.power(t_mul, i_restart)
-            m_fac = np.power(m_mul, i_restart)
-            cosine_decayed = _f32(0.5) * m_fac * (one + np.cos(_PI * completed_fraction))
+                sum_r = (one - _pow(t_mul, i_restart)) / (one - t_mul)
+                completed_fraction = (completed_fraction - sum_r) / _pow(t_mul, i_restart)
+            m_fac = _pow(m_mul, i_restart)
+            cosine_decayed = _f32(0.5) * m_fac * (one + _cos(_PI * completed_fraction))
             decayed = (one - alpha) * cosine_decayed + alpha
             return initial_learning_rate * decayed
 
