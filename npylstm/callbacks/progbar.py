@@ -150,7 +150,8 @@ class ProgbarLogger(Callback):
 
     def _begin(self) -> None:
         self._stop()
-        self._start = self._last = time.perf_counter()
+        self._start = time.perf_counter()
+        self._last = float("-inf")  # Keras: the first update is always drawn
         self._seen = 0
         self._active = True
         if self.verbose == 1 and self._is_dynamic():
@@ -165,10 +166,10 @@ class ProgbarLogger(Callback):
             self._task = self._progress.add_task("steps", total=self.target, logs="",
                                                  per_step="")
 
-    def _line(self, current: int, logs: dict, final: bool) -> str:
+    def _line(self, current: int, logs: dict, final: bool, now: float) -> str:
         """Keras's text: ``3/3 - 0s - 1ms/step - loss: ...`` (verbose 2) or
         ``3/3 0s 1ms/step - loss: ...`` (verbose 1; the ETA instead while running)."""
-        elapsed = time.perf_counter() - self._start
+        elapsed = now - self._start
         count = (f"{current:{len(str(self.target))}d}/{self.target}" if self.target
                  else f"{current:7d}/Unknown")
         per_step = _per_step(elapsed, current)
@@ -196,7 +197,7 @@ class ProgbarLogger(Callback):
         now = time.perf_counter()
         if now - self._last >= 0.05:  # Keras's interval: one line per update at most
             self._last = now
-            self.console.print(self._line(self._seen, logs, False), highlight=False,
+            self.console.print(self._line(self._seen, logs, False, now), highlight=False,
                                soft_wrap=True)
 
     def _finish(self, logs) -> None:
@@ -212,8 +213,8 @@ class ProgbarLogger(Callback):
                                   logs=_format_logs(logs))
             self._stop()
         elif self.verbose in (1, 2):
-            self.console.print(self._line(self.target, logs, True), highlight=False,
-                               soft_wrap=True)
+            self.console.print(self._line(self.target, logs, True, time.perf_counter()),
+                               highlight=False, soft_wrap=True)
         self._active = False
 
     def _stop(self) -> None:

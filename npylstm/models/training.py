@@ -91,6 +91,7 @@ class Trainer:
         self.stop_training = False
         self.stop_reason: str | None = None
         self.history = None
+        self._initial_epoch = None  # set by BackupAndRestore; fit starts there (Keras)
         self._rng = np.random.default_rng(initializers._rng(None).integers(2**63))
 
     # -- compile ----------------------------------------------------------------------------
@@ -341,7 +342,7 @@ class Trainer:
         self.stop_reason = None
         callback_list.on_train_begin()
         # a callback may choose the first epoch (BackupAndRestore), as in Keras
-        initial_epoch = getattr(self, "_initial_epoch", None) or initial_epoch
+        initial_epoch = self._initial_epoch or initial_epoch
         epoch_logs: dict[str, float] = {}
         finished = False
         try:
