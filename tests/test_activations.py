@@ -434,8 +434,8 @@ def test_softmax_mask_matches_keras(keras):
 def test_prelu_bad_arguments_and_inputs():
     from npylstm.layers import PReLU
 
-    with pytest.raises(ValueError, match=r"PReLU 'p': alpha_constraint is not supported"):
-        PReLU(alpha_constraint="non_neg", name="p")
+    with pytest.raises(ValueError, match=r"PReLU 'p': alpha_constraint: Unknown constraint"):
+        PReLU(alpha_constraint="nonnegative", name="p")
     with pytest.raises(ValueError, match=r"PReLU 'p': expected shared_axes to be positive"):
         PReLU(shared_axes=[0], name="p")
     with pytest.raises(ValueError, match=r"PReLU 'p': expected an input shape .* with "

@@ -350,8 +350,8 @@ def test_conv_pool_lstm_model_predicts_and_trains_as_keras(keras, rng, tmp_path)
      r"strides > 1 is not supported with dilation_rate > 1"),
     ({"filters": 2, "kernel_size": 2, "padding": "full"}, r"expected padding in"),
     ({"filters": 2, "kernel_size": 2, "data_format": "nwc"}, r"expected data_format in"),
-    ({"filters": 2, "kernel_size": 2, "kernel_constraint": "non_neg"},
-     r"kernel_constraint is not supported yet"),
+    ({"filters": 2, "kernel_size": 2, "kernel_constraint": "nonnegative"},
+     r"kernel_constraint: Unknown constraint 'nonnegative'"),
 ])
 def test_conv1d_bad_arguments_name_the_layer(kwargs, message):
     with pytest.raises(ValueError, match=r"Conv1D 'c': " + message):

@@ -89,9 +89,9 @@ def test_bad_arguments_are_refused():
         with pytest.raises(ValueError, match=rf"Embedding 'e': expected {key} to be a positive "
                                              rf"integer, received {value!r}"):
             Embedding(name="e", **kwargs)
-    with pytest.raises(ValueError, match=r"Embedding 'e': embeddings_constraint is not "
-                                         r"supported yet"):
-        Embedding(5, 2, embeddings_constraint="non_neg", name="e")
+    with pytest.raises(ValueError, match=r"Embedding 'e': embeddings_constraint: Unknown "
+                                         r"constraint 'nonnegative'"):
+        Embedding(5, 2, embeddings_constraint="nonnegative", name="e")
     with pytest.raises(ValueError, match=r"Embedding 'e': expected mask_zero to be a bool"):
         Embedding(5, 2, mask_zero="yes", name="e")
     with pytest.raises(ValueError, match=r"Embedding 'e': config key 'lora_rank' = 4 is not "
