@@ -212,6 +212,16 @@ def test_scheduler_bad_schedules(data):
                   callbacks=[callbacks.LearningRateScheduler(lambda e, lr: float("nan"))])
 
 
+def test_scheduler_refuses_an_optimizer_on_a_schedule(data):
+    x, y = data
+    model = Sequential(_layers(npylstm.layers, Input))
+    model.compile(optimizers.SGD(schedules.CosineDecay(0.1, 10)), loss="mse")
+    cb = callbacks.LearningRateScheduler(lambda epoch, lr: lr)
+    with pytest.raises(ValueError, match=r"learning rate is the schedule CosineDecay\(.*cannot "
+                       "be set; create the optimizer with a float learning_rate"):
+        model.fit(x, y, verbose=0, callbacks=[cb])
+
+
 def test_auto_mode_on_an_unknown_metric_is_keras_error(data):
     x, y = data
     model = Sequential(_layers(npylstm.layers, Input))

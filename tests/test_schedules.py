@@ -268,3 +268,17 @@ def test_bad_serialized_configs(config, error, match):
 def test_get_refuses_other_objects():
     with pytest.raises(TypeError, match="expected a LearningRateSchedule or its serialized"):
         schedules.get(0.1)
+
+
+def test_optimizer_configs_with_a_schedule_both_ways(keras):
+    from npylstm import optimizers
+
+    ours = optimizers.Adam(schedules.CosineDecay(0.1, 10, warmup_target=0.2, warmup_steps=3))
+    config = json.loads(json.dumps(ours.get_config()))
+    theirs = keras.optimizers.Adam.from_config(config)
+    assert theirs._learning_rate.get_config() == ours._learning_rate.get_config()
+    keras_config = json.loads(json.dumps(keras.optimizers.Adam(
+        keras.optimizers.schedules.PolynomialDecay(0.1, 5, cycle=True)).get_config()))
+    back = optimizers.get({"class_name": "Adam", "config": keras_config})
+    assert isinstance(back._learning_rate, schedules.PolynomialDecay)
+    assert back.get_config()["learning_rate"] == keras_config["learning_rate"]

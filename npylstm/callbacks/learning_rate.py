@@ -16,6 +16,7 @@ import warnings
 
 import numpy as np
 
+from ..optimizers.schedules import LearningRateSchedule
 from .base import Callback
 from .monitor import MonitorCallback
 
@@ -185,6 +186,15 @@ class LearningRateScheduler(Callback):
         self.verbose = verbose
 
     def _update_optimizer_lr(self, optimizer, epoch):
+        fixed = getattr(optimizer, "_learning_rate", None)
+        if isinstance(fixed, LearningRateSchedule):
+            # Keras's setter raises a TypeError here, which its fallback to schedule(epoch)
+            # then hides behind the schedule's own TypeError
+            raise ValueError(
+                f"LearningRateScheduler: the optimizer's learning rate is the schedule "
+                f"{fixed!r}, which cannot be set; create the optimizer with a float "
+                "learning_rate to use LearningRateScheduler"
+            )
         try:  # Keras: the new API first, then schedule(epoch) on a TypeError
             learning_rate = float(optimizer.learning_rate)
             learning_rate = self.schedule(epoch, learning_rate)
