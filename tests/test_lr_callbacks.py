@@ -6,8 +6,10 @@ within 1e-4 relative, the final weights close); Keras's messages and warning; ba
 The rate drops inside the 5 epochs in both runs (asserted): ReduceLROnPlateau's
 ``min_delta`` is larger than any epoch-to-epoch change, so every epoch after the first
 counts as no improvement. Keras evaluates a schedule inside its XLA-compiled train step
-(constant divisions become reciprocal multiplications there), which moves the rates by up
-to ~1e-5 relative; the losses still agree far inside the 1e-4 asked for.
+(constant divisions become reciprocal multiplications there): measured when written, its
+jitted rates differ from ours by at most 3e-7 of the peak rate over 300 steps of every
+configuration in test_schedules.py. Largest differences measured here: loss 6.4e-8 and
+val_loss 9.5e-8 relative, final weights 1.3e-6 absolute; the logged learning rates equal.
 """
 
 from __future__ import annotations
