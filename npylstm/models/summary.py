@@ -212,16 +212,14 @@ def _nbytes(arrays) -> float:
 
 
 def _optimizer_arrays(model) -> list | None:
-    """A compiled model's optimizer variables once it has stepped (Keras: ``iteration``
-    (int32), ``learning_rate`` (float32), then the slots), else None."""
+    """A compiled model's optimizer variables once the optimizer is built (Keras's
+    ``optimizer.variables``: the iteration count, the learning rate unless a schedule sets
+    it, the slots, EMA / accumulation variables), else None."""
     optimizer = getattr(model, "optimizer", None)
     if not getattr(model, "compiled", False) or optimizer is None or \
-            getattr(optimizer, "_slots", None) is None:
+            not getattr(optimizer, "built", False):
         return None
-    import numpy as np
-
-    scalars = [np.zeros((), np.int32), np.zeros((), np.float32)]
-    return scalars + [a for slots in optimizer.slots for a in slots.values()]
+    return optimizer.variables
 
 
 # -- the table -----------------------------------------------------------------------------
