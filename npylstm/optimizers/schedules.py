@@ -4,13 +4,16 @@ mirror's version is the same).
 
 A schedule is called with the optimizer's iteration count and returns the learning rate
 for that step; an optimizer created with one evaluates it before every update, as
-Keras's ``BaseOptimizer._get_current_learning_rate`` does (through :func:`evaluate`, which
-refuses a non-finite rate, naming the schedule and the step).
+Keras's ``BaseOptimizer._get_current_learning_rate`` does. :func:`evaluate` is that call
+with a check: a NaN, infinite or negative rate is a ValueError naming the schedule and
+the step (Keras lets it through silently).
 
 Keras computes a schedule in the dtype of ``initial_learning_rate`` converted to a tensor:
 float32 for a Python float. Every formula here is float32 arithmetic in Keras's operation
-order, so the rates equal Keras's to the last bit or one (``cos``, ``log`` and ``pow`` are
-the platform's float32 functions, XLA's in Keras). Keras turns an integer
+order; ``cos``, ``log`` and ``pow`` are computed in float64 and rounded once, which is
+nearer XLA's float32 functions (Keras's, under JAX) than NumPy's float32 loops. The rates
+equal Keras's bit for bit or within a float32 ulp or two of the schedule's peak rate
+(tests/test_schedules.py says where and why). Keras turns an integer
 ``initial_learning_rate`` into an int32 tensor and computes in integers (``ExponentialDecay(1,
 10, 0.5)(5)`` is 0 there); this module computes in float32 whatever number is given.
 
