@@ -9,6 +9,7 @@ One module per optimizer (its update rule written once, as in ``keras/src/optimi
 from __future__ import annotations
 
 from .adadelta import Adadelta
+from .adafactor import Adafactor
 from .adagrad import Adagrad
 from .adam import Adam
 from .adamax import Adamax
@@ -22,14 +23,14 @@ from .sgd import SGD
 
 __all__ = [
     "Optimizer", "SGD", "Adam", "AdamW", "Nadam", "Adamax", "RMSprop", "Adagrad", "Adadelta",
-    "Ftrl", "Lion", "get", "names",
+    "Ftrl", "Lion", "Adafactor", "get", "names",
 ]
 
 
-_CLASSES = (SGD, Adam, AdamW, Nadam, Adamax, RMSprop, Adagrad, Adadelta, Ftrl, Lion)
+_CLASSES = (SGD, Adam, AdamW, Nadam, Adamax, RMSprop, Adagrad, Adadelta, Ftrl, Lion, Adafactor)
 _BY_NAME = {cls.__name__.lower(): cls for cls in _CLASSES}
 # Keras 3 optimizers this module does not implement (named in the error message).
-_KERAS_ONLY = ("adafactor", "muon", "schedulefreeadamw", "lossscaleoptimizer", "multioptimizer")
+_KERAS_ONLY = ("muon", "schedulefreeadamw", "lossscaleoptimizer", "multioptimizer")
 
 
 def names() -> list[str]:

@@ -31,6 +31,19 @@ class VariablesMixin:
     _slots: list[dict[str, np.ndarray]] | None
     _shapes: list[tuple[tuple[int, ...], np.dtype]] | None
 
+    def _create_slots(self, weights, names, raw_names):
+        """``(slots per weight, [(Keras name, array)] in Keras's order)``: by default
+        ``_slot_groups``, each created like ``add_optimizer_variables`` (Adafactor
+        overrides it)."""
+        slots: list[dict[str, np.ndarray]] = [{} for _ in weights]
+        order: list[tuple[str, np.ndarray]] = []
+        for group in self._slot_groups():
+            for w, n, s in zip(weights, names, slots, strict=True):
+                for slot_name, initial in group:
+                    s[slot_name] = np.full_like(w, initial)
+                    order.append((f"{n}_{slot_name}", s[slot_name]))
+        return slots, order
+
     def _build_extra(self, weights) -> list[tuple[str, np.ndarray]]:
         """Variables an optimizer creates after its slots (Nadam's ``u_product``)."""
         return []
@@ -76,6 +89,7 @@ class VariablesMixin:
         owner = type(self).__name__
         if names is None:
             names = ["variable"] * len(weights)
+        raw_names = [str(n).split("/")[-1] for n in names]  # Keras's variable.name
         names = [str(n).replace("/", "_").replace(":", "_") for n in names]
         if len(names) != len(weights):
             raise ValueError(
@@ -93,13 +107,8 @@ class VariablesMixin:
                 (f"{n}_gradient_accumulator", a)
                 for n, a in zip(names, self._accumulators, strict=True)
             ]
-        slots: list[dict[str, np.ndarray]] = [{} for _ in weights]
-        for group in self._slot_groups():
-            for w, n, s in zip(weights, names, slots, strict=True):
-                for slot_name, initial in group:
-                    s[slot_name] = np.full_like(w, initial)
-                    order.append((f"{n}_{slot_name}", s[slot_name]))
-        order += self._build_extra(weights)
+        slots, slot_order = self._create_slots(weights, names, raw_names)
+        order += slot_order + self._build_extra(weights)
         self._slots = slots
         self._shapes = [(w.shape, w.dtype) for w in weights]
         self._order = order

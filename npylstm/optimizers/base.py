@@ -9,6 +9,7 @@ clipping, weight decay, EMA, gradient accumulation, loss scaling, variables in K
 1. the learning rate of this step: the float32 variable, ``schedule(iterations)`` (the raw
    step count, before the update) or ``callable()``;
 2. cast each gradient to its weight's dtype; with ``loss_scale_factor``, ``g / scale``;
+   (a division by a broadcast scalar is XLA's ``g * (1 / scale)``: :func:`xla_divide`)
 3. with ``gradient_accumulation_steps`` N: unless ``(raw + 1) % N == 0``, only
    ``acc = g + acc`` (weights and slots unchanged); on the N-th step
    ``g = (g + acc) * (1 / N)`` (XLA's form of Keras's ``/ N``),
@@ -52,7 +53,7 @@ import numpy as np
 
 from ._variables import VariablesMixin
 
-__all__ = ["Optimizer", "keras_power"]
+__all__ = ["Optimizer", "keras_power", "xla_divide", "xla_mean", "xla_sum"]
 
 
 def _check_float(
@@ -94,6 +95,42 @@ def keras_power(x, y):
     if x.dtype == np.float32:
         return np.power(x.astype(np.float64), np.float64(y)).astype(np.float32)
     return np.power(x, x.dtype.type(y))
+
+
+def xla_sum(x, axis=None, keepdims=False):
+    """``ops.sum`` as XLA adds on the CPU: a reduction of at most 32 elements goes
+    sequentially (``np.cumsum``'s order), which NumPy's pairwise ``np.sum`` does not; a
+    longer one is split by XLA in ways not reproduced here (``np.sum``, within an ulp or
+    two)."""
+    x = np.asarray(x)
+    if axis is None:
+        if x.size > 32 or x.size == 0:
+            return np.sum(x, dtype=x.dtype, keepdims=keepdims)
+        total = np.cumsum(x.reshape(-1), dtype=x.dtype)[-1]
+        return total.reshape((1,) * x.ndim) if keepdims else total
+    if x.shape[axis] > 32 or x.shape[axis] == 0:
+        return np.sum(x, axis=axis, dtype=x.dtype, keepdims=keepdims)
+    total = np.take(np.cumsum(x, axis=axis, dtype=x.dtype), [-1], axis=axis)
+    return total if keepdims else np.squeeze(total, axis=axis)
+
+
+def xla_mean(x, axis=None, keepdims=False):
+    """``ops.mean``: :func:`xla_sum` times the reciprocal of the count (XLA's rewrite of
+    the division by a constant)."""
+    x = np.asarray(x)
+    count = x.size if axis is None else x.shape[axis]
+    f = x.dtype.type
+    return xla_sum(x, axis, keepdims) * (f(1) / f(count))
+
+
+def xla_divide(x, y):
+    """``x / y`` as XLA computes it when ``y`` is broadcast (a scalar, or a size-1 axis):
+    as the product with the reciprocal, ``x * (1 / y)`` (XLA's algebraic simplifier); an
+    element-wise division of equal shapes stays a division."""
+    x, y = np.asarray(x), np.asarray(y, dtype=np.asarray(x).dtype)
+    if y.shape == x.shape:
+        return x / y
+    return x * (x.dtype.type(1) / y)
 
 
 def _is_schedule(value) -> bool:
@@ -304,7 +341,7 @@ class Optimizer(VariablesMixin):
         ]
         with np.errstate(all="ignore"):  # NaN/inf propagate silently, as in Keras
             if self.loss_scale_factor is not None:
-                grads = [g / g.dtype.type(self.loss_scale_factor) for g in grads]
+                grads = [xla_divide(g, self.loss_scale_factor) for g in grads]
             steps = self.gradient_accumulation_steps
             if steps:
                 accumulators = self._accumulators
@@ -387,8 +424,8 @@ class Optimizer(VariablesMixin):
     def _clip_by_norm(self, g: np.ndarray) -> np.ndarray:
         """``g * c / max(||g||, c)``, in Keras's operation order."""
         c = g.dtype.type(self.clipnorm)
-        l2norm = np.sqrt(np.sum(np.square(g), dtype=g.dtype))
-        return (g * c) / np.maximum(l2norm, c)
+        l2norm = np.sqrt(xla_sum(np.square(g)))
+        return xla_divide(g * c, np.maximum(l2norm, c))
 
     @property
     def slots(self) -> list[dict[str, np.ndarray]]:
@@ -451,8 +488,8 @@ class Optimizer(VariablesMixin):
 def _clip_by_global_norm(grads: list[np.ndarray], clip_norm: float) -> list[np.ndarray]:
     """Keras's ``clip_by_global_norm``: ``scale = c * min(1/||G||, 1/c)`` (NaN for inf/NaN)"""
     dtype = np.result_type(*grads)
-    squared = np.stack([np.sum(np.square(g), dtype=g.dtype) for g in grads]).astype(dtype)
-    norm = np.sqrt(np.sum(squared, dtype=dtype))
+    squared = np.stack([xla_sum(np.square(g)) for g in grads]).astype(dtype)
+    norm = np.sqrt(xla_sum(squared))
     c = dtype.type(clip_norm)
     scale = c * np.minimum(dtype.type(1) / norm, dtype.type(1.0 / clip_norm)) + (norm - norm)
     return [g * scale.astype(g.dtype) for g in grads]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import Optimizer, _check_float, keras_power
+from .base import Optimizer, _check_float, keras_power, xla_divide
 
 
 class Ftrl(Optimizer):
@@ -88,10 +88,10 @@ class Ftrl(Optimizer):
         l2_reg = f(self.l2_regularization_strength) + f(self.beta) / (f(2.0) * lr)
         grad_to_use = grad + f(2 * self.l2_shrinkage_regularization_strength) * weight
         new_accum = accum + np.square(grad)
-        linear += grad_to_use - (
-            (keras_power(new_accum, power) - keras_power(accum, power)) / lr
+        linear += grad_to_use - xla_divide(
+            keras_power(new_accum, power) - keras_power(accum, power), lr
         ) * weight
-        quadratic = keras_power(new_accum, power) / lr + f(2) * l2_reg
+        quadratic = xla_divide(keras_power(new_accum, power), lr) + f(2) * l2_reg
         l1 = self.l1_regularization_strength
         linear_clipped = np.clip(linear, f(-l1), f(l1))
         weight[...] = (linear_clipped - linear) / quadratic

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import Optimizer, _check_float, keras_power
+from .base import Optimizer, _check_float, keras_power, xla_divide
 
 
 class Nadam(Optimizer):
@@ -79,10 +79,10 @@ class Nadam(Optimizer):
         m, v = slots["momentum"], slots["velocity"]
         m += (grad - m) * (f(1) - beta_1)
         v += (np.square(grad) - v) * (f(1) - beta_2)
-        m_hat = (u_t_1 * m) / (f(1) - u_product_t_1) + ((f(1) - u_t) * grad) / (
-            f(1) - u_product_t
+        m_hat = xla_divide(u_t_1 * m, f(1) - u_product_t_1) + xla_divide(
+            (f(1) - u_t) * grad, f(1) - u_product_t
         )
-        v_hat = v / (f(1) - beta_2_power)
+        v_hat = xla_divide(v, f(1) - beta_2_power)
         weight -= (m_hat * lr) / (np.sqrt(v_hat) + f(self.epsilon))
 
     def get_config(self):
