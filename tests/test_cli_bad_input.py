@@ -157,7 +157,7 @@ CASES = [
     (["convert", "m.keras", "adir"], "npylstm convert: error: 'adir' is a directory; expected "
      "a file name to write"),
     (["convert", "m.keras", "out.txt"], "npylstm convert: error: DST 'out.txt': expected a "
-     "name ending in .keras, .weights.h5, .h5, .json, .npz or .pt"),
+     "name ending in .keras, .weights.h5, .h5, .json, .npz, .pt or .onnx"),
     (["convert", "trunc.keras", "out.npz"], "npylstm convert: error: 'trunc.keras' is "
      "truncated or corrupted (reading the zip directory): File is not a zip file"),
     # gates

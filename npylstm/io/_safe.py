@@ -22,6 +22,7 @@ component at a time with links refused, JSON with a size cap, and atomic writes.
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import os
 import re
@@ -163,12 +164,57 @@ def _corrupted(path: Path, exc: BaseException | str, what: str = "") -> KerasFil
 _H5_BUDGETS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
+def _global_heaps_loop(data) -> int | None:
+    """The offset of a global heap collection (``GCOL``, where HDF5 keeps variable-length
+    strings such as a legacy file's ``model_config``) on which libhdf5 2.0's
+    ``H5HG__cache_heap_deserialize`` would loop forever (a free-space entry of size 0
+    before the end), or None. Walks the collections as that function does."""
+    with memoryview(data) as view:
+        pos = data.find(b"GCOL")
+        while pos != -1:
+            if pos + 16 <= len(data) and data[pos + 4] == 1:
+                size = int.from_bytes(view[pos + 8: pos + 16], "little")
+                end, p = pos + size, pos + 16
+                while p + 16 <= min(end, len(data)):  # a smaller tail is free space
+                    index = int.from_bytes(view[p: p + 2], "little")
+                    length = int.from_bytes(view[p + 8: p + 16], "little")
+                    need = 16 + ((length + 7) & ~7) if index else length
+                    if need == 0:
+                        return pos
+                    p += need
+            pos = data.find(b"GCOL", pos + 4)
+    return None
+
+
+def _check_global_heaps(source, path: Path) -> None:
+    import mmap
+
+    try:
+        if isinstance(source, io.BytesIO):
+            offset = _global_heaps_loop(source.getbuffer().tobytes())
+        else:
+            with open(source, "rb") as handle:
+                if os.fstat(handle.fileno()).st_size == 0:
+                    return
+                with mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as data:
+                    offset = _global_heaps_loop(data)
+    except (OSError, ValueError, TypeError):
+        return  # h5py reports what is wrong with the file
+    if offset is not None:
+        raise KerasFileError(
+            f"'{path}' is truncated or corrupted (reading the HDF5 global heap at byte "
+            f"{offset}): a free-space entry of size 0, on which libhdf5 would loop forever"
+        )
+
+
 def _open_h5(source, path: Path) -> h5py.File:
+    _check_global_heaps(source, path)
     try:
         h5 = h5py.File(source, "r")
     except _READ_ERRORS as exc:
         raise _corrupted(path, exc, "the HDF5 superblock") from exc
-    _H5_BUDGETS[h5.id] = [0, 0, path]
+    with contextlib.suppress(TypeError):  # a damaged file's id may not hash
+        _H5_BUDGETS[h5.id] = [0, 0, path]
     return h5
 
 

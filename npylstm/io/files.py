@@ -1,5 +1,9 @@
 """Which kind of file a path is, from its content, and reading any Keras file into a
-:class:`~npylstm.io.model_file.ModelFile`."""
+:class:`~npylstm.io.model_file.ModelFile`.
+
+Every read below runs inside :func:`npylstm.io._safe._reading`: what a damaged file makes
+h5py, zipfile, zlib or json raise at any read (not only at open) becomes a
+:class:`KerasFileError` naming the path and what was being read."""
 
 from __future__ import annotations
 
@@ -9,7 +13,7 @@ import zipfile
 from collections.abc import Sequence
 from pathlib import Path
 
-from ._safe import _h5_text, _open_h5, _reading, _sniff
+from ._safe import _READ_ERRORS, _h5_text, _open_h5, _reading, _sniff
 from .keras3 import (
     KERAS3_WEIGHT_ROOTS,
     keras_archive_weights,
@@ -44,7 +48,7 @@ def _zip_names(path: Path) -> list[str] | None:
     try:
         with zipfile.ZipFile(path) as zf:
             return zf.namelist()
-    except (zipfile.BadZipFile, OSError, EOFError):
+    except _READ_ERRORS:  # damaged: the reader names the path and the problem
         return None
 
 
