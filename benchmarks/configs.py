@@ -12,7 +12,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, replace
 
-__all__ = ["Config", "CONFIGS", "DEFAULT_CONFIGS", "TINY", "sweep_configs", "flops"]
+__all__ = ["Config", "CONFIGS", "DEFAULT_CONFIGS", "TINY", "GRID", "grid_configs", "sweep_configs",
+           "flops"]
 
 
 @dataclass(frozen=True)
@@ -60,6 +61,31 @@ DEFAULT_CONFIGS = list(CONFIGS)
 #: A very small configuration for the smoke test (not part of the default run).
 TINY = Config("tiny", 2, 5, 1, (3,), 1, note="smoke test only")
 CONFIGS[TINY.name] = TINY
+
+#: The size grid of issue 15 (an acceptance table): one recurrent layer, 50 steps, 32 features,
+#: no head; batch x units, for LSTM and GRU. The quick grid (smoke test): one tiny point each.
+GRID = {"timesteps": 50, "features": 32, "batch": [1, 8, 32, 128], "units": [32, 128, 512]}
+GRID_QUICK = {"timesteps": 4, "features": 3, "batch": [2], "units": [4]}
+
+
+def grid_configs(quick: bool, cells: tuple[str, ...] = ("lstm", "gru")) -> list[Config]:
+    """Every point of the size grid, named ``grid-<cell>-b<batch>-u<units>`` (registered in
+    :data:`CONFIGS` so workers find them by name)."""
+    spec = GRID_QUICK if quick else GRID
+    points = []
+    for cell in cells:
+        for batch in spec["batch"]:
+            for units in spec["units"]:
+                name = f"grid-{cell}-b{batch}-u{units}" + ("-quick" if quick else "")
+                cfg = Config(name, batch, spec["timesteps"], spec["features"], (units,), None,
+                             note="size grid", cell=cell)
+                CONFIGS.setdefault(name, cfg)
+                points.append(cfg)
+    return points
+
+
+grid_configs(False)
+grid_configs(True)
 
 #: Scaling sweep: one base model, one axis varied at a time.
 SWEEP_BASE = Config("sweep", 32, 50, 32, (128,), 1)

@@ -1,14 +1,21 @@
-"""Benchmark npylstm against PyTorch and Keras 3 on the CPU: ``python benchmarks/run.py``.
+"""Benchmark npylstm against PyTorch, Keras 3, ONNX Runtime and OpenVINO on the CPU:
+``python -m benchmarks.run --all`` (or ``python benchmarks/run.py``).
 
 Every framework runs in its own subprocess (``worker.py``) with the same thread settings;
-peers that are not installed are listed as skipped. Results go to ``benchmarks/results/``
-(``--quick``: ``benchmarks/results/quick/``): ``results.json``, ``results.md``,
-``times.png`` and ``scaling.png``, each stamped with date, CPU, core count and versions.
+peers that are not installed are listed as skipped with the reason. Each configuration is
+timed in ``--processes`` (default 3) fresh processes per framework, interleaved round-robin
+across frameworks (each round starts one framework later); the figure is the median of the
+process medians, shown with their min–max, and the 1-minute load average is recorded before
+and after each round. Before timing, every peer's output on the benchmark batch is checked
+against npylstm-numba's on the same weights (within 1e-5): a mismatch is an error.
+Results go to ``benchmarks/results/`` (``--quick``: ``benchmarks/results/quick/``):
+``results.json``, ``results.md``, ``times.png``, ``scaling.png`` and ``grid.png``, each
+stamped with date, CPU, core count, load, commit and versions.
 
 Examples::
 
-    python benchmarks/run.py                    # full run (~6 min on an idle 2-core machine)
-    python benchmarks/run.py --quick            # every part, few repeats (a few minutes)
+    python -m benchmarks.run --all              # everything (~1 h on an idle 2-core machine)
+    python -m benchmarks.run --quick            # every part, few repeats, one process each
     python benchmarks/run.py --quick --frameworks npylstm-numba --configs tiny --parts timing
     python benchmarks/run.py --tf-python /path/to/tf-venv/bin/python   # Keras on TensorFlow
 """
@@ -29,11 +36,21 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from configs import CONFIGS, DEFAULT_CONFIGS, SWEEP_BASE, SWEEP_BASE_QUICK  # noqa: E402
-from frameworks import FRAMEWORKS  # noqa: E402
-from report import analyse, markdown, plot, print_tables, write_json  # noqa: E402
+from configs import (  # noqa: E402
+    CONFIGS,
+    DEFAULT_CONFIGS,
+    SWEEP_BASE,
+    SWEEP_BASE_QUICK,
+    grid_configs,
+)
+from frameworks import FRAMEWORKS, INFERENCE_ONLY  # noqa: E402
+from report import analyse, markdown, plot, print_tables, write_json, write_text  # noqa: E402
+from rounds import aggregate, coldstart, timed_rounds  # noqa: E402
 
-PARTS = ["timing", "peak", "compile", "memory", "sweep"]
+PARTS = ["timing", "grid", "peak", "compile", "coldstart", "memory", "sweep"]
+#: The size grid's frameworks: training peers torch and Keras-JAX, and the inference peers.
+NAMED = sorted(c for c in CONFIGS if not c.startswith("grid-"))
+GRID_FRAMEWORKS = ["npylstm-numba", "torch", "keras-jax", *INFERENCE_ONLY]
 THREAD_VARS = [
     "OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMBA_NUM_THREADS",
     "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS", "TF_NUM_INTRAOP_THREADS",
@@ -127,12 +144,19 @@ def git_commit() -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--all", action="store_true",
+                        help="every part, configuration and framework (the default selection; "
+                             "the documented one-command run)")
     parser.add_argument("--quick", action="store_true",
-                        help="few repeats and a small sweep: checks the harness, not speed")
+                        help="few repeats, one process each, a tiny grid and sweep: checks the "
+                             "harness, not speed")
     parser.add_argument("--threads", type=int, default=2,
                         help="threads for every framework (default 2)")
+    parser.add_argument("--processes", type=int, default=None,
+                        help="fresh processes per framework and configuration (default 3; "
+                             "--quick: 1); targets are judged only with >= 3")
     parser.add_argument("--configs", default=",".join(DEFAULT_CONFIGS),
-                        help=f"comma-separated, from {sorted(CONFIGS)}")
+                        help=f"comma-separated, from {NAMED} (grid points: part 'grid')")
     parser.add_argument("--frameworks", default=",".join(FRAMEWORKS),
                         help=f"comma-separated, from {FRAMEWORKS}")
     parser.add_argument("--parts", default=",".join(PARTS), help=f"comma-separated, from {PARTS}")
@@ -150,11 +174,17 @@ def main(argv: list[str] | None = None) -> int:
     configs = [c for c in args.configs.split(",") if c]
     frameworks = [f for f in args.frameworks.split(",") if f]
     parts = [p for p in args.parts.split(",") if p]
+    if args.all:
+        configs, frameworks, parts = list(DEFAULT_CONFIGS), list(FRAMEWORKS), list(PARTS)
     for name, given, known in (("configuration", configs, CONFIGS), ("framework", frameworks,
                                FRAMEWORKS), ("part", parts, PARTS)):
         unknown = [g for g in given if g not in known]
         if unknown:
             parser.error(f"unknown {name}(s) {unknown}: expected some of {sorted(known)}")
+    if args.processes is None:
+        args.processes = 1 if args.quick else 3
+    if args.processes < 1:
+        parser.error(f"--processes: expected an integer >= 1, received {args.processes}")
     outdir = Path(args.out) if args.out else HERE / "results" / ("quick" if args.quick else "")
     outdir.mkdir(parents=True, exist_ok=True)
 
@@ -162,6 +192,7 @@ def main(argv: list[str] | None = None) -> int:
         "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "machine": machine(),
         "threads": args.threads,
+        "processes": args.processes,
         "load_before": round(os.getloadavg()[0], 2),
         "quick": args.quick,
         "git_commit": git_commit(),
@@ -170,34 +201,41 @@ def main(argv: list[str] | None = None) -> int:
         "config_details": {c: CONFIGS[c].to_dict() for c in configs},
         "frameworks": frameworks,
         "timing": {},
+        "rounds": [],
         "skipped": {},
         "errors": {},
         "versions": {},
     }
 
-    def record(framework: str, result: dict) -> bool:
-        if "versions" in result:
-            results["versions"][framework] = result["versions"]
-        if "skipped" in result:
-            results["skipped"][framework] = result["skipped"]
-            return False
-        if "error" in result:
-            results["errors"][framework] = result["error"]
-            return False
-        for config, entry in result.get("configs", {}).items():
-            if "error" in entry:
-                results["errors"][f"{framework} {config}"] = entry["error"]
-        return True
+    def worker(framework: str, names: list[str]) -> dict:
+        return run_worker("timing", framework, args, names)
 
-    available = []
-    if "timing" in parts:
-        for framework in frameworks:
-            result = run_worker("timing", framework, args, configs)
-            if record(framework, result):
-                results["timing"][framework] = result
-                available.append(framework)
-    else:
-        available = list(frameworks)
+    # the configurations and the grid points share the worker processes: one process per
+    # framework and round does both (grid points only for the grid's frameworks)
+    grid = grid_configs(args.quick) if "grid" in parts else []
+    grid_names = [c.name for c in grid]
+    grid_fw = [f for f in GRID_FRAMEWORKS if f in frameworks] if grid else []
+    main_names = configs if "timing" in parts else []
+
+    def names_for(framework: str) -> list[str]:
+        return main_names + (grid_names if framework in grid_fw else [])
+
+    timed = [f for f in frameworks if names_for(f)]
+    timing = aggregate(timed_rounds("+".join(p for p in ("timing", "grid") if p in parts),
+                                    timed, names_for, worker, args.processes, results),
+                       results) if timed else {}
+
+    def select(names: list[str], fws: list[str]) -> dict:
+        return {f: {**d, "configs": {n: e for n, e in d["configs"].items() if n in names}}
+                for f, d in timing.items() if f in fws}
+
+    results["timing"] = select(main_names, frameworks)
+    available = [f for f in frameworks if f in results["timing"]] if main_names else frameworks
+    if grid:
+        results["grid_configs"] = grid_names
+        results["config_details"].update({c.name: c.to_dict() for c in grid})
+        results["grid_frameworks"] = grid_fw
+        results["grid_timing"] = select(grid_names, grid_fw)
 
     if "peak" in parts:
         results["peak"] = run_worker("peak", "npylstm-numba", args)
@@ -218,12 +256,17 @@ def main(argv: list[str] | None = None) -> int:
                 for kind in ("infer", "train")
             }
 
+    if "coldstart" in parts and "npylstm-numba" in frameworks:
+        results["coldstart"] = coldstart(
+            lambda extra: run_worker("coldstart", "npylstm-numba", args, (), extra),
+            args.quick, child_env("npylstm-numba", args.threads))
+
     if "memory" in parts:
         mconfig = args.memory_config or (configs[0] if args.quick else "large-512")
         results["memory"] = {}
         for framework in [f for f in available if not CONFIGS[mconfig].stream]:
-            if framework == "npylstm-reference":
-                continue  # same arrays as numba's cache; not a target
+            if framework == "npylstm-reference" or framework in INFERENCE_ONLY:
+                continue  # reference: same arrays as numba's cache; no training step
             mem = run_worker("memory", framework, args, [mconfig])
             if "skipped" not in mem:
                 results["memory"][framework] = mem
@@ -251,7 +294,7 @@ def main(argv: list[str] | None = None) -> int:
     plots = plot(results, outdir)
     results["plots"] = [Path(p).name for p in plots]
     write_json(results, outdir / "results.json")
-    (outdir / "results.md").write_text(markdown(results, plots))
+    write_text(outdir / "results.md", markdown(results, plots))
     print_tables(results)
     print(f"written: {outdir / 'results.json'}, {outdir / 'results.md'}"
           + "".join(f", {p}" for p in plots))

@@ -11,6 +11,7 @@ timing   median inference / training-step times for ``--configs``
 sweep    the scaling sweep (time versus timesteps, batch, units)
 memory   resident memory of one training step (see :func:`memory_task`)
 compile  first-call (compile) time of npylstm's Numba core and its on-disk cache use
+coldstart  the demo model's first prediction and first training step, empty Numba cache
 peak     float32 matrix-multiply peak (np.matmul), the yardstick for GFLOP/s
 """
 
@@ -38,6 +39,9 @@ def _import_framework(framework: str) -> None:
         import npylstm  # noqa: F401
     elif framework == "torch" or framework == "keras-torch":
         import torch  # noqa: F401
+    elif framework in ("onnxruntime", "openvino"):
+        __import__(framework)
+        import onnx  # noqa: F401  (npylstm.io.export_onnx writes the file with it)
     if framework.startswith("keras-"):
         backend = framework.split("-", 1)[1]
         if os.environ.get("KERAS_BACKEND") != backend:
@@ -49,26 +53,41 @@ def _import_framework(framework: str) -> None:
             raise RuntimeError(f"Keras runs on {keras.backend.backend()!r}, not {backend!r}")
 
 
-def timing_task(framework: str, config_names: list[str], plan: TimingPlan) -> dict:
-    from frameworks import build
+def timing_task(framework: str, config_names: list[str], plan: TimingPlan,
+                threads: int) -> dict:
+    """Per configuration: the output check against npylstm (same weights), then the timings.
+
+    A peer whose output differs from npylstm-numba's by more than ``CHECK_ATOL`` is not
+    timed: the entry carries ``error`` (a mismatch is an error in the report)."""
+    from frameworks import CHECK_ATOL, SkipConfig, build
 
     results = {}
     for name in config_names:
         config = CONFIGS[name]
         entry: dict = {"load_1min_before": round(os.getloadavg()[0], 2)}
         try:
-            bench = build(framework, config)
+            bench = build(framework, config, threads=threads)
             entry["api"] = bench.api
+            entry["check"] = bench.check
+            if not bench.check.get("ok"):
+                raise RuntimeError(
+                    f"output differs from npylstm-numba's on the same weights: max |diff| "
+                    f"{bench.check.get('max_abs_diff')} > {CHECK_ATOL} "
+                    f"{bench.check.get('reason', '')}".strip())
             if config.stream:
                 entry["infer"] = time_calls(bench.infer, plan.for_stream(framework))
             else:
                 entry["infer"] = time_calls(bench.infer, plan.for_framework(framework, config))
-                entry["train"] = time_calls(bench.train, plan.for_framework(framework, config))
+                if bench.train is not None:
+                    entry["train"] = time_calls(bench.train,
+                                                plan.for_framework(framework, config))
             for kind in ("infer", "train"):
                 if kind in entry and not config.stream:
                     f = flops(config, training=kind == "train")
                     entry[kind]["gflops"] = f / 1e9
                     entry[kind]["gflop_per_s"] = f / entry[kind]["median_s"] / 1e9
+        except SkipConfig as exc:
+            entry["skipped"] = str(exc)
         except Exception as exc:  # a failing configuration must not hide the others
             entry["error"] = f"{type(exc).__name__}: {exc}"
             entry["traceback"] = traceback.format_exc(limit=8)
@@ -78,12 +97,12 @@ def timing_task(framework: str, config_names: list[str], plan: TimingPlan) -> di
     return {"configs": results}
 
 
-def sweep_task(framework: str, plan: TimingPlan) -> dict:
+def sweep_task(framework: str, plan: TimingPlan, threads: int) -> dict:
     from frameworks import build
 
     points = []
     for axis, value, config in sweep_configs(plan.quick):
-        bench = build(framework, config)
+        bench = build(framework, config, threads=threads, same_weights=False)
         sweep_plan = plan.for_sweep()
         point = {"axis": axis, "value": value, "config": config.to_dict()}
         point["infer_s"] = time_calls(bench.infer, sweep_plan)["median_s"]
@@ -117,7 +136,7 @@ def memory_task(framework: str, config_name: str, baseline_kib: int) -> dict:
 
     config = CONFIGS[config_name]
     after_import = _status_kib("VmRSS")
-    bench = build(framework, config)
+    bench = build(framework, config, same_weights=False)
     bench.train()  # warm-up: optimizer slots, compilation, allocator pools
     gc.collect()
     before = _status_kib("VmRSS")
@@ -194,6 +213,45 @@ def compile_task(config_name: str) -> dict:
     }
 
 
+def _count_files(directory: str) -> int | None:
+    return sum(len(f) for _, _, f in os.walk(directory)) if directory else None
+
+
+def coldstart_task() -> dict:
+    """Seconds to the first prediction and the first training step of the demo model
+    (``npylstm demo``'s LSTM(20, return_sequences=True) + LSTM(20) + Dense(5) on (50, 1),
+    adam, mae; one batch of 32), in a process whose ``NUMBA_CACHE_DIR`` run.py made empty.
+
+    Each figure is the wall time of that one call (compilation included), measured from the
+    call, not from the imports (``import_s`` is given separately)."""
+    t0 = time.perf_counter()
+    import npylstm
+    from npylstm.layers import LSTM, Dense
+
+    import_s = time.perf_counter() - t0
+    npylstm.set_random_seed(0)
+    model = npylstm.Sequential(
+        [npylstm.Input((50, 1)), LSTM(20, return_sequences=True), LSTM(20), Dense(5)])
+    model.compile(optimizer="adam", loss="mae")
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((32, 50, 1)).astype(np.float32)
+    y = rng.standard_normal((32, 5)).astype(np.float32)
+    t0 = time.perf_counter()
+    model.predict(x, verbose=0)
+    predict_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    model.train_on_batch(x, y)
+    train_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    model.train_on_batch(x, y)
+    train_again_s = time.perf_counter() - t0
+    return {"import_s": import_s, "first_predict_s": predict_s,
+            "first_train_step_s": train_s, "second_train_step_s": train_again_s,
+            "numba_cache_dir": os.environ.get("NUMBA_CACHE_DIR", ""),
+            "cache_files_after": _count_files(os.environ.get("NUMBA_CACHE_DIR", "")),
+            "npylstm": npylstm.__version__}
+
+
 def peak_task(quick: bool) -> dict:
     """Best float32 ``np.matmul`` rate over square sizes: the machine's measured peak."""
     sizes = [512, 1024] if quick else [1024, 2048, 3072]
@@ -226,7 +284,8 @@ def peak_task(quick: bool) -> dict:
 def main() -> None:
     baseline_kib = _status_kib("VmRSS")
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("task", choices=["timing", "sweep", "memory", "compile", "peak"])
+    parser.add_argument("task", choices=["timing", "sweep", "memory", "compile", "coldstart",
+                                         "peak"])
     parser.add_argument("--framework", default="npylstm-numba")
     parser.add_argument("--configs", default="")
     parser.add_argument("--threads", type=int, default=2)
@@ -238,7 +297,7 @@ def main() -> None:
 
     result: dict = {"task": args.task, "framework": args.framework, "python": sys.executable}
     try:
-        if args.task not in ("peak", "compile"):
+        if args.task not in ("peak", "compile", "coldstart"):
             t0 = time.perf_counter()
             _import_framework(args.framework)
             result["import_s"] = time.perf_counter() - t0
@@ -247,13 +306,15 @@ def main() -> None:
         plan = TimingPlan(quick=args.quick)
         configs = [c for c in args.configs.split(",") if c]
         if args.task == "timing":
-            result.update(timing_task(args.framework, configs, plan))
+            result.update(timing_task(args.framework, configs, plan, args.threads))
         elif args.task == "sweep":
-            result.update(sweep_task(args.framework, plan))
+            result.update(sweep_task(args.framework, plan, args.threads))
         elif args.task == "memory":
             result.update(memory_task(args.framework, configs[0], baseline_kib))
         elif args.task == "compile":
             result.update(compile_task(configs[0]))
+        elif args.task == "coldstart":
+            result.update(coldstart_task())
         else:
             result.update(peak_task(args.quick))
     except ImportError as exc:
