@@ -95,7 +95,7 @@ def test_steps_match_keras(keras, config_id):
         for a, b in zip(before, after, strict=True):
             np.testing.assert_array_equal(a, b)
     assert all(w.dtype == np.float32 for step in ours for w in step)
-    assert max_relative_difference(ours, theirs) < 1e-6
+    assert max_relative_difference(ours, theirs) < 1e-7  # all bit-identical at the time of writing
     # the weights really moved (the comparison is not between two unchanged copies)
     assert max_relative_difference([weights], [ours[-1]]) > 1e-4
 
