@@ -276,3 +276,27 @@ def test_finalize_variable_values_before_on_train_end_and_loss_scaling(data, sta
     for a, b in zip(scaled.get_weights(), plain.get_weights(), strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
     assert npylstm is not None
+
+
+def test_validation_generator_with_validation_steps_carries_over(data, start):
+    """validation_steps=2 over an endless source of 5-sample batches: each evaluation
+    takes the next two batches (Keras's cached evaluation iterator)."""
+    x, y, sw = data
+
+    def endless():
+        while True:
+            yield from _batches(x, y, sw, size=5)
+
+    checked = []
+
+    class Check(Callback):  # the weights at on_epoch_end are the ones validation used
+        def on_epoch_end(self, epoch, logs=None):
+            rows = slice(10 * (epoch % 2), 10 * (epoch % 2) + 10)
+            expected = self.model.evaluate(x[rows], y[rows], sample_weight=sw[rows],
+                                           batch_size=5, verbose=0, return_dict=True)
+            checked.append(logs["val_loss"] == pytest.approx(expected["loss"], rel=1e-6)
+                           and logs["val_mae"] == pytest.approx(expected["mae"], rel=1e-6))
+
+    _model(start).fit(x, y, epochs=3, batch_size=10, validation_data=endless(),
+                      validation_steps=2, verbose=0, callbacks=[Check()])
+    assert checked == [True, True, True]

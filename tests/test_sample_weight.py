@@ -262,3 +262,15 @@ def test_weighted_metric_named_like_a_metric_is_prefixed():
     model.compile("sgd", "mse", metrics=["mae"], weighted_metrics=["mae", "mse"])
     assert model.metrics_names == ["loss", "mae", "weighted_mae", "mse"]
     assert npylstm.models.training is not None
+
+
+def test_class_weight_leaves_the_validation_split_unweighted(classifier, xy):
+    # Keras splits (x, y, sample_weight) first and turns class_weight into weights for the
+    # training part only
+    x, y = xy
+    start = classifier.get_weights()
+    history = classifier.fit(x, y, class_weight={0: 5.0, 1: 0.1, 2: 2.0},
+                             validation_split=0.4, epochs=1, verbose=0)
+    expected = classifier.evaluate(x[6:], y[6:], verbose=0, return_dict=True)
+    assert history.history["val_loss"] == [pytest.approx(expected["loss"])]
+    classifier.set_weights(start)

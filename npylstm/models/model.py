@@ -364,7 +364,9 @@ class Model(Trainer):
         """``(loss, grads, y_pred, output_mask)``: the loss honours the output's mask and
         the sample weights (one array, or one per output)."""
         y_pred, caches, activity, activity_grads, mask = self._forward(x, training)
-        value, dy = loss_fn(y, y_pred, sample_weight, mask=mask)
+        # without weights, the call of a loss written before sample weights still works
+        value, dy = (loss_fn(y, y_pred, mask=mask) if sample_weight is None
+                     else loss_fn(y, y_pred, sample_weight, mask=mask))
         value = value + activity + self._regularization()
         grads = self._backward(dy, caches, activity_grads)
         return float(value), grads, y_pred, mask

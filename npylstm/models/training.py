@@ -222,7 +222,8 @@ class Trainer:
 
     def _test_step(self, x, y, sample_weight, metrics) -> float:
         y_pred, activity, mask = self._infer(x)
-        value, _ = self.loss(y, y_pred, sample_weight, mask=mask)
+        value, _ = (self.loss(y, y_pred, mask=mask) if sample_weight is None
+                    else self.loss(y, y_pred, sample_weight, mask=mask))
         _update(metrics, y, y_pred, sample_weight, mask)
         return float(value + activity + self._regularization())
 
@@ -324,8 +325,8 @@ class Trainer:
             if iterable:
                 raise self._error("validation_split is only supported for arrays; give "
                                   "validation_data for a generator or PyDataset")
-            x, y, sample_weight = self._arrays(x, y, sample_weight, class_weight, "fit")
-            class_weight = None
+            # class weights apply to the training part only (Keras splits before them)
+            x, y, sample_weight = self._arrays(x, y, sample_weight, None, "fit")
             (x, y, sample_weight), validation_data = self._split(x, y, sample_weight,
                                                                  validation_split)
         train, prepared = self._batches(x, y, sample_weight, batch_size, steps_per_epoch,
@@ -485,6 +486,11 @@ class Trainer:
         """
         batch_size = self._check_batch_size(batch_size)
         verbose = self._check_verbose(verbose)
+        if not data_module.is_iterable_data(x) and _length(x := self._prepare_x(x)) == 0:
+            shapes = self.output_shape  # no samples: empty outputs of the right shapes
+            empty = [np.zeros((0, *o[1:]), dtype=self._dtype())
+                     for o in (shapes if isinstance(shapes, list) else [shapes])]
+            return empty if isinstance(shapes, list) else empty[0]
         data, prepared = self._batches(x, None, None, batch_size, steps, "steps", "predict",
                                        targets=False)
         callback_list = self._callbacks(callbacks, verbose, 1, data.num_batches)
@@ -575,8 +581,10 @@ def _update(metrics, y, y_pred, sample_weight, mask) -> None:
     """Keras's ``compute_metrics``: ``weighted_metrics`` (and per-output loss trackers) get
     the sample weights, ``metrics`` do not; every metric sees the output's mask."""
     for metric in metrics:
-        weight = sample_weight if getattr(metric, "weighted", False) else None
-        metric.update(y, y_pred, weight, mask=mask)
+        if sample_weight is not None and getattr(metric, "weighted", False):
+            metric.update(y, y_pred, sample_weight, mask=mask)
+        else:  # (a metric written before sample weights still works)
+            metric.update(y, y_pred, mask=mask)
 
 
 def _should_eval(epoch: int, validation_freq) -> bool:
