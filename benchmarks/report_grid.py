@@ -28,6 +28,10 @@ def _fmt_time(t: float | None) -> str:
     return f"{t:.2f} s"
 
 
+def _fmt_speedup(s: float) -> str:
+    return f"{s:.2f}×" if s >= 0.1 else f"{s:.2g}×"
+
+
 def _axes(results: dict) -> tuple[list[str], list[int], list[int]]:
     points = [CONFIGS[n] for n in results.get("grid_configs", [])]
     cells = list(dict.fromkeys(c.cell for c in points))
@@ -68,7 +72,7 @@ def grid_markdown(results: dict) -> list[str]:
                         continue
                     met = row["target_met"]
                     mark = "" if met is None else (" yes" if met else " **no**")
-                    line.append(f"{row['speedup_vs_fastest_peer']:.2f}× "
+                    line.append(f"{_fmt_speedup(row['speedup_vs_fastest_peer'])} "
                                 f"({row['fastest_peer']}){mark}")
                 out.append("| " + " | ".join(line) + " |")
             out.append("")
@@ -87,7 +91,7 @@ def grid_markdown(results: dict) -> list[str]:
             "yes" if row["target_met"] else "no")
         out.append(f"| {row['config']} | {KINDS[row['kind']]} | " + " | ".join(times)
                    + f" | {row['fastest_peer'] or '—'} | "
-                   + ("—" if s is None else f"{s:.2f}×") + f" | {verdict} |")
+                   + ("—" if s is None else _fmt_speedup(s)) + f" | {verdict} |")
     return out
 
 
@@ -114,7 +118,8 @@ def grid_plot(results: dict, outdir: Path, stamp: str) -> str | None:
     from npylstm.plots import save_figure
 
     cells, batches, units = _axes(results)
-    fig, axes = plt.subplots(len(cells), 2, figsize=(10, 3.6 * len(cells)), squeeze=False)
+    fig, axes = plt.subplots(len(cells), 2, figsize=(10, 3.6 * len(cells)), squeeze=False,
+                             layout="constrained")
     norm = TwoSlopeNorm(vmin=-math.log2(4), vcenter=0.0, vmax=math.log2(4))
     image = None
     for i, cell in enumerate(cells):
@@ -127,7 +132,7 @@ def grid_plot(results: dict, outdir: Path, stamp: str) -> str | None:
                     s = None if row is None else row["speedup_vs_fastest_peer"]
                     if s:
                         grid[bi][ui] = math.log2(s)
-                        ax.text(ui, bi, f"{s:.2f}×\n{row['fastest_peer']}", ha="center",
+                        ax.text(ui, bi, f"{_fmt_speedup(s)}\n{row['fastest_peer']}", ha="center",
                                 va="center", fontsize=7)
             image = ax.imshow(grid, cmap="RdYlGn", norm=norm, aspect="auto")
             ax.set_xticks(range(len(units)), [str(u) for u in units])

@@ -33,11 +33,11 @@ class TimingPlan:
         if self.quick:
             return Budget(warmup=1, min_repeats=3, max_repeats=50, min_time=0.05, max_time=1.0)
         budget = Budget()
-        if framework in ("npylstm-reference", "keras-torch") and (
+        if framework in ("npylstm-reference", "keras-torch", "keras-numpy") and (
             config.batch * config.timesteps >= 6400
         ):
-            # the NumPy teaching code (allowed to be slow) and Keras's eager torch backend
-            # take seconds per call on the big models: fewer repeats, same median
+            # the NumPy teaching code (allowed to be slow), Keras's eager torch backend and
+            # its NumPy backend take seconds per call on the big models: fewer repeats
             budget = replace(budget, warmup=1, min_repeats=3, min_time=0.5, max_time=6.0)
         return budget
 
