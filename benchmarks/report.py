@@ -8,7 +8,7 @@ from pathlib import Path
 
 from configs import CONFIGS
 from frameworks import FRAMEWORKS, PEERS
-from report_grid import coldstart_lines, grid_markdown, grid_plot
+from report_grid import coldstart_lines, grid_markdown, grid_plot, target_lines
 
 __all__ = ["TARGETS", "analyse", "print_tables", "markdown", "write_json", "write_text", "plot"]
 
@@ -274,6 +274,7 @@ def extra_lines(results: dict) -> list[str]:
             f"matmul peak (target ≥ {100 * pt['target_fraction']:.0f}%: "
             f"{'met' if pt['met'] else 'not met'})"
         )
+    lines += target_lines(results)
     lines += coldstart_lines(results)
     comp = results.get("compile")
     if comp and "first" in comp and "second" in comp and "calls" in comp["first"]:

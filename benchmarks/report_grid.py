@@ -13,7 +13,7 @@ from pathlib import Path
 
 from configs import CONFIGS
 
-__all__ = ["grid_markdown", "grid_plot", "coldstart_lines"]
+__all__ = ["grid_markdown", "grid_plot", "coldstart_lines", "target_lines"]
 
 KINDS = {"infer": "inference", "train": "training step"}
 
@@ -178,4 +178,33 @@ def coldstart_lines(results: dict) -> list[str]:
            "target's measurement")
         + (f"; ERROR: {demo['error']}" if "error" in demo else ""),
     ]
+    return lines
+
+
+def target_lines(results: dict) -> list[str]:
+    """Every target of issue 15 with its figure and verdict, one line each."""
+    lines = []
+    for row in results.get("rows", []):
+        if not row.get("target"):
+            continue
+        s = row["speedup_vs_fastest_peer"]
+        ort = row["speedup_vs_peer"].get("onnxruntime")
+        verdict = (row.get("target_note") or "not judged") if row["target_met"] is None else (
+            "met" if row["target_met"] else "NOT met")
+        lines.append(
+            f"target {row['config']} {KINDS[row['kind']]}: "
+            + ("—" if s is None else f"{_fmt_speedup(s)} vs the fastest peer "
+               f"({row['fastest_peer']})")
+            + ("" if ort is None else f", {_fmt_speedup(ort)} vs onnxruntime")
+            + f"; {row['target_text']}: {verdict}")
+    grid = [r for r in results.get("grid_rows", []) if r["speedup_vs_fastest_peer"]]
+    if grid:
+        worst = min(grid, key=lambda r: r["speedup_vs_fastest_peer"])
+        judged = [r for r in grid if r["target_met"] is not None]
+        lines.append(
+            f"target size grid (≥ 1× the fastest peer at every point): "
+            f"{sum(r['target_met'] for r in judged)}/{len(judged)} judged points met "
+            f"({len(grid) - len(judged)} not judged); lowest "
+            f"{_fmt_speedup(worst['speedup_vs_fastest_peer'])} at {worst['config']} "
+            f"{KINDS[worst['kind']]} vs {worst['fastest_peer']}")
     return lines
