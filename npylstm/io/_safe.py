@@ -164,11 +164,15 @@ def _corrupted(path: Path, exc: BaseException | str, what: str = "") -> KerasFil
 _H5_BUDGETS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
+_U64 = (1 << 64) - 1
+
+
 def _global_heaps_loop(data) -> int | None:
     """The offset of a global heap collection (``GCOL``, where HDF5 keeps variable-length
     strings such as a legacy file's ``model_config``) on which libhdf5 2.0's
-    ``H5HG__cache_heap_deserialize`` would loop forever (a free-space entry of size 0
-    before the end), or None. Walks the collections as that function does."""
+    ``H5HG__cache_heap_deserialize`` would loop forever (an entry whose size, in its
+    64-bit arithmetic, does not move forward: a free-space entry of size 0, or a size
+    that wraps), or None. Walks the collections as that function does."""
     with memoryview(data) as view:
         pos = data.find(b"GCOL")
         while pos != -1:
@@ -178,8 +182,11 @@ def _global_heaps_loop(data) -> int | None:
                 while p + 16 <= min(end, len(data)):  # a smaller tail is free space
                     index = int.from_bytes(view[p: p + 2], "little")
                     length = int.from_bytes(view[p + 8: p + 16], "little")
-                    need = 16 + ((length + 7) & ~7) if index else length
-                    if need == 0:
+                    # libhdf5's size_t arithmetic: the aligned size and the step wrap
+                    need = ((16 + (((length + 7) & _U64) & ~7)) & _U64) if index else length
+                    if need >= 1 << 63:
+                        need -= 1 << 64  # the pointer moves back
+                    if need <= 0:  # no progress: libhdf5 would read this entry forever
                         return pos
                     p += need
             pos = data.find(b"GCOL", pos + 4)
@@ -203,7 +210,8 @@ def _check_global_heaps(source, path: Path) -> None:
     if offset is not None:
         raise KerasFileError(
             f"'{path}' is truncated or corrupted (reading the HDF5 global heap at byte "
-            f"{offset}): a free-space entry of size 0, on which libhdf5 would loop forever"
+            f"{offset}): an entry whose size does not move forward, on which libhdf5 would "
+            "loop forever"
         )
 
 
