@@ -335,16 +335,16 @@ def test_unsupported_compile_settings_warn_and_leave_the_model_uncompiled(tmp_pa
 
     model = npylstm.Sequential([npylstm.Input((3, 2)), npylstm.layers.LSTM(2)])
     good = model.save(tmp_path / "good.keras")
-    bad = tmp_path / "lion.keras"
+    bad = tmp_path / "muon.keras"
     with zipfile.ZipFile(good) as zin, zipfile.ZipFile(bad, "w") as zout:
         config = json.loads(zin.read("config.json"))
         config["compile_config"] = {
-            "optimizer": {"class_name": "Lion", "config": {}},
+            "optimizer": {"class_name": "Muon", "config": {}},  # Keras's, not npylstm's
             "loss": "mse",
         }
         zout.writestr("config.json", json.dumps(config))
         zout.writestr("model.weights.h5", zin.read("model.weights.h5"))
-    with pytest.warns(UserWarning, match=r"lion\.keras': the model was not compiled \(.*Lion"):
+    with pytest.warns(UserWarning, match=r"muon\.keras': the model was not compiled \(.*Muon"):
         loaded = npylstm.load_model(bad)
     assert not loaded.compiled
 

@@ -478,3 +478,31 @@ def test_keras_functional_bidirectional_file_resumes_in_npylstm(keras, data, tmp
         np.testing.assert_array_equal(ours, theirs)
     assert_close(fit(model, data, 3, initial_epoch=1), more, "bidirectional losses")
     assert_close(model.get_weights(), keras_values(km.weights), "bidirectional weights")
+
+
+# -- in memory: to_keras / from_keras carry the compile settings and the optimizer state ------
+
+
+def test_to_keras_and_from_keras_carry_the_optimizer_state(keras, runs, keras_runs, data,
+                                                           initial_weights):
+    run, krun = runs["adam"], keras_runs["adam"]
+    half = our_model(initial_weights, "adam")
+    fit(half, data, 2)
+    km = half.to_keras()
+    assert type(km.optimizer).__name__ == "Adam" and km.loss == "mse"
+    for theirs, ours in zip(keras_values(km.optimizer.variables), half.optimizer.variables,
+                            strict=True):
+        np.testing.assert_array_equal(theirs, ours)
+    more = fit(km, data, 4, initial_epoch=2)
+    assert_close(run["first"] + more, krun["losses"], "to_keras losses")
+    assert_close(keras_values(km.weights), krun["weights"], "to_keras weights")
+
+    cont = keras_model(keras, initial_weights, "adam")
+    fit(cont, data, 2)
+    model = npylstm.from_keras(cont)
+    assert model.compiled and model.optimizer.iterations == 4
+    assert_close(fit(model, data, 4, initial_epoch=2), krun["continued"], "from_keras losses")
+    assert_close(model.get_weights(), krun["continued_weights"], "from_keras weights")
+    # never trained: compiled both ways, fresh optimizers
+    assert our_model(initial_weights, "adam").to_keras().optimizer.iterations == 0
+    assert npylstm.from_keras(keras_model(keras, initial_weights, "adam")).optimizer.built

@@ -1,9 +1,17 @@
 """Live Keras models <-> npylstm models, through their configs and weights (imports Keras
-only when asked to build a Keras model)."""
+only when asked to build a Keras model).
+
+A compiled model goes across compiled, with its optimizer's state: Keras 3's
+``compile_from_config`` (which builds the optimizer on the trainable variables, as
+``keras.saving.load_model`` does) and each ``optimizer.variables`` entry assigned; the
+other way, :func:`npylstm.io.load._compile_from_config` and ``_restore_optimizer``, as for
+a file. So training continues on the other side where it stopped.
+"""
 
 from __future__ import annotations
 
 import sys
+import warnings
 
 import numpy as np
 
@@ -13,8 +21,16 @@ from .keras_config import (
     normalize_model_config,
     with_keras3_modules,
 )
-from .load import _assign_weights, _model_config, _model_layers, _sequential_from_config
-from .model_file import KerasFileError, keras_major_version
+from .load import (
+    _assign_weights,
+    _compile_from_config,
+    _model_config,
+    _model_layers,
+    _optimizer_state,
+    _restore_optimizer,
+    _sequential_from_config,
+)
+from .model_file import KerasFileError, ModelFile, OptimizerState, keras_major_version
 
 __all__ = ["from_keras", "to_keras"]
 
@@ -36,6 +52,16 @@ def _variable_values(layer, keras3: bool) -> list[np.ndarray]:
     return [np.asarray(v.numpy()) for v in layer.weights]  # tf.Variable
 
 
+def _keras_compile_config(keras_model) -> dict | None:
+    """Keras 3's ``get_compile_config()`` (None when not compiled); its serializer reads the
+    learning-rate variable through ``__array__``, which warns under NumPy 2: not ours."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings(
+            "ignore", message="__array__ implementation doesn't accept a copy keyword",
+            category=DeprecationWarning)
+        return keras_model.get_compile_config()
+
+
 def from_keras(keras_model):
     """An npylstm model (a ``Sequential``, or a functional model) with the config and
     weights of a Keras ``Sequential`` or functional model.
@@ -47,6 +73,7 @@ def from_keras(keras_model):
     ----------
     keras_model : keras.Sequential or a functional keras.Model (Keras 3), or tf_keras /
         tf.keras ones; built (its input shape known). A subclassed model has no config.
+        A compiled Keras 3 model gives a compiled model with its optimizer's state.
 
     Examples
     --------
@@ -71,6 +98,20 @@ def from_keras(keras_model):
     weights = [_variable_values(layer, keras3) for layer in keras_model.layers
                if type(layer).__name__ != "InputLayer"]
     _assign_weights(model, weights, source)
+    compile_config = _keras_compile_config(keras_model) if keras3 else None
+    if compile_config:
+        _compile_from_config(model, compile_config, source)
+        optimizer = getattr(keras_model, "optimizer", None)
+        if getattr(model, "compiled", False) and model.optimizer is not None and optimizer:
+            import keras
+
+            state = OptimizerState(
+                str(optimizer.name),
+                [np.asarray(keras.ops.convert_to_numpy(v.value)) for v in optimizer.variables],
+                [str(v.name) for v in optimizer.variables],
+            )
+            _restore_optimizer(model, ModelFile(None, [], version, "keras", optimizer=state),
+                               source)
     return model
 
 
@@ -100,4 +141,28 @@ def to_keras(model):
     if model.built:
         for keras_layer, layer in zip(keras_model.layers, model.layers, strict=True):
             keras_layer.set_weights(layer.get_weights())
+        if config.get("compile_config"):
+            _keras_compiled(keras_model, config["compile_config"], _optimizer_state(model))
     return keras_model
+
+
+def _keras_compiled(keras_model, compile_config: dict, state: OptimizerState | None) -> None:
+    """Compile the Keras model as ours is (``compile_from_config`` builds its optimizer)
+    and give its optimizer our optimizer's variables. An optimizer of ours that has not
+    run holds only ``iteration`` and ``learning_rate``: those are assigned, Keras's fresh
+    slots stay."""
+    keras_model.compile_from_config(compile_config)
+    variables = list(keras_model.optimizer.variables)
+    if state is None:
+        return
+    ours = state.variables
+    if len(ours) != len(variables) and not (len(ours) < len(variables) and not np.any(ours[0])):
+        raise KerasFileError(
+            f"to_keras: optimizer '{state.name}' has {len(ours)} variables, Keras's "
+            f"{keras_model.optimizer.name!r} built on the model has {len(variables)}")
+    for variable, value in zip(variables, ours, strict=False):
+        if tuple(variable.shape) != np.shape(value):
+            raise KerasFileError(
+                f"to_keras: optimizer variable {variable.path} has shape {tuple(variable.shape)}"
+                f", ours has {np.shape(value)}")
+        variable.assign(value)

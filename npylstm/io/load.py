@@ -7,6 +7,7 @@ from :mod:`npylstm.models`: the model classes import this package lazily (from t
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import warnings
@@ -17,7 +18,6 @@ import numpy as np
 
 from .. import losses as losses_module
 from .. import metrics as metrics_module
-from .. import optimizers as optimizers_module
 from .. import registry
 from ._safe import _sniff
 from .files import STATE_DICTS, WEIGHTS_FILES, file_kind, read_model_file, read_weights_file
@@ -225,12 +225,12 @@ def _restore_optimizer(model, saved: ModelFile, source: str) -> None:
             f"restored (tf.keras orders its optimizer variables otherwise): {label} starts "
             "fresh", stacklevel=3)
         return
-    # the variables of this optimizer before build: iteration (and learning_rate)
-    fresh = len(optimizers_module.get(
-        {"class_name": type(optimizer).__name__, "config": optimizer.get_config()}).variables)
     optimizer.build([w.value for w in model.trainable_weights],
                     names=[f"{model.name}/{w.path}" for w in model.trainable_weights])
     current = optimizer.variables
+    # the variables an optimizer has before build: iteration (and learning_rate)
+    fresh = len(list(itertools.takewhile(lambda n: n in ("iteration", "learning_rate"),
+                                         optimizer.variable_names)))
     arrays = [np.asarray(a) for a in state.variables]
     unbuilt = (len(arrays) == fresh < len(current) and arrays[0].size == 1
                and arrays[0].dtype.kind in "iu" and int(arrays[0]) == 0)
@@ -240,7 +240,10 @@ def _restore_optimizer(model, saved: ModelFile, source: str) -> None:
         warnings.warn(
             f"{source}: skipping the optimizer state: {label} has {len(current)} variables "
             f"for this model ({_names(optimizer.variable_names)}), the file has {len(arrays)} "
-            f"({_names(state.names)}); training starts with a fresh optimizer", stacklevel=3)
+            f"({_names(state.names)}); "
+            + ("training starts with a fresh optimizer" if not optimizer.iterations
+               else f"it keeps its current state ({optimizer.iterations} iterations)"),
+            stacklevel=3)
         return
     try:
         optimizer.load_variables(arrays)
