@@ -282,3 +282,25 @@ def test_optimizer_configs_with_a_schedule_both_ways(keras):
     back = optimizers.get({"class_name": "Adam", "config": keras_config})
     assert isinstance(back._learning_rate, schedules.PolynomialDecay)
     assert back.get_config()["learning_rate"] == keras_config["learning_rate"]
+
+
+def test_training_stops_with_a_clear_error_when_a_schedule_gives_nan():
+    # a user's schedule that breaks at step 3: the update that would use NaN is refused,
+    # naming the schedule and the step (Keras would train on with NaN weights)
+    import npylstm
+    from npylstm.layers import Dense
+
+    class Broken(schedules.LearningRateSchedule):
+        def __call__(self, step):
+            return 0.01 if step < 3 else float("nan")
+
+        def get_config(self):
+            return {}
+
+    model = npylstm.Sequential([npylstm.Input((2,)), Dense(1)])
+    model.compile(optimizer=npylstm.optimizers.SGD(Broken()), loss="mse")
+    x = np.ones((8, 2), "float32")
+    with pytest.raises(ValueError, match=r"schedule .*Broken.* gave the learning rate nan at "
+                                         r"step 3; expected a finite number >= 0"):
+        model.fit(x, x[:, :1], batch_size=1, epochs=1, shuffle=False, verbose=0)
+    assert model.optimizer.iterations == 3

@@ -273,8 +273,10 @@ class Optimizer(VariablesMixin):
         """Keras's ``_get_current_learning_rate``: the value the update casts to each
         weight's dtype (a float32 for the variable, whatever the schedule/callable gives)."""
         lr = self._learning_rate
-        if _is_schedule(lr):
-            return lr(self._iterations)
+        if _is_schedule(lr):  # a NaN, infinite or negative rate is an error naming the step
+            from .schedules import evaluate
+
+            return evaluate(lr, self._iterations)
         if isinstance(lr, np.float32):
             return lr
         return lr()
