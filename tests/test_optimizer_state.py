@@ -506,3 +506,26 @@ def test_to_keras_and_from_keras_carry_the_optimizer_state(keras, runs, keras_ru
     # never trained: compiled both ways, fresh optimizers
     assert our_model(initial_weights, "adam").to_keras().optimizer.iterations == 0
     assert npylstm.from_keras(keras_model(keras, initial_weights, "adam")).optimizer.built
+
+
+def test_to_keras_refuses_optimizer_variables_that_do_not_fit(keras, data, initial_weights,
+                                                              monkeypatch):
+    """Our optimizer's variables always fit Keras's built on the same model; should they
+    not (a layout bug), to_keras says which, rather than assigning some."""
+    from npylstm.io import keras_live
+    from npylstm.io.model_file import OptimizerState
+
+    model = our_model(initial_weights, "adam")
+    fit(model, data, 1)
+    state = keras_live._optimizer_state(model)
+    short = OptimizerState(state.name, state.variables[:-1])
+    monkeypatch.setattr(keras_live, "_optimizer_state", lambda _: short)
+    with pytest.raises(KerasFileError, match=r"to_keras: optimizer 'adam' has 11 variables, "
+                                             r"Keras's '\S+' built on the model has 12"):
+        model.to_keras()
+    bent = OptimizerState(state.name, [*state.variables[:3], np.zeros((2, 2), "float32"),
+                                       *state.variables[4:]])
+    monkeypatch.setattr(keras_live, "_optimizer_state", lambda _: bent)
+    with pytest.raises(KerasFileError, match=r"to_keras: optimizer variable \S+velocity has "
+                                             r"shape \(3, 16\), ours has \(2, 2\)"):
+        model.to_keras()

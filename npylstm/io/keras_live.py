@@ -160,9 +160,11 @@ def _keras_compiled(keras_model, compile_config: dict, state: OptimizerState | N
         raise KerasFileError(
             f"to_keras: optimizer '{state.name}' has {len(ours)} variables, Keras's "
             f"{keras_model.optimizer.name!r} built on the model has {len(variables)}")
-    for variable, value in zip(variables, ours, strict=False):
+    pairs = list(zip(variables, ours, strict=False))
+    for variable, value in pairs:  # every shape checked before anything is assigned
         if tuple(variable.shape) != np.shape(value):
             raise KerasFileError(
                 f"to_keras: optimizer variable {variable.path} has shape {tuple(variable.shape)}"
                 f", ours has {np.shape(value)}")
+    for variable, value in pairs:
         variable.assign(value)
