@@ -232,7 +232,8 @@ def print_tables(results: dict) -> None:
         table.add_column(h, overflow="fold")
     for line in cells:
         table.add_row(*line)
-    console.print(table)
+    if cells:
+        console.print(table)
     for line in extra_lines(results):
         console.print(line, highlight=False, markup=False)
 
@@ -329,11 +330,10 @@ def markdown(results: dict, plots: list[str]) -> str:
         "npylstm-numba time; *vs onnxruntime* = ONNX Runtime's time / npylstm-numba's. Every "
         "peer ran on npylstm's weights and its output was checked equal (within 1e-5) first.",
         "",
-        "| " + " | ".join(header) + " |",
-        "| " + " | ".join("---" for _ in header) + " |",
     ]
-    out += ["| " + " | ".join(line) + " |" for line in cells]
-    out += [""]
+    if cells:
+        out += ["| " + " | ".join(header) + " |", "| " + " | ".join("---" for _ in header) + " |"]
+        out += ["| " + " | ".join(line) + " |" for line in cells] + [""]
     out += [f"- {line}" for line in extra_lines(results)]
     out += grid_markdown(results)
     if plots:

@@ -21,7 +21,7 @@ from collections.abc import Callable
 
 from configs import CONFIGS, flops
 
-__all__ = ["timed_rounds", "aggregate", "coldstart", "COLDSTART_TARGETS"]
+__all__ = ["timed_rounds", "aggregate", "coldstart", "coldstart_verdicts", "COLDSTART_TARGETS"]
 
 #: Cold start (issue 15, item 6): seconds, empty Numba cache.
 COLDSTART_TARGETS = {"first_predict_s": 3.0, "first_train_step_s": 6.0, "demo_s": 20.0}
@@ -146,11 +146,17 @@ def coldstart(run_worker: Callable[[dict], dict], quick: bool, env: dict) -> dic
                  "load_1min_before": load_before, "load_1min_after": _load(),
                  "default_arguments": not quick})
     report["demo"] = demo
+    report["verdicts"] = coldstart_verdicts(model, demo, quick)
+    return report
+
+
+def coldstart_verdicts(model: dict, demo: dict, quick: bool) -> dict:
+    """Each cold-start figure against its target (None: not judged — ``--quick``, whose demo
+    run is shortened, or a failed demo run)."""
     met = {}
     for key, target in COLDSTART_TARGETS.items():
         value = demo.get("seconds") if key == "demo_s" else model.get(key)
-        valid = value is not None and (key != "demo_s" or (not quick and "error" not in demo))
+        valid = value is not None and not quick and (key != "demo_s" or "error" not in demo)
         met[key] = {"seconds": value, "target_s": target,
                     "met": (value <= target) if valid else None}
-    report["verdicts"] = met
-    return report
+    return met

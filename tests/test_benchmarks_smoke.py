@@ -198,3 +198,15 @@ def test_target_needs_three_processes_and_strict_bound(harness):
     row = report.make_row({}, timing, ["npylstm-numba", "torch", "onnxruntime"], "sine-20x2",
                           "infer", report.TARGETS["stream-1"]["infer"])
     assert row["target_met"] is False
+
+
+def test_coldstart_verdicts(harness):
+    verdicts = harness["rounds"].coldstart_verdicts
+    model = {"first_predict_s": 2.5, "first_train_step_s": 6.5}
+    full = verdicts(model, {"seconds": 19.0}, quick=False)
+    assert [full[k]["met"] for k in ("first_predict_s", "first_train_step_s", "demo_s")] == [
+        True, False, True]
+    assert full["demo_s"]["target_s"] == 20.0
+    assert verdicts(model, {"seconds": 19.0, "error": "exit 1"}, quick=False)["demo_s"][
+        "met"] is None
+    assert all(v["met"] is None for v in verdicts(model, {"seconds": 1.0}, quick=True).values())
