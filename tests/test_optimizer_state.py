@@ -529,3 +529,30 @@ def test_to_keras_refuses_optimizer_variables_that_do_not_fit(keras, data, initi
     with pytest.raises(KerasFileError, match=r"to_keras: optimizer variable \S+velocity has "
                                              r"shape \(3, 16\), ours has \(2, 2\)"):
         model.to_keras()
+
+
+@pytest.mark.parametrize("optimizer", [
+    pytest.param(lambda: npylstm.optimizers.Adam(0.01, use_ema=True, ema_overwrite_frequency=3),
+                 id="adam_ema"),
+    pytest.param(lambda: npylstm.optimizers.SGD(0.05, momentum=0.9,
+                                                gradient_accumulation_steps=3),
+                 id="sgd_accumulation"),
+])
+def test_ema_and_accumulation_variables_survive_the_file(optimizer, data, initial_weights,
+                                                         tmp_path):
+    """EMA averages and gradient accumulators are optimizer variables too: saved mid-way
+    (an accumulation not yet applied: 2 batches of 3), the loaded model continues exactly
+    as the model in memory does."""
+    model = npylstm.Sequential([npylstm.Input((5, 3)), LSTM(4), Dense(1)])
+    model.set_weights([w.copy() for w in initial_weights])
+    model.compile(optimizer=optimizer(), loss="mse")
+    fit(model, data, 1)
+    model.save(tmp_path / "mid.keras")
+    back = npylstm.load_model(tmp_path / "mid.keras")
+    assert back.optimizer.get_config() == model.optimizer.get_config()
+    assert back.optimizer.variable_names == model.optimizer.variable_names
+    for ours, saved in zip(back.optimizer.variables, model.optimizer.variables, strict=True):
+        np.testing.assert_array_equal(ours, saved)
+    assert fit(back, data, 3, initial_epoch=1) == fit(model, data, 3, initial_epoch=1)
+    for ours, theirs in zip(back.get_weights(), model.get_weights(), strict=True):
+        np.testing.assert_array_equal(ours, theirs)
