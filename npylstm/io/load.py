@@ -8,7 +8,6 @@ from :mod:`npylstm.models`: the model classes import this package lazily (from t
 from __future__ import annotations
 
 import itertools
-import json
 import os
 import warnings
 from collections.abc import Sequence
@@ -19,11 +18,12 @@ import numpy as np
 from .. import losses as losses_module
 from .. import metrics as metrics_module
 from .. import registry
-from ._safe import _sniff
+from ._safe import _parse_json, _sniff, not_a_regular_file
 from .files import STATE_DICTS, WEIGHTS_FILES, file_kind, read_model_file, read_weights_file
 from .keras3 import read_optimizer_state, write_keras_file, write_weights_file
 from .keras_config import FUNCTIONAL_CLASS_NAMES, normalize_model_config, supported_layers
 from .legacy_h5 import write_legacy_h5
+from .limits import LimitExceededError, check_size
 from .model_file import (
     KERAS_FORMAT_VERSION,
     ConfigFileError,
@@ -111,11 +111,18 @@ def _assign_weights(model, layer_weights: Sequence[Sequence[np.ndarray]], source
             layer.set_weights(arrays)
 
 
+#: What an untrusted config's wrong-typed or out-of-range values make the layer constructors
+#: raise (a list where a dict belongs, a huge number, deep nesting): each becomes the file's
+#: error, naming it, instead of escaping as a raw AttributeError or OverflowError.
+_CONFIG_ERRORS = (TypeError, ValueError, AttributeError, KeyError, IndexError, OverflowError,
+                  RecursionError)
+
+
 def _sequential_from_config(config: dict, source: str):
     """The model a normalized config describes (a Sequential or a functional model)."""
     try:
         return registry.get(config["class_name"]).from_config(config["config"])
-    except (TypeError, ValueError) as exc:
+    except _CONFIG_ERRORS as exc:
         raise KerasFileError(f"{source}: cannot rebuild the model from its config: {exc}") from exc
 
 
@@ -444,11 +451,17 @@ def model_from_config(config) -> tuple[object, bool]:
         path = Path(config)
         if not path.exists():
             raise FileNotFoundError(f"No such file: '{path}'")
+        problem = not_a_regular_file(path, "config file")  # a FIFO would block the read
+        if problem and not path.is_dir():
+            raise ConfigFileError(path, f": {problem}")
         if path.is_dir() or _sniff_model_container(path):
             return load_model(path), True
-        try:
-            raw = json.loads(path.read_text(encoding="utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        try:  # within MAX_JSON_BYTES and MAX_JSON_DEPTH (a RecursionError is refused too)
+            check_size(path.stat().st_size, "MAX_JSON_BYTES", f"'{path}'")
+            raw = _parse_json(path.read_bytes(), "the JSON config", path)
+        except LimitExceededError:
+            raise
+        except KerasFileError as exc:
             raise ConfigFileError(
                 path,
                 f" is neither a .keras/.h5 model file nor a JSON model config ({_one_line(exc)})",
@@ -470,7 +483,7 @@ def model_from_config(config) -> tuple[object, bool]:
     config = normalize_model_config(raw, str(version), f"'{path}'")
     try:
         model = registry.get(config["class_name"]).from_config(config["config"])
-    except (TypeError, ValueError) as exc:
+    except _CONFIG_ERRORS as exc:
         raise ConfigFileError(path, f": cannot build the model: {_one_line(exc)}") from exc
     if not model.built:
         raise ConfigFileError(

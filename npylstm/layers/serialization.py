@@ -43,7 +43,11 @@ def dtype_policy_config(dtype) -> dict:
 def dtype_from_config(dtype) -> str:
     """A dtype name from a Keras config value (a name or a serialized DTypePolicy)."""
     if isinstance(dtype, dict):
-        dtype = (dtype.get("config") or {}).get("name", "float32")
+        inner = dtype.get("config") or {}
+        if not isinstance(inner, dict):
+            raise ValueError("expected a dtype name or a DTypePolicy config {'class_name': "
+                             f"'DTypePolicy', 'config': {{'name': ...}}}}, received {dtype!r}")
+        dtype = inner.get("name", "float32")
     return "float32" if dtype is None else str(dtype)
 
 
