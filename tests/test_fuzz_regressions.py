@@ -140,3 +140,23 @@ def test_npz_member_that_is_not_an_array(tmp_path):
         zf.writestr("notes.txt", b"hello")
     with pytest.raises(ValueError, match="the member 'notes.txt' is not a .npy array"):
         arrays.read_npz(path)
+
+
+@pytest.mark.xfail(strict=True, raises=MemoryError, reason="issue #13 item 1: load_model "
+                   "builds and initialises the layers from the config's sizes before comparing "
+                   "them with the file's arrays (npylstm/io/load.py, layers; request R2 in "
+                   "/tmp/lead/requests-readers.md)")
+def test_a_config_declaring_huge_units_is_refused_before_allocation(files, tmp_path):
+    """Found by fuzzing (keras, a config value edit): units 10**9 over 5-unit weights."""
+    where, _ = files
+    bad = tmp_path / "units.keras"
+    with zipfile.ZipFile(where / "m.keras") as zin, zipfile.ZipFile(bad, "w") as zout:
+        for info in zin.infolist():
+            data = zin.read(info)
+            if info.filename == "config.json":
+                config = json.loads(data)
+                config["config"]["layers"][1]["config"]["units"] = 10**9
+                data = json.dumps(config)
+            zout.writestr(info, data)
+    with pytest.raises(KerasFileError, match=f"'{bad}'"):
+        npylstm.load_model(bad)

@@ -97,6 +97,15 @@ def read_npy_stream(stream, what: str, available: int, kinds: str = _NUMBERS) ->
                          f"{' '.join(str(exc).split())}") from None
 
 
+def _is_zip(path: Path) -> bool:
+    """Whether ``path`` looks like a zip archive (a damaged directory counts as one: its
+    reader then says what is wrong)."""
+    try:
+        return zipfile.is_zipfile(path)
+    except _READ_ERRORS:  # is_zipfile lets BadZipFile through for some damaged directories
+        return True
+
+
 def _regular(path: Path, what: str) -> None:
     if not path.exists():
         raise FileNotFoundError(f"No such file: '{path}'")
@@ -130,7 +139,7 @@ def read_npz(path: str | os.PathLike, kinds: str = _NUMBERS) -> dict[str, np.nda
     try:
         archive = _SafeZip(path)
     except KerasFileError as exc:
-        if not zipfile.is_zipfile(path):
+        if not _is_zip(path):
             raise ValueError(f"'{path}' is not an .npz file (a zip archive of .npy arrays): "
                              f"{exc}") from None
         raise
@@ -166,8 +175,8 @@ def read_pt(path: str | os.PathLike) -> dict[str, np.ndarray]:
         raise ImportError(f"reading '{path}' needs PyTorch, which is not installed: pip install "
                           "torch (or use a .npz state dict, which needs only NumPy)") from exc
     check_size(path.stat().st_size, "MAX_FILE_BYTES", f"'{path}'")
-    if zipfile.is_zipfile(path):  # torch.save's format: member names and sizes first
-        _SafeZip(path).close()
+    if _is_zip(path):  # torch.save's format: member names and sizes first
+        _SafeZip(path).close()  # a KerasFileError: a ValueError, as documented
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises many types for a bad file
