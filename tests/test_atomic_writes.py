@@ -218,32 +218,36 @@ def test_unwritable_directory_names_the_target(tmp_path, monkeypatch):
     assert ".tmp" not in message and info.value.errno == errno.EACCES
 
 
+#: The child of :func:`_write_as`: one atomic write, after dropping to the user given (an
+#: unprivileged one, for good, once the interpreter and npylstm are loaded); exit 3 with the
+#: message on a refusal.
+_WRITE_CHILD = """
+import encodings.ascii, os, sys  # the codec the writer's umask read needs, loaded while the
+from pathlib import Path          # interpreter's files (in root's home here) are readable
+from npylstm.io.atomic import atomic_write
+if sys.argv[2] != "-":
+    user = int(sys.argv[2])
+    os.setgroups([])
+    os.setgid(user)
+    os.setuid(user)
+try:
+    atomic_write(Path(sys.argv[1]), lambda tmp: tmp.write_bytes(b"x"))
+except PermissionError as exc:
+    print(exc, end="")
+    sys.exit(3)
+"""
+
+
 def _write_as(user: int | None, target: Path) -> tuple[int, str]:
-    """``atomic_write(target, ...)`` in a forked child, as ``user`` when given (root drops
-    to it for good in the child only); (exit status, the error's message)."""
-    read, write = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # the child: no pytest machinery from here on, only os._exit
-        code = 1
-        try:
-            os.close(read)
-            if user is not None:
-                os.setgroups([])
-                os.setgid(user)
-                os.setuid(user)
-            try:
-                atomic_write(target, lambda tmp: tmp.write_bytes(b"x"))
-                code = 0
-            except PermissionError as exc:
-                os.write(write, str(exc).encode())
-                code = 3
-        finally:
-            os._exit(code)
-    os.close(write)
-    with os.fdopen(read, "rb") as pipe:
-        message = pipe.read().decode()
-    _, status = os.waitpid(pid, 0)
-    return os.waitstatus_to_exitcode(status), message
+    """``atomic_write(target, ...)`` in a fresh interpreter, as ``user`` when given (root
+    drops to it in the child); (exit status, the error's message). A fresh process, not a
+    fork: forking this multithreaded test process (JAX, Numba threads) can leave the child's
+    import and codec locks held."""
+    done = subprocess.run(
+        [sys.executable, "-c", _WRITE_CHILD, str(target), "-" if user is None else str(user)],
+        capture_output=True, text=True, timeout=120, check=False,
+    )
+    return done.returncode, done.stdout or done.stderr
 
 
 def test_read_only_directory_names_the_target(tmp_path):
