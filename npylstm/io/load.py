@@ -232,8 +232,7 @@ def _restore_optimizer(model, saved: ModelFile, source: str) -> None:
             f"restored (tf.keras orders its optimizer variables otherwise): {label} starts "
             "fresh", stacklevel=3)
         return
-    optimizer.build([w.value for w in model.trainable_weights],
-                    names=[f"{model.name}/{w.path}" for w in model.trainable_weights])
+    model._build_optimizer()
     current = optimizer.variables
     # the variables an optimizer has before build: iteration (and learning_rate)
     fresh = len(list(itertools.takewhile(lambda n: n in ("iteration", "learning_rate"),

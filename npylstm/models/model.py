@@ -156,6 +156,15 @@ class Model(Trainer):
             return []
         return [w for layer in self._layers for w in layer.trainable_weights]
 
+    def _build_optimizer(self) -> None:
+        """Build the optimizer on the trainable weights, named by their paths (Keras's
+        ``optimizer.build(model.trainable_variables)``); nothing when it is built already.
+        ``fit`` calls it before the first update, and loading a file with optimizer state
+        before restoring it."""
+        weights = self.trainable_weights
+        self.optimizer.build([w.value for w in weights],
+                             names=[f"{self.name}/{w.path}" for w in weights])
+
     @property
     def non_trainable_weights(self) -> list:
         trainable = {id(w) for w in self.trainable_weights}

@@ -232,9 +232,7 @@ class Trainer:
         (Keras's ``BaseOptimizer.apply``: ``variable.assign(variable.constraint(variable))``
         after the gradients are applied)."""
         weights = self.trainable_weights
-        if not self.optimizer.built:  # named as a loaded model's optimizer is (io.load)
-            self.optimizer.build([w.value for w in weights],
-                                 names=[f"{self.name}/{w.path}" for w in weights])
+        self._build_optimizer()
         self.optimizer.apply([w.value for w in weights], grads)
         for w in weights:
             if w.constraint is not None:
