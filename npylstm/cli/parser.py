@@ -15,38 +15,30 @@ from .summary import cmd_summary
 __all__ = ["build_parser", "split_bench"]
 
 
-def _positive_int(text: str) -> int:
-    """argparse type: a whole number >= 1."""
+def _whole_number(text: str, minimum: int, expected: str) -> int:
+    """``text`` as an int >= ``minimum``, else argparse's error saying ``expected``."""
     try:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a whole number, received {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive whole number, received {text!r}")
+    if value < minimum:
+        raise argparse.ArgumentTypeError(f"expected {expected}, received {text!r}")
     return value
+
+
+def _positive_int(text: str) -> int:
+    """argparse type: a whole number >= 1."""
+    return _whole_number(text, 1, "a positive whole number")
 
 
 def _threads(text: str) -> int:
     """argparse type of --threads: 0 (leave BLAS alone) or a positive whole number."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, received {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected 0 (leave BLAS alone) or a positive number "
-                                         f"of threads, received {text!r}")
-    return value
+    return _whole_number(text, 0, "0 (leave BLAS alone) or a positive number of threads")
 
 
 def _count(text: str) -> int:
     """argparse type: a whole number >= 0 (an index)."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, received {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, received {text!r}")
-    return value
+    return _whole_number(text, 0, "a whole number >= 0")
 
 
 def _tolerance(text: str) -> float:
