@@ -504,7 +504,7 @@ def test_cli_writer_unwritable_directory(capsys, model_files, tmp_path, monkeypa
     mkstemp = tempfile.mkstemp
 
     def denied(prefix, suffix, dir):
-        if Path(dir) != tmp_path:  # scratch files elsewhere (convert to .json makes some)
+        if Path(dir) != tmp_path:  # scratch files elsewhere, if a writer makes any
             return mkstemp(prefix=prefix, suffix=suffix, dir=dir)
         raise PermissionError(errno.EACCES, "Permission denied",
                               os.path.join(dir, f"{prefix}abc{suffix}"))

@@ -43,16 +43,10 @@ def _dst_kind(path: Path) -> str:
 
 def _write_json_config(model, dst: Path) -> None:
     """The ``config.json`` npylstm writes in a ``.keras`` archive, as ``dst`` (atomically)."""
-    import tempfile
-    import zipfile
-
-    from .. import io
     from ..io.atomic import atomic_open
+    from ..io.load import model_config_json
 
-    with tempfile.TemporaryDirectory() as tmp:  # the archive is scratch, not the user's file
-        archive = io.save_model(model, Path(tmp) / "model.keras")
-        with zipfile.ZipFile(archive) as zf:
-            text = zf.read("config.json")
+    text = model_config_json(model, dst)
     with atomic_open(dst) as handle:
         handle.write(text)
 

@@ -228,6 +228,20 @@ def _write_keras3_weights(
             vars_group.create_dataset(str(index), data=np.asarray(array))
 
 
+def keras3_config(config: dict) -> dict:
+    """``config`` checked and written as a Keras 3 ``config.json`` holds it (the classes'
+    ``module`` keys); Keras 2's hard_sigmoid, which Keras 3 cannot express, is refused."""
+    check_model_config(config)
+    keras2 = keras2_hard_sigmoid_keys(config)
+    if keras2:
+        raise KerasFileError(
+            f"cannot save {keras2} = Keras 2's hard_sigmoid clip(0.2x + 0.5) in a Keras 3 "
+            "file (Keras 3's hard_sigmoid is clip(x/6 + 0.5)); save a legacy '.h5' instead, "
+            "which keeps keras_version 2"
+        )
+    return with_keras3_modules(config)
+
+
 def write_keras_file(
     path: str | os.PathLike,
     config: dict,
@@ -253,15 +267,7 @@ def write_keras_file(
     KerasFileError
         A layer uses Keras 2's hard_sigmoid, which Keras 3 cannot express.
     """
-    check_model_config(config)
-    keras2 = keras2_hard_sigmoid_keys(config)
-    if keras2:
-        raise KerasFileError(
-            f"cannot save {keras2} = Keras 2's hard_sigmoid clip(0.2x + 0.5) in a Keras 3 "
-            "file (Keras 3's hard_sigmoid is clip(x/6 + 0.5)); save a legacy '.h5' instead, "
-            "which keeps keras_version 2"
-        )
-    config = with_keras3_modules(config)
+    config = keras3_config(config)
     layers = weighted_layers(config)
     class_names = [layer["class_name"] for layer in layers]
     layer_names = [

@@ -8,6 +8,7 @@ from :mod:`npylstm.models`: the model classes import this package lazily (from t
 from __future__ import annotations
 
 import itertools
+import json
 import os
 import warnings
 from collections.abc import Sequence
@@ -20,7 +21,12 @@ from .. import metrics as metrics_module
 from .. import registry
 from ._safe import _parse_json, _sniff, not_a_regular_file
 from .files import STATE_DICTS, WEIGHTS_FILES, file_kind, read_model_file, read_weights_file
-from .keras3 import read_optimizer_state, write_keras_file, write_weights_file
+from .keras3 import (
+    keras3_config,
+    read_optimizer_state,
+    write_keras_file,
+    write_weights_file,
+)
 from .keras_config import FUNCTIONAL_CLASS_NAMES, normalize_model_config, supported_layers
 from .legacy_h5 import write_legacy_h5
 from .limits import LimitExceededError, check_size
@@ -346,8 +352,8 @@ def _compiled(model) -> tuple:
 def _model_config(model) -> dict:
     config = {"class_name": type(model).keras_class_name, "config": model.get_config()}
     if getattr(model, "compiled", False) and model.optimizer is not None:
-        # As Keras writes it; Keras compiles the loaded model with it (optimizer state is
-        # not written: Keras starts that fresh, and says so).
+        # As Keras writes it; Keras compiles the loaded model with it (the optimizer's
+        # state goes in the weights, see _optimizer_state).
         loss, loss_weights, metrics = _compiled(model)
         config["compile_config"] = {
             "optimizer": {
@@ -367,14 +373,27 @@ def _model_config(model) -> dict:
     return config
 
 
-def save_model(model, path: str | os.PathLike) -> Path:
-    """Write ``model`` as ``.keras`` (Keras 3) or, for a ``.h5`` name, as a legacy HDF5 model."""
-    name = str(path)
+def _check_saveable(model, path) -> None:
+    """Every layer has a Keras file layout, and the model is built (its shapes known)."""
     _model_layers(model)
     if not model.built:
         raise KerasFileError(
             f"cannot save '{path}': build the model first (its input shape is unknown)"
         )
+
+
+def model_config_json(model, path: str | os.PathLike = "<config>") -> bytes:
+    """The ``config.json`` a ``.keras`` file of ``model`` holds (what
+    ``keras.models.model_from_json`` reads; compile settings included), without writing
+    the weights; ``path`` names the destination in errors."""
+    _check_saveable(model, path)
+    return json.dumps(keras3_config(_model_config(model))).encode()
+
+
+def save_model(model, path: str | os.PathLike) -> Path:
+    """Write ``model`` as ``.keras`` (Keras 3) or, for a ``.h5`` name, as a legacy HDF5 model."""
+    name = str(path)
+    _check_saveable(model, path)
     weights = [layer.get_weights() for layer in _weighted(model)]
     optimizer = _optimizer_state(model)
     if name.endswith(".keras"):
@@ -451,7 +470,7 @@ def model_from_config(config) -> tuple[object, bool]:
         if not path.exists():
             raise FileNotFoundError(f"No such file: '{path}'")
         problem = not_a_regular_file(path, "config file")  # a FIFO would block the read
-        if problem and not path.is_dir():
+        if problem:
             raise ConfigFileError(path, f": {problem}")
         if path.is_dir() or _sniff_model_container(path):
             return load_model(path), True
