@@ -44,6 +44,23 @@ def _check_save_freq(owner: str, save_freq) -> None:
         )
 
 
+def _should_save_on_batch(callback, batch: int) -> bool:
+    """Keras's batch-frequency rule, shared by ModelCheckpoint and BackupAndRestore: count the
+    batches since the last save (a batch index not above the last one seen starts a new
+    epoch; batches count from 0) and save once ``save_freq`` of them have passed. The two
+    differ only in the first ``_last_batch_seen`` (None and 0, as in Keras)."""
+    if callback.save_freq == "epoch":
+        return False
+    last = callback._last_batch_seen
+    add_batches = batch + 1 if last is None or batch <= last else batch - last
+    callback._batches_seen_since_last_saving += add_batches
+    callback._last_batch_seen = batch
+    if callback._batches_seen_since_last_saving >= callback.save_freq:
+        callback._batches_seen_since_last_saving = 0
+        return True
+    return False
+
+
 class ModelCheckpoint(MonitorCallback):
     """Save the model (``model.save``) or its weights (``model.save_weights``) during fit.
 
@@ -117,18 +134,7 @@ filepath=model.h5py
             self._save_model(epoch=epoch, batch=None, logs=logs)
 
     def _should_save_on_batch(self, batch: int) -> bool:
-        if self.save_freq == "epoch":
-            return False
-        if self._last_batch_seen is None or batch <= self._last_batch_seen:
-            add_batches = batch + 1  # a new epoch (batches count from 0)
-        else:
-            add_batches = batch - self._last_batch_seen
-        self._batches_seen_since_last_saving += add_batches
-        self._last_batch_seen = batch
-        if self._batches_seen_since_last_saving >= self.save_freq:
-            self._batches_seen_since_last_saving = 0
-            return True
-        return False
+        return _should_save_on_batch(self, batch)
 
     def _should_save_model(self, epoch, batch, logs, filepath) -> bool:
         logs = logs or {}
@@ -291,18 +297,7 @@ class BackupAndRestore(Callback):
             f.write(json.dumps({"epoch": self._current_epoch, "batch": self._last_batch_seen}))
 
     def _should_save_on_batch(self, batch: int) -> bool:
-        if self.save_freq == "epoch":
-            return False
-        if batch <= self._last_batch_seen:  # a new epoch
-            add_batches = batch + 1
-        else:
-            add_batches = batch - self._last_batch_seen
-        self._batches_seen_since_last_saving += add_batches
-        self._last_batch_seen = batch
-        if self._batches_seen_since_last_saving >= self.save_freq:
-            self._batches_seen_since_last_saving = 0
-            return True
-        return False
+        return _should_save_on_batch(self, batch)
 
     def on_train_end(self, logs=None):
         if self.delete_checkpoint and os.path.exists(self.backup_dir):
