@@ -13,6 +13,8 @@
   the signatures of ``npylstm/ops/lstm_reference.py`` (``npylstm.ops.lstm_numba``
   re-exports them under the backend's original name).
 * ``gru_kernels.py``: the GRU's compiled kernels (both ``reset_after`` conventions).
+* ``cache.py``: :func:`cache_status`, whether the kernels are cached on disk and the
+  directory Numba writes their cache files to (as its own cache locators chose it).
 * ``gru.py``: :func:`gru_forward`, :func:`gru_inference`, :func:`gru_backward`, the GRU
   cell's equations (``npylstm.ops.gru_numba`` re-exports them; ``npylstm.ops.kernels``
   puts them behind the generic loop's signatures).
@@ -41,6 +43,7 @@ from __future__ import annotations
 
 from ._jit import CACHE_STATUS, JIT_OPTIONS, jit_kernel
 from .activations import ACTIVATION_CODES
+from .cache import CacheLocation, CacheStatus, cache_status
 from .elementwise import activate, derivative
 from .gru import GRUCache, gru_backward, gru_forward, gru_inference
 from .lstm import lstm_backward, lstm_forward, lstm_inference
@@ -48,6 +51,9 @@ from .lstm import lstm_backward, lstm_forward, lstm_inference
 __all__ = [
     "ACTIVATION_CODES",
     "CACHE_STATUS",
+    "CacheLocation",
+    "CacheStatus",
+    "cache_status",
     "JIT_OPTIONS",
     "activate",
     "derivative",
