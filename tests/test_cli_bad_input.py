@@ -173,6 +173,9 @@ CASES = [
      "unicode strings (dtype <U1): expected real numbers"),
     (["gates", "m.keras", "--input", "fifo"], "npylstm gates: error: 'fifo' is a FIFO (named "
      "pipe), not a regular file: expected a --input file"),
+    # info
+    (["info", "--threads", "-1"], "npylstm info: error: argument --threads: expected 0 "
+     "(leave BLAS alone) or a positive number of threads, received '-1'"),
     # demo
     (["demo", "--epochs", "0"], "npylstm demo: error: --epochs: expected an integer >= 1, "
      "received 0"),

@@ -9,6 +9,7 @@ from .convert import cmd_convert
 from .crosscheck import cmd_crosscheck
 from .demo import cmd_demo
 from .gates import cmd_gates
+from .info import cmd_info
 from .predict import cmd_predict
 from .summary import cmd_summary
 
@@ -141,6 +142,10 @@ def build_parser() -> argparse.ArgumentParser:
     gates.add_argument("--layer", help="recurrent layer name (default: the first)")
     gates.add_argument("--sample", type=_count, default=0, help="which input sample (default 0)")
     add_config(gates)
+
+    info = add("info", cmd_info, "versions, backend, threads, BLAS, and where the Numba "
+               "kernels' cache is")
+    info.add_argument("--json", action="store_true", help="print it as one JSON object")
 
     bench = commands.add_parser(
         "bench", help="run the benchmark harness benchmarks/run.py (options pass through: "
