@@ -219,6 +219,59 @@ def test_larger_layer(reset_after, dtype):
     compare(GRUCell(reset_after=reset_after), case, grads, False, dtype)
 
 
+@pytest.mark.parametrize("reset_after", [True, False])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_big_weights_few_rows(reset_after, dtype):
+    # 300 units: the recurrent kernel's parts pass 1 MB (float64; float32's (U, 3U) with
+    # reset_after too), where a block of fewer than 32 rows takes the written-out product
+    case = make_case(11, dtype, 5, 4, 3, 300, reset_after)
+    compare(GRUCell(reset_after=reset_after), case, upstream(11, dtype, 5, 4, 300), False, dtype)
+
+
+@pytest.mark.parametrize("reset_after", [True, False])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_rows_split_across_threads(monkeypatch, reset_after, dtype):
+    # every problem above is small enough to stay on one thread; here the rows are split
+    # into one block per Numba thread (odd batch: unequal blocks) whatever the size
+    monkeypatch.setattr(gru_core, "PARALLEL_MIN_WORK", 0)
+    monkeypatch.setattr(numba, "get_num_threads", lambda: 3)
+    case = make_case(12, dtype, 7, 6, 3, 9, reset_after)
+    compare(GRUCell(reset_after=reset_after), case, upstream(12, dtype, 7, 6, 9), True, dtype)
+    h_split = gru_numba.gru_inference(case["x"], case["h0"], case["kernel"],
+                                      case["recurrent_kernel"], case["bias"],
+                                      reset_after=reset_after)[0]
+    monkeypatch.setattr(gru_core, "PARALLEL_MIN_WORK", 10**12)
+    h_one = gru_numba.gru_inference(case["x"], case["h0"], case["kernel"],
+                                    case["recurrent_kernel"], case["bias"],
+                                    reset_after=reset_after)[0]
+    np.testing.assert_allclose(h_split, h_one, **TOLERANCE[dtype])
+
+
+def test_the_written_out_product_sums_each_row_alike():
+    # _rows_times_matrix: v @ m within rounding, each row's bits the same alone as in a
+    # block of four, and every product formed (0 * inf is NaN, as in BLAS)
+    rng = np.random.default_rng(4)
+    for rows in (1, 3, 4, 5, 9):
+        for dtype in (np.float32, np.float64):
+            v = rng.normal(size=(rows, 13)).astype(dtype)
+            m = rng.normal(size=(13, 7)).astype(dtype)
+            out = np.empty((rows, 7), dtype)
+            gru_numba._rows_times_matrix(v, m, out)
+            np.testing.assert_allclose(out, v.astype(np.float64) @ m, rtol=1e-5, atol=1e-5)
+            for r in range(rows):
+                alone = np.empty((1, 7), dtype)
+                gru_numba._rows_times_matrix(v[r : r + 1].copy(), m, alone)
+                np.testing.assert_array_equal(alone[0], out[r])
+    v, m = np.ones((5, 4)), np.ones((4, 3))
+    m[2, 1], v[1, 2] = np.inf, 0.0
+    out = np.empty((5, 3))
+    gru_numba._rows_times_matrix(v, m, out)
+    expected = np.full((5, 3), 4.0)  # by hand: four ones times one
+    expected[:, 1] = np.inf  # one of them infinite
+    expected[1] = [3.0, np.nan, 3.0]  # row 1 has v = 0 at that k: 0 * inf = NaN
+    np.testing.assert_array_equal(out, expected)
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_saturated_gates(dtype):
     # biases of ±9 and ±20 push pre-activations beyond the range of the float32 fast
@@ -297,8 +350,7 @@ def test_float32_stays_float32_and_outputs_are_contiguous():
     if numba.config.DISABLE_JIT:
         return  # plain Python functions: nothing compiled
     # one compiled kernel per dtype: no recompiles for new shapes or options
-    for kernel in (gru_numba._forward_rows, gru_numba._forward_rows_parallel,
-                   gru_numba._backward_rows, gru_numba._backward_rows_parallel):
+    for kernel in (gru_numba._forward_rows, gru_numba._backward_rows):
         assert len(kernel.signatures) <= 2, kernel
 
 

@@ -16,25 +16,31 @@ and the results are those of the generic loop (``npylstm/ops/rnn_reference.py``)
 :class:`~npylstm.cells.GRUCell`, within rounding: float32 within the tolerances of the LSTM
 core, float64 to about 1e-12, NaN and ±inf in the same places (``tests/test_gru_numba.py``).
 
-Built as the LSTM core (``numba/lstm.py``) is, on its small-units path:
+How it is built:
 
 * ``x @ kernel + b_x`` for all timesteps is one NumPy (BLAS) product before the loop, into
   the array that then becomes the pre-activations ``a`` (the cache's field, as the cell's).
 * Batch rows are independent: they are split into one block per Numba thread
-  (:func:`~npylstm.ops.numba.parallel._row_bounds`) and each thread runs its rows through
-  all timesteps without synchronising. Inside the loop only the two recurrent products
-  (written out, vectorized over the gate columns: no BLAS call overhead on small matrices)
-  and the gate arithmetic remain; nothing is allocated there.
-* Backward keeps only the recurrent products' transposes in the loop; the input and weight
-  gradients are large NumPy products after it (``dxz @ kernel.T``, ``xs^T dxz``,
-  ``h_prev^T drz``, and ``(r * h_prev)^T da_h`` for the candidate without ``reset_after``).
+  (:func:`~npylstm.ops.numba.parallel._row_bounds`), each block run by one serial kernel
+  in a Python thread (:func:`~npylstm.ops.numba.parallel._run_parts`; the kernels release
+  the GIL, and a ``prange`` kernel would take several seconds longer to compile), through
+  all timesteps without synchronising. Problems below :data:`PARALLEL_MIN_WORK` stay on
+  one thread (a hand-off costs more than it saves there).
+* Inside a block's loop, each timestep's recurrent products are one product for all the
+  block's rows, so each weight is loaded once per step for the whole block (BLAS inside
+  the kernel; for fewer than 32 rows of a recurrent kernel past 1 MB, which BLAS would
+  repack at every step, a written-out product four rows at a time), then the gate
+  arithmetic row by row. Nothing is allocated inside the loop.
+* Backward runs the same way, last step first (the products into ``h_tm1`` once per step
+  for the block); the input and weight gradients are large NumPy products after it
+  (``dxz @ kernel.T``, ``xs^T dxz``, ``h_prev^T drz``, and ``(r * h_prev)^T da_h`` for the
+  candidate without ``reset_after``).
 * float32 stays float32; tanh and sigmoid use the core's float32 approximation inside its
   range (``numba/activations.py``), every other activation is computed exactly as
   ``npylstm.activations`` does; no ``fastmath`` (``_jit.JIT_OPTIONS``).
 
 Not here (the layer falls back to the generic loop through ``npylstm.ops.get_kernel``):
-per-gate recurrent dropout masks and time masks. There is no per-timestep BLAS path for
-large ``units`` as the LSTM core has: the written-out products run at every size.
+per-gate recurrent dropout masks and time masks.
 """
 
 from __future__ import annotations
@@ -45,13 +51,8 @@ import numpy as np
 
 from ..._blas import blas_threads
 from .elementwise import _activation_code
-from .gru_kernels import (
-    _backward_rows,
-    _backward_rows_parallel,
-    _forward_rows,
-    _forward_rows_parallel,
-)
-from .parallel import _launch_guard, _row_bounds
+from .gru_kernels import _backward_rows, _forward_rows
+from .parallel import _row_bounds, _run_parts
 
 __all__ = ["GRUCache", "gru_forward", "gru_inference", "gru_backward"]
 
@@ -106,6 +107,31 @@ def _arrays(x, h0, kernel, recurrent_kernel, bias, reset_after):
     return x, h0, kernel, recurrent_kernel, bias
 
 
+#: Below this much work per call (``batch * timesteps * units**2``, about a sixth of the
+#: floating-point operations of the recurrent products) the rows stay on one thread: handing
+#: a block to a second thread costs more than it saves.
+PARALLEL_MIN_WORK = 2_000_000
+
+
+def _in_blocks(kernel, args, batch, timesteps, units):
+    """``kernel(*args, start, stop)`` on the batch rows: one block of rows per thread
+    (:func:`~npylstm.ops.numba.parallel._row_bounds`; the kernels release the GIL), or one
+    block for small problems. BLAS runs single-threaded inside the blocks when there are
+    several: each block's per-step products are small, and OpenBLAS's idle threads would
+    spin on the cores the other blocks need."""
+    bounds = _row_bounds(batch)
+    if batch * timesteps * units * units < PARALLEL_MIN_WORK:
+        bounds = bounds[[0, -1]]
+    parts = bounds.shape[0] - 1
+
+    def block(p):
+        kernel(*args, bounds[p], bounds[p + 1])
+
+    # (one block: no switch, which costs ~18 µs a call, a one-step stream's every step)
+    with np.errstate(all="ignore"), blas_threads(None if parts == 1 else 1):
+        _run_parts(block, parts)
+
+
 def _run_forward(x, h0, kernel, recurrent_kernel, bias, activation, recurrent_activation,
                  reset_after, go_backwards, keep):
     """:func:`gru_forward` (``keep``) or :func:`gru_inference` (the cache is None)."""
@@ -128,21 +154,18 @@ def _run_forward(x, h0, kernel, recurrent_kernel, bias, activation, recurrent_ac
     # spins after each call and would steal the core a Numba thread needs in the loop that
     # follows (see npylstm/_blas.py); a one-thread loop skips the switch (~18 µs per call,
     # which a one-step stream would pay on every step)
-    bounds = _row_bounds(batch)
-    blas_limit = None if bounds.shape[0] == 2 else 1
-    with np.errstate(all="ignore"), blas_threads(blas_limit):  # inf and NaN propagate silently
+    with np.errstate(all="ignore"):  # inf and NaN propagate silently
         np.matmul(xs.reshape(batch * timesteps, input_dim), kernel,
                   out=a.reshape(batch * timesteps, 3 * units))  # (B*T, 3U)
         if b_x is not None:
             a += b_x
-        args = (a, np.ascontiguousarray(recurrent_kernel[:, : 2 * units]),  # (U, 2U)
-                np.ascontiguousarray(recurrent_kernel[:, 2 * units :]),  # (U, U)
-                b_r, h0, act, ract, reset_after, keep, r_h, h)
-        if bounds.shape[0] == 2:  # one thread: no parallel launch
-            _forward_rows(*args, 0, batch)
-        else:
-            with _launch_guard():
-                _forward_rows_parallel(*args, bounds)
+    if reset_after:
+        first, second = recurrent_kernel, recurrent_kernel[:, :0]  # (U, 3U), unused
+    else:
+        first = np.ascontiguousarray(recurrent_kernel[:, : 2 * units])  # (U, 2U)
+        second = np.ascontiguousarray(recurrent_kernel[:, 2 * units :])  # (U, U)
+    args = (a, first, second, b_r, h0, act, ract, reset_after, keep, r_h, h)
+    _in_blocks(_forward_rows, args, batch, timesteps, units)
     h_last = h[:, -1].copy() if timesteps else h0.copy()  # (B, U)
     cache = None
     if keep:
@@ -280,15 +303,8 @@ def gru_backward(
     u_h = np.empty((*kept, units), dtype=dtype)  # (B, T, U) r * h_tm1 without it
     args = (a, r_h, h, h0, recurrent_kernel_t, recurrent_kernel_h_t, act, ract, reset_after,
             dh_seq, use_dh_seq, dh_next, dxz, drz, u_h)
-    # inf - inf is NaN, as in the reference, silently; one BLAS thread, as in the forward
-    bounds = _row_bounds(batch)
-    with np.errstate(all="ignore"), blas_threads(None if bounds.shape[0] == 2 else 1):
-        if bounds.shape[0] == 2:  # one thread: no parallel launch
-            _backward_rows(*args, 0, batch)
-        else:
-            with _launch_guard():
-                _backward_rows_parallel(*args, bounds)
-
+    _in_blocks(_backward_rows, args, batch, timesteps, units)
+    with np.errstate(all="ignore"):  # inf - inf is NaN, as in the reference, silently
         # backprop into x and the weights: one large product each, over all timesteps
         rows = batch * timesteps
         xs = np.ascontiguousarray(x[:, ::-1]) if cache.go_backwards else x  # (B, T, D)

@@ -1,16 +1,19 @@
-"""The GRU's compiled kernels: whole sequences of batch rows, forward and backward.
+"""The GRU's compiled kernels: a block of batch rows through a whole sequence, forward and
+backward.
 
 The equations are the GRU cell's (``npylstm/cells/gru.py``, Keras's ``GRUCell.call``),
 both conventions; ``gru.py`` describes the orchestration (the input projection before the
-loop, the weight gradients after it). Numba cannot call :func:`npylstm.gates.split_gates`,
-so the kernels address the three gate blocks of a packed row by their offsets ``0, U, 2U``
-(z, r, h), the same split. The recurrent kernel comes split in two contiguous parts,
-``recurrent_kernel[:, :2U]`` (z and r) and ``recurrent_kernel[:, 2U:]`` (the candidate),
-so both conventions run the same two written-out products per step: ``h_tm1 @ R_zr`` and
-``h_tm1 @ R_h`` (``reset_after=True``) or ``(r * h_tm1) @ R_h`` (``reset_after=False``).
+loop, the row blocks in threads, the weight gradients after the loop). Numba cannot call
+:func:`npylstm.gates.split_gates`, so the kernels address the three gate blocks of a packed
+row by their offsets ``0, U, 2U`` (z, r, h), the same split.
+
+Each timestep's recurrent products are one BLAS product for the whole block of rows
+(``np.dot`` inside the kernel calls SciPy's BLAS, no GIL and no Python in between), so each
+weight is loaded once per step for all the block's rows instead of once per row; the gate
+arithmetic then runs row by row, fused into one pass over the units.
 
 Numba's cache checks only this file's modification time and size, but these kernels have
-the helpers of ``activations.py`` and ``lstm_kernels.py`` and the options of ``_jit.py``
+the helpers of ``activations.py`` and the options of ``_jit.py``
 compiled into them: :data:`HELPERS_SOURCE_SHA256` records the SHA-256 of each, and
 ``tests/test_numba_cache.py`` fails when one differs (see the package docstring).
 """
@@ -18,15 +21,13 @@ compiled into them: :data:`HELPERS_SOURCE_SHA256` records the SHA-256 of each, a
 from __future__ import annotations
 
 import numpy as np
-from numba import prange
 
 from ._jit import jit_kernel
 from .activations import _activate_block, _derivative_block, _like
-from .lstm_kernels import _add_vector_matrix, _copy
 
 __all__ = [
     "HELPERS_SOURCE_SHA256",
-    "_forward_rows", "_forward_rows_parallel", "_backward_rows", "_backward_rows_parallel",
+    "_copy", "_rows_times_matrix", "_product", "_forward_rows", "_backward_rows",
 ]
 
 #: SHA-256 of what this module's kernels compile in from other ``npylstm`` files (paths
@@ -36,78 +37,179 @@ __all__ = [
 HELPERS_SOURCE_SHA256: dict[str, str] = {
     "ops/numba/_jit.py": "5edc77b651ae5b21a1056d5e822da93c4779249c7c535fe8a54cf64bbfb2ead4",
     "ops/numba/activations.py": "4828570e39b59fe10621c00683c4a8065581f44807e750b15552634e29290972",
-    "ops/numba/lstm_kernels.py": "f860fff0e3790c1b4474b4885c6a8bb685e6930977e70a6b71bea0b1cf8b4e42",
 }
 
 
 @jit_kernel
-def _forward_rows(a, recurrent_kernel_zr, recurrent_kernel_h, b_r, h0, act, ract, reset_after,
-                  keep, r_h, h, row_start, row_stop):
-    """Batch rows ``row_start:row_stop``, each through all timesteps on its own.
+def _copy(src, dst):
+    """``dst[:] = src`` for two vectors (a loop Numba vectorizes; no temporary)."""
+    for j in range(src.shape[0]):
+        dst[j] = src[j]
+
+
+#: Weights of more bytes than this do not stay in a core's L2 cache between timesteps, and
+#: OpenBLAS repacks them on every call: for fewer rows than :data:`_BLAS_MIN_ROWS` the
+#: written-out :func:`_rows_times_matrix` is then faster (measured 1.4-4.6x at 4-16 rows of
+#: a (512, 1536) float32 matrix; BLAS wins from 64 rows, and at every size below 1 MB).
+_BIG_WEIGHT_BYTES = 1 << 20
+_BLAS_MIN_ROWS = 32
+
+
+@jit_kernel
+def _rows_times_matrix(v, m, out):
+    """``out = v @ m`` for ``v (R, K)``, ``m (K, N)``: four rows of ``v`` at a time, so each
+    loaded row of ``m`` serves four rows, and ``m``'s rows four at a time for each. Every
+    row of ``out`` is summed in the same order whichever rows it is computed with (groups
+    of four products, in order of k), and every product is formed (``0 * inf`` is NaN)."""
+    rows, depth = v.shape
+    cols = m.shape[1]
+    out[:] = 0
+    r = 0
+    while r + 4 <= rows:
+        v0, v1, v2, v3 = v[r], v[r + 1], v[r + 2], v[r + 3]  # 4 x (K,)
+        o0, o1, o2, o3 = out[r], out[r + 1], out[r + 2], out[r + 3]  # 4 x (N,)
+        k = 0
+        while k + 4 <= depth:
+            m0, m1, m2, m3 = m[k], m[k + 1], m[k + 2], m[k + 3]  # 4 x (N,)
+            a0, a1, a2, a3 = v0[k], v0[k + 1], v0[k + 2], v0[k + 3]
+            b0, b1, b2, b3 = v1[k], v1[k + 1], v1[k + 2], v1[k + 3]
+            c0, c1, c2, c3 = v2[k], v2[k + 1], v2[k + 2], v2[k + 3]
+            d0, d1, d2, d3 = v3[k], v3[k + 1], v3[k + 2], v3[k + 3]
+            for j in range(cols):
+                w0, w1, w2, w3 = m0[j], m1[j], m2[j], m3[j]
+                o0[j] += (a0 * w0 + a1 * w1) + (a2 * w2 + a3 * w3)
+                o1[j] += (b0 * w0 + b1 * w1) + (b2 * w2 + b3 * w3)
+                o2[j] += (c0 * w0 + c1 * w1) + (c2 * w2 + c3 * w3)
+                o3[j] += (d0 * w0 + d1 * w1) + (d2 * w2 + d3 * w3)
+            k += 4
+        while k < depth:
+            m0 = m[k]  # (N,)
+            a0, b0, c0, d0 = v0[k], v1[k], v2[k], v3[k]
+            for j in range(cols):
+                o0[j] += a0 * m0[j]
+                o1[j] += b0 * m0[j]
+                o2[j] += c0 * m0[j]
+                o3[j] += d0 * m0[j]
+            k += 1
+        r += 4
+    while r < rows:  # the last rows one by one, each summed as above
+        v0 = v[r]  # (K,)
+        o0 = out[r]  # (N,)
+        k = 0
+        while k + 4 <= depth:
+            m0, m1, m2, m3 = m[k], m[k + 1], m[k + 2], m[k + 3]  # 4 x (N,)
+            a0, a1, a2, a3 = v0[k], v0[k + 1], v0[k + 2], v0[k + 3]
+            for j in range(cols):
+                o0[j] += (a0 * m0[j] + a1 * m1[j]) + (a2 * m2[j] + a3 * m3[j])
+            k += 4
+        while k < depth:
+            a0 = v0[k]
+            m0 = m[k]  # (N,)
+            for j in range(cols):
+                o0[j] += a0 * m0[j]
+            k += 1
+        r += 1
+
+
+@jit_kernel
+def _product(v, m, out):
+    """``out = v @ m`` (``v (R, K)``, ``m (K, N)``, all C-contiguous): one BLAS call, or
+    :func:`_rows_times_matrix` for a few rows of a big matrix."""
+    if v.shape[0] < _BLAS_MIN_ROWS and m.size * m.itemsize > _BIG_WEIGHT_BYTES:
+        _rows_times_matrix(v, m, out)
+    else:
+        np.dot(v, m, out)
+
+
+@jit_kernel
+def _forward_rows(a, recurrent_kernel_first, recurrent_kernel_h, b_r, h0, act, ract,
+                  reset_after, keep, r_h, h, row_start, row_stop):
+    """Batch rows ``row_start:row_stop`` through all timesteps, as one block.
 
     ``a (B, T, 3U)`` holds ``x_t @ kernel + b_x`` for every step (processing order) on
     entry and the pre-activations ``[a_z, a_r, a_h]`` on return. Writes ``h (B, T, U)``
     and, with ``keep``, ``r_h (B, T, U)`` (the candidate's recurrent part, for backward;
     without it a per-row workspace takes it and ``r_h`` is not touched). ``b_r (3U,)`` is
-    the recurrent bias (zeros without one; unused without ``reset_after``). Rows are
-    independent, so disjoint row ranges may run in parallel threads (the kernel releases
-    the GIL); no BLAS call inside.
+    the recurrent bias (zeros without one; unused without ``reset_after``).
+    ``recurrent_kernel_first`` is the whole ``recurrent_kernel (U, 3U)`` with
+    ``reset_after`` (one product per step), else its z and r part ``(U, 2U)``;
+    ``recurrent_kernel_h (U, U)`` is the candidate's part (used without ``reset_after``).
+    Disjoint row ranges may run in parallel threads (the kernel releases the GIL); the
+    BLAS products inside run on the calling thread's BLAS setting.
     """
     _, timesteps, units = h.shape
+    rows = row_stop - row_start
+    if rows <= 0 or timesteps == 0:
+        return
+    dtype = h.dtype
     # workspaces, allocated once per call
-    gates = np.empty(3 * units, dtype=h.dtype)  # (3U,) z, r, hh
-    r_zr = np.empty(2 * units, dtype=h.dtype)  # (2U,) h_tm1 @ R_zr (+ b_r)
-    r_h_work = np.empty(units, dtype=h.dtype)  # (U,) r_h when it is not kept
-    u = np.empty(units, dtype=h.dtype)  # (U,) r * h_tm1 (reset_after=False)
-    for b in range(row_start, row_stop):
-        for t in range(timesteps):
-            h_tm1 = h[b, t - 1] if t > 0 else h0[b]  # (U,)
+    state = np.empty((rows, units), dtype=dtype)  # (R, U) h_tm1 of the block's rows
+    for r in range(rows):
+        _copy(h0[row_start + r], state[r])
+    hr = np.empty((rows, recurrent_kernel_first.shape[1]), dtype=dtype)  # (R, 3U | 2U)
+    other = 0 if reset_after else rows
+    u = np.empty((other, units), dtype=dtype)  # (R, U) r * h_tm1 (reset_after=False)
+    hr_h = np.empty((other, units), dtype=dtype)  # (R, U) (r * h_tm1) @ R_h
+    gates = np.empty(3 * units, dtype=dtype)  # (3U,) z, r, hh of one row
+    r_h_work = np.empty(units, dtype=dtype)  # (U,) r_h when it is not kept
+    for t in range(timesteps):
+        # the block's recurrent products: h_tm1 @ R (reset_after) or h_tm1 @ R_zr
+        _product(state, recurrent_kernel_first, hr)
+        for r in range(rows):
+            b = row_start + r
             a_row = a[b, t]  # (3U,) x_t @ kernel + b_x
-            r_h_row = r_h[b, t] if keep else r_h_work  # (U,)
+            hr_row = hr[r]  # (3U | 2U,)
             # z and r: a_z, a_r = x_z + r_z, x_r + r_r with r_z, r_r = h_tm1 @ R_zr (+ b_r)
-            r_zr[:] = 0
-            _add_vector_matrix(h_tm1, recurrent_kernel_zr, r_zr)
             if reset_after:
                 for j in range(2 * units):
-                    r_zr[j] += b_r[j]
-            for j in range(2 * units):
-                a_row[j] += r_zr[j]
-            _activate_block(ract, a_row[units : 2 * units], gates[units : 2 * units])  # r
-            # the candidate's pre-activation a_h = x_h + ...
-            r_h_row[:] = 0
-            if reset_after:  # ... r * (h_tm1 @ R_h + b_r_h): reset after the product
-                _add_vector_matrix(h_tm1, recurrent_kernel_h, r_h_row)
+                    a_row[j] += hr_row[j] + b_r[j]
+            else:
+                for j in range(2 * units):
+                    a_row[j] += hr_row[j]
+            _activate_block(ract, a_row[: 2 * units], gates[: 2 * units])  # z, r
+            h_tm1 = state[r]  # (U,)
+            if reset_after:  # a_h = x_h + r * (h_tm1 @ R_h + b_r_h): reset after the product
+                r_h_row = r_h[b, t] if keep else r_h_work  # (U,)
                 for j in range(units):
-                    r_h_row[j] += b_r[2 * units + j]
+                    r_h_row[j] = hr_row[2 * units + j] + b_r[2 * units + j]
                     a_row[2 * units + j] += gates[units + j] * r_h_row[j]
-            else:  # ... (r * h_tm1) @ R_h: reset before the product
+                _activate_block(act, a_row[2 * units :], gates[2 * units :])  # hh
+                h_t = h[b, t]  # (U,)
                 for j in range(units):
-                    u[j] = gates[units + j] * h_tm1[j]
-                _add_vector_matrix(u, recurrent_kernel_h, r_h_row)
+                    z = gates[j]
+                    v = z * h_tm1[j] + (_like(z, 1.0) - z) * gates[2 * units + j]
+                    h_t[j] = v
+                    h_tm1[j] = v  # the block's state moves on to step t
+            else:  # a_h = x_h + (r * h_tm1) @ R_h: reset before the product
+                u_row = u[r]  # (U,)
                 for j in range(units):
-                    a_row[2 * units + j] += r_h_row[j]
+                    u_row[j] = gates[units + j] * h_tm1[j]
+        if reset_after:
+            continue
+        _product(u, recurrent_kernel_h, hr_h)  # (R, U) the block's candidate products
+        for r in range(rows):
+            b = row_start + r
+            a_row = a[b, t]  # (3U,)
+            r_h_row = r_h[b, t] if keep else r_h_work  # (U,)
+            h_tm1 = state[r]  # (U,)
+            for j in range(units):
+                r_h_row[j] = hr_h[r, j]
+                a_row[2 * units + j] += r_h_row[j]
             _activate_block(ract, a_row[:units], gates[:units])  # z
             _activate_block(act, a_row[2 * units :], gates[2 * units :])  # hh
             h_t = h[b, t]  # (U,)
             for j in range(units):
                 z = gates[j]
-                h_t[j] = z * h_tm1[j] + (_like(z, 1.0) - z) * gates[2 * units + j]
-
-
-@jit_kernel(parallel=True)
-def _forward_rows_parallel(a, recurrent_kernel_zr, recurrent_kernel_h, b_r, h0, act, ract,
-                           reset_after, keep, r_h, h, bounds):
-    """:func:`_forward_rows` on the row ranges ``bounds[p]:bounds[p + 1]``, one per thread."""
-    for p in prange(bounds.shape[0] - 1):
-        _forward_rows(a, recurrent_kernel_zr, recurrent_kernel_h, b_r, h0, act, ract,
-                      reset_after, keep, r_h, h, bounds[p], bounds[p + 1])
+                v = z * h_tm1[j] + (_like(z, 1.0) - z) * gates[2 * units + j]
+                h_t[j] = v
+                h_tm1[j] = v
 
 
 @jit_kernel
 def _backward_rows(a, r_h, h, h0, recurrent_kernel_t, recurrent_kernel_h_t, act, ract,
                    reset_after, dh_seq, use_dh_seq, dh_next, dxz, drz, u_h, row_start,
                    row_stop):
-    """Backward for batch rows ``row_start:row_stop``, row by row, last step first.
+    """Backward for batch rows ``row_start:row_stop`` as one block, last step first.
 
     From the forward's ``a (B, T, 3U)``, ``r_h``, ``h (B, T, U)`` and ``h0 (B, U)``; writes
     ``dxz (B, T, 3U)``, the gradient of ``x_t @ kernel + b_x``, and with ``reset_after``
@@ -117,26 +219,38 @@ def _backward_rows(a, r_h, h, h0, recurrent_kernel_t, recurrent_kernel_h_t, act,
     ``recurrent_kernel[:, :2U].T (2U, U)``; ``recurrent_kernel_h_t`` is
     ``recurrent_kernel[:, 2U:].T (U, U)``. ``dh_next (B, U)`` holds dL/dh_T on entry and
     dL/dh0 on return; ``dh_seq (B, T, U)`` is added at each step when ``use_dh_seq``.
+    Each step's products into h_tm1 are one BLAS product for the block.
     """
     _, timesteps, units = h.shape
+    rows = row_stop - row_start
+    if rows <= 0 or timesteps == 0:
+        return
+    dtype = h.dtype
     # workspaces, allocated once per call
-    gates = np.empty(3 * units, dtype=h.dtype)  # (3U,) z, r, hh
-    dgates = np.empty(3 * units, dtype=h.dtype)  # (3U,) their derivatives
-    dh = np.empty(units, dtype=h.dtype)  # (U,) dL/dh_t
-    dh_tm1 = np.empty(units, dtype=h.dtype)  # (U,) dL/dh_tm1
-    du = np.empty(units, dtype=h.dtype)  # (U,) dL/d(r * h_tm1) (reset_after=False)
-    for b in range(row_start, row_stop):
-        for t in range(timesteps - 1, -1, -1):
+    gates = np.empty(3 * units, dtype=dtype)  # (3U,) z, r, hh of one row
+    dgates = np.empty(3 * units, dtype=dtype)  # (3U,) their derivatives
+    dh = np.empty(units, dtype=dtype)  # (U,) dL/dh_t of one row
+    g = np.empty((rows, recurrent_kernel_t.shape[0]), dtype=dtype)  # (R, 3U | 2U) the
+    # block's gradients of the products with h_tm1: drz_t, or [da_z, da_r]
+    back = np.empty((rows, units), dtype=dtype)  # (R, U) g @ recurrent_kernel_t
+    other = 0 if reset_after else rows
+    g_h = np.empty((other, units), dtype=dtype)  # (R, U) da_h (reset_after=False)
+    du = np.empty((other, units), dtype=dtype)  # (R, U) dL/d(r * h_tm1)
+    r_gate = np.empty((other, units), dtype=dtype)  # (R, U) r
+    dr_gate = np.empty((other, units), dtype=dtype)  # (R, U) σ'(a_r)
+    for t in range(timesteps - 1, -1, -1):
+        for r in range(rows):
+            b = row_start + r
             h_tm1 = h[b, t - 1] if t > 0 else h0[b]  # (U,)
+            dh_tm1 = dh_next[b]  # (U,) dL/dh_t on entry, dL/dh_tm1 once the step is done
             # backprop into h_t: from the sequence output and from step t+1
             if use_dh_seq:
                 for j in range(units):
-                    dh[j] = dh_next[b, j] + dh_seq[b, t, j]
+                    dh[j] = dh_tm1[j] + dh_seq[b, t, j]
             else:
-                _copy(dh_next[b], dh)
+                _copy(dh_tm1, dh)
             # forward of this step again, from the stored pre-activations
             a_row = a[b, t]  # (3U,)
-            r_h_row = r_h[b, t]  # (U,)
             _activate_block(ract, a_row[: 2 * units], gates[: 2 * units])  # z, r
             _activate_block(act, a_row[2 * units :], gates[2 * units :])  # hh
             _derivative_block(ract, a_row[: 2 * units], gates[: 2 * units],
@@ -151,8 +265,10 @@ def _backward_rows(a, r_h, h, h0, recurrent_kernel_t, recurrent_kernel_h_t, act,
                 dh_tm1[j] = dh[j] * z
                 dxz_row[j] = dz * dgates[j]  # da_z
                 dxz_row[2 * units + j] = dhh * dgates[2 * units + j]  # da_h
+            g_row = g[r]  # (3U | 2U,)
             if reset_after:
                 # a_h = x_h + r * r_h: into r and the candidate's recurrent product
+                r_h_row = r_h[b, t]  # (U,)
                 drz_row = drz[b, t]  # (3U,) [da_z, da_r, dr_h]
                 for j in range(units):
                     da_h = dxz_row[2 * units + j]
@@ -161,28 +277,33 @@ def _backward_rows(a, r_h, h, h0, recurrent_kernel_t, recurrent_kernel_h_t, act,
                     drz_row[j] = dxz_row[j]
                     drz_row[units + j] = da_r
                     drz_row[2 * units + j] = da_h * gates[units + j]
-                # backprop into h_tm1 through h_tm1 @ recurrent_kernel
-                _add_vector_matrix(drz_row, recurrent_kernel_t, dh_tm1)
+                _copy(drz_row, g_row)
             else:
-                # a_h = x_h + (r * h_tm1) @ R_h: into r and h_tm1 through the product
-                du[:] = 0
-                _add_vector_matrix(dxz_row[2 * units :], recurrent_kernel_h_t, du)
+                for j in range(units):
+                    g_row[j] = dxz_row[j]
+                    g_h[r, j] = dxz_row[2 * units + j]
+                    r_gate[r, j] = gates[units + j]
+                    dr_gate[r, j] = dgates[units + j]
+        if not reset_after:
+            # a_h = x_h + (r * h_tm1) @ R_h: into r and h_tm1 through the product
+            _product(g_h, recurrent_kernel_h_t, du)  # (R, U)
+            for r in range(rows):
+                b = row_start + r
+                h_tm1 = h[b, t - 1] if t > 0 else h0[b]  # (U,)
+                dxz_row = dxz[b, t]  # (3U,)
+                dh_tm1 = dh_next[b]  # (U,)
                 u_row = u_h[b, t]  # (U,)
                 for j in range(units):
-                    r = gates[units + j]
-                    dxz_row[units + j] = (du[j] * h_tm1[j]) * dgates[units + j]  # da_r
-                    dh_tm1[j] += du[j] * r
-                    u_row[j] = r * h_tm1[j]
-                # backprop into h_tm1 through the z and r products h_tm1 @ R_zr
-                _add_vector_matrix(dxz_row[: 2 * units], recurrent_kernel_t, dh_tm1)
-            _copy(dh_tm1, dh_next[b])
-
-
-@jit_kernel(parallel=True)
-def _backward_rows_parallel(a, r_h, h, h0, recurrent_kernel_t, recurrent_kernel_h_t, act, ract,
-                            reset_after, dh_seq, use_dh_seq, dh_next, dxz, drz, u_h, bounds):
-    """:func:`_backward_rows` on the row ranges ``bounds[p]:bounds[p + 1]``, one per thread."""
-    for p in prange(bounds.shape[0] - 1):
-        _backward_rows(a, r_h, h, h0, recurrent_kernel_t, recurrent_kernel_h_t, act, ract,
-                       reset_after, dh_seq, use_dh_seq, dh_next, dxz, drz, u_h, bounds[p],
-                       bounds[p + 1])
+                    rj = r_gate[r, j]
+                    da_r = (du[r, j] * h_tm1[j]) * dr_gate[r, j]
+                    dxz_row[units + j] = da_r
+                    g[r, units + j] = da_r
+                    dh_tm1[j] += du[r, j] * rj
+                    u_row[j] = rj * h_tm1[j]
+        # backprop into h_tm1 through the products with it, h_tm1 @ recurrent_kernel
+        # (reset_after) or h_tm1 @ R_zr
+        _product(g, recurrent_kernel_t, back)  # (R, U)
+        for r in range(rows):
+            dh_tm1 = dh_next[row_start + r]  # (U,)
+            for j in range(units):
+                dh_tm1[j] += back[r, j]
