@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .. import activations
-from . import graph
+from . import graph, inputs
 
 # Keras-style serialization of dtypes, initializers and regularizers lives in
 # serialization.py; its names stay importable from here.
@@ -110,7 +110,9 @@ class Weight:
         return self.value
 
     def assign(self, value: np.ndarray) -> None:
-        value = np.asarray(value, dtype=self.value.dtype)
+        """Write ``value`` into the array in place, once its kind (numbers only, see
+        :mod:`npylstm.layers.inputs`) and shape are checked: a refused value changes nothing."""
+        value = inputs.as_numeric_array(value, f"Weight '{self.path}'", "a numeric value")
         if value.shape != self.value.shape:
             raise ValueError(
                 f"Weight '{self.path}': expected shape {self.value.shape}, received {value.shape}"
@@ -216,7 +218,7 @@ class Layer:
             n = _name_counts[base]
             _name_counts[base] += 1
             name = base if n == 0 else f"{base}_{n}"
-        self.name = name
+        self.name = inputs.check_name(name, type(self).__name__)
         self.dtype = np.dtype(dtype)
         if self.dtype not in (np.float32, np.float64):
             raise ValueError(
@@ -267,13 +269,11 @@ class Layer:
         return int(input_dim)
 
     def _as_float_array(self, x) -> np.ndarray:
-        """``x`` as an array of the layer's dtype, or an error naming the layer."""
-        try:
-            return np.asarray(x, dtype=self.dtype)
-        except (TypeError, ValueError) as exc:
-            raise self._error(
-                f"expected a numeric array input, received {type(x).__name__}"
-            ) from exc
+        """``x`` as an array of the layer's dtype (:func:`npylstm.layers.inputs.as_float_array`:
+        real numbers only, no copy when it has the dtype already), or an error naming the layer."""
+        if type(x) is np.ndarray and x.dtype == self.dtype:
+            return x
+        return inputs.as_float_array(x, self.dtype, self._label())
 
     # -- weights ----------------------------------------------------------------------------
     def add_weight(self, name: str, value: np.ndarray, constraint=None) -> Weight:
@@ -313,31 +313,23 @@ class Layer:
         return [w.value.copy() for w in self._weights]
 
     def set_weights(self, weights) -> None:
-        """Replace the weights (a list in ``get_weights()`` order); shapes must match.
+        """Replace the weights (a list in ``get_weights()`` order): every array's count,
+        shape and kind (numbers; NaN allowed, as Keras) is checked before any is assigned,
+        so a refusal leaves the layer unchanged (Keras assigns as it checks).
 
         An unbuilt layer is first built for the input shape its weights imply
         (:meth:`input_shape_from_weights`; Keras refuses weights on an unbuilt layer).
         """
         weights = list(weights)
+        weights = [inputs.as_numeric_array(w, self._label(), f"numeric weights (array {i})")
+                   for i, w in enumerate(weights)]
         if not self.built:
             shape = self.input_shape_from_weights(weights)
             if shape is not None:
                 self.build(shape)
-        if len(weights) != len(self._weights):
-            names = [w.name for w in self._weights]
-            raise self._error(
-                f"set_weights expected {len(self._weights)} arrays {names}, "
-                f"received {len(weights)}"
-            )
-        arrays = [np.asarray(w) for w in weights]
+        arrays = inputs.check_weight_arrays(self._weights, weights, self._label())
         for weight, array in zip(self._weights, arrays, strict=True):
-            if array.shape != weight.shape:
-                raise self._error(
-                    f"set_weights: '{weight.name}' expected shape {weight.shape}, "
-                    f"received {array.shape}"
-                )
-        for weight, array in zip(self._weights, arrays, strict=True):
-            weight.assign(array)
+            weight.value[...] = array  # every array checked: all or nothing
 
     def count_params(self) -> int:
         if not self.built:

@@ -10,7 +10,9 @@ otherwise (an incoming mask is dropped, as Keras's). Keras 2 configs (tf_keras's
 npylstm when it reads them.
 
 Ids: any integer (or bool) dtype, or floats holding whole numbers (a Keras 2 model with a
-float32 ``InputLayer`` feeds those; Keras casts them to int32). An id outside
+float32 ``InputLayer`` feeds those; Keras's ``call`` casts any dtype but int32 / int64 to
+int32, ``ops.cast(inputs, "int32")``). Complex, text, objects, dates and records are refused
+(:mod:`npylstm.layers.inputs`; Keras would cast a complex id). An id outside
 ``[0, input_dim)`` (negative included), a fraction, NaN or ±inf is an error naming the
 layer, the value and the range. Keras does not check: on CPU its ``take`` clips or fills
 out-of-range ids and its cast truncates fractions — silently wrong numbers, not a contract.
@@ -33,6 +35,7 @@ import numpy as np
 
 from .. import regularizers
 from ..registry import register
+from . import inputs
 from .base import (
     ANY_VALUE,
     Layer,
@@ -136,10 +139,7 @@ class Embedding(Layer):
     # -- computing ------------------------------------------------------------------------
     def _ids(self, x) -> np.ndarray:
         """``x`` as valid ids (intp), or an error naming the offending value and the range."""
-        try:
-            ids = np.asarray(x)
-        except (TypeError, ValueError) as exc:
-            raise self._error(f"expected integer ids, received {type(x).__name__}") from exc
+        ids = inputs.as_numeric_array(x, self._label(), "integer ids")  # refuses text, complex
         if ids.ndim < 1:
             raise self._error(f"expected ids with a batch axis, received shape {ids.shape}")
         kind = ids.dtype.kind
@@ -149,8 +149,6 @@ class Embedding(Layer):
                 raise self._error(
                     f"expected integer ids in [0, {self.input_dim}), received "
                     f"{ids[bad].flat[0].item()!r} (floats must hold whole numbers)")
-        elif kind not in "iub":
-            raise self._error(f"expected integer ids, received dtype {ids.dtype}")
         if ids.size:
             out = (ids < 0) | (ids >= self.input_dim)
             if out.any():

@@ -18,6 +18,7 @@ import numbers
 import numpy as np
 
 from ..registry import register
+from . import inputs
 from .base import Layer, dtype_from_config
 from .graph import KerasTensor, Node
 
@@ -90,7 +91,10 @@ class InputLayer(Layer):
         return tuple(input_shape)
 
     def forward(self, x, training: bool = False, rng=None):
-        return np.asarray(x, dtype=self.dtype), None
+        """``x`` in the input's dtype: real numbers only (:mod:`npylstm.layers.inputs`)."""
+        if self.dtype.kind == "f":
+            return self._as_float_array(x), None
+        return inputs.as_numeric_array(x, self._label()).astype(self.dtype, copy=False), None
 
     def backward(self, dy, cache):
         return dy, []

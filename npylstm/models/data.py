@@ -14,6 +14,9 @@
   iterator that carries over between epochs (restarted when a pass over the arrays ends);
   data that runs out first ends the epoch with Keras's warning ("Your input ran out of
   data; interrupting training...").
+* Every array (x, y, sample_weight) passes the one boundary of
+  :mod:`npylstm.layers.inputs` (``Model._as_array``, :func:`prepare_sample_weight`): real
+  numbers only, complex / text / objects / dates / records refused with a ``TypeError``.
 * :func:`class_weight_to_sample_weights`: Keras's rule (``data_adapter_utils``): the class
   of a sample is ``argmax`` of a one-hot target, else the rounded target itself; a class
   missing from ``class_weight`` weighs 1.
@@ -32,6 +35,8 @@ import types
 import warnings
 
 import numpy as np
+
+from ..layers.inputs import as_numeric_array
 
 __all__ = ["ArrayData", "EpochIterator", "IterableData", "class_weight_to_sample_weights",
            "class_weights", "is_iterable_data", "prepare_sample_weight",
@@ -116,11 +121,7 @@ def output_names(model) -> list[str] | None:
     return model._output_keys if isinstance(model.output_shape, list) else None
 
 def _weight_array(model, weight, samples: int | None, what: str) -> np.ndarray:
-    array = np.asarray(weight)
-    if array.dtype == object or not (np.issubdtype(array.dtype, np.number)
-                                     or array.dtype == bool):
-        raise TypeError(f"{model._label()}: expected {what} as numbers, one per sample, "
-                        f"received dtype {array.dtype}")
+    array = as_numeric_array(weight, model._label(), f"{what} as numbers, one per sample")
     if array.ndim == 0:
         raise model._error(f"expected {what} with one weight per sample, received a scalar")
     if samples is not None and len(array) != samples:

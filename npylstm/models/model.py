@@ -34,6 +34,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import losses
+from ..layers import inputs
 from ..layers.base import Layer, _name_counts
 from .summary import _format_shape, print_summary
 from .training import Trainer, _limit_blas_threads
@@ -73,7 +74,7 @@ class Model(Trainer):
             n = _name_counts[self._DEFAULT_NAME]
             _name_counts[self._DEFAULT_NAME] += 1
             name = self._DEFAULT_NAME if n == 0 else f"{self._DEFAULT_NAME}_{n}"
-        self.name = name
+        self.name = inputs.check_name(name, self._KIND)
         self._layers: list[Layer] = []
         self.trainable = bool(trainable)
         self.built = False
@@ -184,8 +185,16 @@ class Model(Trainer):
 
     def set_weights(self, weights) -> None:
         """Set every weight from a list in :meth:`get_weights` order, e.g.
-        ``model.set_weights(keras_model.get_weights())``."""
-        weights = list(weights)
+        ``model.set_weights(keras_model.get_weights())``.
+
+        All or nothing: the count, and every array's kind (numbers: float, integer or bool;
+        complex, text, objects refused; NaN accepted, as Keras) and shape, layer by layer,
+        are checked before any weight is assigned, so a refusal (of the last layer's bias,
+        say) leaves every weight bit for bit as it was. Keras's ``set_weights`` assigns as
+        it checks.
+        """
+        weights = [inputs.as_numeric_array(w, self._label(), f"numeric weights (array {i})")
+                   for i, w in enumerate(weights)]
         if not self.built:
             self._build_from_weights(weights)
         own = self.weights
@@ -194,11 +203,15 @@ class Model(Trainer):
                 f"set_weights expected {len(own)} arrays "
                 f"({[w.path for w in own]}), received {len(weights)}"
             )
-        start = 0
-        for layer in self._layers:
+        parts, start = [], 0
+        for layer in self._layers:  # check every layer's share first ...
             n = len(layer.weights)
-            layer.set_weights(weights[start:start + n])
+            parts.append(inputs.check_weight_arrays(layer.weights, weights[start:start + n],
+                                                    layer._label()))
             start += n
+        for layer, arrays in zip(self._layers, parts, strict=True):  # ... then assign
+            if arrays:
+                layer.set_weights(arrays)
 
     def count_params(self) -> int:
         if not self.built:
@@ -241,25 +254,20 @@ class Model(Trainer):
     def _as_array(self, data, what: str, dtype=None) -> np.ndarray:
         """Lists, float64 and int arrays become arrays of the model's float dtype (Keras
         converts numeric inputs to floatx the same way), or of ``dtype``: for an integer
-        dtype (an input of integer ids), integers, and floats only when they are whole
-        numbers (Keras casts them; a fraction would be truncated silently)."""
+        dtype (an input of integer ids), integers within its range, and floats only when
+        they are whole numbers (Keras casts them; a fraction would be truncated and a
+        too-large id wrapped, silently). The boundary of every fit / evaluate / predict /
+        ``*_on_batch`` / ``__call__`` array (x, y, sample_weight): complex numbers, text,
+        objects, dates and records are refused (:mod:`npylstm.layers.inputs`; Keras's
+        ``predict`` drops a complex input's imaginary part with a warning)."""
         dtype = self._dtype() if dtype is None else np.dtype(dtype)
         if data is None:
             raise self._error(f"expected {what} data, received None")
-        if (isinstance(data, np.ndarray) and data.dtype == dtype and data.ndim > 0
+        if (type(data) is np.ndarray and data.dtype == dtype and data.ndim > 0
                 and data.flags.c_contiguous):
             return data  # already what the layers take (the fast path for small batches)
-        try:
-            array = np.asarray(data)
-        except ValueError as exc:
-            raise self._error(f"{what} could not be converted to an array: {exc}") from None
-        if array.dtype == object or not (
-            np.issubdtype(array.dtype, np.number) or array.dtype == bool
-        ):
-            raise TypeError(
-                f"{self._label()}: expected numeric {what} data (a list or array of "
-                f"numbers), received dtype {array.dtype}"
-            )
+        array = inputs.as_numeric_array(  # "numeric x data", "numeric input 'ids'"
+            data, self._label(), f"numeric {what}" + ("" if " " in what else " data"))
         if array.ndim == 0:
             raise self._error(f"expected {what} with a batch axis, received a scalar")
         if np.issubdtype(dtype, np.integer) and not np.issubdtype(array.dtype, np.integer):
@@ -270,6 +278,12 @@ class Model(Trainer):
                     f"{what} holds integer ids (dtype {dtype}), received non-integer values "
                     f"such as {bad!r}"
                 )
+        if np.issubdtype(dtype, np.integer) and array.size and array.dtype != bool:
+            info, low, high = np.iinfo(dtype), array.min(), array.max()
+            if low < info.min or high > info.max:
+                bad = (low if low < info.min else high).item()
+                raise self._error(f"{what} holds integer ids (dtype {dtype}), received {bad!r}, "
+                                  f"outside its range [{info.min}, {info.max}]")
         return np.ascontiguousarray(array, dtype=dtype)
 
     def _prepare_x(self, x) -> np.ndarray:
@@ -280,14 +294,7 @@ class Model(Trainer):
         x = self._as_array(x, "x", self._input_dtype())
         if not self.built:
             self.build((None, *x.shape[1:]))
-        expected = self.input_shape
-        fits = len(expected) == x.ndim and all(
-            e is None or e == d for e, d in zip(expected[1:], x.shape[1:], strict=True)
-        )
-        if not fits:
-            raise self._error(
-                f"x has shape {x.shape}, the model expects {_format_shape(expected)}"
-            )
+        inputs.check_input_shape(x, self.input_shape, self._label(), "x")
         return x
 
     def _prepare_y(self, y, x: np.ndarray, loss=None) -> np.ndarray:
