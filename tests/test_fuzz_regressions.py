@@ -15,6 +15,7 @@ import pytest
 
 import npylstm
 from npylstm.io import KerasFileError, arrays, read_state_dict
+from npylstm.io.limits import LimitExceededError
 
 
 @pytest.fixture(scope="module")
@@ -142,10 +143,6 @@ def test_npz_member_that_is_not_an_array(tmp_path):
         arrays.read_npz(path)
 
 
-@pytest.mark.xfail(strict=True, raises=MemoryError, reason="issue #13 item 1: load_model "
-                   "builds and initialises the layers from the config's sizes before comparing "
-                   "them with the file's arrays (npylstm/io/load.py, layers; request R2 in "
-                   "/tmp/lead/requests-readers.md)")
 def test_a_config_declaring_huge_units_is_refused_before_allocation(files, tmp_path):
     """Found by fuzzing (keras, a config value edit): units 10**9 over 5-unit weights."""
     where, _ = files
@@ -158,5 +155,12 @@ def test_a_config_declaring_huge_units_is_refused_before_allocation(files, tmp_p
                 config["config"]["layers"][1]["config"]["units"] = 10**9
                 data = json.dumps(config)
             zout.writestr(info, data)
-    with pytest.raises(KerasFileError, match=f"'{bad}'"):
+    # refused before any allocation (issue #13 item 1): the layers are built with zero
+    # placeholders within the file's 186 values (+ npylstm.io.load.BUDGET_SLACK)
+    with pytest.raises(LimitExceededError, match=f"^'{bad}': layer 'lstm' \\(LSTM\\), its "
+                       "kernel_initializer: GlorotUniform\\(seed=None\\) declares a weight of "
+                       "shape \\(3, 4000000000\\) \\(12000000000 values\\), bringing the "
+                       "weights declared so far to 12000000000 values, more than the 1048762 "
+                       "the file holds \\(186 values in its weight arrays, plus 1048576 of "
+                       "slack\\)$"):
         npylstm.load_model(bad)

@@ -24,7 +24,16 @@ Limit                        Default      What it bounds
 ``MAX_JSON_BYTES``           64 MiB       one JSON text (``config.json``, ``metadata.json``,
                                           a legacy ``model_config`` attribute, a config file)
 ``MAX_JSON_DEPTH``           200          nesting of lists / objects in one JSON text
+``MAX_MODEL_ELEMENTS``       2**28        values in all the weights a model config declares
+                                          when no file supplies them (a JSON config built
+                                          alone, its initializers run)
 ===========================  ===========  ==================================================
+
+Besides these, a model built from a file's config is bounded by the file itself: its
+layers are built with :func:`npylstm.initializers.deferred` (zero placeholders, no
+initializer runs) and may declare at most the values of the file's weight arrays plus
+``npylstm.io.load.BUDGET_SLACK``; every initializer call checks ``MAX_ARRAY_ELEMENTS`` and
+``MAX_ARRAY_BYTES`` for its weight before anything is allocated.
 
 Raising them, for a genuinely large model (a lower value makes the readers stricter):
 
@@ -79,6 +88,7 @@ DEFAULTS: dict[str, int] = {
     "MAX_ARCHIVE_MEMBERS": 1 << 16,
     "MAX_JSON_BYTES": 64 * _MiB,
     "MAX_JSON_DEPTH": 200,
+    "MAX_MODEL_ELEMENTS": 1 << 28,
 }
 _UNSCALED = frozenset({"MAX_JSON_DEPTH", "MAX_ARRAY_DIMS"})
 _SCALE_VARIABLE = "NPYLSTM_LIMIT_SCALE"

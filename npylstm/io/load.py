@@ -16,33 +16,46 @@ from pathlib import Path
 
 import numpy as np
 
+from .. import initializers, registry
 from .. import losses as losses_module
 from .. import metrics as metrics_module
-from .. import registry
-from ._safe import _parse_json, _sniff, not_a_regular_file
-from .files import STATE_DICTS, WEIGHTS_FILES, file_kind, read_model_file, read_weights_file
+from .budget import (
+    _CONFIG_ERRORS,
+    BUDGET_SLACK,
+    budget_error,
+    build_config,
+    config_weights,
+    file_budget,
+    read_config,
+)
+from .files import (
+    MODEL_FILES,
+    STATE_DICTS,
+    WEIGHTS_FILES,
+    file_kind,
+    read_model_file,
+    read_weights_file,
+)
 from .keras3 import (
     keras3_config,
     read_optimizer_state,
     write_keras_file,
     write_weights_file,
 )
-from .keras_config import FUNCTIONAL_CLASS_NAMES, normalize_model_config, supported_layers
+from .keras_config import supported_layers
 from .legacy_h5 import write_legacy_h5
-from .limits import LimitExceededError, check_size
+from .limits import LimitExceededError, limit
 from .model_file import (
-    KERAS_FORMAT_VERSION,
-    ConfigFileError,
     ConfigRequiredError,
     KerasFileError,
     ModelFile,
     OptimizerState,
-    _one_line,
     keras_major_version,
 )
-from .torch import load_state_dict_file
+from .torch import load_state_dict_file, read_state_dict
 
 __all__ = [
+    "BUDGET_SLACK",
     "load_any",
     "load_model",
     "load_weights",
@@ -117,18 +130,14 @@ def _assign_weights(model, layer_weights: Sequence[Sequence[np.ndarray]], source
             layer.set_weights(arrays)
 
 
-#: What an untrusted config's wrong-typed or out-of-range values make the layer constructors
-#: raise (a list where a dict belongs, a huge number, deep nesting): each becomes the file's
-#: error, naming it, instead of escaping as a raw AttributeError or OverflowError.
-_CONFIG_ERRORS = (TypeError, ValueError, AttributeError, KeyError, IndexError, OverflowError,
-                  RecursionError)
-
-
 def _sequential_from_config(config: dict, source: str):
     """The model a normalized config describes (a Sequential or a functional model)."""
     try:
         return registry.get(config["class_name"]).from_config(config["config"])
     except _CONFIG_ERRORS as exc:
+        found = budget_error(exc)
+        if found is not None:  # the budget's own message, not a layer's rewording of it
+            raise found from None
         raise KerasFileError(f"{source}: cannot rebuild the model from its config: {exc}") from exc
 
 
@@ -163,6 +172,20 @@ def load_model(path: str | os.PathLike, compile: bool = True,  # noqa: A002 - Ke
     KerasFileError
         The file's optimizer variables have other shapes (or kinds of dtype) than this
         model's optimizer needs (Keras raises ValueError there too).
+    LimitExceededError
+        The config declares more weight values than the file holds (see below).
+
+    Notes
+    -----
+    The file's arrays are read first (each size checked against :mod:`npylstm.io.limits`);
+    the layers are then built under :func:`npylstm.initializers.deferred`: no initializer
+    runs (no random draw, no QR), each weight is a zero placeholder the file's arrays are
+    written into once every count and shape is checked. Before each placeholder the
+    weights the config has declared so far (Python ints: ``units: 10**9`` cannot overflow)
+    are compared with the file's values plus :data:`BUDGET_SLACK`: a config declaring
+    ``units: 10**9`` (or ``batch_shape [None, 50, 10**9]``, an ``input_dim`` of 10**12)
+    over small weights is refused at once, naming the file, the layer, its initializer,
+    the shape and both totals, instead of a ``MemoryError`` or minutes in a QR.
 
     Warns
     -----
@@ -183,8 +206,9 @@ def load_model(path: str | os.PathLike, compile: bool = True,  # noqa: A002 - Ke
         )
     with registry.custom_object_scope(custom_objects):
         saved = read_model_file(path)
-        model = _sequential_from_config(saved.config, f"'{path}'")
-        _assign_weights(model, saved.layer_weights, f"'{path}'")
+        with file_budget(saved.layer_weights, f"'{path}'"):
+            model = _sequential_from_config(saved.config, f"'{path}'")
+            _assign_weights(model, saved.layer_weights, f"'{path}'")
         if compile and saved.compile_config:
             _compile_from_config(model, saved.compile_config, f"'{path}'")
             if getattr(model, "compiled", False) and model.optimizer is not None:
@@ -462,62 +486,40 @@ def model_from_config(config) -> tuple[object, bool]:
     ``config``: a ``.keras`` / ``.h5`` model file (the model and its weights), a JSON model
     config file (``keras_model.to_json()``, the ``config.json`` inside a ``.keras`` file,
     or a bare ``Sequential.get_config()``), or such a config as a dict.
+
+    A config alone is built with its initializers run, within ``MAX_MODEL_ELEMENTS``
+    values in all (:func:`npylstm.initializers.limited`; inside a caller's
+    :func:`npylstm.initializers.deferred` block, that block's budget instead), each weight
+    within ``MAX_ARRAY_ELEMENTS`` / ``MAX_ARRAY_BYTES``: beyond, :class:`LimitExceededError`
+    names the config.
     """
-    if isinstance(config, dict):
-        raw, path = config, "<config>"
-    else:
-        path = Path(config)
-        if not path.exists():
-            raise FileNotFoundError(f"No such file: '{path}'")
-        problem = not_a_regular_file(path, "config file")  # a FIFO would block the read
-        if problem:
-            raise ConfigFileError(path, f": {problem}")
-        if path.is_dir() or _sniff_model_container(path):
-            return load_model(path), True
-        try:  # within MAX_JSON_BYTES and MAX_JSON_DEPTH (a RecursionError is refused too)
-            check_size(path.stat().st_size, "MAX_JSON_BYTES", f"'{path}'")
-            raw = _parse_json(path.read_bytes(), "the JSON config", path)
-        except LimitExceededError:
-            raise
-        except KerasFileError as exc:
-            raise ConfigFileError(
-                path,
-                f" is neither a .keras/.h5 model file nor a JSON model config ({_one_line(exc)})",
-            ) from exc
-    if isinstance(raw, dict) and "class_name" not in raw and "layers" in raw:
-        # a bare get_config(): a functional model's has input_layers
-        kind = "Functional" if "input_layers" in raw else "Sequential"
-        raw = {"class_name": kind, "config": raw}
-    if not isinstance(raw, dict) or raw.get("class_name") not in (
-            "Sequential", *FUNCTIONAL_CLASS_NAMES):
-        raise ConfigFileError(
-            path,
-            ": expected a Sequential or functional model config "
-            '{"class_name": "Sequential", "config": {"layers": [...]}}, received '
-            f"{raw.get('class_name') if isinstance(raw, dict) else type(raw).__name__!r}",
-        )
-    # tf_keras's to_json() says which Keras wrote it ("hard_sigmoid" means Keras 2's then)
-    version = raw.get("keras_version") or KERAS_FORMAT_VERSION
-    config = normalize_model_config(raw, str(version), f"'{path}'")
-    try:
-        model = registry.get(config["class_name"]).from_config(config["config"])
-    except _CONFIG_ERRORS as exc:
-        raise ConfigFileError(path, f": cannot build the model: {_one_line(exc)}") from exc
-    if not model.built:
-        raise ConfigFileError(
-            path,
-            ": the config does not give the input shape (no InputLayer and no "
-            "build_input_shape)",
-        )
-    return model, False
+    normalized, path = read_config(config)
+    if normalized is None:
+        return load_model(path), True
+    return build_config(normalized, path), False
 
 
-def _sniff_model_container(path: Path) -> bool:
-    """Whether ``path`` is a zip or HDF5 file (a model file, not a JSON config)."""
-    try:
-        return _sniff(path) in ("zip", "hdf5")
-    except KerasFileError:
-        return False
+def _model_and_weights(config, path: Path):
+    """A JSON config (or dict) with the Keras weights of ``path``: the file's arrays read
+    first, the model built under their budget (:func:`file_budget`), then assigned."""
+    normalized, config_path = read_config(config)
+    if normalized is None:  # a model file: its own budget, then this file's weights
+        model = load_model(config_path)
+        load_weights(model, path)
+        return model
+    source = f"'{path}' with the config '{config_path}'"
+    saved = config_weights(normalized, path)
+    if saved is None:  # read through the model's layers instead (its errors, as before)
+        with initializers.deferred(limit("MAX_MODEL_ELEMENTS"), source=source,
+                                   error=LimitExceededError,
+                                   holds="the limit MAX_MODEL_ELEMENTS allows"):
+            model = build_config(normalized, config_path)
+            load_weights(model, path)
+        return model
+    with file_budget(saved.layer_weights, source):
+        model = build_config(normalized, config_path)
+        _assign_weights(model, saved.layer_weights, f"'{path}'")
+    return model
 
 
 def load_any(path: str | os.PathLike, config=None):
@@ -556,8 +558,15 @@ def load_any(path: str | os.PathLike, config=None):
                 "weights: "
                 "give as config a .keras/.h5 model file or a JSON config for the layers",
             )
-        model, has_weights = model_from_config(config)
-        load_state_dict_file(model, path, has_weights, kind)
+        normalized, config_path = read_config(config)
+        if normalized is None:
+            model = load_model(config_path)
+            load_state_dict_file(model, path, True, kind)
+            return model
+        state = read_state_dict(path, kind)  # its arrays bound the config's build
+        with file_budget(list(state.values()), f"'{path}' with the config '{config_path}'"):
+            model = build_config(normalized, config_path)
+            load_state_dict_file(model, path, False, kind)
         return model
     if config is None:
         if kind in WEIGHTS_FILES:
@@ -568,6 +577,8 @@ def load_any(path: str | os.PathLike, config=None):
                 "model file or a JSON config (keras_model.to_json())",
             )
         return load_model(path)
+    if kind in WEIGHTS_FILES or kind in MODEL_FILES:
+        return _model_and_weights(config, path)
     model, _ = model_from_config(config)
     load_weights(model, path)
     return model
