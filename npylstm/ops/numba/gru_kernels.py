@@ -151,6 +151,7 @@ def _forward_rows(a, recurrent_kernel_first, recurrent_kernel_h, b_r, h0, act, r
     u = np.empty((other, units), dtype=dtype)  # (R, U) r * h_tm1 (reset_after=False)
     hr_h = np.empty((other, units), dtype=dtype)  # (R, U) (r * h_tm1) @ R_h
     gates = np.empty(3 * units, dtype=dtype)  # (3U,) z, r, hh of one row
+    z_gate = np.empty((rows, units), dtype=dtype)  # (R, U) z of each row, between passes
     r_h_work = np.empty(units, dtype=dtype)  # (U,) r_h when it is not kept
     for t in range(timesteps):
         # the block's recurrent products: h_tm1 @ R (reset_after) or h_tm1 @ R_zr
@@ -167,42 +168,39 @@ def _forward_rows(a, recurrent_kernel_first, recurrent_kernel_h, b_r, h0, act, r
                 for j in range(2 * units):
                     a_row[j] += hr_row[j]
             _activate_block(ract, a_row[: 2 * units], gates[: 2 * units])  # z, r
+            _copy(gates[:units], z_gate[r])
             h_tm1 = state[r]  # (U,)
             if reset_after:  # a_h = x_h + r * (h_tm1 @ R_h + b_r_h): reset after the product
                 r_h_row = r_h[b, t] if keep else r_h_work  # (U,)
                 for j in range(units):
                     r_h_row[j] = hr_row[2 * units + j] + b_r[2 * units + j]
                     a_row[2 * units + j] += gates[units + j] * r_h_row[j]
-                _activate_block(act, a_row[2 * units :], gates[2 * units :])  # hh
-                h_t = h[b, t]  # (U,)
-                for j in range(units):
-                    z = gates[j]
-                    v = z * h_tm1[j] + (_like(z, 1.0) - z) * gates[2 * units + j]
-                    h_t[j] = v
-                    h_tm1[j] = v  # the block's state moves on to step t
             else:  # a_h = x_h + (r * h_tm1) @ R_h: reset before the product
                 u_row = u[r]  # (U,)
                 for j in range(units):
                     u_row[j] = gates[units + j] * h_tm1[j]
-        if reset_after:
-            continue
-        _product(u, recurrent_kernel_h, hr_h)  # (R, U) the block's candidate products
+        if not reset_after:
+            _product(u, recurrent_kernel_h, hr_h)  # (R, U) the block's candidate products
+            for r in range(rows):
+                b = row_start + r
+                a_row = a[b, t]  # (3U,)
+                r_h_row = r_h[b, t] if keep else r_h_work  # (U,)
+                for j in range(units):
+                    r_h_row[j] = hr_h[r, j]
+                    a_row[2 * units + j] += r_h_row[j]
+        # the candidate and the update h_t = z * h_tm1 + (1 - z) * hh, row by row
         for r in range(rows):
             b = row_start + r
             a_row = a[b, t]  # (3U,)
-            r_h_row = r_h[b, t] if keep else r_h_work  # (U,)
-            h_tm1 = state[r]  # (U,)
-            for j in range(units):
-                r_h_row[j] = hr_h[r, j]
-                a_row[2 * units + j] += r_h_row[j]
-            _activate_block(ract, a_row[:units], gates[:units])  # z
             _activate_block(act, a_row[2 * units :], gates[2 * units :])  # hh
+            h_tm1 = state[r]  # (U,)
+            z_row = z_gate[r]  # (U,)
             h_t = h[b, t]  # (U,)
             for j in range(units):
-                z = gates[j]
+                z = z_row[j]
                 v = z * h_tm1[j] + (_like(z, 1.0) - z) * gates[2 * units + j]
                 h_t[j] = v
-                h_tm1[j] = v
+                h_tm1[j] = v  # the block's state moves on to step t
 
 
 @jit_kernel
