@@ -209,3 +209,45 @@ def test_every_command_is_in_the_catalogue():
     commands = parser._subparsers._group_actions[0].choices
     covered = {argv[0] if not argv[0].startswith("-") else argv[2] for argv, _ in CASES}
     assert set(commands) - {"bench"} <= covered, set(commands) - covered
+
+
+# -- more dtype kinds and shapes for predict's --input (issue #13, item 4) ----------------
+@pytest.fixture(scope="module")
+def kinds_folder(folder):
+    """The catalogue's folder plus arrays of every other refused kind and shape."""
+    np.save(folder / "td.npy", np.zeros((2, 4, 3), "m8[s]"))
+    np.save(folder / "dt.npy", np.zeros((2, 4, 3), "M8[s]"))
+    np.save(folder / "rec.npy", np.zeros((2, 4, 3), [("a", "<f4")]))
+    np.save(folder / "bytes.npy", np.array([[b"a", b"b"]]))
+    np.save(folder / "feat.npy", np.zeros((2, 4, 2), "float32"))
+    np.save(folder / "rank.npy", np.zeros((2, 4, 3, 1), "float32"))
+    (folder / "feat.csv").write_text("1,2,3,4,5\n")
+    return folder
+
+
+KIND_CASES = [
+    (PREDICT + ["td.npy"], "npylstm predict: error: --input 'td.npy' holds timedeltas (dtype "
+     "timedelta64[s]): expected real numbers"),
+    (PREDICT + ["dt.npy"], "npylstm predict: error: --input 'dt.npy' holds datetimes (dtype "
+     "datetime64[s]): expected real numbers"),
+    (PREDICT + ["rec.npy"], "npylstm predict: error: --input 'rec.npy' holds structured "
+     "records (dtype [('a', '<f4')]): expected real numbers"),
+    (PREDICT + ["bytes.npy"], "npylstm predict: error: --input 'bytes.npy' holds byte strings "
+     "(dtype |S1): expected real numbers"),
+    (PREDICT + ["feat.npy"], "npylstm predict: error: --input 'feat.npy' has shape (2, 4, 2), "
+     "the model expects (None, 4, 3): 2 features where the model reads 3"),
+    (PREDICT + ["rank.npy"], "npylstm predict: error: --input 'rank.npy' has 4 dimensions "
+     "(2, 4, 3, 1); the model expects (None, 4, 3) (samples, timesteps, features)"),
+    (PREDICT + ["feat.csv"], "npylstm predict: error: --input 'feat.csv' has shape (1, 5); the "
+     "model expects (None, 4, 3): each row (one sample) must hold timesteps × features = "
+     "4 × 3 = 12 values, found 5"),
+    (["gates", "m.keras", "--input", "rec.npy"], "npylstm gates: error: --input 'rec.npy' "
+     "holds structured records (dtype [('a', '<f4')]): expected real numbers"),
+    (["crosscheck", "m.keras", "--input", "td.npy"], "npylstm crosscheck: error: --input "
+     "'td.npy' holds timedeltas (dtype timedelta64[s]): expected real numbers"),
+]
+
+
+@pytest.mark.parametrize("argv, message", KIND_CASES, ids=[" ".join(c[0]) for c in KIND_CASES])
+def test_bad_input_kind_or_shape(kinds_folder, monkeypatch, capsys, argv, message):
+    test_bad_input(kinds_folder, monkeypatch, capsys, argv, message)

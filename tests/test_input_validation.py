@@ -507,3 +507,18 @@ def test_a_file_whose_config_names_a_layer_with_a_slash_is_a_file_error(tmp_path
         keras.layers.Dense(2, name="a/b")
     with pytest.raises(KerasFileError, match=re.escape(str(info.value)) + "$"):
         npylstm.load_model(tmp_path / "bad.keras")
+
+
+# -- the CLI --------------------------------------------------------------------------
+@pytest.mark.parametrize("dtype", ["int16", "uint8", "bool", "float16", "float64"])
+def test_cli_predict_takes_every_numeric_kind_as_the_api_does(tmp_path, monkeypatch, dtype):
+    from npylstm import cli
+
+    model = npylstm.Sequential([Input((2, 3)), LSTM(3), Dense(1)])
+    model.save(tmp_path / "m.keras")
+    x = np.random.default_rng(5).integers(0, 3, size=(4, 2, 3)).astype(dtype)
+    np.save(tmp_path / "x.npy", x)
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["predict", "m.keras", "--input", "x.npy", "--output", "y.npy"]) == 0
+    np.testing.assert_array_equal(np.load(tmp_path / "y.npy"),
+                                  model.predict(x.astype(np.float32), verbose=0))
