@@ -130,9 +130,21 @@ def _as_float_array(x, dtype=None) -> np.ndarray:
 
 
 def _mean_last(e: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``mean(e, axis=-1)`` and the factor ``d mean / d e`` (``1 / n``)."""
+    """``mean(e, axis=-1)`` and the factor ``d mean / d e`` (``1 / n``).
+
+    For a float32 / float64 array of two or more axes the mean is NumPy's own steps
+    (``numpy/_core/_methods.py``'s ``_mean``: ``add.reduce``, then ``true_divide`` by the
+    count as an ``intp``, in place), without ``np.mean``'s Python layers: the same bits."""
     n = e.shape[-1]
-    return np.mean(e, axis=-1), e.dtype.type(1.0 / n)
+    if type(e) is np.ndarray and e.ndim >= 2 and n and e.dtype in _MEAN_DTYPES:
+        total = np.add.reduce(e, axis=-1)
+        mean = np.true_divide(total, np.intp(n), out=total, casting="unsafe", subok=False)
+    else:
+        mean = np.mean(e, axis=-1)
+    return mean, e.dtype.type(1.0 / n)
+
+
+_MEAN_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
 def _clip_grad(x: np.ndarray, lo, hi) -> np.ndarray:
@@ -256,7 +268,8 @@ class Loss:
                 values = values * weight
                 dvalues = dvalues * weight[..., None]
             count = p.dtype.type(max(values.size, 1))
-            value, grad = np.sum(values) / count, dvalues / count
+            # np.add.reduce over every axis is np.sum of an array, without its Python layer
+            value, grad = np.add.reduce(values, axis=None) / count, dvalues / count
         return float(value), grad.astype(p.dtype, copy=False).reshape(shape)
 
     def per_sample(self, y_true, y_pred) -> np.ndarray:

@@ -32,6 +32,20 @@ from .summary import _format_shape
 __all__ = ["Sequential"]
 
 
+def _array_call(layer: Layer):
+    """``type(layer).__call__`` without the wrapper that first looks for symbolic tensors
+    in the arguments (:func:`npylstm.layers.graph.symbolic_aware`): the model's own passes
+    hand every layer arrays, and that search costs more than a small layer's arithmetic."""
+    call = type(layer).__call__
+    if getattr(call, "__code__", None) is _SYMBOLIC_AWARE_CODE:  # that wrapper, nothing else
+        return call.__wrapped__
+    return call
+
+
+#: The code of every symbolic_aware wrapper (Layer's own __call__ is one).
+_SYMBOLIC_AWARE_CODE = Layer.__call__.__code__
+
+
 #: The keys of Keras 3's Sequential config (Keras 2 wrote ``name`` and ``layers`` only).
 _CONFIG_KEYS = ("name", "trainable", "dtype", "layers", "build_input_shape")
 
@@ -250,10 +264,11 @@ class Sequential(Model):
         forward); masks flow as in :meth:`_forward`."""
         h, activity, mask = x, 0.0, None
         for layer in self._layers:
+            call = _array_call(layer)
             if mask is not None and layer.USES_MASK:
-                out = layer(h, training=training, mask=mask)
+                out = call(layer, h, training=training, mask=mask)
             else:
-                out = layer(h, training=training)
+                out = call(layer, h, training=training)
             mask = layer.compute_mask(h, mask)
             h = out
             activity += layer.activity_loss(h)[0]
@@ -304,7 +319,7 @@ class Sequential(Model):
             if hasattr(layer, "step"):  # a recurrent layer: one step from its own state
                 h, new_states[layer.name] = layer.step(h, states[layer.name])
             else:
-                h = layer(h)
+                h = _array_call(layer)(layer, h)
         if h.ndim == 3 and h.shape[1] == 1 and np.ndim(x_t) == 2:
             h = h[:, 0]  # the step's output, without the one-step time axis
         return h, new_states

@@ -232,7 +232,8 @@ class Trainer:
         (Keras's ``BaseOptimizer.apply``: ``variable.assign(variable.constraint(variable))``
         after the gradients are applied)."""
         weights = self.trainable_weights
-        self._build_optimizer()
+        if not getattr(self.optimizer, "built", False):  # built once, on the first update
+            self._build_optimizer()
         self.optimizer.apply([w.value for w in weights], grads)
         for w in weights:
             if w.constraint is not None:

@@ -14,10 +14,10 @@ def _fused_adam_applies(amsgrad: bool, weight, grad, m, v) -> bool:
     code (not ``NUMBA_DISABLE_JIT``), no amsgrad, C-contiguous arrays of one float dtype."""
     if amsgrad or numba.config.DISABLE_JIT:
         return False
-    arrays = (weight, grad, m, v)
-    return all(a.flags.c_contiguous and a.dtype == weight.dtype for a in arrays) and (
-        weight.dtype in (np.float32, np.float64)
-    )
+    dtype = weight.dtype
+    return (dtype in (np.float32, np.float64) and grad.dtype == dtype and m.dtype == dtype
+            and v.dtype == dtype and weight.flags.c_contiguous and grad.flags.c_contiguous
+            and m.flags.c_contiguous and v.flags.c_contiguous)
 
 
 class Adam(Optimizer):
@@ -59,25 +59,45 @@ class Adam(Optimizer):
             groups.append([("velocity_hat", 0.0)])
         return groups
 
-    def _update_step(self, weight, grad, slots, lr):
-        f = weight.dtype.type
+    def _step_scalars(self, f, lr):
+        """The scalars of one step for weights of dtype ``f`` (the same for every weight of
+        that dtype): ``(alpha, 1 - beta_1, 1 - beta_2, epsilon)`` in ``f``, computed as
+        Keras's ``update_step`` computes them."""
         local_step = f(self.iterations + 1)
         beta_1_power = keras_power(f(self.beta_1), local_step)
         beta_2_power = keras_power(f(self.beta_2), local_step)
-        m, v = slots["momentum"], slots["velocity"]
         alpha = lr * np.sqrt(f(1) - beta_2_power) / (f(1) - beta_1_power)
+        return f(alpha), f(1 - self.beta_1), f(1 - self.beta_2), f(self.epsilon)
+
+    def _backend_update_step(self, weights, grads, lr_value) -> None:
+        """``update_step`` per weight, the step's scalars computed once per dtype (not once
+        per weight: the same numbers, without their cost on every weight)."""
+        scalars: dict = {}
+        for w, g, slots in zip(weights, grads, self._slots, strict=True):
+            step = scalars.get(w.dtype)
+            if step is None:
+                f = w.dtype.type
+                step = scalars[w.dtype] = self._step_scalars(f, f(lr_value))
+            self._apply_step(w, g, slots, step)
+
+    def _update_step(self, weight, grad, slots, lr):
+        self._apply_step(weight, grad, slots, self._step_scalars(weight.dtype.type, lr))
+
+    def _apply_step(self, weight, grad, slots, step) -> None:
+        alpha, one_minus_beta_1, one_minus_beta_2, epsilon = step
+        m, v = slots["momentum"], slots["velocity"]
         if _fused_adam_applies(self.amsgrad, weight, grad, m, v):
             # the same operations in one compiled pass (bit-identical, see ops/optim_numba.py)
             adam_update(weight.reshape(-1), grad.reshape(-1), m.reshape(-1), v.reshape(-1),
-                        f(alpha), f(1 - self.beta_1), f(1 - self.beta_2), f(self.epsilon))
+                        alpha, one_minus_beta_1, one_minus_beta_2, epsilon)
             return
-        m += (grad - m) * f(1 - self.beta_1)
-        v += (np.square(grad) - v) * f(1 - self.beta_2)
+        m += (grad - m) * one_minus_beta_1
+        v += (np.square(grad) - v) * one_minus_beta_2
         if self.amsgrad:
             v_hat = slots["velocity_hat"]
             np.maximum(v_hat, v, out=v_hat)
             v = v_hat
-        weight -= (m * alpha) / (np.sqrt(v) + f(self.epsilon))
+        weight -= (m * alpha) / (np.sqrt(v) + epsilon)
 
     def get_config(self):
         return {

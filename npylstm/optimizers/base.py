@@ -133,10 +133,25 @@ def xla_divide(x, y):
     return x * (x.dtype.type(1) / y)
 
 
-def _is_schedule(value) -> bool:
-    from .schedules import LearningRateSchedule
+_schedule_class = None  # LearningRateSchedule, imported on first use (schedules imports us)
 
-    return isinstance(value, LearningRateSchedule)
+
+def _is_schedule(value) -> bool:
+    global _schedule_class
+    if _schedule_class is None:
+        from .schedules import LearningRateSchedule
+
+        _schedule_class = LearningRateSchedule
+    return isinstance(value, _schedule_class)
+
+
+def _same_arrays(weights: list, signature) -> bool:
+    """Whether ``weights`` are plain ndarrays with exactly the ``(shape, dtype)`` signature
+    the optimizer was built for: then every check of ``apply`` on them passes, and it skips
+    them (the usual case, every step of ``fit``)."""
+    return signature is not None and len(weights) == len(signature) and all(
+        type(w) is np.ndarray and w.shape == shape and w.dtype == dtype
+        for w, (shape, dtype) in zip(weights, signature, strict=True))
 
 
 class Optimizer(VariablesMixin):
@@ -327,7 +342,9 @@ class Optimizer(VariablesMixin):
             raise ValueError(
                 f"{owner}.apply: received {len(weights)} weights but {len(grads)} gradients"
             )
-        self._check_weights(weights, "apply")
+        built_for_these = self._slots is not None and _same_arrays(weights, self._shapes)
+        if not built_for_these:
+            self._check_weights(weights, "apply")
         for i, (w, g) in enumerate(zip(weights, grads, strict=True)):
             if g is None or np.shape(g) != w.shape:
                 raise ValueError(
@@ -336,7 +353,7 @@ class Optimizer(VariablesMixin):
                 )
         if self._slots is None:
             self.build(weights)
-        else:
+        elif not built_for_these:
             self._check_signature(weights, "apply")
         grads = [
             np.asarray(g).astype(w.dtype, copy=False) for w, g in zip(weights, grads, strict=True)

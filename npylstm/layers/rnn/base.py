@@ -358,8 +358,7 @@ class RNN(Layer):
                         f"(call reset_states() to start again with another)"
                     )
                 return list(self.states)
-            zeros = np.zeros(expected, dtype=self.dtype)
-            return [zeros] + [zeros.copy() for _ in names[1:]]
+            return [np.zeros(expected, dtype=self.dtype) for _ in names]  # one array each
         if not isinstance(initial_state, list | tuple) or len(initial_state) != len(names):
             count = len(initial_state) if isinstance(initial_state, list | tuple) else 1
             what = {1: "one array", 2: "two arrays"}.get(len(names), f"{len(names)} arrays")
@@ -417,12 +416,9 @@ class RNN(Layer):
                 f"received shape {np.shape(x_t)}"
             )
         x = self._check_input(x)
-        expected = (x.shape[0], self.units)
-        if not (isinstance(states, list) and len(states) == len(self.cell.STATES) and all(
-                isinstance(s, np.ndarray) and s.dtype == self.dtype and s.shape == expected
-                and s.flags.c_contiguous for s in states)):
-            states = self._initial_state(list(states), x.shape[0])  # checks and converts
         cell = self.cell
+        if not self._states_ready(states, cell, x.shape[0]):
+            states = self._initial_state(list(states), x.shape[0])  # checks and converts
         h_seq, new_states = self._kernel(cell).inference(
             cell, x, states, self.kernel, self.recurrent_kernel, self.bias, False
         )
@@ -430,6 +426,19 @@ class RNN(Layer):
         # keep them
         output = h_seq if self.return_sequences else new_states[0]
         return output, list(new_states)
+
+    def _states_ready(self, states, cell, batch: int) -> bool:
+        """Whether ``states`` are already what the kernels take (a list of C-contiguous
+        ``(batch, units)`` arrays of the layer's dtype, one per cell state): then
+        :meth:`step` passes them on unchecked (what a stream hands back every call)."""
+        if not isinstance(states, list) or len(states) != len(cell.STATES):
+            return False
+        expected, dtype = (batch, self.units), self.dtype
+        for state in states:
+            if not (isinstance(state, np.ndarray) and state.dtype == dtype
+                    and state.shape == expected and state.flags.c_contiguous):
+                return False
+        return True
 
     # -- computing ------------------------------------------------------------------------
 
