@@ -315,7 +315,8 @@ class Layer:
     def set_weights(self, weights) -> None:
         """Replace the weights (a list in ``get_weights()`` order): every array's count,
         shape and kind (numbers; NaN allowed, as Keras) is checked before any is assigned,
-        so a refusal leaves the layer unchanged (Keras assigns as it checks).
+        so a refusal leaves the layer unchanged (Keras 3.15.1's ``Layer.set_weights``,
+        ``keras/src/layers/layer.py``, assigns as it checks).
 
         An unbuilt layer is first built for the input shape its weights imply
         (:meth:`input_shape_from_weights`; Keras refuses weights on an unbuilt layer).

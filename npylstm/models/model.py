@@ -190,8 +190,8 @@ class Model(Trainer):
         All or nothing: the count, and every array's kind (numbers: float, integer or bool;
         complex, text, objects refused; NaN accepted, as Keras) and shape, layer by layer,
         are checked before any weight is assigned, so a refusal (of the last layer's bias,
-        say) leaves every weight bit for bit as it was. Keras's ``set_weights`` assigns as
-        it checks.
+        say) leaves every weight bit for bit as it was. Keras's ``Layer.set_weights``
+        (``keras/src/layers/layer.py``, 3.15.1) assigns as it checks.
         """
         weights = [inputs.as_numeric_array(w, self._label(), f"numeric weights (array {i})")
                    for i, w in enumerate(weights)]
