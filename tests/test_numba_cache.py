@@ -60,20 +60,28 @@ def _is_jit_decorator(node: ast.expr) -> bool:
     return name in JIT_DECORATORS
 
 
+def defines_jitted(path: Path) -> bool:
+    """Whether ``path`` defines at least one compiled function."""
+    return any(
+        isinstance(node, ast.FunctionDef) and any(map(_is_jit_decorator, node.decorator_list))
+        for node in ast.walk(_tree(path))
+    )
+
+
 def jitted_modules(root: Path) -> list[Path]:
     """The source files below ``root`` that define at least one compiled function."""
-    return [
-        path for path in sorted(root.rglob("*.py"))
-        if "__pycache__" not in path.parts and any(
-            isinstance(node, ast.FunctionDef) and any(map(_is_jit_decorator, node.decorator_list))
-            for node in ast.walk(_tree(path))
-        )
-    ]
+    return [path for path in sorted(root.rglob("*.py"))
+            if "__pycache__" not in path.parts and defines_jitted(path)]
 
 
 def uses_numba(path: Path) -> bool:
-    """Whether ``path`` imports Numba: then anything in it may shape compiled code (jitted
-    helpers, overloads, decorator options), so a dependent declares its whole file."""
+    """Whether ``path`` imports Numba or defines compiled functions: then anything in it may
+    shape compiled code (jitted helpers and their own ``HELPERS_SOURCE_SHA256``, overloads,
+    decorator options), so a dependent declares its whole file. (A file of jitted helpers
+    that imports only ``jit_kernel`` counts: its digest constant is what carries a change
+    in the helpers it inlines on to the kernels that inline it.)"""
+    if defines_jitted(path):
+        return True
     for node in ast.walk(_tree(path)):
         names = [a.name for a in node.names] if isinstance(node, ast.Import) else (
             [node.module or ""] if isinstance(node, ast.ImportFrom) and not node.level else [])
@@ -223,7 +231,7 @@ def cache_problems(root: Path) -> list[str]:
 
 def test_the_jitted_modules_are_found():
     found = {path.relative_to(PACKAGE).as_posix() for path in jitted_modules(PACKAGE)}
-    assert {"ops/numba/activations.py", "ops/numba/lstm_kernels.py",
+    assert {"ops/numba/activations.py", "ops/numba/lstm_cells.py", "ops/numba/lstm_kernels.py",
             "ops/numba/gru_kernels.py", "ops/optim_numba.py"} <= found
     # pure Python: nothing compiled there
     assert not {"ops/numba/lstm.py", "ops/numba/gru.py"} & found
@@ -232,15 +240,19 @@ def test_the_jitted_modules_are_found():
 def test_the_kernels_depend_on_the_shared_helpers():
     # whole files for Numba-using modules; only the compiled-in SELU constants of the
     # NumPy activations (edits elsewhere in npylstm/activations.py recompile nothing)
-    assert set(expected_digests(PACKAGE / "ops/numba/lstm_kernels.py", PACKAGE)) == {
+    assert set(expected_digests(PACKAGE / "ops/numba/lstm_cells.py", PACKAGE)) == {
         "ops/numba/_jit.py", "ops/numba/activations.py"}
+    # the sequence kernels inline the one-step functions (a file of jitted functions that
+    # imports only jit_kernel: its whole file, so its own digest constant chains on)
+    assert set(expected_digests(PACKAGE / "ops/numba/lstm_kernels.py", PACKAGE)) == {
+        "ops/numba/_jit.py", "ops/numba/lstm_cells.py"}
     assert set(expected_digests(PACKAGE / "ops/numba/activations.py", PACKAGE)) == {
         "activations.py: SELU_ALPHA, SELU_SCALE", "ops/numba/_jit.py"}
     assert set(expected_digests(PACKAGE / "ops/optim_numba.py", PACKAGE)) == {
         "ops/numba/_jit.py"}
     # the GRU kernels inline the shared activation helpers
-    assert set(expected_digests(PACKAGE / "ops/numba/gru_kernels.py", PACKAGE)) == {
-        "ops/numba/_jit.py", "ops/numba/activations.py"}
+    assert {"ops/numba/_jit.py", "ops/numba/activations.py"} <= set(
+        expected_digests(PACKAGE / "ops/numba/gru_kernels.py", PACKAGE))
 
 
 def test_every_jitted_module_declares_current_digests_of_what_it_inlines():
@@ -276,21 +288,33 @@ def test_the_check_flags_an_edited_helper_until_its_digest_is_updated(package_co
     _edit(helpers, "    if code == LINEAR:\n        return v\n",
           "    if code == LINEAR:\n        return v + one\n")
     problems = cache_problems(package_copy)
-    assert len(problems) == 2  # both cells' kernels inline the helpers
-    for problem, kernel_file in zip(problems, ["gru_kernels.py", "lstm_kernels.py"],
+    assert len(problems) == 2  # the GRU kernels and the LSTM one-step functions inline them
+    for problem, kernel_file in zip(problems, ["gru_kernels.py", "lstm_cells.py"],
                                     strict=True):
         assert problem.startswith(
             f'ops/numba/activations.py changed: update {CONSTANT}["ops/numba/activations.py"] '
             f"in ops/numba/{kernel_file} to"
         )
         assert source_sha256(helpers) in problem
+    cells = package_copy / "ops/numba/lstm_cells.py"
+    _update_digest(cells, "ops/numba/activations.py", package_copy)
+    # that update changed lstm_cells.py, which the LSTM sequence kernels inline
+    problems = cache_problems(package_copy)
+    assert len(problems) == 2
+    assert problems[1].startswith(
+        f'ops/numba/lstm_cells.py changed: update {CONSTANT}["ops/numba/lstm_cells.py"] in '
+        "ops/numba/lstm_kernels.py to")
     kernels = package_copy / "ops/numba/lstm_kernels.py"
-    stale = declared_digests(kernels)["ops/numba/activations.py"]
-    _edit(kernels, stale, source_sha256(helpers))
-    (problem,) = cache_problems(package_copy)  # the GRU kernels' is left
-    assert "in ops/numba/gru_kernels.py" in problem
+    _update_digest(kernels, "ops/numba/lstm_cells.py", package_copy)
+    # what is left is the GRU kernels' (they inline the helpers, and whatever else of ours
+    # they import: each stale key of theirs is named)
+    problems = cache_problems(package_copy)
+    assert problems and all("in ops/numba/gru_kernels.py" in p for p in problems)
     gru_kernels = package_copy / "ops/numba/gru_kernels.py"
-    _update_digest(gru_kernels, "ops/numba/activations.py", package_copy)
+    expected = expected_digests(gru_kernels, package_copy)
+    for key, digest in declared_digests(gru_kernels).items():
+        if digest != expected[key]:
+            _update_digest(gru_kernels, key, package_copy)
     assert cache_problems(package_copy) == []
 
 
@@ -314,7 +338,7 @@ def test_the_check_follows_the_chain_and_missing_imports(package_copy):
     assert len(problems) == 2
     assert all(p.startswith("ops/numba/activations.py changed: update") for p in problems)
     assert "in ops/numba/gru_kernels.py" in problems[0]
-    assert "in ops/numba/lstm_kernels.py" in problems[1]
+    assert "in ops/numba/lstm_cells.py" in problems[1]
     # a jitted module that starts importing another of our files must list it
     _edit(package_copy / "ops/optim_numba.py", "from .numba._jit import jit_kernel\n",
           "from .numba._jit import jit_kernel\nfrom .numba.activations import _like\n")
@@ -378,8 +402,9 @@ def test_a_stale_kernel_cache_is_real_and_the_digest_update_clears_it(package_co
 
     kernels = package_copy / "ops/numba/lstm_kernels.py"
     _edit(kernels, declared_digests(kernels)["ops/numba/activations.py"], source_sha256(helpers))
-    gru_kernels = package_copy / "ops/numba/gru_kernels.py"
-    _update_digest(gru_kernels, "ops/numba/activations.py", package_copy)
+    gru_kernels = package_copy / "ops/numba/gru_kernels.py"  # inlines both files
+    for key in ("ops/numba/activations.py", "ops/numba/lstm_kernels.py"):
+        _update_digest(gru_kernels, key, package_copy)
     assert cache_problems(package_copy) == []
     fresh = probe()
     assert fresh["misses"] == 1 and fresh["hits"] == 0  # recompiled with the new helper

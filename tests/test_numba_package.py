@@ -22,11 +22,13 @@ from npylstm.ops.numba import (
     gru,
     gru_kernels,
     lstm,
+    lstm_cells,
     lstm_kernels,
     parallel,
 )
 
-MODULES = (_jit, activations, elementwise, lstm_kernels, parallel, lstm, gru_kernels, gru)
+MODULES = (_jit, activations, elementwise, lstm_cells, lstm_kernels, parallel, lstm, gru_kernels,
+           gru)
 
 
 def dispatchers(module) -> dict[str, object]:
@@ -60,9 +62,10 @@ def test_every_module_lists_its_names_and_they_exist():
 @pytest.mark.skipif(numba.config.DISABLE_JIT, reason="NUMBA_DISABLE_JIT=1: no dispatchers")
 def test_lstm_numba_reexports_every_compiled_function_itself():
     # benchmarks/worker.py sums cache statistics over dir(lstm_numba), and the robustness
-    # tests read lstm_numba._forward_rows_parallel.stats: they must be the real dispatchers
-    kernels = {**dispatchers(activations), **dispatchers(lstm_kernels)}
-    assert "_forward_rows_parallel" in kernels and "_tanh_f32" in kernels
+    # tests read lstm_numba._forward_rows_ts.stats: they must be the real dispatchers
+    kernels = {**dispatchers(activations), **dispatchers(lstm_cells), **dispatchers(lstm_kernels)}
+    assert {"_forward_rows_ts", "_forward_rows", "_backward_rows_ts", "_tanh_f32",
+            "_fused_forward", "_cell_forward_exact_ts"} <= set(kernels)
     for name, kernel in kernels.items():
         assert getattr(lstm_numba, name, None) is kernel, name
     for module in (lstm, gru, parallel, elementwise):  # pure Python there
@@ -89,11 +92,11 @@ def test_blas_min_units_patched_on_lstm_numba_chooses_the_path():
             (2, 20), (5, 20), (20,)]]
     for value, blas_path in ((1, True), (10**9, False)):
         with mock.patch.object(lstm_numba, "BLAS_MIN_UNITS", value), mock.patch.object(
-            lstm, "_forward_blocks", wraps=lstm._forward_blocks
-        ) as spy:
+            lstm, "_forward_rows_ts", wraps=lstm._forward_rows_ts
+        ) as spy:  # the small-units kernel: not called on the BLAS path
             assert lstm.BLAS_MIN_UNITS == value
             lstm_numba.lstm_forward(*args)
-        assert spy.called is blas_path
+        assert spy.called is not blas_path
     assert lstm.BLAS_MIN_UNITS == lstm_numba.BLAS_MIN_UNITS == 128  # restored in both
 
 

@@ -46,8 +46,8 @@ SMALL_FORWARD = """
     h_seq = lstm_numba.lstm_forward(*args)[0]
     seconds = time.perf_counter() - start
     ref = lstm_reference.lstm_forward(*args)[0]
-    # the kernel that ran: the parallel one, or the plain one with a single Numba thread
-    kernels = [lstm_numba._forward_rows_parallel, lstm_numba._forward_rows]
+    # the kernel that ran: the one for the default activations tanh / sigmoid
+    kernels = [lstm_numba._forward_rows_ts]
     print(json.dumps({
         "cache": _numba_util.CACHE_STATUS,
         "backend": npylstm.ops.default_backend(),

@@ -343,9 +343,10 @@ def test_float32_stays_float32_and_outputs_are_contiguous():
     # one compiled forward and backward per dtype: no recompiles for new shapes or options
     if numba.config.DISABLE_JIT:
         return  # plain Python functions: nothing compiled
-    for kernel in (lstm_numba._forward_rows, lstm_numba._forward_rows_parallel,
-                   lstm_numba._gates_forward_step, lstm_numba._backward_rows,
-                   lstm_numba._backward_rows_parallel, lstm_numba._gates_backward_step):
+    for kernel in (lstm_numba._forward_rows_ts, lstm_numba._forward_rows,
+                   lstm_numba._gates_forward_step_ts, lstm_numba._gates_forward_step,
+                   lstm_numba._backward_rows_ts, lstm_numba._backward_rows,
+                   lstm_numba._gates_backward_step_ts, lstm_numba._gates_backward_step):
         assert len(kernel.signatures) <= 2, kernel
 
 

@@ -40,16 +40,18 @@ from .numba.activations import (
     _derivative,
     _derivative_block,
     _like,
+    _sigmoid_block,
     _sigmoid_exact,
     _sigmoid_fast,
     _tanh,
+    _tanh_block,
     _tanh_f32,
 )
 from .numba.elementwise import _activation_code
 from .numba.lstm import (
     BLAS_MIN_UNITS,
+    _backward_all,
     _backward_blocks,
-    _backward_parallel,
     _float_dtype,
     _forward_blocks,
     _run_forward,
@@ -57,29 +59,38 @@ from .numba.lstm import (
     lstm_forward,
     lstm_inference,
 )
-from .numba.lstm_kernels import (
-    _BLAS_INPUT_DIM,
+from .numba.lstm_cells import (
     _LANES,
     _add_vector_matrix,
-    _backward_rows,
-    _backward_rows_parallel,
     _cell_backward,
+    _cell_backward_exact_ts,
+    _cell_backward_from_gates,
     _cell_backward_tanh_sigmoid,
+    _cell_backward_ts,
     _cell_forward,
+    _cell_forward_exact_ts,
     _cell_forward_tanh_sigmoid,
-    _column_sums,
+    _cell_forward_ts,
     _copy,
-    _forward_rows,
-    _forward_rows_parallel,
     _fused_backward,
     _fused_forward,
-    _gates_backward_step,
-    _gates_forward_step,
     _in_fast_range,
     _pack_gates,
     _padded,
     _unpack_gates,
-    _weight_gradients,
+)
+from .numba.lstm_kernels import (
+    _BLAS_INPUT_DIM,
+    _backward_rows,
+    _backward_rows_ts,
+    _forward_rows,
+    _forward_rows_ts,
+    _gates_backward_step,
+    _gates_backward_step_ts,
+    _gates_forward_step,
+    _gates_forward_step_ts,
+    _step_dh,
+    _step_inputs,
 )
 from .numba.parallel import _after_fork_in_child, _launch_guard, _row_bounds, _run_parts
 

@@ -34,7 +34,8 @@ __all__ = [
     "SOFTSIGN", "SOFTPLUS", "ELU", "SELU", "SWISH", "EXPONENTIAL",
     "_TANH_FAST_LIMIT", "_SIGMOID_FAST_LIMIT",
     "_like", "_tanh_f32", "_tanh", "_sigmoid_fast", "_sigmoid_exact",
-    "_activate", "_derivative", "_activate_block", "_derivative_block",
+    "_activate", "_derivative", "_tanh_block", "_sigmoid_block", "_activate_block",
+    "_derivative_block",
 ]
 
 #: SHA-256 of what this module's kernels compile in from other ``npylstm`` files (paths
@@ -222,36 +223,48 @@ def _derivative(code, v, y):
 
 
 @jit_kernel
-def _activate_block(code, z, out):
-    """``out[j] = activation(z[j])``; tanh and sigmoid get their own vectorized loop.
-
-    The fast tanh and sigmoid are used only where they are accurate and not saturated
-    (``|z| < _TANH_FAST_LIMIT`` or ``_SIGMOID_FAST_LIMIT``); any other value, NaN and ±inf
-    included, is recomputed with the exact function afterwards, so saturation to exactly
-    ±1 / 0 / 1 happens where the reference saturates (``0 * inf`` is NaN, ``1e-9 * inf``
-    is not).
-    """
+def _tanh_block(z, out):
+    """``out[j] = tanh(z[j])``: the fast tanh where it is accurate and not saturated
+    (``|z| < _TANH_FAST_LIMIT``), every other value (NaN and ±inf included) recomputed with
+    the exact function afterwards, so saturation to exactly ±1 happens where the reference
+    saturates."""
     n = z.shape[0]
+    outside = False
+    for j in range(n):
+        out[j] = _tanh(z[j])
+        outside |= not abs(z[j]) < _like(z[j], _TANH_FAST_LIMIT)
+    if outside:
+        for j in range(n):
+            if not abs(z[j]) < _like(z[j], _TANH_FAST_LIMIT):
+                out[j] = np.tanh(z[j])
+
+
+@jit_kernel
+def _sigmoid_block(z, out):
+    """``out[j] = sigmoid(z[j])``, as :func:`_tanh_block`: the fast sigmoid inside
+    ``|z| < _SIGMOID_FAST_LIMIT``, the exact one elsewhere (so ``0 * inf`` is NaN where the
+    reference's is, ``1e-9 * inf`` is not)."""
+    n = z.shape[0]
+    outside = False
+    for j in range(n):
+        out[j] = _sigmoid_fast(z[j])
+        outside |= not abs(z[j]) < _like(z[j], _SIGMOID_FAST_LIMIT)
+    if outside:
+        for j in range(n):
+            if not abs(z[j]) < _like(z[j], _SIGMOID_FAST_LIMIT):
+                out[j] = _sigmoid_exact(z[j])
+
+
+@jit_kernel
+def _activate_block(code, z, out):
+    """``out[j] = activation(z[j])``; tanh and sigmoid are :func:`_tanh_block` and
+    :func:`_sigmoid_block` (fast inside their range, exact outside it)."""
     if code == TANH:
-        outside = False
-        for j in range(n):
-            out[j] = _tanh(z[j])
-            outside |= not abs(z[j]) < _like(z[j], _TANH_FAST_LIMIT)
-        if outside:
-            for j in range(n):
-                if not abs(z[j]) < _like(z[j], _TANH_FAST_LIMIT):
-                    out[j] = np.tanh(z[j])
+        _tanh_block(z, out)
     elif code == SIGMOID:
-        outside = False
-        for j in range(n):
-            out[j] = _sigmoid_fast(z[j])
-            outside |= not abs(z[j]) < _like(z[j], _SIGMOID_FAST_LIMIT)
-        if outside:
-            for j in range(n):
-                if not abs(z[j]) < _like(z[j], _SIGMOID_FAST_LIMIT):
-                    out[j] = _sigmoid_exact(z[j])
+        _sigmoid_block(z, out)
     else:
-        for j in range(n):
+        for j in range(z.shape[0]):
             out[j] = _activate(code, z[j])
 
 

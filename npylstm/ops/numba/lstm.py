@@ -11,8 +11,16 @@ Same equations, signatures and :class:`~npylstm.ops.lstm_reference.LSTMCache` as
 What makes it fast:
 
 * Batch rows are independent, so every call splits them into one block per thread
-  (:func:`_row_bounds`, ``numba.get_num_threads()`` blocks) and each thread runs its block
-  through all timesteps without synchronising until the end.
+  (:func:`_row_bounds`, ``numba.get_num_threads()`` blocks) and runs each block in a
+  Python thread (:func:`_run_parts`) through all timesteps without synchronising until the
+  end: the kernels release the GIL, as do NumPy's BLAS products. No kernel is a Numba
+  parallel function: a ``prange`` loop takes several times longer to compile than the
+  kernel it runs (with an empty cache, the demo model's first prediction and training step
+  compiled for about 12 s and 23 s with them).
+* Only what a call needs is compiled: each kernel has a form for the default pair
+  φ = tanh, σ = sigmoid (``_ts``, a fused step that compiles no other activation) and one
+  for any activation codes, compiled on the first layer that uses another activation; each
+  compiles for the dtype it is called with.
 * ``x @ kernel`` for all timesteps is one matrix product before the loop (written out per
   step when there are fewer than :data:`_BLAS_INPUT_DIM` input features); inside the loop
   only ``h_tm1 @ recurrent_kernel`` and the fused gate arithmetic remain. Backward keeps
@@ -21,15 +29,15 @@ What makes it fast:
 * Nothing is allocated inside the time loop: pre-activations are accumulated in place in
   their row of ``z`` (the cache), gates go to small per-thread workspaces.
   :func:`lstm_inference` keeps no cache at all (``z`` and ``c`` stay in workspaces).
-* Small ``units`` (below :data:`BLAS_MIN_UNITS`): one Numba parallel call; each row runs
+* Small ``units`` (below :data:`BLAS_MIN_UNITS`): one kernel call per block; each row runs
   through all timesteps on its own, its recurrent product written out (vectorized
   ``row += h_tm1[k] * recurrent_kernel[k]``, four k at a time), which avoids the per-call
   overhead of BLAS on tiny matrices; for the default tanh/sigmoid the whole step is one
   fused loop over gate rows padded to whole 8-lane vectors (no scalar remainder).
-  Large ``units``: one Python thread per block around NumPy's BLAS (single-threaded it runs
-  these products 18-43% faster than the SciPy BLAS that ``np.dot`` inside ``@njit`` calls):
-  per timestep one product for the block and one compiled, GIL-free call for its gates.
-* Inside parallel calls BLAS is held to one thread (``npylstm._blas.blas_threads``): a
+  Large ``units``: per timestep one NumPy BLAS product for the block and one compiled,
+  GIL-free call for its gates. Every BLAS product is NumPy's (single-threaded it runs these
+  products 18-43% faster than the SciPy BLAS that ``np.dot`` inside ``@njit`` calls).
+* With several blocks BLAS is held to one thread (``npylstm._blas.blas_threads``): a
   multi-threaded BLAS inside each thread would oversubscribe the cores, and OpenBLAS's idle
   threads spin after each call, stealing the core another block needs.
 * ``error_model="numpy"`` so the gate loops vectorize; no ``fastmath`` (it breaks NaN and
@@ -40,9 +48,9 @@ What makes it fast:
   ``npylstm.activations`` computes it, including its values at ±inf and NaN.
 
 The code is split by concern: ``activations.py`` (the jitted activation helpers),
-``lstm_kernels.py`` (the compiled LSTM kernels), ``parallel.py`` (threads and row splits)
-and this module (the public functions, and the Python threads around BLAS for large
-units).
+``lstm_cells.py`` (one timestep of one row), ``lstm_kernels.py`` (rows through whole
+sequences), ``parallel.py`` (threads and row splits) and this module (the public functions
+and the Python threads that run the kernels and the BLAS products).
 """
 
 from __future__ import annotations
@@ -52,50 +60,72 @@ import numpy as np
 from ..._blas import blas_threads
 from .. import lstm_reference
 from ..lstm_reference import LSTMCache
+from .activations import SIGMOID, TANH
 from .elementwise import _activation_code
+from .lstm_cells import _LANES
 from .lstm_kernels import (
     _BLAS_INPUT_DIM,
-    _LANES,
     _backward_rows,
-    _backward_rows_parallel,
+    _backward_rows_ts,
     _forward_rows,
-    _forward_rows_parallel,
+    _forward_rows_ts,
     _gates_backward_step,
+    _gates_backward_step_ts,
     _gates_forward_step,
-    _weight_gradients,
+    _gates_forward_step_ts,
 )
-from .parallel import _launch_guard, _row_bounds, _run_parts
+from .parallel import _row_bounds, _run_parts
 
 __all__ = ["BLAS_MIN_UNITS", "lstm_forward", "lstm_backward", "lstm_inference"]
 
 #: From this many units on, the recurrent product is one BLAS call per timestep.
 BLAS_MIN_UNITS = 128
 
+#: The kernels' ``z_in`` when they form ``x_t @ kernel`` themselves, per dtype character.
+_EMPTY = {np.dtype(d).char: np.empty((0, 0, 0), dtype=d) for d in (np.float32, np.float64)}
 
-# -- large units: blocks of rows in Python threads around NumPy's BLAS ---------------------
+
+# -- the row blocks: one per thread, each running its rows through all timesteps ----------
 #
-# With many units the time goes to matrix products, and NumPy's own BLAS runs them 18-43%
+# Every call splits the batch rows into one block per thread (_row_bounds) and runs the
+# blocks in Python threads (_run_parts): the compiled kernels release the GIL, and so do
+# NumPy's BLAS products. (A Numba parallel function would do the same with prange, but it
+# takes several times longer to compile.) NumPy's own BLAS also runs these products 18-43%
 # faster single-threaded than the SciPy BLAS that np.dot inside @njit calls (OpenBLAS
-# 0.3.31 vs 0.3.30; 80.7 vs 66.2 GFLOP/s on (64, 512) @ (512, 2048)). So each thread takes
-# a block of rows and runs its own time loop in Python: one single-threaded NumPy product per
-# timestep (BLAS releases the GIL) and one compiled call (nogil) for the block's gates.
+# 0.3.31 vs 0.3.30; 80.7 vs 66.2 GFLOP/s on (64, 512) @ (512, 2048)), so every BLAS product
+# is a NumPy call in the block's thread, outside the kernels.
 
 
 def _forward_blocks(xs, kernel, bias, recurrent_kernel, h0, c0, act, ract, keep, z, c, h,
                     c_last, bounds):
-    """Large units: the arguments and results of :func:`_forward_rows`, one block of rows
-    ``bounds[p]:bounds[p + 1]`` per thread: ``x @ kernel`` for the block's timesteps in one
-    product, then ``h_tm1 @ recurrent_kernel`` and :func:`_gates_forward_step` per step."""
+    """Writes ``h``, ``c_last`` (and ``z``, ``c`` when ``keep``): one block of rows
+    ``bounds[p]:bounds[p + 1]`` per thread. Small units: ``x @ kernel`` for the block's
+    timesteps in one product (from :data:`_BLAS_INPUT_DIM` input features on), then one
+    kernel call running the rows through all timesteps. Large units: that product, then
+    ``h_tm1 @ recurrent_kernel`` and one compiled gate step per timestep."""
     _, timesteps, input_dim = xs.shape
     units = recurrent_kernel.shape[0]
     dtype = h.dtype
+    default_pair = act == TANH and ract == SIGMOID
+    small = units < BLAS_MIN_UNITS
+    project = input_dim >= _BLAS_INPUT_DIM or not small
 
     def _forward_block(p: int) -> None:
-        start, stop = bounds[p], bounds[p + 1]
+        start, stop = int(bounds[p]), int(bounds[p + 1])
         rows = stop - start
-        z_block = z[start:stop] if keep else np.empty((rows, timesteps, 4 * units), dtype)
-        np.matmul(xs[start:stop].reshape(rows * timesteps, input_dim), kernel,
-                  out=z_block.reshape(rows * timesteps, 4 * units))  # (R*T, 4U)
+        z_in = _EMPTY[dtype.char]  # (0, 0, 0) when the kernel forms x_t @ kernel itself
+        if project:
+            z_in = z[start:stop] if keep else np.empty((rows, timesteps, 4 * units), dtype)
+            np.matmul(xs[start:stop].reshape(rows * timesteps, input_dim), kernel,
+                      out=z_in.reshape(rows * timesteps, 4 * units))  # (R*T, 4U)
+        if small and default_pair:
+            _forward_rows_ts(xs, kernel, bias, recurrent_kernel, h0, c0, keep, project, z_in,
+                             z, c, h, c_last, start, stop)
+            return
+        if small:
+            _forward_rows(xs, kernel, bias, recurrent_kernel, h0, c0, act, ract, keep, project,
+                          z_in, z, c, h, c_last, start, stop)
+            return
         h_tm1 = h0[start:stop].copy()  # (R, U) the block's previous output
         c_tm1 = c0[start:stop].copy()  # (R, U) the block's carry
         hr = np.empty((rows, 4 * units), dtype)  # (R, 4U) h_tm1 @ recurrent_kernel
@@ -105,8 +135,12 @@ def _forward_blocks(xs, kernel, bias, recurrent_kernel, h0, c0, act, ract, keep,
         c_block, h_block = c[start:stop], h[start:stop]  # (R, T, U) views
         for t in range(timesteps):
             np.matmul(h_tm1, recurrent_kernel, out=hr)
-            _gates_forward_step(z_block, hr, bias, t, c_tm1, h_tm1, c_block, h_block, act, ract,
-                                keep, gates, act_c, c_work)
+            if default_pair:
+                _gates_forward_step_ts(z_in, hr, bias, t, c_tm1, h_tm1, c_block, h_block, keep,
+                                       gates, act_c, c_work)
+            else:
+                _gates_forward_step(z_in, hr, bias, t, c_tm1, h_tm1, c_block, h_block, act,
+                                    ract, keep, gates, act_c, c_work)
         c_last[start:stop] = c_tm1
 
     _run_parts(_forward_block, len(bounds) - 1)
@@ -115,25 +149,43 @@ def _forward_blocks(xs, kernel, bias, recurrent_kernel, h0, c0, act, ract, keep,
 def _backward_blocks(xs, kernel, h0, h, z, c, c0, recurrent_kernel_t, dh_seq, use_dh_seq,
                      dh_next, dc_next, act, ract, dz, dxs, dkernel, drecurrent_kernel, dbias,
                      h_prev, bounds):
-    """Large units: the arguments and results of :func:`_backward_rows_parallel`, one block
-    of rows per thread: :func:`_gates_backward_step` and ``dz_t @ recurrent_kernel.T`` per
-    timestep, then the block's share of the input and weight gradients."""
+    """Backward, one block of rows per thread: ``dz`` for the block's rows (small units:
+    one kernel call through all timesteps; large units: :func:`_gates_backward_step` and
+    ``dz_t @ recurrent_kernel.T`` per timestep), then the block's share of the input and
+    weight gradients as BLAS products: ``dxs = dz @ kernel.T`` into its rows and its parts
+    ``dkernel[p] = xs^T dz``, ``drecurrent_kernel[p] = h_prev^T dz``, ``dbias[p] = sum dz``
+    (the caller adds the parts). ``h_prev (B, T, U)`` is a workspace for each step's h_tm1.
+    Small units take ``recurrent_kernel_t (4U, P)`` zero-padded to whole 8-lane vectors."""
     _, timesteps, packed = z.shape
     units = packed // 4
     input_dim = xs.shape[2]
+    default_pair = act == TANH and ract == SIGMOID
+    small = units < BLAS_MIN_UNITS
 
     def _backward_block(p: int) -> None:
-        start, stop = bounds[p], bounds[p + 1]
+        start, stop = int(bounds[p]), int(bounds[p + 1])
         rows = stop - start
-        dz_t = np.empty((rows, packed), z.dtype)  # (R, 4U) the block's dz of step t
-        work = np.empty((3, packed), z.dtype)  # (3, 4U) workspace
-        blocks = (z[start:stop], c[start:stop], c0[start:stop],
-                  dh_seq[start:stop] if use_dh_seq else dh_seq, use_dh_seq)
-        dh_block, dc_block, dz_block = dh_next[start:stop], dc_next[start:stop], dz[start:stop]
-        for t in range(timesteps - 1, -1, -1):
-            _gates_backward_step(*blocks, dh_block, dc_block, act, ract, dz_block, t, dz_t, work)
-            # backprop into h_tm1 through z_t = ... + h_tm1 @ recurrent_kernel
-            np.matmul(dz_t, recurrent_kernel_t, out=dh_block)  # (R, U)
+        dz_block = dz[start:stop]  # (R, T, 4U)
+        if small and default_pair:
+            _backward_rows_ts(z, c, c0, recurrent_kernel_t, dh_seq, use_dh_seq, dh_next,
+                              dc_next, dz, start, stop)
+        elif small:
+            _backward_rows(z, c, c0, recurrent_kernel_t, dh_seq, use_dh_seq, dh_next, dc_next,
+                           act, ract, dz, start, stop)
+        else:
+            dz_t = np.empty((rows, packed), z.dtype)  # (R, 4U) the block's dz of step t
+            work = np.empty((3, packed), z.dtype)  # (3, 4U) workspace
+            blocks = (z[start:stop], c[start:stop], c0[start:stop],
+                      dh_seq[start:stop] if use_dh_seq else dh_seq, use_dh_seq)
+            dh_block, dc_block = dh_next[start:stop], dc_next[start:stop]  # (R, U)
+            for t in range(timesteps - 1, -1, -1):
+                if default_pair:
+                    _gates_backward_step_ts(*blocks, dh_block, dc_block, dz_block, t, dz_t, work)
+                else:
+                    _gates_backward_step(*blocks, dh_block, dc_block, act, ract, dz_block, t,
+                                         dz_t, work)
+                # backprop into h_tm1 through z_t = ... + h_tm1 @ recurrent_kernel
+                np.matmul(dz_t, recurrent_kernel_t, out=dh_block)  # (R, U)
         # backprop into x and the weights: the block's rows over all timesteps at once
         dz_2d = dz_block.reshape(rows * timesteps, packed)  # (R*T, 4U)
         np.matmul(dz_2d, kernel.T, out=dxs[start:stop].reshape(rows * timesteps, input_dim))
@@ -252,19 +304,8 @@ def _run_forward(x, h0, c0, kernel, recurrent_kernel, bias, activation, recurren
     bounds = _row_bounds(batch)
     # compiled code raises no floating-point warnings: NaN and inf propagate silently, as
     # in the reference
-    if units < BLAS_MIN_UNITS:
-        # z_t = x_t @ kernel + h_tm1 @ recurrent_kernel + bias, row by row, no BLAS
-        if bounds.shape[0] == 2:  # one thread: no parallel launch
-            _forward_rows(*args, 0, batch)
-        elif input_dim < _BLAS_INPUT_DIM:  # no BLAS inside
-            with _launch_guard():
-                _forward_rows_parallel(*args, bounds)
-        else:
-            with blas_threads(1), _launch_guard():  # one BLAS thread in each Numba thread
-                _forward_rows_parallel(*args, bounds)
-    else:
-        with blas_threads(1):  # one BLAS thread inside each of our threads
-            _forward_blocks(*args, bounds)
+    with blas_threads(1 if bounds.shape[0] > 2 else None):  # one BLAS thread per block
+        _forward_blocks(*args, bounds)
     cache = None
     if keep:
         cache = LSTMCache(
@@ -274,11 +315,11 @@ def _run_forward(x, h0, c0, kernel, recurrent_kernel, bias, activation, recurren
     return h, h[:, -1].copy(), c_last, cache
 
 
-def _backward_parallel(xs, kernel, h0, h, z, c, c0, recurrent_kernel_t, dh_seq, use_dh_seq,
+def _backward_all(xs, kernel, h0, h, z, c, c0, recurrent_kernel_t, dh_seq, use_dh_seq,
                        dh_next, dc_next, act, ract, dz):
-    """The whole backward pass in one parallel call, BLAS held to one thread inside it;
-    returns ``dxs (B, T, D)`` in processing order, ``dkernel``, ``drecurrent_kernel`` and
-    ``dbias`` (the threads' parts added)."""
+    """The whole backward pass (:func:`_backward_blocks`), BLAS held to one thread inside
+    each block when there are several; returns ``dxs (B, T, D)`` in processing order,
+    ``dkernel``, ``drecurrent_kernel`` and ``dbias`` (the threads' parts added)."""
     dtype = z.dtype
     batch, timesteps, packed = z.shape
     units = packed // 4
@@ -295,22 +336,14 @@ def _backward_parallel(xs, kernel, h0, h, z, c, c0, recurrent_kernel_t, dh_seq, 
             c0)
     grads = (dh_seq, use_dh_seq, dh_next, dc_next, act, ract, dz, dxs, dkernel,
              drecurrent_kernel, dbias, h_prev, bounds)
-    with blas_threads(1):  # one BLAS thread inside each of Numba's threads
-        if units < BLAS_MIN_UNITS:
-            # recurrent_kernel.T with zero columns up to whole 8-lane vectors: the per-row
-            # product dz_row @ recurrent_kernel.T then runs without a scalar remainder
-            padded_t = np.zeros((packed, -(-units // _LANES) * _LANES), dtype=dtype)  # (4U, P)
-            padded_t[:, :units] = recurrent_kernel_t
-            if parts == 1:  # one thread: no parallel launch
-                _backward_rows(*args[4:], padded_t, dh_seq, use_dh_seq, dh_next, dc_next, act,
-                               ract, dz, 0, batch)
-                _weight_gradients(*args[:4], dz, dxs, dkernel[0], drecurrent_kernel[0],
-                                  dbias[0], h_prev, 0, batch)
-            else:
-                with _launch_guard():
-                    _backward_rows_parallel(*args, padded_t, *grads)
-        else:
-            _backward_blocks(*args, recurrent_kernel_t, *grads)
+    if units < BLAS_MIN_UNITS:
+        # recurrent_kernel.T with zero columns up to whole 8-lane vectors: the per-row
+        # product dz_row @ recurrent_kernel.T then runs without a scalar remainder
+        padded_t = np.zeros((packed, -(-units // _LANES) * _LANES), dtype=dtype)  # (4U, P)
+        padded_t[:, :units] = recurrent_kernel_t
+        recurrent_kernel_t = padded_t
+    with blas_threads(1 if parts > 1 else None):  # one BLAS thread inside each block
+        _backward_blocks(*args, recurrent_kernel_t, *grads)
     with np.errstate(all="ignore"):  # inf - inf is NaN, as in the reference, silently
         return dxs, dkernel.sum(axis=0), drecurrent_kernel.sum(axis=0), dbias.sum(axis=0)
 
@@ -364,7 +397,7 @@ def lstm_backward(
 
     dz = np.empty((batch, timesteps, 4 * units), dtype=dtype)  # (B, T, 4U)
     xs = x[:, ::-1] if cache.go_backwards else x  # (B, T, D) processing order
-    dxs, dkernel, drecurrent_kernel, dbias = _backward_parallel(
+    dxs, dkernel, drecurrent_kernel, dbias = _backward_all(
         xs, kernel, h0, h, z, c, c0, recurrent_kernel_t, dh_seq, use_dh_seq, dh_next, dc_next,
         act, ract, dz,
     )
