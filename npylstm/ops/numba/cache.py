@@ -247,8 +247,10 @@ def cache_status() -> CacheStatus:
                 continue
             files = _files(directory, source)
             entries = [_current_entries(cache) for _, cache in members]
+            locator = getattr(getattr(members[0][1], "_impl", None), "locator", None)
             locations.append(CacheLocation(
-                source, directory, type(members[0][1]._impl.locator).__name__, len(members),
+                source, directory, None if locator is None else type(locator).__name__,
+                len(members),
                 sum(n > 0 for n in entries), sum(entries),
                 sum(name.endswith(".nbi") for name in files),
                 sum(name.endswith(".nbc") for name in files),
