@@ -200,6 +200,9 @@ EXACT = {
                                "go_backwards": True}},
     "lstm-127": {"kind": "lstm", "backend": "numba", "units": 127, "features": 4,
                  "timesteps": 6, "seed": 4},  # the largest written-out size
+    # enough work (rows * steps * units**2 = 10**7) that two threads take a block each
+    "lstm-96-long": {"kind": "lstm", "backend": "numba", "units": 96, "features": 2,
+                     "timesteps": 30, "seed": 12},
 }
 #: Configurations with a BLAS product over the batch rows: within ULP_BOUND.
 BOUNDED = {
@@ -209,6 +212,8 @@ BOUNDED = {
                       "timesteps": 8, "dense": 3, "seed": 6},
     "gru-20": {"kind": "gru", "backend": "numba", "units": 20, "features": 8,
                "timesteps": 10, "seed": 7},
+    "gru-64-long": {"kind": "gru", "backend": "numba", "units": 64, "features": 8,
+                    "timesteps": 20, "seed": 13},  # above the GRU core's one-thread limit
     "gru-20-reset-before": {"kind": "gru", "backend": "numba", "units": 20, "features": 4,
                             "timesteps": 10, "seed": 8, "options": {"reset_after": False}},
     "reference-lstm-20": {"kind": "lstm", "backend": "reference", "units": 20, "second": 8,
