@@ -24,7 +24,6 @@ What is pinned, and why:
   for ``m = 1`` at every shape tried, for many ``m`` when ``B`` has 3 columns); for some
   float64 shapes it also depends on the BLAS thread count, and so, through the
   process-wide BLAS limit the Numba core sets, on a concurrent call in another thread.
-
 * **Training**: two fits from the same seed at the same thread count give the same weights
   bit for bit; a step's loss does not depend on the thread count (the LSTM forward is bit
   for bit), its weight gradients do, within ``GRADIENT_ULPS`` of the largest gradient
@@ -35,7 +34,7 @@ dtype's machine epsilon, the output's scale), ``units`` the model's widest recur
 Why ``sqrt(units)``: two summation orders of a ``K``-term product differ by rounding errors
 that add up like a random walk, about ``sqrt(K)`` half-ulps of the terms' scale (``K`` ulps
 at worst), and the recurrent product has ``K = units`` terms per step. The constant is
-measured: a scratch script (``/tmp/processes/measure.py`` while this was written) ran 4
+measured (a scratch run of the comparisons below, not kept in the repository) on 4
 random models for each of LSTM / GRU / GRU(reset_after=False) / SimpleRNN x 20 / 128 / 256
 units x float32 / float64 x both backends x with and without a Dense head (1-32 features,
 3-30 steps, 9-39 rows), comparing row-by-row, a random batch size, 1 vs 2 Numba threads and
