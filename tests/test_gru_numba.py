@@ -349,9 +349,15 @@ def test_float32_stays_float32_and_outputs_are_contiguous():
         assert array.flags.c_contiguous
     if numba.config.DISABLE_JIT:
         return  # plain Python functions: nothing compiled
-    # one compiled kernel per dtype: no recompiles for new shapes or options
-    for kernel in (gru_numba._forward_rows, gru_numba._backward_rows):
-        assert len(kernel.signatures) <= 2, kernel
+    # no recompiles for new shapes or conventions: the same kernels serve them
+    kernels = (gru_numba._forward_rows, gru_numba._backward_rows)
+    before = [len(kernel.signatures) for kernel in kernels]
+    case = make_case(6, np.float32, 3, 5, 2, 4, reset_after=False)
+    h_seq, h_last, cache = gru_numba.gru_forward(case["x"], case["h0"], case["kernel"],
+                                                 case["recurrent_kernel"], case["bias"],
+                                                 reset_after=False, go_backwards=True)
+    gru_numba.gru_backward(h_seq, h_last, cache)
+    assert [len(kernel.signatures) for kernel in kernels] == before
 
 
 def test_empty_sequences_and_batches():

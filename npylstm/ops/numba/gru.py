@@ -51,7 +51,7 @@ import numpy as np
 
 from ..._blas import blas_threads
 from .elementwise import _activation_code
-from .gru_kernels import _backward_rows, _forward_rows
+from .gru_kernels import _BIG_WEIGHT_BYTES, _backward_rows, _forward_rows
 from .parallel import _row_bounds, _run_parts
 
 __all__ = ["GRUCache", "gru_forward", "gru_inference", "gru_backward"]
@@ -113,6 +113,22 @@ def _arrays(x, h0, kernel, recurrent_kernel, bias, reset_after):
 PARALLEL_MIN_WORK = 2_000_000
 
 
+def _codes(activation, recurrent_activation):
+    """The names and the kernels' codes of φ and σ: None for tanh and sigmoid (the kernels
+    then compile only those two; see ``gru_kernels.py``)."""
+    act_name, act = _activation_code(activation)
+    ract_name, ract = _activation_code(recurrent_activation)
+    return (act_name, None if act_name == "tanh" else act,
+            ract_name, None if ract_name == "sigmoid" else ract)
+
+
+def _big(recurrent_kernel):
+    """The kernels' ``big``: True when the recurrent kernel passes the size from which a
+    written-out product can beat BLAS (its parts are then checked one by one), else None:
+    kernels without the written-out product."""
+    return True if recurrent_kernel.nbytes > _BIG_WEIGHT_BYTES else None
+
+
 def _in_blocks(kernel, args, batch, timesteps, units):
     """``kernel(*args, start, stop)`` on the batch rows: one block of rows per thread
     (:func:`~npylstm.ops.numba.parallel._row_bounds`; the kernels release the GIL), or one
@@ -135,8 +151,7 @@ def _in_blocks(kernel, args, batch, timesteps, units):
 def _run_forward(x, h0, kernel, recurrent_kernel, bias, activation, recurrent_activation,
                  reset_after, go_backwards, keep):
     """:func:`gru_forward` (``keep``) or :func:`gru_inference` (the cache is None)."""
-    act_name, act = _activation_code(activation)
-    ract_name, ract = _activation_code(recurrent_activation)
+    act_name, act, ract_name, ract = _codes(activation, recurrent_activation)
     reset_after = bool(reset_after)
     x, h0, kernel, recurrent_kernel, bias = _arrays(x, h0, kernel, recurrent_kernel, bias,
                                                     reset_after)
@@ -163,7 +178,8 @@ def _run_forward(x, h0, kernel, recurrent_kernel, bias, activation, recurrent_ac
     else:
         first = np.ascontiguousarray(recurrent_kernel[:, : 2 * units])  # (U, 2U)
         second = np.ascontiguousarray(recurrent_kernel[:, 2 * units :])  # (U, U)
-    args = (a, first, second, b_r, h0, act, ract, reset_after, keep, r_h, h)
+    args = (a, first, second, b_r, h0, act, ract, reset_after, keep, r_h, h,
+            _big(recurrent_kernel))
     _in_blocks(_forward_rows, args, batch, timesteps, units)
     h_last = h[:, -1].copy() if timesteps else h0.copy()  # (B, U)
     cache = None
@@ -277,8 +293,7 @@ def gru_backward(
     dtype = a.dtype
     batch, timesteps, input_dim = x.shape
     units = recurrent_kernel.shape[0]
-    _, act = _activation_code(cache.activation)
-    _, ract = _activation_code(cache.recurrent_activation)
+    _, act, _, ract = _codes(cache.activation, cache.recurrent_activation)
     use_dh_seq = dh_seq is not None
     dh_seq = np.ascontiguousarray(dh_seq, dtype=dtype) if use_dh_seq else h  # (B, T, U)
     # dL/dh flowing back from step t+1, updated in place: dL/dh0 at the end
@@ -301,7 +316,7 @@ def gru_backward(
     kept = (0, 0) if reset_after else (batch, timesteps)
     u_h = np.empty((*kept, units), dtype=dtype)  # (B, T, U) r * h_tm1 without it
     args = (a, r_h, h, h0, recurrent_kernel_t, recurrent_kernel_h_t, act, ract, reset_after,
-            dh_seq, use_dh_seq, dh_next, dxz, drz, u_h)
+            dh_seq, use_dh_seq, dh_next, dxz, drz, u_h, _big(recurrent_kernel))
     _in_blocks(_backward_rows, args, batch, timesteps, units)
     with np.errstate(all="ignore"):  # inf - inf is NaN, as in the reference, silently
         # backprop into x and the weights: one large product each, over all timesteps

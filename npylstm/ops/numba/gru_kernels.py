@@ -21,13 +21,24 @@ compiled into them: :data:`HELPERS_SOURCE_SHA256` records the SHA-256 of each, a
 from __future__ import annotations
 
 import numpy as np
+from numba import types
+from numba.extending import overload
 
 from ._jit import jit_kernel
-from .activations import _activate_block, _derivative_block, _like
+from .activations import (
+    SIGMOID,
+    TANH,
+    _activate_block,
+    _derivative_block,
+    _like,
+    _sigmoid_block,
+    _tanh_block,
+)
 
 __all__ = [
     "HELPERS_SOURCE_SHA256",
-    "_copy", "_rows_times_matrix", "_product", "_forward_rows", "_backward_rows",
+    "_copy", "_rows_times_matrix", "_product", "_phi", "_sigma", "_dphi", "_dsigma",
+    "_forward_rows", "_backward_rows",
 ]
 
 #: SHA-256 of what this module's kernels compile in from other ``npylstm`` files (paths
@@ -36,7 +47,7 @@ __all__ = [
 #: makes Numba recompile this module's kernels.
 HELPERS_SOURCE_SHA256: dict[str, str] = {
     "ops/numba/_jit.py": "5edc77b651ae5b21a1056d5e822da93c4779249c7c535fe8a54cf64bbfb2ead4",
-    "ops/numba/activations.py": "4828570e39b59fe10621c00683c4a8065581f44807e750b15552634e29290972",
+    "ops/numba/activations.py": "8b9e6632e044af987e31961c8845a040292aaf12161d0639e70bb5cbaf9ae688",
 }
 
 
@@ -111,19 +122,111 @@ def _rows_times_matrix(v, m, out):
         r += 1
 
 
-@jit_kernel
-def _product(v, m, out):
-    """``out = v @ m`` (``v (R, K)``, ``m (K, N)``, all C-contiguous): one BLAS call, or
-    :func:`_rows_times_matrix` for a few rows of a big matrix."""
-    if v.shape[0] < _BLAS_MIN_ROWS and m.size * m.itemsize > _BIG_WEIGHT_BYTES:
+def _product(v, m, out, big):
+    """``out = v @ m`` (``v (R, K)``, ``m (K, N)``, all C-contiguous): one BLAS call, or,
+    when ``big`` is not None, :func:`_rows_times_matrix` for a few rows of a big matrix.
+    ``big`` is None or True: a compile-time choice, so a kernel for small weights never
+    compiles the written-out product."""
+    if big is not None and v.shape[0] < _BLAS_MIN_ROWS and m.nbytes > _BIG_WEIGHT_BYTES:
         _rows_times_matrix(v, m, out)
     else:
         np.dot(v, m, out)
 
 
+@overload(_product)
+def _product_overload(v, m, out, big):
+    if isinstance(big, types.NoneType):
+        return lambda v, m, out, big: np.dot(v, m, out)
+
+    def choose(v, m, out, big):
+        if v.shape[0] < _BLAS_MIN_ROWS and m.size * m.itemsize > _BIG_WEIGHT_BYTES:
+            _rows_times_matrix(v, m, out)
+        else:
+            np.dot(v, m, out)
+
+    return choose
+
+
+# -- the gate activations: tanh and sigmoid compiled alone, any other by its code ---------
+#
+# A kernel takes ``act`` (φ) and ``ract`` (σ) as activation codes, or None for the default
+# pair φ = tanh, σ = sigmoid: a compile-time choice (the argument's type), so the default
+# kernels compile the two functions they run and not the code of every activation. The
+# results are those of ``_activate_block`` / ``_derivative_block`` for TANH and SIGMOID,
+# bit for bit (``_tanh_block`` / ``_sigmoid_block`` are what ``_activate_block`` runs).
+
+
+def _phi(code, z, out):
+    """``out = φ(z)``: tanh for None, else activation ``code``."""
+    _activate_block(TANH if code is None else code, z, out)
+
+
+def _sigma(code, z, out):
+    """``out = σ(z)``: sigmoid for None, else activation ``code``."""
+    _activate_block(SIGMOID if code is None else code, z, out)
+
+
+def _dphi(code, z, y, out):
+    """``out = φ'(z)`` given ``y = φ(z)``."""
+    _derivative_block(TANH if code is None else code, z, y, out)
+
+
+def _dsigma(code, z, y, out):
+    """``out = σ'(z)`` given ``y = σ(z)``."""
+    _derivative_block(SIGMOID if code is None else code, z, y, out)
+
+
+def _tanh_rows(code, z, out):
+    _tanh_block(z, out)
+
+
+def _sigmoid_rows(code, z, out):
+    _sigmoid_block(z, out)
+
+
+def _dtanh_rows(code, z, y, out):
+    for j in range(z.shape[0]):
+        out[j] = _like(y[j], 1.0) - y[j] * y[j]
+
+
+def _dsigmoid_rows(code, z, y, out):
+    for j in range(z.shape[0]):
+        out[j] = y[j] * (_like(y[j], 1.0) - y[j])
+
+
+def _by_code(code, z, out):
+    _activate_block(code, z, out)
+
+
+def _derivative_by_code(code, z, y, out):
+    _derivative_block(code, z, y, out)
+
+
+def _overload_activation(function, default, general):
+    """Register the compile-time choice for ``function(code, z, out)``."""
+    def typing(code, z, out):
+        return default if isinstance(code, types.NoneType) else general
+
+    overload(function)(typing)
+
+
+def _overload_derivative(function, default, general):
+    """Register the compile-time choice for ``function(code, z, y, out)``."""
+    def typing(code, z, y, out):
+        return default if isinstance(code, types.NoneType) else general
+
+    overload(function)(typing)
+
+
+_overload_activation(_phi, _tanh_rows, _by_code)
+_overload_activation(_sigma, _sigmoid_rows, _by_code)
+_overload_derivative(_dphi, _dtanh_rows, _derivative_by_code)
+_overload_derivative(_dsigma, _dsigmoid_rows, _derivative_by_code)
+
+
 @jit_kernel
 def _forward_rows(a, recurrent_kernel_first, recurrent_kernel_h, b_r, h0, act, ract,
-                  reset_after, keep, r_h, h, row_start, row_stop):
+                  reset_after, keep, r_h, h, big, row_start, row_stop):
     """Batch rows ``row_start:row_stop`` through all timesteps, as one block.
 
     ``a (B, T, 3U)`` holds ``x_t @ kernel + b_x`` for every step (processing order) on
@@ -134,6 +237,8 @@ def _forward_rows(a, recurrent_kernel_first, recurrent_kernel_h, b_r, h0, act, r
     ``recurrent_kernel_first`` is the whole ``recurrent_kernel (U, 3U)`` with
     ``reset_after`` (one product per step), else its z and r part ``(U, 2U)``;
     ``recurrent_kernel_h (U, U)`` is the candidate's part (used without ``reset_after``).
+    ``act``, ``ract``: activation codes, or None for tanh and sigmoid; ``big``: None, or
+    True when the recurrent kernel may be too big for BLAS (see :func:`_product`).
     Disjoint row ranges may run in parallel threads (the kernel releases the GIL); the
     BLAS products inside run on the calling thread's BLAS setting.
     """
@@ -155,7 +260,7 @@ def _forward_rows(a, recurrent_kernel_first, recurrent_kernel_h, b_r, h0, act, r
     r_h_work = np.empty(units, dtype=dtype)  # (U,) r_h when it is not kept
     for t in range(timesteps):
         # the block's recurrent products: h_tm1 @ R (reset_after) or h_tm1 @ R_zr
-        _product(state, recurrent_kernel_first, hr)
+        _product(state, recurrent_kernel_first, hr, big)
         for r in range(rows):
             b = row_start + r
             a_row = a[b, t]  # (3U,) x_t @ kernel + b_x
@@ -167,7 +272,7 @@ def _forward_rows(a, recurrent_kernel_first, recurrent_kernel_h, b_r, h0, act, r
             else:
                 for j in range(2 * units):
                     a_row[j] += hr_row[j]
-            _activate_block(ract, a_row[: 2 * units], gates[: 2 * units])  # z, r
+            _sigma(ract, a_row[: 2 * units], gates[: 2 * units])  # z, r
             _copy(gates[:units], z_gate[r])
             h_tm1 = state[r]  # (U,)
             if reset_after:  # a_h = x_h + r * (h_tm1 @ R_h + b_r_h): reset after the product
@@ -180,7 +285,7 @@ def _forward_rows(a, recurrent_kernel_first, recurrent_kernel_h, b_r, h0, act, r
                 for j in range(units):
                     u_row[j] = gates[units + j] * h_tm1[j]
         if not reset_after:
-            _product(u, recurrent_kernel_h, hr_h)  # (R, U) the block's candidate products
+            _product(u, recurrent_kernel_h, hr_h, big)  # (R, U) the block's candidate products
             for r in range(rows):
                 b = row_start + r
                 a_row = a[b, t]  # (3U,)
@@ -192,7 +297,7 @@ def _forward_rows(a, recurrent_kernel_first, recurrent_kernel_h, b_r, h0, act, r
         for r in range(rows):
             b = row_start + r
             a_row = a[b, t]  # (3U,)
-            _activate_block(act, a_row[2 * units :], gates[2 * units :])  # hh
+            _phi(act, a_row[2 * units :], gates[2 * units :])  # hh
             h_tm1 = state[r]  # (U,)
             z_row = z_gate[r]  # (U,)
             h_t = h[b, t]  # (U,)
@@ -205,7 +310,7 @@ def _forward_rows(a, recurrent_kernel_first, recurrent_kernel_h, b_r, h0, act, r
 
 @jit_kernel
 def _backward_rows(a, r_h, h, h0, recurrent_kernel_t, recurrent_kernel_h_t, act, ract,
-                   reset_after, dh_seq, use_dh_seq, dh_next, dxz, drz, u_h, row_start,
+                   reset_after, dh_seq, use_dh_seq, dh_next, dxz, drz, u_h, big, row_start,
                    row_stop):
     """Backward for batch rows ``row_start:row_stop`` as one block, last step first.
 
@@ -217,6 +322,7 @@ def _backward_rows(a, r_h, h, h0, recurrent_kernel_t, recurrent_kernel_h_t, act,
     ``recurrent_kernel[:, :2U].T (2U, U)``; ``recurrent_kernel_h_t`` is
     ``recurrent_kernel[:, 2U:].T (U, U)``. ``dh_next (B, U)`` holds dL/dh_T on entry and
     dL/dh0 on return; ``dh_seq (B, T, U)`` is added at each step when ``use_dh_seq``.
+    ``act``, ``ract`` and ``big`` as in :func:`_forward_rows`.
     Each step's products into h_tm1 are one BLAS product for the block.
     """
     _, timesteps, units = h.shape
@@ -249,11 +355,11 @@ def _backward_rows(a, r_h, h, h0, recurrent_kernel_t, recurrent_kernel_h_t, act,
                 _copy(dh_tm1, dh)
             # forward of this step again, from the stored pre-activations
             a_row = a[b, t]  # (3U,)
-            _activate_block(ract, a_row[: 2 * units], gates[: 2 * units])  # z, r
-            _activate_block(act, a_row[2 * units :], gates[2 * units :])  # hh
-            _derivative_block(ract, a_row[: 2 * units], gates[: 2 * units],
+            _sigma(ract, a_row[: 2 * units], gates[: 2 * units])  # z, r
+            _phi(act, a_row[2 * units :], gates[2 * units :])  # hh
+            _dsigma(ract, a_row[: 2 * units], gates[: 2 * units],
                               dgates[: 2 * units])
-            _derivative_block(act, a_row[2 * units :], gates[2 * units :], dgates[2 * units :])
+            _dphi(act, a_row[2 * units :], gates[2 * units :], dgates[2 * units :])
             dxz_row = dxz[b, t]  # (3U,) [da_z, da_r, da_h]
             for j in range(units):
                 z = gates[j]
@@ -284,7 +390,7 @@ def _backward_rows(a, r_h, h, h0, recurrent_kernel_t, recurrent_kernel_h_t, act,
                     dr_gate[r, j] = dgates[units + j]
         if not reset_after:
             # a_h = x_h + (r * h_tm1) @ R_h: into r and h_tm1 through the product
-            _product(g_h, recurrent_kernel_h_t, du)  # (R, U)
+            _product(g_h, recurrent_kernel_h_t, du, big)  # (R, U)
             for r in range(rows):
                 b = row_start + r
                 h_tm1 = h[b, t - 1] if t > 0 else h0[b]  # (U,)
@@ -300,7 +406,7 @@ def _backward_rows(a, r_h, h, h0, recurrent_kernel_t, recurrent_kernel_h_t, act,
                     u_row[j] = rj * h_tm1[j]
         # backprop into h_tm1 through the products with it, h_tm1 @ recurrent_kernel
         # (reset_after) or h_tm1 @ R_zr
-        _product(g, recurrent_kernel_t, back)  # (R, U)
+        _product(g, recurrent_kernel_t, back, big)  # (R, U)
         for r in range(rows):
             dh_tm1 = dh_next[row_start + r]  # (U,)
             for j in range(units):
