@@ -158,7 +158,7 @@ class Dropout(Layer):
 
     def forward(self, x, training: bool = False, rng=None):
         """``x * mask`` while training (mask from ``rng`` or the layer's generator), else x."""
-        x = np.asarray(x, dtype=self.dtype)
+        x = self._as_float_array(x)
         if not self.built:
             self.build((None, *x.shape[1:]))
         if not training or self.rate == 0.0:

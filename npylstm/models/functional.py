@@ -32,6 +32,7 @@ from collections import defaultdict
 import numpy as np
 
 from .. import registry
+from ..layers import inputs
 from ..layers.base import _has_mask
 from ..layers.graph import KerasTensor, Node, flatten, has_symbolic, map_structure
 from ..layers.graph import symbolic_call as _symbolic_call
@@ -265,12 +266,7 @@ class Functional(Model):
         prepared = []
         for tensor, data in zip(self.inputs, xs, strict=True):
             array = self._as_array(data, f"input '{tensor.name}'", tensor.dtype)
-            expected = tensor.shape
-            fits = len(expected) == array.ndim and all(
-                e is None or e == d for e, d in zip(expected[1:], array.shape[1:], strict=True))
-            if not fits:
-                raise self._error(f"input '{tensor.name}' has shape {array.shape}, the model "
-                                  f"expects {_format_shape(expected)}")
+            inputs.check_input_shape(array, tensor.shape, self._label(), f"input '{tensor.name}'")
             prepared.append(array)
         sizes = {len(a) for a in prepared}
         if len(sizes) > 1:

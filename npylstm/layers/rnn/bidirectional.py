@@ -44,6 +44,7 @@ from typing import NamedTuple
 import numpy as np
 
 from ... import registry
+from .. import inputs
 from ..base import Layer, VarsNode
 from .base import RNN
 
@@ -211,6 +212,7 @@ class Bidirectional(Layer):
                 f"{[w.name for w in self.forward_layer.weights]}, then the backward "
                 f"layer's), received {len(weights)}"
             )
+        weights = inputs.check_weight_arrays(self._weights, weights, self._label())
         self.forward_layer.set_weights(weights[:n_fwd])
         self.backward_layer.set_weights(weights[n_fwd:])
 
