@@ -38,7 +38,14 @@ def load_any_model(path: str | os.PathLike, config: str | None = None):
     if config is not None:
         config = existing(config, "config file")
     if io.file_kind(path) in io.STATE_DICTS and config is not None:
-        model, _ = _config_model(io, config)
+        from .. import initializers
+        from ..io.limits import LimitExceededError, limit
+
+        # a probe for its layer chain only: placeholders, no initializer runs
+        with initializers.deferred(limit("MAX_MODEL_ELEMENTS"), source=f"config '{config}'",
+                                   error=LimitExceededError,
+                                   holds="the limit MAX_MODEL_ELEMENTS allows"):
+            model, _ = _config_model(io, config)
         if not_a_chain(model):
             raise CLIError(f"'{path}' is a PyTorch-style state dict and --config "
                            f"'{config}' {not_a_chain(model)}")

@@ -15,6 +15,7 @@ import warnings
 
 import numpy as np
 
+from .budget import file_budget
 from .keras_config import (
     check_model_config,
     keras2_hard_sigmoid_keys,
@@ -93,11 +94,12 @@ def from_keras(keras_model):
         {"class_name": "Functional" if functional else "Sequential", "config": config},
         version, source,
     )
-    model = _sequential_from_config(config, source)
     keras3 = keras_major_version(version) >= 3
     weights = [_variable_values(layer, keras3) for layer in keras_model.layers
                if type(layer).__name__ != "InputLayer"]
-    _assign_weights(model, weights, source)
+    with file_budget(weights, source):  # no initializer runs: the weights overwrite them
+        model = _sequential_from_config(config, source)
+        _assign_weights(model, weights, source)
     compile_config = _keras_compile_config(keras_model) if keras3 else None
     if compile_config:
         _compile_from_config(model, compile_config, source)

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .. import activations
+from .. import activations, initializers
 from . import graph, inputs
 
 # Keras-style serialization of dtypes, initializers and regularizers lives in
@@ -277,9 +277,14 @@ class Layer:
 
     # -- weights ----------------------------------------------------------------------------
     def add_weight(self, name: str, value: np.ndarray, constraint=None) -> Weight:
-        # a C-ordered copy of the layer's dtype (0-d stays 0-d); constraint: Keras's
-        weight = Weight(name, np.array(value, dtype=self.dtype, order="C"), f"{self.name}/{name}",
-                        constraint)
+        # a C-ordered copy of the layer's dtype (0-d stays 0-d); constraint: Keras's. Under
+        # initializers.deferred (a load) a fresh zero placeholder is kept as it is: its
+        # calloc'd pages stay untouched until the file's arrays are written in
+        budget = initializers.active_budget()
+        fresh = (budget is not None and budget.placeholders and type(value) is np.ndarray
+                 and value.dtype == self.dtype and value.flags.c_contiguous and value.base is None)
+        value = value if fresh else np.array(value, dtype=self.dtype, order="C")
+        weight = Weight(name, value, f"{self.name}/{name}", constraint)
         self._weights.append(weight)
         return weight
 

@@ -144,6 +144,7 @@ def import_onnx(path: str | os.PathLike):
 
 
 def _from_metadata(text: str, arrays: dict, path: Path):
+    from ..budget import file_budget
     from ..load import _assign_weights, _weighted, model_from_config
 
     if len(text) > _JSON_MAX_BYTES:
@@ -155,13 +156,16 @@ def _from_metadata(text: str, arrays: dict, path: Path):
                               f"({exc})") from exc
     if not isinstance(config, dict):
         raise OnnxImportError(f"'{path}': the keras_config metadata is not a model config")
-    try:
-        model, _ = model_from_config(config)
-    except (ValueError, TypeError, KeyError) as exc:
-        raise OnnxImportError(f"'{path}': the keras_config metadata does not describe an "
-                              f"npylstm model: {exc}") from exc
-    weights = [_layer_weights(layer, arrays, path) for layer in _weighted(model)]
-    _assign_weights(model, weights, str(path))
+    # built as load_model builds: zero placeholders within the file's arrays (a config
+    # declaring more than the file holds is refused before anything is allocated)
+    with file_budget(list(arrays.values()), f"'{path}'"):
+        try:
+            model, _ = model_from_config(config)
+        except (ValueError, TypeError, KeyError) as exc:
+            raise OnnxImportError(f"'{path}': the keras_config metadata does not describe an "
+                                  f"npylstm model: {exc}") from exc
+        weights = [_layer_weights(layer, arrays, path) for layer in _weighted(model)]
+        _assign_weights(model, weights, str(path))
     return model
 
 
