@@ -12,6 +12,6 @@ from __future__ import annotations
 
 from .numba.activations import ACTIVATION_CODES
 from .numba.gru import GRUCache, _run_forward, gru_backward, gru_forward, gru_inference
-from .numba.gru_kernels import _backward_rows, _forward_rows, _rows_times_matrix
+from .numba.gru_kernels import _backward_rows, _copy, _forward_rows, _rows_times_matrix
 
 __all__ = ["ACTIVATION_CODES", "GRUCache", "gru_forward", "gru_backward", "gru_inference"]
