@@ -85,6 +85,7 @@ from .numba.lstm_kernels import (
     _backward_rows_ts,
     _forward_rows,
     _forward_rows_ts,
+    _forward_rows_ts_exact,
     _gates_backward_step,
     _gates_backward_step_ts,
     _gates_forward_step,

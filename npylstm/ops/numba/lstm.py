@@ -69,6 +69,7 @@ from .lstm_kernels import (
     _backward_rows_ts,
     _forward_rows,
     _forward_rows_ts,
+    _forward_rows_ts_exact,
     _gates_backward_step,
     _gates_backward_step_ts,
     _gates_forward_step,
@@ -119,8 +120,12 @@ def _forward_blocks(xs, kernel, bias, recurrent_kernel, h0, c0, act, ract, keep,
             np.matmul(xs[start:stop].reshape(rows * timesteps, input_dim), kernel,
                       out=z_in.reshape(rows * timesteps, 4 * units))  # (R*T, 4U)
         if small and default_pair:
-            _forward_rows_ts(xs, kernel, bias, recurrent_kernel, h0, c0, keep, project, z_in,
-                             z, c, h, c_last, start, stop)
+            args = (xs, kernel, bias, recurrent_kernel, h0, c0, keep, project, z_in, z, c, h,
+                    c_last, start, stop)
+            stash = np.empty(5 * units, dtype)  # (5U,) z_t and c_tm1 where the kernel stopped
+            stopped = _forward_rows_ts(*args, stash)
+            if stopped >= 0:  # a carry left the fast range: the rest with the exact path
+                _forward_rows_ts_exact(*args, *divmod(stopped, timesteps), stash)
             return
         if small:
             _forward_rows(xs, kernel, bias, recurrent_kernel, h0, c0, act, ract, keep, project,

@@ -39,9 +39,9 @@ from .lstm_cells import (
 
 __all__ = [
     "HELPERS_SOURCE_SHA256", "_BLAS_INPUT_DIM",
-    "_step_inputs", "_forward_rows_ts", "_forward_rows", "_gates_forward_step_ts",
-    "_gates_forward_step", "_step_dh", "_backward_rows_ts", "_backward_rows",
-    "_gates_backward_step_ts", "_gates_backward_step",
+    "_step_inputs", "_forward_rows_ts", "_forward_rows_ts_exact", "_forward_rows",
+    "_gates_forward_step_ts", "_gates_forward_step", "_step_dh", "_backward_rows_ts",
+    "_backward_rows", "_gates_backward_step_ts", "_gates_backward_step",
 ]
 
 #: SHA-256 of what this module's kernels compile in from other ``npylstm`` files (paths
@@ -76,17 +76,58 @@ def _step_inputs(x_t, kernel, h_tm1, recurrent_kernel, bias, project, z_row):
 
 @jit_kernel
 def _forward_rows_ts(xs, kernel, bias, recurrent_kernel, h0, c0, keep, project, z_in, z, c, h,
-                     c_last, row_start, row_stop):
+                     c_last, row_start, row_stop, stash):
     """Small units, φ = tanh and σ = sigmoid: batch rows ``row_start:row_stop``, each through
     all timesteps on its own, from the inputs ``xs (B, T, D)`` in processing order. Writes
     ``h (B, T, U)`` and ``c_last (B, U)``; with ``keep`` also ``z (B, T, 4U)`` and
     ``c (B, T, U)`` for backward (without it they go to per-row workspaces and ``z``, ``c``
     are not touched). With ``project``, ``z_in (R, T, 4U)`` holds ``x @ kernel`` for these
     rows (the caller's BLAS product; ``z[row_start:row_stop]`` itself when ``keep``).
-    Each step is one fused loop over gate rows padded to whole vectors, recomputed
-    (:func:`_cell_forward_exact_ts`) when the carry leaves the fast range. Rows are
-    independent, so disjoint row ranges may run in parallel threads (the kernel releases
-    the GIL)."""
+    Rows are independent, so disjoint row ranges may run in parallel threads (the kernel
+    releases the GIL).
+
+    Each step is the one fused loop of :func:`_fused_forward`, and nothing else is compiled
+    in: when a carry leaves the fast range at step ``t`` of row ``b`` (rare), the kernel
+    stops there, leaving that step's pre-activations ``z_t`` in ``stash[:4U]`` and the
+    carry ``c_tm1`` in ``stash[4U:]``, and returns ``b * T + t`` (else -1); the caller
+    then finishes the rows with :func:`_forward_rows_ts_exact`, compiled only then.
+    """
+    _, timesteps, units = h.shape
+    packed = 4 * units
+    padded = _padded(units)
+    # workspaces, allocated once per call
+    z_work = np.empty(packed, dtype=h.dtype)  # (4U,) z_t when it is not kept
+    zp = np.zeros((4, padded), dtype=h.dtype)  # (4, P) padded gate pre-activations
+    carries = np.zeros((3, padded), dtype=h.dtype)  # (3, P) carry, next carry, next output
+    c_prev, c_next, h_next = carries[0], carries[1], carries[2]  # 3 x (P,)
+    for b in range(row_start, row_stop):
+        _copy(c0[b], c_prev)
+        for t in range(timesteps):
+            h_tm1 = h[b, t - 1] if t > 0 else h0[b]  # (U,)
+            if project:
+                z_row = z_in[b - row_start, t]  # (4U,) holds x_t @ kernel
+            else:
+                z_row = z[b, t] if keep else z_work  # (4U,)
+            _step_inputs(xs[b, t], kernel, h_tm1, recurrent_kernel, bias, project, z_row)
+            _unpack_gates(z_row, zp)
+            if not _fused_forward(zp, c_prev, c_next, h_next):
+                _copy(z_row, stash[:packed])
+                _copy(c_prev[:units], stash[packed:])
+                return b * timesteps + t
+            if keep:
+                _copy(c_next[:units], c[b, t])
+            _copy(h_next[:units], h[b, t])
+            c_prev, c_next = c_next, c_prev
+        _copy(c_prev[:units], c_last[b])
+    return -1
+
+
+@jit_kernel
+def _forward_rows_ts_exact(xs, kernel, bias, recurrent_kernel, h0, c0, keep, project, z_in, z, c,
+                           h, c_last, row_start, row_stop, resume_row, resume_t, stash):
+    """:func:`_forward_rows_ts` from row ``resume_row``, step ``resume_t`` (where it stopped,
+    with ``stash`` as it left it) to ``row_stop``: each step the fused loop, recomputed by
+    :func:`_cell_forward_exact_ts` when the carry leaves the fast range."""
     _, timesteps, units = h.shape
     packed = 4 * units
     padded = _padded(units)
@@ -96,19 +137,22 @@ def _forward_rows_ts(xs, kernel, bias, recurrent_kernel, h0, c0, keep, project, 
     z_work = np.empty(packed, dtype=h.dtype)  # (4U,) z_t when it is not kept
     c_work = np.empty(units, dtype=h.dtype)  # (U,) c_t when it is not kept
     zp = np.zeros((4, padded), dtype=h.dtype)  # (4, P) padded gate pre-activations
-    c_prev = np.zeros(padded, dtype=h.dtype)  # (P,) carry
-    c_next = np.zeros(padded, dtype=h.dtype)  # (P,)
-    h_next = np.zeros(padded, dtype=h.dtype)  # (P,)
-    for b in range(row_start, row_stop):
-        _copy(c0[b], c_prev)
-        for t in range(timesteps):
+    carries = np.zeros((3, padded), dtype=h.dtype)  # (3, P) carry, next carry, next output
+    c_prev, c_next, h_next = carries[0], carries[1], carries[2]  # 3 x (P,)
+    for b in range(resume_row, row_stop):
+        first = resume_t if b == resume_row else 0
+        _copy(stash[packed:] if b == resume_row else c0[b], c_prev)
+        for t in range(first, timesteps):
             h_tm1 = h[b, t - 1] if t > 0 else h0[b]  # (U,)
             c_row = c[b, t] if keep else c_work  # (U,)
-            if project:
-                z_row = z_in[b - row_start, t]  # (4U,) holds x_t @ kernel
+            if b == resume_row and t == first:
+                z_row = stash[:packed]  # (4U,) z_t, formed before the kernel stopped
             else:
-                z_row = z[b, t] if keep else z_work  # (4U,)
-            _step_inputs(xs[b, t], kernel, h_tm1, recurrent_kernel, bias, project, z_row)
+                if project:
+                    z_row = z_in[b - row_start, t]  # (4U,) holds x_t @ kernel
+                else:
+                    z_row = z[b, t] if keep else z_work  # (4U,)
+                _step_inputs(xs[b, t], kernel, h_tm1, recurrent_kernel, bias, project, z_row)
             _unpack_gates(z_row, zp)
             if _fused_forward(zp, c_prev, c_next, h_next):
                 _copy(c_next[:units], c_row)
