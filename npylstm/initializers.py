@@ -275,6 +275,7 @@ def _checked_call(call):
     @functools.wraps(call)
     def __call__(self, shape, dtype="float32", **kwargs):
         if _admit(self, shape, dtype):
+            self._check_shape(tuple(shape))  # what the initializer refuses, placeholder or not
             return np.zeros(shape, dtype=dtype)
         with _running():
             return call(self, shape, dtype, **kwargs)
@@ -298,6 +299,11 @@ class Initializer:
 
     def __call__(self, shape, dtype="float32") -> np.ndarray:  # pragma: no cover - abstract
         raise NotImplementedError
+
+    def _check_shape(self, shape: tuple) -> None:
+        """Refuse a shape this initializer cannot fill (a ValueError); under
+        :func:`deferred` it runs in place of ``__call__``, so a file's config is refused
+        as Keras would refuse it even though no value is drawn."""
 
     def get_config(self) -> dict:
         return {}
@@ -414,10 +420,13 @@ class Orthogonal(_Seeded):
         super().__init__(seed)
         self.gain = gain
 
-    def __call__(self, shape, dtype="float32"):
-        shape = tuple(shape)
+    def _check_shape(self, shape: tuple) -> None:
         if len(shape) < 2:
             raise ValueError(f"Orthogonal: expected a shape of rank >= 2, received {shape}")
+
+    def __call__(self, shape, dtype="float32"):
+        shape = tuple(shape)
+        self._check_shape(shape)
         rows, cols = int(np.prod(shape[:-1])), shape[-1]
         a = _rng(self.seed).normal(0.0, 1.0, size=(max(rows, cols), min(rows, cols)))
         q, r = np.linalg.qr(a)
@@ -484,6 +493,7 @@ def unit_forget_bias(bias_initializer: Initializer, units: int, dtype="float32")
     placeholder under :func:`deferred`).
     """
     if _admit(bias_initializer, (4 * units,), dtype):
+        bias_initializer._check_shape((units,))  # what it refuses (Keras calls it on (units,))
         return np.zeros((4 * units,), dtype=dtype)
     with _running():
         return np.concatenate(

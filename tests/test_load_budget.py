@@ -457,3 +457,20 @@ def test_refusals_stay_within_a_memory_bound(folder):
     refused, grown = map(int, result.stdout.split()[-2:])
     assert refused == 4 * len(EDITS) - 1  # every call made was refused
     assert grown < 300 * 2**20, grown
+
+
+def test_an_initializer_keras_would_refuse_is_refused_under_the_deferred_build(folder, tmp_path,
+                                                                               keras):
+    """No value is drawn while loading, but a config Keras cannot build still fails: an
+    Orthogonal bias_initializer (rank 1) is refused, as Keras refuses it when it builds
+    (with unit_forget_bias, Keras calls it on the (units,) = (5,) input-gate block first)."""
+    where, _ = folder
+    with pytest.raises(ValueError):  # the oracle: Keras's own Orthogonal on a 1-D shape
+        keras.initializers.Orthogonal()((5,))
+    orthogonal = {"module": "keras.initializers", "class_name": "Orthogonal",
+                  "config": {"gain": 1.0, "seed": None}, "registered_name": None}
+    bad = _edited(where / "m.keras", _set(1, "bias_initializer", orthogonal),
+                  tmp_path / "orthogonal_bias.keras")
+    with pytest.raises(KerasFileError, match=r"Orthogonal: expected a shape of rank >= 2, "
+                       r"received \(5,\)"):
+        npylstm.load_model(bad)
