@@ -310,7 +310,8 @@ class Sequential(Model):
         if not self.built:
             raise self._not_built_error("step()")
         h = np.asarray(x_t, dtype=self._dtype())
-        if h.ndim == 2:
+        one_step = h.ndim == 2  # (B, D): the output loses the time axis again below
+        if one_step:
             h = h[:, None, :]  # (B, 1, D): a one-step sequence
         if states is None:
             states = self.initial_states(h.shape[0])
@@ -320,7 +321,7 @@ class Sequential(Model):
                 h, new_states[layer.name] = layer.step(h, states[layer.name])
             else:
                 h = _array_call(layer)(layer, h)
-        if h.ndim == 3 and h.shape[1] == 1 and np.ndim(x_t) == 2:
+        if one_step and h.ndim == 3 and h.shape[1] == 1:
             h = h[:, 0]  # the step's output, without the one-step time axis
         return h, new_states
 
