@@ -148,7 +148,11 @@ def _forward_blocks(xs, kernel, bias, recurrent_kernel, h0, c0, act, ract, keep,
                                     ract, keep, gates, act_c, c_work)
         c_last[start:stop] = c_tm1
 
-    _run_parts(_forward_block, len(bounds) - 1)
+    if len(bounds) == 2:  # one block (a streamed row): no thread hand-off
+        with np.errstate(all="ignore"):  # NaN and inf propagate silently, as in the reference
+            _forward_block(0)
+    else:
+        _run_parts(_forward_block, len(bounds) - 1)
 
 
 def _backward_blocks(xs, kernel, h0, h, z, c, c0, recurrent_kernel_t, dh_seq, use_dh_seq,
@@ -201,7 +205,11 @@ def _backward_blocks(xs, kernel, h0, h, z, c, c0, recurrent_kernel_t, dh_seq, us
                   out=drecurrent_kernel[p])
         np.sum(dz_2d, axis=0, out=dbias[p])
 
-    _run_parts(_backward_block, len(bounds) - 1)
+    if len(bounds) == 2:  # one block: no thread hand-off
+        with np.errstate(all="ignore"):  # the sums may overflow to inf, as in the reference
+            _backward_block(0)
+    else:
+        _run_parts(_backward_block, len(bounds) - 1)
 
 
 # -- the public functions -----------------------------------------------------------------
@@ -309,8 +317,11 @@ def _run_forward(x, h0, c0, kernel, recurrent_kernel, bias, activation, recurren
     bounds = _row_bounds(batch)
     # compiled code raises no floating-point warnings: NaN and inf propagate silently, as
     # in the reference
-    with blas_threads(1 if bounds.shape[0] > 2 else None):  # one BLAS thread per block
+    if bounds.shape[0] == 2:  # one block
         _forward_blocks(*args, bounds)
+    else:
+        with blas_threads(1):  # one BLAS thread inside each block
+            _forward_blocks(*args, bounds)
     cache = None
     if keep:
         cache = LSTMCache(
@@ -347,8 +358,11 @@ def _backward_all(xs, kernel, h0, h, z, c, c0, recurrent_kernel_t, dh_seq, use_d
         padded_t = np.zeros((packed, -(-units // _LANES) * _LANES), dtype=dtype)  # (4U, P)
         padded_t[:, :units] = recurrent_kernel_t
         recurrent_kernel_t = padded_t
-    with blas_threads(1 if parts > 1 else None):  # one BLAS thread inside each block
+    if parts == 1:
         _backward_blocks(*args, recurrent_kernel_t, *grads)
+    else:
+        with blas_threads(1):  # one BLAS thread inside each block
+            _backward_blocks(*args, recurrent_kernel_t, *grads)
     with np.errstate(all="ignore"):  # inf - inf is NaN, as in the reference, silently
         return dxs, dkernel.sum(axis=0), drecurrent_kernel.sum(axis=0), dbias.sum(axis=0)
 
