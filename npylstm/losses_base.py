@@ -122,6 +122,9 @@ def _broadcast(owner: str, weight: np.ndarray, shape: tuple, what: str) -> np.nd
 def _as_float_array(x, dtype=None) -> np.ndarray:
     """``x`` as an array; integer/bool/list data become float32 (Keras's floatx)."""
     x = np.asarray(x)
+    if x.dtype.kind not in "fiub":  # complex, text, objects: never silently truncated
+        raise TypeError(f"expected real numbers (float, integer or bool) for a loss, "
+                        f"received dtype {x.dtype}, shape {x.shape}")
     if dtype is not None:
         return x.astype(dtype, copy=False)
     if not np.issubdtype(x.dtype, np.floating):

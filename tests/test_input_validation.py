@@ -530,22 +530,18 @@ def test_cli_predict_takes_every_numeric_kind_as_the_api_does(tmp_path, monkeypa
 
 
 # -- the states a user hands a recurrent layer or a stream ----------------------------
-@pytest.mark.xfail(strict=True, reason="needs R5 (RNN initial_state through the boundary): "
-                                       "/tmp/lead/requests-inputs.md")
 def test_an_initial_state_refuses_complex_and_text():
     layer = LSTM(2, name="lstm")
     x = np.ones((1, 3, 4), np.float32)
     h = np.zeros((1, 2), np.float32)
     with pytest.raises(TypeError, match=exact(
             f"LSTM 'lstm': expected a numeric array input, {received('complex', (1, 2))}")):
-        layer(x, initial_state=[h + 1j, h])
+        layer(x, initial_state=[h.astype(np.complex128) + 1j, h])
     with pytest.raises(TypeError, match=exact(
             f"LSTM 'lstm': expected a numeric array input, {received('text', (1, 2))}")):
         layer(x, initial_state=[h, np.full((1, 2), "1")])
 
 
-@pytest.mark.xfail(strict=True, reason="needs R3 (Sequential.step through the boundary): "
-                                       "/tmp/lead/requests-inputs.md")
 def test_a_stream_step_refuses_complex():
     model = npylstm.Sequential([Input((None, 3)), LSTM(2), Dense(1)], name="stream")
     with pytest.raises(TypeError, match=exact(

@@ -277,9 +277,8 @@ class Layer:
 
     # -- weights ----------------------------------------------------------------------------
     def add_weight(self, name: str, value: np.ndarray, constraint=None) -> Weight:
-        # a C-ordered copy of the layer's dtype (0-d stays 0-d); constraint: Keras's. Under
-        # initializers.deferred (a load) a fresh zero placeholder is kept as it is: its
-        # calloc'd pages stay untouched until the file's arrays are written in
+        # a C-ordered copy of the layer's dtype (0-d stays 0-d); constraint: Keras's. A load's
+        # fresh zero placeholder is kept (its pages untouched until the file's are written)
         budget = initializers.active_budget()
         fresh = (budget is not None and budget.placeholders and type(value) is np.ndarray
                  and value.dtype == self.dtype and value.flags.c_contiguous and value.base is None)
@@ -424,10 +423,11 @@ class Layer:
 
     def regularization_loss(self) -> float:
         """Sum of this layer's weight-regularizer penalties (0 without regularizers)."""
-        return float(
-            sum(reg(w.value) for reg, w in zip(self.weight_regularizers(), self._weights,
-                                               strict=True) if reg is not None)
-        )
+        regs = self.weight_regularizers()
+        if all(reg is None for reg in regs):
+            return 0.0  # the usual case, on every training step: nothing to add
+        return float(sum(reg(w.value) for reg, w in zip(regs, self._weights, strict=True)
+                         if reg is not None))
 
     def regularization_grads(self) -> list[np.ndarray | None]:
         """Gradients of :meth:`regularization_loss`, one per :attr:`parameter_weights`

@@ -176,6 +176,8 @@ class Model(Trainer):
         penalties' gradients, kept only for the weights training updates."""
         if not (self.trainable and layer.trainable):
             return []
+        if all(reg is None for reg in layer.weight_regularizers()):
+            return grads  # no penalty on any weight: backward's own list (never mutated)
         reg = layer.regularization_grads()
         return [g if r is None else g + r for g, r in zip(grads, reg, strict=True)]
 

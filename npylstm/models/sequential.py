@@ -309,7 +309,7 @@ class Sequential(Model):
         """
         if not self.built:
             raise self._not_built_error("step()")
-        h = np.asarray(x_t, dtype=self._dtype())
+        h = self._as_array(x_t, "x_t")  # the input boundary: real numbers only
         one_step = h.ndim == 2  # (B, D): the output loses the time axis again below
         if one_step:
             h = h[:, None, :]  # (B, 1, D): a one-step sequence

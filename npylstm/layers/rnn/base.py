@@ -368,7 +368,7 @@ class RNN(Layer):
             )
         states = []
         for sname, state in zip(names, initial_state, strict=True):
-            state = np.asarray(state, dtype=self.dtype)
+            state = self._as_float_array(state)
             if state.shape != expected:
                 raise self._error(
                     f"initial_state {sname} expected shape {expected}, received {state.shape}"
