@@ -6,7 +6,10 @@
   :data:`ACTIVATION_CODES`.
 * ``elementwise.py``: :func:`activate` and :func:`derivative`, those helpers' compiled loops
   over whole arrays (bit for bit what the core computes), and activation names to codes.
-* ``lstm_kernels.py``: the LSTM's compiled kernels.
+* ``lstm_cells.py``: the LSTM's one-step functions (one timestep of one row), in a form for
+  any activation codes and one for tanh / sigmoid (``_ts``).
+* ``lstm_kernels.py``: the LSTM's kernels over whole sequences (no ``prange``: ``lstm.py``
+  runs them in Python worker threads, ``parallel._run_parts``; they release the GIL).
 * ``parallel.py``: pure-Python orchestration: worker threads, row splits, fork and
   threading-layer guards.
 * ``lstm.py``: :func:`lstm_forward`, :func:`lstm_inference`, :func:`lstm_backward`, with
@@ -34,7 +37,8 @@ recompiles nothing, but changing its SELU constants does). ``tests/test_numba_ca
 checks that every list is complete and current; when it fails, paste the digest it prints
 into the constant: that edit changes the importing file, so Numba recompiles its kernels.
 The rule chains: a new SELU constant updates ``activations.py``'s constant, which changes
-``activations.py``, whose digest ``lstm_kernels.py`` then updates. Keep pure-Python code
+``activations.py``, whose digest ``lstm_cells.py`` then updates, whose digest
+``lstm_kernels.py`` then updates. Keep pure-Python code
 out of the files of jitted functions (``elementwise.py``, ``parallel.py``, ``lstm.py``,
 ``gru.py``), so that editing it does not force a recompile.
 """
