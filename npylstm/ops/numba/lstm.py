@@ -82,6 +82,13 @@ __all__ = ["BLAS_MIN_UNITS", "lstm_forward", "lstm_backward", "lstm_inference"]
 #: From this many units on, the recurrent product is one BLAS call per timestep.
 BLAS_MIN_UNITS = 128
 
+#: Small units: ``x @ kernel`` is one BLAS product before the time loop only from this many
+#: timesteps on; a call of fewer (a streamed step: one) forms it in the compiled step, since
+#: a NumPy product of one row costs more (2-7 us) than the row's arithmetic. The choice
+#: depends on the call's timesteps, never on its rows, so a row's result still does not
+#: depend on its batch.
+_BLAS_MIN_STEPS = 4
+
 #: The kernels' ``z_in`` when they form ``x_t @ kernel`` themselves, per dtype character.
 _EMPTY = {np.dtype(d).char: np.empty((0, 0, 0), dtype=d) for d in (np.float32, np.float64)}
 
@@ -101,7 +108,8 @@ def _forward_blocks(xs, kernel, bias, recurrent_kernel, h0, c0, act, ract, keep,
                     c_last, bounds):
     """Writes ``h``, ``c_last`` (and ``z``, ``c`` when ``keep``): one block of rows
     ``bounds[p]:bounds[p + 1]`` per thread. Small units: ``x @ kernel`` for the block's
-    timesteps in one product (from :data:`_BLAS_INPUT_DIM` input features on), then one
+    timesteps in one product (from :data:`_BLAS_INPUT_DIM` input features and
+    :data:`_BLAS_MIN_STEPS` timesteps on), then one
     kernel call running the rows through all timesteps. Large units: that product, then
     ``h_tm1 @ recurrent_kernel`` and one compiled gate step per timestep."""
     _, timesteps, input_dim = xs.shape
@@ -109,7 +117,7 @@ def _forward_blocks(xs, kernel, bias, recurrent_kernel, h0, c0, act, ract, keep,
     dtype = h.dtype
     default_pair = act == TANH and ract == SIGMOID
     small = units < BLAS_MIN_UNITS
-    project = input_dim >= _BLAS_INPUT_DIM or not small
+    project = (input_dim >= _BLAS_INPUT_DIM and timesteps >= _BLAS_MIN_STEPS) or not small
 
     def _forward_block(p: int) -> None:
         start, stop = int(bounds[p]), int(bounds[p + 1])
