@@ -547,3 +547,42 @@ def test_a_stream_step_refuses_complex():
     with pytest.raises(TypeError, match=exact(
             f"Sequential 'stream': expected numeric x_t data, {received('complex', (1, 3))}")):
         model.step(np.ones((1, 3)) + 1j, model.initial_states(1))
+
+
+# -- outputs whose size a config drives (not bounded by any weight) ---------------------
+@pytest.mark.parametrize("layer, x, what, shape", [
+    (npylstm.layers.RepeatVector(10**12, name="r"), np.ones((2, 3), np.float32),
+     "n = 1000000000000", (2, 10**12, 3)),
+    (npylstm.layers.UpSampling1D(10**12, name="u"), np.ones((2, 3, 4), np.float32),
+     "size = 1000000000000", (2, 3 * 10**12, 4)),
+    (npylstm.layers.ZeroPadding1D((0, 10**12), name="z"), np.ones((2, 3, 4), np.float32),
+     "padding = (0, 1000000000000)", (2, 3 + 10**12, 4)),
+])
+def test_an_output_a_config_sizes_is_refused_before_allocation(layer, x, what, shape):
+    values = shape[0] * shape[1] * shape[2]  # hand count: far above MAX_ARRAY_ELEMENTS = 2**29
+    with pytest.raises(ValueError, match=exact(
+            f"{type(layer).__name__} '{layer.name}': {what} makes an output of shape {shape} "
+            f"({values} values), more than the limit MAX_ARRAY_ELEMENTS = {2**29} (set the "
+            "environment variable NPYLSTM_MAX_ARRAY_ELEMENTS or NPYLSTM_LIMIT_SCALE, or use "
+            "npylstm.io.limits.raised_limits())")):
+        layer(x)
+
+
+def test_a_loaded_model_whose_config_repeats_hugely_fails_predict_clearly(tmp_path):
+    model = npylstm.Sequential([Input((3,)), npylstm.layers.RepeatVector(2, name="rep"),
+                                LSTM(2, name="lstm")])
+    path = tmp_path / "rep.keras"
+    model.save(path)
+    bad = tmp_path / "bad.keras"
+    with zipfile.ZipFile(path) as zin, zipfile.ZipFile(bad, "w") as zout:
+        for info in zin.infolist():
+            data = zin.read(info)
+            if info.filename == "config.json":
+                config = json.loads(data)
+                config["config"]["layers"][1]["config"]["n"] = 10**12
+                data = json.dumps(config)
+            zout.writestr(info, data)
+    loaded = npylstm.load_model(bad)  # the weights do not depend on n: it loads
+    with pytest.raises(ValueError, match="RepeatVector 'rep': n = 1000000000000 makes an "
+                       "output of shape"):
+        loaded.predict(np.ones((1, 3), np.float32), verbose=0)

@@ -55,6 +55,7 @@ __all__ = [
     "as_numeric_array",
     "check_input_shape",
     "check_name",
+    "check_output_size",
     "check_weight_arrays",
     "refusal_reason",
 ]
@@ -250,3 +251,35 @@ Received: name=a/b (of type <class 'str'>)
         raise ValueError(f"{kind}: expected a name other than '', '.' and '..', received "
                          f"{name!r}: a legacy HDF5 (.h5) file cannot hold a layer of that name")
     return name
+
+
+def check_output_size(shape: tuple, dtype, label: str, what: str) -> None:
+    """Refuse to allocate an output of ``shape`` that a layer's config drives (a
+    ``RepeatVector.n``, an ``UpSampling1D.size``, a padding) when it holds more values than
+    ``MAX_ARRAY_ELEMENTS`` or more bytes than ``MAX_ARRAY_BYTES`` (:mod:`npylstm.io.limits`,
+    its environment variables and ``raised_limits()``): a ``ValueError`` naming ``label``,
+    ``what`` drives the size and the limit, instead of NumPy's ``MemoryError``. Counted
+    with Python ints, so no product overflows.
+
+    >>> check_output_size((2, 10**12, 3), np.float32, "RepeatVector 'r'", "n = 10**12")
+    Traceback (most recent call last):
+    ...
+    ValueError: RepeatVector 'r': n = 10**12 makes an output of shape (2, 1000000000000, 3) ...
+    """
+    # the limits live with the file readers (npylstm.io.limits); initializers reads them at
+    # call time for the same per-array check, and layers may not import io
+    from ..initializers import _limit as limit
+
+    values = 1
+    for d in shape:
+        values *= int(d)
+    nbytes = values * np.dtype(dtype).itemsize
+    for name, size, unit in (("MAX_ARRAY_ELEMENTS", values, "values"),
+                             ("MAX_ARRAY_BYTES", nbytes, "bytes")):
+        bound = limit(name)
+        if size > bound:
+            raise ValueError(
+                f"{label}: {what} makes an output of shape {tuple(int(d) for d in shape)} "
+                f"({size} {unit}), more than the limit {name} = {bound} (set the environment "
+                f"variable NPYLSTM_{name} or NPYLSTM_LIMIT_SCALE, or use "
+                "npylstm.io.limits.raised_limits())")

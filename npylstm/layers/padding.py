@@ -25,6 +25,7 @@ from typing import NamedTuple
 import numpy as np
 
 from ..registry import register
+from . import inputs
 from .base import Layer
 from .reshaping import check_data_format, check_input_ndim, positive_int
 
@@ -104,6 +105,9 @@ class ZeroPadding1D(Layer):
             self.build((None, *x.shape[1:]))
         widths = [(0, 0)] * 3
         widths[self._axis] = self.padding
+        padded = list(x.shape)
+        padded[self._axis] += sum(self.padding)
+        inputs.check_output_size(padded, x.dtype, self._label(), f"padding = {self.padding}")
         return np.pad(x, widths), _StepsCache(x.shape[self._axis])  # (B, left + T + right, F)
 
     def backward(self, dy, cache: _StepsCache):
@@ -212,6 +216,8 @@ class UpSampling1D(Layer):
         check_input_ndim(self, x.shape, 3, "(batch, steps, features)")
         if not self.built:
             self.build((None, *x.shape[1:]))
+        inputs.check_output_size((x.shape[0], self.size * x.shape[1], x.shape[2]), x.dtype,
+                                 self._label(), f"size = {self.size}")
         return np.repeat(x, self.size, axis=1), None  # (B, size * T, F)
 
     def backward(self, dy, cache):

@@ -26,6 +26,7 @@ from typing import NamedTuple
 import numpy as np
 
 from ..registry import register
+from . import inputs
 from .base import Layer
 
 __all__ = ["Flatten", "Permute", "RepeatVector", "Reshape", "check_data_format",
@@ -314,6 +315,8 @@ class RepeatVector(Layer):
         self._check_shape(x.shape)
         if not self.built:
             self.build((None, *x.shape[1:]))
+        inputs.check_output_size((x.shape[0], self.n, *x.shape[1:]), x.dtype, self._label(),
+                                 f"n = {self.n}")
         return np.repeat(x[:, None, :], self.n, axis=1), None  # (B, n, F)
 
     def backward(self, dy, cache):
