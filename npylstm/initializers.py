@@ -198,6 +198,19 @@ def _limit(name: str) -> int:
     return limit(name)
 
 
+def _exceeded_array_limit(values: int, itemsize: int) -> tuple[str, int, str, int] | None:
+    """The first per-array limit an array of ``values`` values of ``itemsize`` bytes passes,
+    as ``(name, size, unit, bound)``, or None: ``MAX_ARRAY_ELEMENTS``, then
+    ``MAX_ARRAY_BYTES``. The one check every initializer call and every config-sized layer
+    output (:func:`npylstm.layers.inputs.check_output_size`) makes."""
+    for name, size, unit in (("MAX_ARRAY_ELEMENTS", values, "values"),
+                             ("MAX_ARRAY_BYTES", values * itemsize, "bytes")):
+        bound = _limit(name)
+        if size > bound:
+            return name, size, unit, bound
+    return None
+
+
 def _dims(shape) -> tuple[int, ...] | None:
     """``shape`` as Python ints, or None when it is not a valid shape (the initializer's
     own code then raises NumPy's error for it)."""
@@ -248,15 +261,14 @@ def _admit(initializer, shape, dtype) -> bool:
             raise state.error(
                 f"{source}{_owner(initializer)}{what}), bringing the weights declared so "
                 f"far to {state.declared} values, more than the {state.budget} {state.holds}")
-    for name, size, unit in (("MAX_ARRAY_ELEMENTS", values, "values"),
-                             ("MAX_ARRAY_BYTES", values * itemsize, "bytes")):
-        bound = _limit(name)
-        if size > bound:
-            raise (state.error if state is not None else ValueError)(
-                f"{source}{_owner(initializer)}{what}, {values * itemsize} bytes), more "
-                f"than the limit {name} = {bound} {unit} (set the environment variable "
-                f"NPYLSTM_{name}, NPYLSTM_LIMIT_SCALE, or use "
-                "npylstm.io.limits.raised_limits() for a genuinely large model)")
+    exceeded = _exceeded_array_limit(values, itemsize)
+    if exceeded is not None:
+        name, _, unit, bound = exceeded
+        raise (state.error if state is not None else ValueError)(
+            f"{source}{_owner(initializer)}{what}, {values * itemsize} bytes), more "
+            f"than the limit {name} = {bound} {unit} (set the environment variable "
+            f"NPYLSTM_{name}, NPYLSTM_LIMIT_SCALE, or use "
+            "npylstm.io.limits.raised_limits() for a genuinely large model)")
     return state is not None and state.placeholders
 
 

@@ -46,6 +46,8 @@ would be dropped); pass x.real to keep the real part
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 __all__ = [
@@ -266,20 +268,15 @@ def check_output_size(shape: tuple, dtype, label: str, what: str) -> None:
     ...
     ValueError: RepeatVector 'r': n = 10**12 makes an output of shape (2, 1000000000000, 3) ...
     """
-    # the limits live with the file readers (npylstm.io.limits); initializers reads them at
-    # call time for the same per-array check, and layers may not import io
-    from ..initializers import _limit as limit
+    # the initializers' per-array check (the limits live with the file readers, in
+    # npylstm.io.limits, which layers may not import)
+    from ..initializers import _exceeded_array_limit
 
-    values = 1
-    for d in shape:
-        values *= int(d)
-    nbytes = values * np.dtype(dtype).itemsize
-    for name, size, unit in (("MAX_ARRAY_ELEMENTS", values, "values"),
-                             ("MAX_ARRAY_BYTES", nbytes, "bytes")):
-        bound = limit(name)
-        if size > bound:
-            raise ValueError(
-                f"{label}: {what} makes an output of shape {tuple(int(d) for d in shape)} "
-                f"({size} {unit}), more than the limit {name} = {bound} (set the environment "
-                f"variable NPYLSTM_{name} or NPYLSTM_LIMIT_SCALE, or use "
-                "npylstm.io.limits.raised_limits())")
+    dims = tuple(int(d) for d in shape)
+    exceeded = _exceeded_array_limit(math.prod(dims), np.dtype(dtype).itemsize)
+    if exceeded is not None:
+        name, size, unit, bound = exceeded
+        raise ValueError(
+            f"{label}: {what} makes an output of shape {dims} ({size} {unit}), more than the "
+            f"limit {name} = {bound} (set the environment variable NPYLSTM_{name} or "
+            "NPYLSTM_LIMIT_SCALE, or use npylstm.io.limits.raised_limits())")
