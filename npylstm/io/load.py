@@ -566,7 +566,7 @@ def load_any(path: str | os.PathLike, config=None):
         state = read_state_dict(path, kind)  # its arrays bound the config's build
         with file_budget(list(state.values()), f"'{path}' with the config '{config_path}'"):
             model = build_config(normalized, config_path)
-            load_state_dict_file(model, path, False, kind)
+            load_state_dict_file(model, path, False, kind, state)
         return model
     if config is None:
         if kind in WEIGHTS_FILES:

@@ -560,16 +560,20 @@ def split_state_dict(state: Mapping[str, np.ndarray], path="<state dict>") -> li
 
 
 def load_state_dict_file(
-    model, path: str | os.PathLike, has_weights: bool, kind: str | None = None
+    model, path: str | os.PathLike, has_weights: bool, kind: str | None = None,
+    state: Mapping[str, np.ndarray] | None = None,
 ) -> None:
     """Fill ``model``'s LSTM / GRU / Bidirectional layers from a state dict file
     (:func:`read_state_dict`, which ``kind`` is passed to).
 
     ``has_weights``: whether the model's other layers already hold weights (it came from a
-    model file); if not and it has any, :class:`ConfigRequiredError` names them.
+    model file); if not and it has any, :class:`ConfigRequiredError` names them. ``state``:
+    the file's arrays when the caller has read them already (``read_state_dict(path,
+    kind)``), so the file is not read twice.
     """
     path = Path(path)
-    state = read_state_dict(path, kind)
+    if state is None:
+        state = read_state_dict(path, kind)
     recurrent = torch_layers(model)
     missing = [layer.name for layer in model.layers
                if layer.weights and not any(layer is other for other in recurrent)]
