@@ -172,7 +172,7 @@ def test_fast_tanh_keeps_nan_and_limits():
 cases = st.fixed_dictionaries(
     {
         "dtype": st.sampled_from([np.float32, np.float64]),
-        "batch": st.sampled_from([0, 1, 2, 3, 5]),
+        "batch": st.sampled_from([0, 1, 2, 3, 5, 9]),  # 5, 9: tiles of 4 rows and the rest
         "timesteps": st.integers(1, 20),
         "input_dim": st.integers(1, 10),
         "units": st.integers(1, 40),
@@ -256,15 +256,46 @@ def test_larger_layer_both_paths(dtype, blas):
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_saturated_gates(dtype):
+@pytest.mark.parametrize("batch", [3, 9])  # 9: two tiles of 4 rows and one row alone
+def test_saturated_gates(dtype, batch):
     # biases of ±9 and ±20 push pre-activations beyond the range of the float32 fast
     # tanh (|z| < 7.5) and sigmoid (|z| < 15), onto the exact fallback
-    case = make_case(3, dtype, 3, 15, 4, 9)
+    case = make_case(3, dtype, batch, 15, 4, 9)
     rng = np.random.default_rng(3)
     case["bias"] = rng.choice([-20.0, -9.0, 0.0, 9.0, 20.0], size=4 * 9).astype(dtype)
-    grads = upstream(3, dtype, 3, 15, 9, True, True, True)
+    grads = upstream(3, dtype, batch, 15, 9, True, True, True)
     for name, (ours, ref) in run_both(case, grads).items():
         assert_same(name, ours, ref, dtype)
+
+
+@pytest.mark.parametrize("row", [0, 2, 4, 8])  # first / inner row of a tile, the row alone
+@pytest.mark.parametrize("keep", [False, True])
+def test_a_carry_leaving_the_fast_range_inside_a_tile(row, keep):
+    # rows go through the small-units kernel four at a time; when one row's carry leaves
+    # the fast range of tanh at some step, the kernel stops for the whole tile and the
+    # exact path finishes the rows from there. Every row must still equal the reference
+    # and, bit for bit, the same row computed alone (batch 1).
+    dtype = np.float32
+    batch, timesteps, units = 9, 12, 5
+    case = make_case(5, dtype, batch, timesteps, 3, units)
+    case["c0"][row] = 6.0  # this row's carry grows past |c| = 7.5 within a few steps
+    case["bias"][units : 2 * units] = 9.0  # forget gate near 1: the carry is kept
+    case["bias"][: units] = 9.0  # input gate near 1, adding g each step
+    case["kernel"][:, 2 * units : 3 * units] = np.abs(case["kernel"][:, 2 * units : 3 * units])
+    case["x"][row] = np.abs(case["x"][row]) + 1.0  # g > 0 for this row: c keeps growing
+    args = (case["x"], case["h0"], case["c0"], case["kernel"], case["recurrent_kernel"],
+            case["bias"])
+    run = lstm_numba.lstm_forward if keep else lstm_numba.lstm_inference
+    ours = run(*args)
+    ref = lstm_reference.lstm_forward(*args)
+    assert np.max(np.abs(ref[2][row])) > 7.5  # the carry did leave the fast range (c0 < 7.5)
+    for name, a, b in zip(OUTPUTS, ours[:3], ref[:3], strict=True):
+        assert_same(name, a, b, dtype)
+    for b in range(batch):
+        alone = run(case["x"][b : b + 1], case["h0"][b : b + 1], case["c0"][b : b + 1],
+                    *args[3:])
+        for a, one in zip(ours[:3], alone[:3], strict=True):
+            np.testing.assert_array_equal(a[b : b + 1], one)
 
 
 # -- NaN and ±inf --------------------------------------------------------------------------
@@ -272,7 +303,7 @@ def test_saturated_gates(dtype):
 specials = st.fixed_dictionaries(
     {
         "dtype": st.sampled_from([np.float32, np.float64]),
-        "batch": st.integers(1, 4),
+        "batch": st.integers(1, 6),
         "timesteps": st.integers(1, 8),
         "input_dim": st.integers(1, 4),
         "units": st.integers(1, 6),

@@ -61,6 +61,7 @@ from .numba.lstm import (
 )
 from .numba.lstm_cells import (
     _LANES,
+    _add_rows_matrix,
     _add_vector_matrix,
     _cell_backward,
     _cell_backward_exact_ts,
@@ -78,9 +79,11 @@ from .numba.lstm_cells import (
     _pack_gates,
     _padded,
     _unpack_gates,
+    _unpack_gates_at,
 )
 from .numba.lstm_kernels import (
     _BLAS_INPUT_DIM,
+    _TILE,
     _backward_rows,
     _backward_rows_ts,
     _forward_rows,
@@ -90,8 +93,11 @@ from .numba.lstm_kernels import (
     _gates_backward_step_ts,
     _gates_forward_step,
     _gates_forward_step_ts,
+    _h_tm1,
     _step_dh,
     _step_inputs,
+    _step_inputs_tile,
+    _z_row,
 )
 from .numba.parallel import _after_fork_in_child, _launch_guard, _row_bounds, _run_parts
 

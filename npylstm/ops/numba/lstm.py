@@ -65,6 +65,7 @@ from .elementwise import _activation_code
 from .lstm_cells import _LANES
 from .lstm_kernels import (
     _BLAS_INPUT_DIM,
+    _TILE,
     _backward_rows,
     _backward_rows_ts,
     _forward_rows,
@@ -130,10 +131,11 @@ def _forward_blocks(xs, kernel, bias, recurrent_kernel, h0, c0, act, ract, keep,
         if small and default_pair:
             args = (xs, kernel, bias, recurrent_kernel, h0, c0, keep, project, z_in, z, c, h,
                     c_last, start, stop)
-            stash = np.empty(5 * units, dtype)  # (5U,) z_t and c_tm1 where the kernel stopped
+            stash = np.empty((_TILE, 5 * units), dtype)  # (4, 5U) z_t, c_tm1 where it stopped
             stopped = _forward_rows_ts(*args, stash)
             if stopped >= 0:  # a carry left the fast range: the rest with the exact path
-                _forward_rows_ts_exact(*args, *divmod(stopped, timesteps), stash)
+                where, resumed = divmod(stopped, _TILE)
+                _forward_rows_ts_exact(*args, *divmod(where, timesteps), resumed + 1, stash)
             return
         if small:
             _forward_rows(xs, kernel, bias, recurrent_kernel, h0, c0, act, ract, keep, project,

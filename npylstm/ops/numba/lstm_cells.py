@@ -35,7 +35,8 @@ __all__ = [
     "_in_fast_range", "_cell_forward_tanh_sigmoid", "_cell_backward_tanh_sigmoid",
     "_cell_forward_exact_ts", "_cell_forward_ts", "_cell_forward", "_cell_backward_from_gates",
     "_cell_backward_exact_ts", "_cell_backward_ts", "_cell_backward", "_add_vector_matrix",
-    "_fused_forward", "_fused_backward", "_unpack_gates", "_pack_gates", "_copy", "_padded",
+    "_add_rows_matrix", "_fused_forward", "_fused_backward", "_unpack_gates", "_unpack_gates_at",
+    "_pack_gates", "_copy", "_padded",
 ]
 
 #: SHA-256 of what this module's kernels compile in from other ``npylstm`` files (paths
@@ -274,6 +275,39 @@ def _add_vector_matrix(v, m, out):
 
 
 @jit_kernel
+def _add_rows_matrix(v0, v1, v2, v3, m, o0, o1, o2, o3):
+    """``o_r += v_r @ m`` for four rows ``v_r (K,)``, ``m (K, N)``: each loaded row of ``m``
+    serves all four (a weight is read once per four rows instead of once per row). Each
+    row is summed exactly as :func:`_add_vector_matrix` sums it (groups of four products,
+    in order of k), so a row's result does not depend on the rows it is computed with."""
+    rows, cols = m.shape
+    k = 0
+    while k + 4 <= rows:
+        m0, m1, m2, m3 = m[k], m[k + 1], m[k + 2], m[k + 3]  # 4 x (N,)
+        a0, a1, a2, a3 = v0[k], v0[k + 1], v0[k + 2], v0[k + 3]
+        b0, b1, b2, b3 = v1[k], v1[k + 1], v1[k + 2], v1[k + 3]
+        c0, c1, c2, c3 = v2[k], v2[k + 1], v2[k + 2], v2[k + 3]
+        d0, d1, d2, d3 = v3[k], v3[k + 1], v3[k + 2], v3[k + 3]
+        for j in range(cols):
+            w0, w1, w2, w3 = m0[j], m1[j], m2[j], m3[j]
+            o0[j] += (a0 * w0 + a1 * w1) + (a2 * w2 + a3 * w3)
+            o1[j] += (b0 * w0 + b1 * w1) + (b2 * w2 + b3 * w3)
+            o2[j] += (c0 * w0 + c1 * w1) + (c2 * w2 + c3 * w3)
+            o3[j] += (d0 * w0 + d1 * w1) + (d2 * w2 + d3 * w3)
+        k += 4
+    while k < rows:
+        m0 = m[k]  # (N,)
+        a0, b0, c0, d0 = v0[k], v1[k], v2[k], v3[k]
+        for j in range(cols):
+            w0 = m0[j]
+            o0[j] += a0 * w0
+            o1[j] += b0 * w0
+            o2[j] += c0 * w0
+            o3[j] += d0 * w0
+        k += 1
+
+
+@jit_kernel
 def _fused_forward(zp, c_tm1, c_t, h_t):
     """:func:`_cell_forward_tanh_sigmoid` on rows padded to whole vectors (the same values).
 
@@ -336,10 +370,17 @@ def _fused_backward(zp, c_tm1, c_t, dh, dc_next, dc_tm1, dzp):
 @jit_kernel
 def _unpack_gates(row, zp):
     """Packed ``row (4U,)`` -> padded ``zp (4, P)`` (the padding keeps its zeros)."""
+    _unpack_gates_at(row, zp, 0)
+
+
+@jit_kernel
+def _unpack_gates_at(row, zp, offset):
+    """Packed ``row (4U,)`` -> ``zp[:, offset : offset + U]`` of a padded ``zp (4, n·P)``
+    that holds ``n`` rows side by side (row ``r`` at ``offset = r·P``)."""
     units = row.shape[0] // 4
     for gate in range(4):
         for j in range(units):
-            zp[gate, j] = row[gate * units + j]
+            zp[gate, offset + j] = row[gate * units + j]
 
 
 @jit_kernel

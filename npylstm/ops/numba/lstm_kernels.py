@@ -22,6 +22,7 @@ import numpy as np
 
 from ._jit import jit_kernel
 from .lstm_cells import (
+    _add_rows_matrix,
     _add_vector_matrix,
     _cell_backward,
     _cell_backward_exact_ts,
@@ -35,11 +36,12 @@ from .lstm_cells import (
     _pack_gates,
     _padded,
     _unpack_gates,
+    _unpack_gates_at,
 )
 
 __all__ = [
-    "HELPERS_SOURCE_SHA256", "_BLAS_INPUT_DIM",
-    "_step_inputs", "_forward_rows_ts", "_forward_rows_ts_exact", "_forward_rows",
+    "HELPERS_SOURCE_SHA256", "_BLAS_INPUT_DIM", "_TILE",
+    "_step_inputs", "_step_inputs_tile", "_z_row", "_h_tm1", "_forward_rows_ts", "_forward_rows_ts_exact", "_forward_rows",
     "_gates_forward_step_ts", "_gates_forward_step", "_step_dh", "_backward_rows_ts",
     "_backward_rows", "_gates_backward_step_ts", "_gates_backward_step",
 ]
@@ -51,7 +53,7 @@ __all__ = [
 #: paste here, and that edit makes Numba recompile this module's kernels.
 HELPERS_SOURCE_SHA256: dict[str, str] = {
     "ops/numba/_jit.py": "5edc77b651ae5b21a1056d5e822da93c4779249c7c535fe8a54cf64bbfb2ead4",
-    "ops/numba/lstm_cells.py": "85002fc4cdd438cc91fc9fcf156e14d370c8f6efce3c8be30efc7019d75c3444",
+    "ops/numba/lstm_cells.py": "2d464f9b57d216c5056a94d1936caeb60c96d744993e168374d668a5cfd5f514",
 }
 
 #: Small units: from this many input features on, ``x @ kernel`` is one BLAS product per
@@ -75,59 +77,146 @@ def _step_inputs(x_t, kernel, h_tm1, recurrent_kernel, bias, project, z_row):
 
 
 @jit_kernel
+def _step_inputs_tile(x0, x1, x2, x3, kernel, h0, h1, h2, h3, recurrent_kernel, bias, project,
+                      z0, z1, z2, z3):
+    """:func:`_step_inputs` for four rows at once (``x_r``, ``h_r``, ``z_r``: row ``r``'s
+    ``x_t``, ``h_tm1``, ``z_row``): each weight row is loaded once for the four
+    (:func:`_add_rows_matrix`), and each row is summed exactly as :func:`_step_inputs` sums
+    it."""
+    if not project:
+        for j in range(z0.shape[0]):
+            z0[j] = 0
+            z1[j] = 0
+            z2[j] = 0
+            z3[j] = 0
+        _add_rows_matrix(x0, x1, x2, x3, kernel, z0, z1, z2, z3)  # += x_t @ kernel
+    _add_rows_matrix(h0, h1, h2, h3, recurrent_kernel, z0, z1, z2, z3)  # += h_tm1 @ R
+    for j in range(z0.shape[0]):
+        z0[j] += bias[j]
+        z1[j] += bias[j]
+        z2[j] += bias[j]
+        z3[j] += bias[j]
+
+
+@jit_kernel
+def _z_row(project, keep, z_in, z, work, b, row_start, t):
+    """The ``(4U,)`` row that holds row ``b``'s pre-activations of step ``t``: in the
+    caller's projection ``z_in`` (``project``), in the cache ``z`` (``keep``) or in the
+    workspace row ``work``."""
+    if project:
+        return z_in[b - row_start, t]  # holds x_t @ kernel
+    if keep:
+        return z[b, t]
+    return work
+
+
+@jit_kernel
+def _h_tm1(h, h0, b, t):
+    """Row ``b``'s output of the step before ``t`` ``(U,)``."""
+    return h[b, t - 1] if t > 0 else h0[b]
+
+
+#: Rows per tile in the small-units kernels: each recurrent weight is loaded once per tile.
+_TILE = 4
+
+
+@jit_kernel
 def _forward_rows_ts(xs, kernel, bias, recurrent_kernel, h0, c0, keep, project, z_in, z, c, h,
                      c_last, row_start, row_stop, stash):
-    """Small units, φ = tanh and σ = sigmoid: batch rows ``row_start:row_stop``, each through
-    all timesteps on its own, from the inputs ``xs (B, T, D)`` in processing order. Writes
+    """Small units, φ = tanh and σ = sigmoid: batch rows ``row_start:row_stop`` through all
+    timesteps, from the inputs ``xs (B, T, D)`` in processing order. Writes
     ``h (B, T, U)`` and ``c_last (B, U)``; with ``keep`` also ``z (B, T, 4U)`` and
-    ``c (B, T, U)`` for backward (without it they go to per-row workspaces and ``z``, ``c``
-    are not touched). With ``project``, ``z_in (R, T, 4U)`` holds ``x @ kernel`` for these
+    ``c (B, T, U)`` for backward (without it they go to workspaces and ``z``, ``c`` are
+    not touched). With ``project``, ``z_in (R, T, 4U)`` holds ``x @ kernel`` for these
     rows (the caller's BLAS product; ``z[row_start:row_stop]`` itself when ``keep``).
-    Rows are independent, so disjoint row ranges may run in parallel threads (the kernel
-    releases the GIL).
 
-    Each step is the one fused loop of :func:`_fused_forward`, and nothing else is compiled
-    in: when a carry leaves the fast range at step ``t`` of row ``b`` (rare), the kernel
-    stops there, leaving that step's pre-activations ``z_t`` in ``stash[:4U]`` and the
-    carry ``c_tm1`` in ``stash[4U:]``, and returns ``b * T + t`` (else -1); the caller
-    then finishes the rows with :func:`_forward_rows_ts_exact`, compiled only then.
+    The rows go in tiles of :data:`_TILE` = 4 through all timesteps together (the rest one
+    by one): each step's products load each weight once for the tile
+    (:func:`_step_inputs_tile`), and the tile's gates are one fused loop over its four
+    padded rows side by side (:func:`_fused_forward` over ``4P`` values). Every row is
+    computed with the same operations in the same order whether it is in a tile or alone,
+    so a row's result does not depend on its batch, and disjoint row ranges may run in
+    parallel threads (the kernel releases the GIL).
+
+    Nothing else is compiled in: when a carry leaves the fast range at step ``t`` (rare),
+    the kernel stops there, leaving for each of the ``n`` rows at that step (the tile's 4,
+    or 1) its pre-activations ``z_t`` in ``stash[r, :4U]`` and its carry ``c_tm1`` in
+    ``stash[r, 4U:]``, and returns ``(b * T + t) * 4 + n - 1`` for the first of those rows
+    ``b`` (else -1); the caller then finishes the rows with :func:`_forward_rows_ts_exact`,
+    compiled only then.
     """
     _, timesteps, units = h.shape
     packed = 4 * units
     padded = _padded(units)
+    wide = _TILE * padded
     # workspaces, allocated once per call
-    z_work = np.empty(packed, dtype=h.dtype)  # (4U,) z_t when it is not kept
-    zp = np.zeros((4, padded), dtype=h.dtype)  # (4, P) padded gate pre-activations
-    carries = np.zeros((3, padded), dtype=h.dtype)  # (3, P) carry, next carry, next output
-    c_prev, c_next, h_next = carries[0], carries[1], carries[2]  # 3 x (P,)
-    for b in range(row_start, row_stop):
+    z_work = np.empty((_TILE, packed), dtype=h.dtype)  # (4, 4U) z_t of each row, not kept
+    zp = np.zeros((4, wide), dtype=h.dtype)  # (4, 4P) padded gate pre-activations, 4 rows
+    carries = np.zeros((3, wide), dtype=h.dtype)  # (3, 4P) carry, next carry, next output
+    zp_one = np.zeros((4, padded), dtype=h.dtype)  # (4, P) the same for one row
+    carries_one = np.zeros((3, padded), dtype=h.dtype)  # (3, P)
+    b = row_start
+    while b + _TILE <= row_stop:  # a tile of rows b .. b + 3
+        c_prev, c_next, h_next = carries[0], carries[1], carries[2]  # 3 x (4P,)
+        for r in range(_TILE):
+            _copy(c0[b + r], c_prev[r * padded : r * padded + units])
+        for t in range(timesteps):
+            z0 = _z_row(project, keep, z_in, z, z_work[0], b, row_start, t)  # 4 x (4U,)
+            z1 = _z_row(project, keep, z_in, z, z_work[1], b + 1, row_start, t)
+            z2 = _z_row(project, keep, z_in, z, z_work[2], b + 2, row_start, t)
+            z3 = _z_row(project, keep, z_in, z, z_work[3], b + 3, row_start, t)
+            _step_inputs_tile(xs[b, t], xs[b + 1, t], xs[b + 2, t], xs[b + 3, t], kernel,
+                              _h_tm1(h, h0, b, t), _h_tm1(h, h0, b + 1, t),
+                              _h_tm1(h, h0, b + 2, t), _h_tm1(h, h0, b + 3, t),
+                              recurrent_kernel, bias, project, z0, z1, z2, z3)
+            _unpack_gates_at(z0, zp, 0)
+            _unpack_gates_at(z1, zp, padded)
+            _unpack_gates_at(z2, zp, 2 * padded)
+            _unpack_gates_at(z3, zp, 3 * padded)
+            if not _fused_forward(zp, c_prev, c_next, h_next):
+                for r in range(_TILE):
+                    _copy(_z_row(project, keep, z_in, z, z_work[r], b + r, row_start, t),
+                          stash[r, :packed])
+                    _copy(c_prev[r * padded : r * padded + units], stash[r, packed:])
+                return (b * timesteps + t) * _TILE + _TILE - 1
+            for r in range(_TILE):
+                at = r * padded
+                if keep:
+                    _copy(c_next[at : at + units], c[b + r, t])
+                _copy(h_next[at : at + units], h[b + r, t])
+            c_prev, c_next = c_next, c_prev
+        for r in range(_TILE):
+            _copy(c_prev[r * padded : r * padded + units], c_last[b + r])
+        b += _TILE
+    while b < row_stop:  # the last rows one by one
+        c_prev, c_next, h_next = carries_one[0], carries_one[1], carries_one[2]  # 3 x (P,)
         _copy(c0[b], c_prev)
         for t in range(timesteps):
-            h_tm1 = h[b, t - 1] if t > 0 else h0[b]  # (U,)
-            if project:
-                z_row = z_in[b - row_start, t]  # (4U,) holds x_t @ kernel
-            else:
-                z_row = z[b, t] if keep else z_work  # (4U,)
-            _step_inputs(xs[b, t], kernel, h_tm1, recurrent_kernel, bias, project, z_row)
-            _unpack_gates(z_row, zp)
-            if not _fused_forward(zp, c_prev, c_next, h_next):
-                _copy(z_row, stash[:packed])
-                _copy(c_prev[:units], stash[packed:])
-                return b * timesteps + t
+            z_row = _z_row(project, keep, z_in, z, z_work[0], b, row_start, t)  # (4U,)
+            _step_inputs(xs[b, t], kernel, _h_tm1(h, h0, b, t), recurrent_kernel, bias,
+                         project, z_row)
+            _unpack_gates(z_row, zp_one)
+            if not _fused_forward(zp_one, c_prev, c_next, h_next):
+                _copy(z_row, stash[0, :packed])
+                _copy(c_prev[:units], stash[0, packed:])
+                return (b * timesteps + t) * _TILE
             if keep:
                 _copy(c_next[:units], c[b, t])
             _copy(h_next[:units], h[b, t])
             c_prev, c_next = c_next, c_prev
         _copy(c_prev[:units], c_last[b])
+        b += 1
     return -1
 
 
 @jit_kernel
 def _forward_rows_ts_exact(xs, kernel, bias, recurrent_kernel, h0, c0, keep, project, z_in, z, c,
-                           h, c_last, row_start, row_stop, resume_row, resume_t, stash):
-    """:func:`_forward_rows_ts` from row ``resume_row``, step ``resume_t`` (where it stopped,
-    with ``stash`` as it left it) to ``row_stop``: each step the fused loop, recomputed by
-    :func:`_cell_forward_exact_ts` when the carry leaves the fast range."""
+                           h, c_last, row_start, row_stop, resume_row, resume_t, resumed, stash):
+    """:func:`_forward_rows_ts` from where it stopped: rows ``resume_row`` to
+    ``resume_row + resumed`` from step ``resume_t`` (with ``stash`` as it left it), then
+    the rest of the rows to ``row_stop``, one by one: each step the fused loop, recomputed
+    by :func:`_cell_forward_exact_ts` when the carry leaves the fast range. (A row's
+    operations are those of the fast kernel, so the rows it finished are unaffected.)"""
     _, timesteps, units = h.shape
     packed = 4 * units
     padded = _padded(units)
@@ -140,19 +229,17 @@ def _forward_rows_ts_exact(xs, kernel, bias, recurrent_kernel, h0, c0, keep, pro
     carries = np.zeros((3, padded), dtype=h.dtype)  # (3, P) carry, next carry, next output
     c_prev, c_next, h_next = carries[0], carries[1], carries[2]  # 3 x (P,)
     for b in range(resume_row, row_stop):
-        first = resume_t if b == resume_row else 0
-        _copy(stash[packed:] if b == resume_row else c0[b], c_prev)
+        stashed = b < resume_row + resumed
+        first = resume_t if stashed else 0
+        _copy(stash[b - resume_row, packed:] if stashed else c0[b], c_prev)
         for t in range(first, timesteps):
-            h_tm1 = h[b, t - 1] if t > 0 else h0[b]  # (U,)
             c_row = c[b, t] if keep else c_work  # (U,)
-            if b == resume_row and t == first:
-                z_row = stash[:packed]  # (4U,) z_t, formed before the kernel stopped
+            if stashed and t == first:
+                z_row = stash[b - resume_row, :packed]  # (4U,) z_t, formed before the stop
             else:
-                if project:
-                    z_row = z_in[b - row_start, t]  # (4U,) holds x_t @ kernel
-                else:
-                    z_row = z[b, t] if keep else z_work  # (4U,)
-                _step_inputs(xs[b, t], kernel, h_tm1, recurrent_kernel, bias, project, z_row)
+                z_row = _z_row(project, keep, z_in, z, z_work, b, row_start, t)  # (4U,)
+                _step_inputs(xs[b, t], kernel, _h_tm1(h, h0, b, t), recurrent_kernel, bias,
+                             project, z_row)
             _unpack_gates(z_row, zp)
             if _fused_forward(zp, c_prev, c_next, h_next):
                 _copy(c_next[:units], c_row)
