@@ -291,11 +291,21 @@ def test_a_carry_leaving_the_fast_range_inside_a_tile(row, keep):
     assert np.max(np.abs(ref[2][row])) > 7.5  # the carry did leave the fast range (c0 < 7.5)
     for name, a, b in zip(OUTPUTS, ours[:3], ref[:3], strict=True):
         assert_same(name, a, b, dtype)
+    if keep:  # backward: the rows also go in tiles, through the exact path at those steps
+        dh_seq = np.ones((batch, timesteps, units), dtype)
+        back = lstm_numba.lstm_backward(dh_seq, None, None, ours[3])
+        back_ref = lstm_reference.lstm_backward(dh_seq, None, None, ref[3])
+        for name, a, b in zip(GRADIENTS, back, back_ref, strict=True):
+            assert_same(name, a, b, dtype)
     for b in range(batch):
         alone = run(case["x"][b : b + 1], case["h0"][b : b + 1], case["c0"][b : b + 1],
                     *args[3:])
         for a, one in zip(ours[:3], alone[:3], strict=True):
             np.testing.assert_array_equal(a[b : b + 1], one)
+        if keep:  # dL/dh0, dL/dc0 of a row come from the kernel alone: bit for bit too
+            one_back = lstm_numba.lstm_backward(dh_seq[b : b + 1], None, None, alone[3])
+            np.testing.assert_array_equal(back[1][b : b + 1], one_back[1])
+            np.testing.assert_array_equal(back[2][b : b + 1], one_back[2])
 
 
 # -- NaN and ±inf --------------------------------------------------------------------------

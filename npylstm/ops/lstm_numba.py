@@ -77,6 +77,7 @@ from .numba.lstm_cells import (
     _fused_forward,
     _in_fast_range,
     _pack_gates,
+    _pack_gates_at,
     _padded,
     _unpack_gates,
     _unpack_gates_at,

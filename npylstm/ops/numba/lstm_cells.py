@@ -36,7 +36,7 @@ __all__ = [
     "_cell_forward_exact_ts", "_cell_forward_ts", "_cell_forward", "_cell_backward_from_gates",
     "_cell_backward_exact_ts", "_cell_backward_ts", "_cell_backward", "_add_vector_matrix",
     "_add_rows_matrix", "_fused_forward", "_fused_backward", "_unpack_gates", "_unpack_gates_at",
-    "_pack_gates", "_copy", "_padded",
+    "_pack_gates", "_pack_gates_at", "_copy", "_padded",
 ]
 
 #: SHA-256 of what this module's kernels compile in from other ``npylstm`` files (paths
@@ -386,10 +386,17 @@ def _unpack_gates_at(row, zp, offset):
 @jit_kernel
 def _pack_gates(zp, row):
     """Padded ``zp (4, P)`` -> packed ``row (4U,)``."""
+    _pack_gates_at(zp, 0, row)
+
+
+@jit_kernel
+def _pack_gates_at(zp, offset, row):
+    """``zp[:, offset : offset + U]`` of a padded ``zp (4, n·P)`` -> packed ``row (4U,)``
+    (the inverse of :func:`_unpack_gates_at`)."""
     units = row.shape[0] // 4
     for gate in range(4):
         for j in range(units):
-            row[gate * units + j] = zp[gate, j]
+            row[gate * units + j] = zp[gate, offset + j]
 
 
 @jit_kernel

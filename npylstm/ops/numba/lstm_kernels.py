@@ -34,6 +34,7 @@ from .lstm_cells import (
     _fused_backward,
     _fused_forward,
     _pack_gates,
+    _pack_gates_at,
     _padded,
     _unpack_gates,
     _unpack_gates_at,
@@ -53,7 +54,7 @@ __all__ = [
 #: paste here, and that edit makes Numba recompile this module's kernels.
 HELPERS_SOURCE_SHA256: dict[str, str] = {
     "ops/numba/_jit.py": "5edc77b651ae5b21a1056d5e822da93c4779249c7c535fe8a54cf64bbfb2ead4",
-    "ops/numba/lstm_cells.py": "2d464f9b57d216c5056a94d1936caeb60c96d744993e168374d668a5cfd5f514",
+    "ops/numba/lstm_cells.py": "30374c0e3921549c7e1f83e25198c79892ce3a3d567a0b1fa740f3de423030b6",
 }
 
 #: Small units: from this many input features on, ``x @ kernel`` is one BLAS product per
@@ -330,46 +331,72 @@ def _step_dh(dh_next_row, dh_seq, use_dh_seq, b, t, dh):
 def _backward_rows_ts(z, c, c0, recurrent_kernel_t, dh_seq, use_dh_seq, dh_next, dc_next, dz,
                       row_start, row_stop):
     """Small units, φ = tanh and σ = sigmoid: backward for batch rows
-    ``row_start:row_stop``, row by row: fills ``dz (B, T, 4U)``; ``dh_next, dc_next (B, U)``
-    go from dL/dh_last, dL/dc_last to dL/dh0, dL/dc0. ``recurrent_kernel_t (4U, P)`` is
-    ``recurrent_kernel.T`` with zero columns up to whole 8-lane vectors."""
+    ``row_start:row_stop``: fills ``dz (B, T, 4U)``; ``dh_next, dc_next (B, U)`` go from
+    dL/dh_last, dL/dc_last to dL/dh0, dL/dc0. ``recurrent_kernel_t (4U, P)`` is
+    ``recurrent_kernel.T`` with zero columns up to whole 8-lane vectors.
+
+    As forward, the rows go in tiles of :data:`_TILE` = 4 (the rest one by one, with the
+    same code on 1-row workspaces): the tile's gates are one fused loop over its four
+    padded rows side by side, and ``dz_t @ recurrent_kernel.T`` loads each weight once for
+    the tile; every row is computed as it would be alone. When an argument of the tile's
+    step lies outside the fast range, each of its rows is recomputed exactly
+    (:func:`_cell_backward_exact_ts`)."""
     _, timesteps, packed = z.shape
     units = packed // 4
     padded = _padded(units)
+    wide = _TILE * padded
     # workspaces, allocated once per call
     gates = np.empty(packed, dtype=z.dtype)  # (4U,) workspaces
     dgates = np.empty(packed, dtype=z.dtype)
     act_c = np.empty(units, dtype=z.dtype)  # (U,) workspaces
     dact_c = np.empty(units, dtype=z.dtype)
-    zp = np.zeros((4, padded), dtype=z.dtype)  # (4, P) padded pre-activations
-    dzp = np.zeros((4, padded), dtype=z.dtype)  # (4, P) their gradients
-    c_t = np.zeros(padded, dtype=z.dtype)  # (P,) padded carries
-    c_tm1 = np.zeros(padded, dtype=z.dtype)
-    dh = np.zeros(2 * padded, dtype=z.dtype)  # (P,) dL/dh_t, then (P,) dL/dh_tm1
-    dc = np.zeros(padded, dtype=z.dtype)  # (P,) dL/dc_t
-    dc_prev = np.zeros(padded, dtype=z.dtype)  # (P,) dL/dc_tm1
-    dh_tm1 = dh[padded:]  # (P,) workspace
-    for b in range(row_start, row_stop):
-        _copy(dc_next[b], dc)
+    zp = np.zeros((4, wide), dtype=z.dtype)  # (4, 4P) padded pre-activations, 4 rows
+    dzp = np.zeros((4, wide), dtype=z.dtype)  # (4, 4P) their gradients
+    rows_work = np.zeros((7, wide), dtype=z.dtype)  # (7, 4P) the padded row vectors below
+    c_t, c_tm1 = rows_work[0], rows_work[1]  # (4P,) carries
+    dh, dh_tm1 = rows_work[2], rows_work[3]  # (4P,) dL/dh_t, dL/dh_tm1
+    dc, dc_prev = rows_work[4], rows_work[5]  # (4P,) dL/dc_t, dL/dc_tm1
+    b = row_start
+    while b < row_stop:
+        n = _TILE if b + _TILE <= row_stop else 1  # a tile of 4 rows, or one row
+        span = n * padded  # the workspaces' first n rows
+        for r in range(n):
+            _copy(dc_next[b + r], dc[r * padded : r * padded + units])
         for t in range(timesteps - 1, -1, -1):
-            c_tm1_row = c[b, t - 1] if t > 0 else c0[b]  # (U,)
-            _step_dh(dh_next[b], dh_seq, use_dh_seq, b, t, dh)
-            dz_row = dz[b, t]  # (4U,)
-            _unpack_gates(z[b, t], zp)
-            _copy(c[b, t], c_t)
-            _copy(c_tm1_row, c_tm1)
-            if _fused_backward(zp, c_tm1, c_t, dh, dc, dc_prev, dzp):
-                _pack_gates(dzp, dz_row)
+            for r in range(n):
+                at = r * padded
+                _step_dh(dh_next[b + r], dh_seq, use_dh_seq, b + r, t, dh[at : at + padded])
+                _unpack_gates_at(z[b + r, t], zp, at)
+                _copy(c[b + r, t], c_t[at : at + units])
+                _copy(c[b + r, t - 1] if t > 0 else c0[b + r], c_tm1[at : at + units])
+            # the fused loop runs over the first n rows: the length of c_t[:span]
+            if _fused_backward(zp, c_tm1[:span], c_t[:span], dh[:span], dc[:span],
+                               dc_prev[:span], dzp):
+                for r in range(n):
+                    _pack_gates_at(dzp, r * padded, dz[b + r, t])
                 dc, dc_prev = dc_prev, dc
             else:
-                _cell_backward_exact_ts(z[b, t], c_tm1_row, c[b, t], dh[:units], dc[:units],
-                                        dz_row, gates, dgates, act_c, dact_c)
+                for r in range(n):
+                    at = r * padded
+                    c_tm1_row = c[b + r, t - 1] if t > 0 else c0[b + r]  # (U,)
+                    _cell_backward_exact_ts(z[b + r, t], c_tm1_row, c[b + r, t],
+                                            dh[at : at + units], dc[at : at + units],
+                                            dz[b + r, t], gates, dgates, act_c, dact_c)
             # backprop into h_tm1 through z_t = ... + h_tm1 @ recurrent_kernel
-            for j in range(padded):
+            for j in range(span):
                 dh_tm1[j] = 0
-            _add_vector_matrix(dz_row, recurrent_kernel_t, dh_tm1)
-            _copy(dh_tm1[:units], dh_next[b])
-        _copy(dc[:units], dc_next[b])
+            if n == _TILE:
+                _add_rows_matrix(dz[b, t], dz[b + 1, t], dz[b + 2, t], dz[b + 3, t],
+                                 recurrent_kernel_t, dh_tm1[:padded],
+                                 dh_tm1[padded : 2 * padded], dh_tm1[2 * padded : 3 * padded],
+                                 dh_tm1[3 * padded :])
+            else:
+                _add_vector_matrix(dz[b, t], recurrent_kernel_t, dh_tm1[:padded])
+            for r in range(n):
+                _copy(dh_tm1[r * padded : r * padded + units], dh_next[b + r])
+        for r in range(n):
+            _copy(dc[r * padded : r * padded + units], dc_next[b + r])
+        b += n
 
 
 @jit_kernel
