@@ -93,10 +93,13 @@ def test_blas_min_units_patched_on_lstm_numba_chooses_the_path():
     for value, blas_path in ((1, True), (10**9, False)):
         with mock.patch.object(lstm_numba, "BLAS_MIN_UNITS", value), mock.patch.object(
             lstm, "_forward_rows_ts", wraps=lstm._forward_rows_ts
-        ) as spy:  # the small-units kernel: not called on the BLAS path
+        ) as tiles, mock.patch.object(
+            lstm, "_forward_row_ts", wraps=lstm._forward_row_ts
+        ) as rows:  # the small-units kernels (3 rows: one by one): not on the BLAS path
             assert lstm.BLAS_MIN_UNITS == value
             lstm_numba.lstm_forward(*args)
-        assert spy.called is not blas_path
+        assert not tiles.called
+        assert rows.called is not blas_path
     assert lstm.BLAS_MIN_UNITS == lstm_numba.BLAS_MIN_UNITS == 128  # restored in both
 
 

@@ -46,8 +46,9 @@ SMALL_FORWARD = """
     h_seq = lstm_numba.lstm_forward(*args)[0]
     seconds = time.perf_counter() - start
     ref = lstm_reference.lstm_forward(*args)[0]
-    # the kernel that ran: the one for the default activations tanh / sigmoid
-    kernels = [lstm_numba._forward_rows_ts]
+    # the kernels for the default activations tanh / sigmoid (a batch of 2 rows runs the
+    # one-row kernel; the tile kernel is not even compiled)
+    kernels = [lstm_numba._forward_rows_ts, lstm_numba._forward_row_ts]
     print(json.dumps({
         "cache": _numba_util.CACHE_STATUS,
         "backend": npylstm.ops.default_backend(),

@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 
 from npylstm import activations
 from npylstm.ops import LSTMCache, lstm_numba, lstm_reference
+from npylstm.ops.numba import lstm as lstm_core
 
 NAMES = sorted(lstm_numba.ACTIVATION_CODES)
 TOLERANCE = {np.float32: {"rtol": 1e-5, "atol": 1e-6}, np.float64: {"rtol": 1e-10, "atol": 1e-10}}
@@ -268,6 +269,25 @@ def test_saturated_gates(dtype, batch):
         assert_same(name, ours, ref, dtype)
 
 
+def _exact_kernel_spies():
+    """Spies on the kernels that finish a sequence once a value left the fast range."""
+    return (mock.patch.object(lstm_core, name, wraps=getattr(lstm_core, name))
+            for name in ("_forward_rows_ts_exact", "_backward_rows_ts_exact"))
+
+
+def test_the_exact_paths_run_only_when_a_value_leaves_the_fast_range():
+    # the fast tanh/sigmoid kernels compile nothing else in; the exact paths are separate
+    # kernels, called (and compiled) only when a carry or pre-activation needs them
+    case = make_case(4, np.float32, 6, 8, 3, 5)
+    args = (case["x"], case["h0"], case["c0"], case["kernel"], case["recurrent_kernel"],
+            case["bias"])
+    spy_forward, spy_backward = _exact_kernel_spies()
+    with spy_forward as forward, spy_backward as backward:
+        *_, cache = lstm_numba.lstm_forward(*args)
+        lstm_numba.lstm_backward(np.ones((6, 8, 5), np.float32), None, None, cache)
+    assert not forward.called and not backward.called
+
+
 @pytest.mark.parametrize("row", [0, 2, 4, 8])  # first / inner row of a tile, the row alone
 @pytest.mark.parametrize("keep", [False, True])
 def test_a_carry_leaving_the_fast_range_inside_a_tile(row, keep):
@@ -286,14 +306,19 @@ def test_a_carry_leaving_the_fast_range_inside_a_tile(row, keep):
     args = (case["x"], case["h0"], case["c0"], case["kernel"], case["recurrent_kernel"],
             case["bias"])
     run = lstm_numba.lstm_forward if keep else lstm_numba.lstm_inference
-    ours = run(*args)
+    spy_forward, spy_backward = _exact_kernel_spies()
+    with spy_forward as forward, spy_backward as backward:
+        ours = run(*args)
+        if keep:
+            dh_seq = np.ones((batch, timesteps, units), dtype)
+            back = lstm_numba.lstm_backward(dh_seq, None, None, ours[3])
+    assert forward.called  # the stop inside the tile, and the exact path from there
+    assert backward.called is keep
     ref = lstm_reference.lstm_forward(*args)
     assert np.max(np.abs(ref[2][row])) > 7.5  # the carry did leave the fast range (c0 < 7.5)
     for name, a, b in zip(OUTPUTS, ours[:3], ref[:3], strict=True):
         assert_same(name, a, b, dtype)
     if keep:  # backward: the rows also go in tiles, through the exact path at those steps
-        dh_seq = np.ones((batch, timesteps, units), dtype)
-        back = lstm_numba.lstm_backward(dh_seq, None, None, ours[3])
         back_ref = lstm_reference.lstm_backward(dh_seq, None, None, ref[3])
         for name, a, b in zip(GRADIENTS, back, back_ref, strict=True):
             assert_same(name, a, b, dtype)

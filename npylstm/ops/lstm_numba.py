@@ -87,6 +87,8 @@ from .numba.lstm_kernels import (
     _TILE,
     _backward_rows,
     _backward_rows_ts,
+    _backward_rows_ts_exact,
+    _forward_row_ts,
     _forward_rows,
     _forward_rows_ts,
     _forward_rows_ts_exact,

@@ -68,6 +68,8 @@ from .lstm_kernels import (
     _TILE,
     _backward_rows,
     _backward_rows_ts,
+    _backward_rows_ts_exact,
+    _forward_row_ts,
     _forward_rows,
     _forward_rows_ts,
     _forward_rows_ts_exact,
@@ -129,13 +131,20 @@ def _forward_blocks(xs, kernel, bias, recurrent_kernel, h0, c0, act, ract, keep,
             np.matmul(xs[start:stop].reshape(rows * timesteps, input_dim), kernel,
                       out=z_in.reshape(rows * timesteps, 4 * units))  # (R*T, 4U)
         if small and default_pair:
-            args = (xs, kernel, bias, recurrent_kernel, h0, c0, keep, project, z_in, z, c, h,
-                    c_last, start, stop)
             stash = np.empty((_TILE, 5 * units), dtype)  # (4, 5U) z_t, c_tm1 where it stopped
-            stopped = _forward_rows_ts(*args, stash)
-            if stopped >= 0:  # a carry left the fast range: the rest with the exact path
-                where, resumed = divmod(stopped, _TILE)
-                _forward_rows_ts_exact(*args, *divmod(where, timesteps), resumed + 1, stash)
+            tiled = start + rows // _TILE * _TILE  # rows start:tiled in whole tiles
+            for rows_kernel, lo, hi in ((_forward_rows_ts, start, tiled),
+                                        (_forward_row_ts, tiled, stop)):
+                if lo == hi:
+                    continue  # (so a batch without such rows never compiles that kernel)
+                z_rows = z_in[lo - start : hi - start] if project else z_in  # (hi-lo, T, 4U)
+                args = (xs, kernel, bias, recurrent_kernel, h0, c0, keep, project, z_rows, z,
+                        c, h, c_last, lo, hi)
+                stopped = rows_kernel(*args, stash)
+                if stopped >= 0:  # a carry left the fast range: the rest with the exact path
+                    where, resumed = divmod(stopped, _TILE)
+                    _forward_rows_ts_exact(*args, *divmod(where, timesteps), resumed + 1,
+                                           stash)
             return
         if small:
             _forward_rows(xs, kernel, bias, recurrent_kernel, h0, c0, act, ract, keep, project,
@@ -188,8 +197,13 @@ def _backward_blocks(xs, kernel, h0, h, z, c, c0, recurrent_kernel_t, dh_seq, us
         rows = stop - start
         dz_block = dz[start:stop]  # (R, T, 4U)
         if small and default_pair:
-            _backward_rows_ts(z, c, c0, recurrent_kernel_t, dh_seq, use_dh_seq, dh_next,
-                              dc_next, dz, start, stop)
+            args = (z, c, c0, recurrent_kernel_t, dh_seq, use_dh_seq, dh_next, dc_next, dz,
+                    start, stop)
+            stash = np.empty((_TILE, units), z.dtype)  # (4, U) dL/dc_t where it stopped
+            stopped = _backward_rows_ts(*args, stash)
+            if stopped >= 0:  # an argument left the fast range: the rest with the exact path
+                where, resumed = divmod(stopped, _TILE)
+                _backward_rows_ts_exact(*args, *divmod(where, timesteps), resumed + 1, stash)
         elif small:
             _backward_rows(z, c, c0, recurrent_kernel_t, dh_seq, use_dh_seq, dh_next, dc_next,
                            act, ract, dz, start, stop)

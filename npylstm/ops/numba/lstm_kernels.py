@@ -42,8 +42,9 @@ from .lstm_cells import (
 
 __all__ = [
     "HELPERS_SOURCE_SHA256", "_BLAS_INPUT_DIM", "_TILE",
-    "_step_inputs", "_step_inputs_tile", "_z_row", "_h_tm1", "_forward_rows_ts", "_forward_rows_ts_exact", "_forward_rows",
+    "_step_inputs", "_step_inputs_tile", "_z_row", "_h_tm1", "_forward_rows_ts", "_forward_row_ts", "_forward_rows_ts_exact", "_forward_rows",
     "_gates_forward_step_ts", "_gates_forward_step", "_step_dh", "_backward_rows_ts",
+    "_backward_rows_ts_exact",
     "_backward_rows", "_gates_backward_step_ts", "_gates_backward_step",
 ]
 
@@ -131,8 +132,10 @@ def _forward_rows_ts(xs, kernel, bias, recurrent_kernel, h0, c0, keep, project, 
     not touched). With ``project``, ``z_in (R, T, 4U)`` holds ``x @ kernel`` for these
     rows (the caller's BLAS product; ``z[row_start:row_stop]`` itself when ``keep``).
 
-    The rows go in tiles of :data:`_TILE` = 4 through all timesteps together (the rest one
-    by one): each step's products load each weight once for the tile
+    The rows go in tiles of :data:`_TILE` = 4 through all timesteps together (the caller
+    passes a whole number of tiles; :func:`_forward_row_ts` takes the rest one by one, so a
+    batch without such rows never compiles it): each step's products load each weight once
+    for the tile
     (:func:`_step_inputs_tile`), and the tile's gates are one fused loop over its four
     padded rows side by side (:func:`_fused_forward` over ``4P`` values). Every row is
     computed with the same operations in the same order whether it is in a tile or alone,
@@ -154,8 +157,6 @@ def _forward_rows_ts(xs, kernel, bias, recurrent_kernel, h0, c0, keep, project, 
     z_work = np.empty((_TILE, packed), dtype=h.dtype)  # (4, 4U) z_t of each row, not kept
     zp = np.zeros((4, wide), dtype=h.dtype)  # (4, 4P) padded gate pre-activations, 4 rows
     carries = np.zeros((3, wide), dtype=h.dtype)  # (3, 4P) carry, next carry, next output
-    zp_one = np.zeros((4, padded), dtype=h.dtype)  # (4, P) the same for one row
-    carries_one = np.zeros((3, padded), dtype=h.dtype)  # (3, P)
     b = row_start
     while b + _TILE <= row_stop:  # a tile of rows b .. b + 3
         c_prev, c_next, h_next = carries[0], carries[1], carries[2]  # 3 x (4P,)
@@ -189,11 +190,28 @@ def _forward_rows_ts(xs, kernel, bias, recurrent_kernel, h0, c0, keep, project, 
         for r in range(_TILE):
             _copy(c_prev[r * padded : r * padded + units], c_last[b + r])
         b += _TILE
-    while b < row_stop:  # the last rows one by one
+    return -1
+
+
+@jit_kernel
+def _forward_row_ts(xs, kernel, bias, recurrent_kernel, h0, c0, keep, project, z_in, z, c, h,
+                    c_last, row_start, row_stop, stash):
+    """:func:`_forward_rows_ts` one row at a time (the rows that do not fill a tile; a
+    streamed batch of one), with the same operations for each row, so its results do not
+    depend on which kernel ran it. Same arguments, stop and return value."""
+    _, timesteps, units = h.shape
+    packed = 4 * units
+    padded = _padded(units)
+    # workspaces, allocated once per call
+    z_work = np.empty(packed, dtype=h.dtype)  # (4U,) z_t when it is not kept
+    zp_one = np.zeros((4, padded), dtype=h.dtype)  # (4, P) padded gate pre-activations
+    carries_one = np.zeros((3, padded), dtype=h.dtype)  # (3, P) carry, next carry, output
+    b = row_start
+    while b < row_stop:
         c_prev, c_next, h_next = carries_one[0], carries_one[1], carries_one[2]  # 3 x (P,)
         _copy(c0[b], c_prev)
         for t in range(timesteps):
-            z_row = _z_row(project, keep, z_in, z, z_work[0], b, row_start, t)  # (4U,)
+            z_row = _z_row(project, keep, z_in, z, z_work, b, row_start, t)  # (4U,)
             _step_inputs(xs[b, t], kernel, _h_tm1(h, h0, b, t), recurrent_kernel, bias,
                          project, z_row)
             _unpack_gates(z_row, zp_one)
@@ -329,7 +347,7 @@ def _step_dh(dh_next_row, dh_seq, use_dh_seq, b, t, dh):
 
 @jit_kernel
 def _backward_rows_ts(z, c, c0, recurrent_kernel_t, dh_seq, use_dh_seq, dh_next, dc_next, dz,
-                      row_start, row_stop):
+                      row_start, row_stop, stash):
     """Small units, φ = tanh and σ = sigmoid: backward for batch rows
     ``row_start:row_stop``: fills ``dz (B, T, 4U)``; ``dh_next, dc_next (B, U)`` go from
     dL/dh_last, dL/dc_last to dL/dh0, dL/dc0. ``recurrent_kernel_t (4U, P)`` is
@@ -338,18 +356,18 @@ def _backward_rows_ts(z, c, c0, recurrent_kernel_t, dh_seq, use_dh_seq, dh_next,
     As forward, the rows go in tiles of :data:`_TILE` = 4 (the rest one by one, with the
     same code on 1-row workspaces): the tile's gates are one fused loop over its four
     padded rows side by side, and ``dz_t @ recurrent_kernel.T`` loads each weight once for
-    the tile; every row is computed as it would be alone. When an argument of the tile's
-    step lies outside the fast range, each of its rows is recomputed exactly
-    (:func:`_cell_backward_exact_ts`)."""
+    the tile; every row is computed as it would be alone.
+
+    Nothing else is compiled in: when an argument of a step lies outside the fast range
+    (rare), the kernel stops before that step, leaving each of its ``n`` rows' dL/dc_t in
+    ``stash[r, :U]`` (their dL/dh_t from step t+1 is in ``dh_next``), and returns
+    ``(b * T + t) * 4 + n - 1`` for the first of those rows ``b`` (else -1); the caller
+    then finishes the rows with :func:`_backward_rows_ts_exact`, compiled only then."""
     _, timesteps, packed = z.shape
     units = packed // 4
     padded = _padded(units)
     wide = _TILE * padded
     # workspaces, allocated once per call
-    gates = np.empty(packed, dtype=z.dtype)  # (4U,) workspaces
-    dgates = np.empty(packed, dtype=z.dtype)
-    act_c = np.empty(units, dtype=z.dtype)  # (U,) workspaces
-    dact_c = np.empty(units, dtype=z.dtype)
     zp = np.zeros((4, wide), dtype=z.dtype)  # (4, 4P) padded pre-activations, 4 rows
     dzp = np.zeros((4, wide), dtype=z.dtype)  # (4, 4P) their gradients
     rows_work = np.zeros((7, wide), dtype=z.dtype)  # (7, 4P) the padded row vectors below
@@ -370,18 +388,14 @@ def _backward_rows_ts(z, c, c0, recurrent_kernel_t, dh_seq, use_dh_seq, dh_next,
                 _copy(c[b + r, t], c_t[at : at + units])
                 _copy(c[b + r, t - 1] if t > 0 else c0[b + r], c_tm1[at : at + units])
             # the fused loop runs over the first n rows: the length of c_t[:span]
-            if _fused_backward(zp, c_tm1[:span], c_t[:span], dh[:span], dc[:span],
-                               dc_prev[:span], dzp):
+            if not _fused_backward(zp, c_tm1[:span], c_t[:span], dh[:span], dc[:span],
+                                   dc_prev[:span], dzp):
                 for r in range(n):
-                    _pack_gates_at(dzp, r * padded, dz[b + r, t])
-                dc, dc_prev = dc_prev, dc
-            else:
-                for r in range(n):
-                    at = r * padded
-                    c_tm1_row = c[b + r, t - 1] if t > 0 else c0[b + r]  # (U,)
-                    _cell_backward_exact_ts(z[b + r, t], c_tm1_row, c[b + r, t],
-                                            dh[at : at + units], dc[at : at + units],
-                                            dz[b + r, t], gates, dgates, act_c, dact_c)
+                    _copy(dc[r * padded : r * padded + units], stash[r])
+                return (b * timesteps + t) * _TILE + n - 1
+            for r in range(n):
+                _pack_gates_at(dzp, r * padded, dz[b + r, t])
+            dc, dc_prev = dc_prev, dc
             # backprop into h_tm1 through z_t = ... + h_tm1 @ recurrent_kernel
             for j in range(span):
                 dh_tm1[j] = 0
@@ -397,6 +411,54 @@ def _backward_rows_ts(z, c, c0, recurrent_kernel_t, dh_seq, use_dh_seq, dh_next,
         for r in range(n):
             _copy(dc[r * padded : r * padded + units], dc_next[b + r])
         b += n
+    return -1
+
+
+@jit_kernel
+def _backward_rows_ts_exact(z, c, c0, recurrent_kernel_t, dh_seq, use_dh_seq, dh_next, dc_next,
+                            dz, row_start, row_stop, resume_row, resume_t, resumed, stash):
+    """:func:`_backward_rows_ts` from where it stopped: rows ``resume_row`` to
+    ``resume_row + resumed`` from step ``resume_t`` down (their dL/dc_t in ``stash``), then
+    the rest of the rows to ``row_stop``, one by one: each step the fused loop, recomputed
+    by :func:`_cell_backward_exact_ts` when an argument is outside the fast range. (A
+    row's operations are those of the fast kernel, so the rows it finished are
+    unaffected.)"""
+    _, timesteps, packed = z.shape
+    units = packed // 4
+    padded = _padded(units)
+    # workspaces, allocated once per call
+    gates = np.empty(packed, dtype=z.dtype)  # (4U,) workspaces
+    dgates = np.empty(packed, dtype=z.dtype)
+    act_c = np.empty(units, dtype=z.dtype)  # (U,) workspaces
+    dact_c = np.empty(units, dtype=z.dtype)
+    zp = np.zeros((4, padded), dtype=z.dtype)  # (4, P) padded pre-activations
+    dzp = np.zeros((4, padded), dtype=z.dtype)  # (4, P) their gradients
+    rows_work = np.zeros((7, padded), dtype=z.dtype)  # (7, P) the padded row vectors below
+    c_t, c_tm1 = rows_work[0], rows_work[1]  # (P,) carries
+    dh, dh_tm1 = rows_work[2], rows_work[3]  # (P,) dL/dh_t, dL/dh_tm1
+    dc, dc_prev = rows_work[4], rows_work[5]  # (P,) dL/dc_t, dL/dc_tm1
+    for b in range(resume_row, row_stop):
+        stashed = b < resume_row + resumed
+        _copy(stash[b - resume_row] if stashed else dc_next[b], dc[:units])
+        for t in range(resume_t if stashed else timesteps - 1, -1, -1):
+            c_tm1_row = c[b, t - 1] if t > 0 else c0[b]  # (U,)
+            _step_dh(dh_next[b], dh_seq, use_dh_seq, b, t, dh)
+            dz_row = dz[b, t]  # (4U,)
+            _unpack_gates(z[b, t], zp)
+            _copy(c[b, t], c_t)
+            _copy(c_tm1_row, c_tm1)
+            if _fused_backward(zp, c_tm1, c_t, dh, dc, dc_prev, dzp):
+                _pack_gates(dzp, dz_row)
+                dc, dc_prev = dc_prev, dc
+            else:
+                _cell_backward_exact_ts(z[b, t], c_tm1_row, c[b, t], dh[:units], dc[:units],
+                                        dz_row, gates, dgates, act_c, dact_c)
+            # backprop into h_tm1 through z_t = ... + h_tm1 @ recurrent_kernel
+            for j in range(padded):
+                dh_tm1[j] = 0
+            _add_vector_matrix(dz_row, recurrent_kernel_t, dh_tm1)
+            _copy(dh_tm1[:units], dh_next[b])
+        _copy(dc[:units], dc_next[b])
 
 
 @jit_kernel
