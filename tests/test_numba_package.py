@@ -92,6 +92,8 @@ def test_blas_min_units_patched_on_lstm_numba_chooses_the_path():
             (2, 20), (5, 20), (20,)]]
     for value, blas_path in ((1, True), (10**9, False)):
         with mock.patch.object(lstm_numba, "BLAS_MIN_UNITS", value), mock.patch.object(
+            lstm_numba, "BLAS_MIN_ROWS", 1  # 3 rows would otherwise take the tiles anyway
+        ), mock.patch.object(
             lstm, "_forward_rows_ts", wraps=lstm._forward_rows_ts
         ) as tiles, mock.patch.object(
             lstm, "_forward_row_ts", wraps=lstm._forward_row_ts
@@ -101,6 +103,21 @@ def test_blas_min_units_patched_on_lstm_numba_chooses_the_path():
         assert not tiles.called
         assert rows.called is not blas_path
     assert lstm.BLAS_MIN_UNITS == lstm_numba.BLAS_MIN_UNITS == 128  # restored in both
+    assert lstm.BLAS_MIN_ROWS == lstm_numba.BLAS_MIN_ROWS == 9
+
+
+def test_few_rows_per_thread_take_the_tile_kernels_at_any_units():
+    # from 128 units the per-timestep BLAS product pays off only with enough rows per thread
+    rng = np.random.default_rng(1)
+    units = 130
+    for batch, tiles in ((2, True), (16, True), (64, False), (1, False)):
+        args = [rng.normal(size=s).astype("float32") for s in [(batch, 3, 4), (batch, units),
+                (batch, units), (4, 4 * units), (units, 4 * units), (4 * units,)]]
+        with mock.patch.object(lstm, "_forward_rows_ts", wraps=lstm._forward_rows_ts) as a, \
+                mock.patch.object(lstm, "_forward_row_ts", wraps=lstm._forward_row_ts) as b, \
+                mock.patch.object(numba, "get_num_threads", return_value=2):
+            lstm_numba.lstm_inference(*args)
+        assert (a.called or b.called) is tiles, batch
 
 
 # -- the public activation entry points ----------------------------------------------------

@@ -11,6 +11,7 @@ dtype), so the suite pays Numba's compile time once per dtype.
 
 from __future__ import annotations
 
+import contextlib
 from unittest import mock
 
 import numba
@@ -190,6 +191,15 @@ cases = st.fixed_dictionaries(
 )
 
 
+@contextlib.contextmanager
+def blas_path(blas):
+    """Force the per-timestep BLAS path (``blas``) or the small-units kernels, whatever
+    the units and rows per thread."""
+    with mock.patch.object(lstm_numba, "BLAS_MIN_UNITS", 1 if blas else 10**9), \
+            mock.patch.object(lstm_numba, "BLAS_MIN_ROWS", 1):
+        yield
+
+
 def conditioning(cfg):
     """The dtype and weight scale for a drawn case, so that float32 stays well-conditioned.
 
@@ -216,7 +226,7 @@ def test_numba_equals_reference(cfg):
                      cfg["units"], cfg["use_bias"], scale)
     grads = upstream(cfg["seed"], dtype, *sizes, cfg["with_seq"], cfg["with_h"], cfg["with_c"])
     # blas=True takes the per-timestep BLAS path that normally starts at 128 units
-    with mock.patch.object(lstm_numba, "BLAS_MIN_UNITS", 1 if cfg["blas"] else 10**9):
+    with blas_path(cfg["blas"]):
         results = run_both(case, grads, cfg["activation"], cfg["recurrent_activation"],
                            cfg["go_backwards"])
     loss = float32_losses(case, grads, cfg, results) if dtype == np.float32 else {}
@@ -250,7 +260,7 @@ def test_larger_layer_both_paths(dtype, blas):
     # 64 features (BLAS input projection), 130 units (BLAS recurrent product by default)
     case = make_case(7, dtype, 4, 12, 64, 130)
     grads = upstream(7, dtype, 4, 12, 130, True, True, True)
-    with mock.patch.object(lstm_numba, "BLAS_MIN_UNITS", 1 if blas else 10**9):
+    with blas_path(blas):
         results = run_both(case, grads)
     for name, (ours, ref) in results.items():
         assert_same(name, ours, ref, dtype)
@@ -367,7 +377,7 @@ def test_nan_and_inf_inputs_behave_like_the_reference(cfg):
         cfg["value"]
     )
     grads = upstream(cfg["seed"], dtype, *sizes, True, True, True)
-    with mock.patch.object(lstm_numba, "BLAS_MIN_UNITS", 1 if cfg["blas"] else 10**9):
+    with blas_path(cfg["blas"]):
         results = run_both(case, grads, cfg["activation"], cfg["recurrent_activation"],
                            cfg["go_backwards"])
     loss = float32_losses(case, grads, cfg, results) if dtype == np.float32 else {}
@@ -442,7 +452,7 @@ def test_inference_returns_the_forward_outputs(module, blas, go_backwards, batch
     case = make_case(11, np.float32, batch, 6, 3, 9)
     args = (case["x"], case["h0"], case["c0"], case["kernel"], case["recurrent_kernel"],
             case["bias"], "tanh", "sigmoid", go_backwards)
-    with mock.patch.object(lstm_numba, "BLAS_MIN_UNITS", 1 if blas else 10**9):
+    with blas_path(blas):
         forward = module.lstm_forward(*args)
         inference = module.lstm_inference(*args)
     assert len(inference) == 3

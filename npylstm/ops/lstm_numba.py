@@ -6,9 +6,9 @@ importable from ``npylstm.ops.lstm_numba``, as the very same objects: the kernel
 real Numba dispatchers (so ``lstm_numba._forward_rows.stats`` are their statistics) and
 ``BACKENDS["numba"]`` is this module.
 
-``BLAS_MIN_UNITS`` is read by ``numba/lstm.py``; assigning it here
+``BLAS_MIN_UNITS`` and ``BLAS_MIN_ROWS`` are read by ``numba/lstm.py``; assigning them here
 (``lstm_numba.BLAS_MIN_UNITS = 1``, or ``mock.patch.object(lstm_numba, "BLAS_MIN_UNITS",
-1)``) assigns it there too, so it still chooses the path the public functions take.
+1)``) assigns them there too, so they still choose the path the public functions take.
 """
 
 # ruff: noqa: F401  (a re-export module: its imports are its interface)
@@ -49,6 +49,7 @@ from .numba.activations import (
 )
 from .numba.elementwise import _activation_code
 from .numba.lstm import (
+    BLAS_MIN_ROWS,
     BLAS_MIN_UNITS,
     _backward_all,
     _backward_blocks,
@@ -104,10 +105,12 @@ from .numba.lstm_kernels import (
 )
 from .numba.parallel import _after_fork_in_child, _launch_guard, _row_bounds, _run_parts
 
-__all__ = ["ACTIVATION_CODES", "BLAS_MIN_UNITS", "lstm_forward", "lstm_backward", "lstm_inference"]
+__all__ = ["ACTIVATION_CODES", "BLAS_MIN_UNITS", "BLAS_MIN_ROWS", "lstm_forward", "lstm_backward",
+           "lstm_inference"]
 
 #: Names assigned here that are read elsewhere: name -> the module that reads it.
-_FORWARDED: dict[str, types.ModuleType] = {"BLAS_MIN_UNITS": _lstm_module}
+_FORWARDED: dict[str, types.ModuleType] = {"BLAS_MIN_UNITS": _lstm_module,
+                                           "BLAS_MIN_ROWS": _lstm_module}
 
 
 class _ForwardingModule(types.ModuleType):

@@ -42,10 +42,11 @@ from .lstm_cells import (
 
 __all__ = [
     "HELPERS_SOURCE_SHA256", "_BLAS_INPUT_DIM", "_TILE",
-    "_step_inputs", "_step_inputs_tile", "_z_row", "_h_tm1", "_forward_rows_ts", "_forward_row_ts", "_forward_rows_ts_exact", "_forward_rows",
-    "_gates_forward_step_ts", "_gates_forward_step", "_step_dh", "_backward_rows_ts",
-    "_backward_rows_ts_exact",
-    "_backward_rows", "_gates_backward_step_ts", "_gates_backward_step",
+    "_step_inputs", "_step_inputs_tile", "_z_row", "_h_tm1",
+    "_forward_rows_ts", "_forward_row_ts", "_forward_rows_ts_exact", "_forward_rows",
+    "_gates_forward_step_ts", "_gates_forward_step", "_step_dh",
+    "_backward_rows_ts", "_backward_rows_ts_exact", "_backward_rows",
+    "_gates_backward_step_ts", "_gates_backward_step",
 ]
 
 #: SHA-256 of what this module's kernels compile in from other ``npylstm`` files (paths
@@ -135,9 +136,8 @@ def _forward_rows_ts(xs, kernel, bias, recurrent_kernel, h0, c0, keep, project, 
     The rows go in tiles of :data:`_TILE` = 4 through all timesteps together (the caller
     passes a whole number of tiles; :func:`_forward_row_ts` takes the rest one by one, so a
     batch without such rows never compiles it): each step's products load each weight once
-    for the tile
-    (:func:`_step_inputs_tile`), and the tile's gates are one fused loop over its four
-    padded rows side by side (:func:`_fused_forward` over ``4P`` values). Every row is
+    for the tile (:func:`_step_inputs_tile`), and the tile's gates are one fused loop over
+    its four padded rows side by side (:func:`_fused_forward` over ``4P`` values). Every row is
     computed with the same operations in the same order whether it is in a tile or alone,
     so a row's result does not depend on its batch, and disjoint row ranges may run in
     parallel threads (the kernel releases the GIL).
