@@ -241,7 +241,7 @@ def test_the_kernels_depend_on_the_shared_helpers():
     # whole files for Numba-using modules; only the compiled-in SELU constants of the
     # NumPy activations (edits elsewhere in npylstm/activations.py recompile nothing)
     assert set(expected_digests(PACKAGE / "ops/numba/lstm_cells.py", PACKAGE)) == {
-        "ops/numba/_jit.py", "ops/numba/activations.py"}
+        "ops/numba/_jit.py", "ops/numba/activations.py", "ops/numba/products.py"}
     # the sequence kernels inline the one-step functions (a file of jitted functions that
     # imports only jit_kernel: its whole file, so its own digest constant chains on)
     assert set(expected_digests(PACKAGE / "ops/numba/lstm_kernels.py", PACKAGE)) == {
@@ -250,8 +250,8 @@ def test_the_kernels_depend_on_the_shared_helpers():
         "activations.py: SELU_ALPHA, SELU_SCALE", "ops/numba/_jit.py"}
     assert set(expected_digests(PACKAGE / "ops/optim_numba.py", PACKAGE)) == {
         "ops/numba/_jit.py"}
-    # the GRU kernels inline the shared activation helpers
-    assert {"ops/numba/_jit.py", "ops/numba/activations.py"} <= set(
+    # the GRU kernels inline the shared activation helpers and products
+    assert {"ops/numba/_jit.py", "ops/numba/activations.py", "ops/numba/products.py"} <= set(
         expected_digests(PACKAGE / "ops/numba/gru_kernels.py", PACKAGE))
 
 

@@ -25,10 +25,11 @@ from npylstm.ops.numba import (
     lstm_cells,
     lstm_kernels,
     parallel,
+    products,
 )
 
-MODULES = (_jit, activations, elementwise, lstm_cells, lstm_kernels, parallel, lstm, gru_kernels,
-           gru)
+MODULES = (_jit, activations, elementwise, products, lstm_cells, lstm_kernels, parallel, lstm,
+           gru_kernels, gru)
 
 
 def dispatchers(module) -> dict[str, object]:
@@ -63,7 +64,8 @@ def test_every_module_lists_its_names_and_they_exist():
 def test_lstm_numba_reexports_every_compiled_function_itself():
     # benchmarks/worker.py sums cache statistics over dir(lstm_numba), and the robustness
     # tests read lstm_numba._forward_rows_ts.stats: they must be the real dispatchers
-    kernels = {**dispatchers(activations), **dispatchers(lstm_cells), **dispatchers(lstm_kernels)}
+    kernels = {**dispatchers(activations), **dispatchers(products), **dispatchers(lstm_cells),
+               **dispatchers(lstm_kernels)}
     assert {"_forward_rows_ts", "_forward_rows", "_backward_rows_ts", "_tanh_f32",
             "_fused_forward", "_cell_forward_exact_ts"} <= set(kernels)
     for name, kernel in kernels.items():

@@ -25,6 +25,7 @@ from numba import types
 from numba.extending import overload
 
 from ._jit import jit_kernel
+from .products import _add_rows_matrix, _add_vector_matrix
 from .activations import (
     SIGMOID,
     TANH,
@@ -48,6 +49,7 @@ __all__ = [
 HELPERS_SOURCE_SHA256: dict[str, str] = {
     "ops/numba/_jit.py": "5edc77b651ae5b21a1056d5e822da93c4779249c7c535fe8a54cf64bbfb2ead4",
     "ops/numba/activations.py": "8b9e6632e044af987e31961c8845a040292aaf12161d0639e70bb5cbaf9ae688",
+    "ops/numba/products.py": "6c6f80682dc904c18d6953e79a8006113fa9c61fba903056e23284bb81253cb3",
 }
 
 
@@ -68,57 +70,20 @@ _BLAS_MIN_ROWS = 32
 
 @jit_kernel
 def _rows_times_matrix(v, m, out):
-    """``out = v @ m`` for ``v (R, K)``, ``m (K, N)``: four rows of ``v`` at a time, so each
-    loaded row of ``m`` serves four rows, and ``m``'s rows four at a time for each. Every
-    row of ``out`` is summed in the same order whichever rows it is computed with (groups
-    of four products, in order of k), and every product is formed (``0 * inf`` is NaN)."""
-    rows, depth = v.shape
-    cols = m.shape[1]
+    """``out = v @ m`` for ``v (R, K)``, ``m (K, N)``: four rows of ``v`` at a time
+    (:func:`~npylstm.ops.numba.products._add_rows_matrix`, so each loaded row of ``m``
+    serves four rows), the last rows one by one; every row of ``out`` is summed in the same
+    order whichever rows it is computed with (groups of four products, in order of k), and
+    every product is formed (``0 * inf`` is NaN)."""
+    rows = v.shape[0]
     out[:] = 0
     r = 0
     while r + 4 <= rows:
-        v0, v1, v2, v3 = v[r], v[r + 1], v[r + 2], v[r + 3]  # 4 x (K,)
-        o0, o1, o2, o3 = out[r], out[r + 1], out[r + 2], out[r + 3]  # 4 x (N,)
-        k = 0
-        while k + 4 <= depth:
-            m0, m1, m2, m3 = m[k], m[k + 1], m[k + 2], m[k + 3]  # 4 x (N,)
-            a0, a1, a2, a3 = v0[k], v0[k + 1], v0[k + 2], v0[k + 3]
-            b0, b1, b2, b3 = v1[k], v1[k + 1], v1[k + 2], v1[k + 3]
-            c0, c1, c2, c3 = v2[k], v2[k + 1], v2[k + 2], v2[k + 3]
-            d0, d1, d2, d3 = v3[k], v3[k + 1], v3[k + 2], v3[k + 3]
-            for j in range(cols):
-                w0, w1, w2, w3 = m0[j], m1[j], m2[j], m3[j]
-                o0[j] += (a0 * w0 + a1 * w1) + (a2 * w2 + a3 * w3)
-                o1[j] += (b0 * w0 + b1 * w1) + (b2 * w2 + b3 * w3)
-                o2[j] += (c0 * w0 + c1 * w1) + (c2 * w2 + c3 * w3)
-                o3[j] += (d0 * w0 + d1 * w1) + (d2 * w2 + d3 * w3)
-            k += 4
-        while k < depth:
-            m0 = m[k]  # (N,)
-            a0, b0, c0, d0 = v0[k], v1[k], v2[k], v3[k]
-            for j in range(cols):
-                o0[j] += a0 * m0[j]
-                o1[j] += b0 * m0[j]
-                o2[j] += c0 * m0[j]
-                o3[j] += d0 * m0[j]
-            k += 1
+        _add_rows_matrix(v[r], v[r + 1], v[r + 2], v[r + 3], m, out[r], out[r + 1],
+                         out[r + 2], out[r + 3])
         r += 4
     while r < rows:  # the last rows one by one, each summed as above
-        v0 = v[r]  # (K,)
-        o0 = out[r]  # (N,)
-        k = 0
-        while k + 4 <= depth:
-            m0, m1, m2, m3 = m[k], m[k + 1], m[k + 2], m[k + 3]  # 4 x (N,)
-            a0, a1, a2, a3 = v0[k], v0[k + 1], v0[k + 2], v0[k + 3]
-            for j in range(cols):
-                o0[j] += (a0 * m0[j] + a1 * m1[j]) + (a2 * m2[j] + a3 * m3[j])
-            k += 4
-        while k < depth:
-            a0 = v0[k]
-            m0 = m[k]  # (N,)
-            for j in range(cols):
-                o0[j] += a0 * m0[j]
-            k += 1
+        _add_vector_matrix(v[r], m, out[r])
         r += 1
 
 
