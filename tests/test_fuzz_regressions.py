@@ -12,6 +12,7 @@ import zipfile
 import h5py
 import numpy as np
 import pytest
+from keras_archive import edited_keras_config  # tests/ is on sys.path
 
 import npylstm
 from npylstm.io import KerasFileError, arrays, read_state_dict
@@ -146,15 +147,8 @@ def test_npz_member_that_is_not_an_array(tmp_path):
 def test_a_config_declaring_huge_units_is_refused_before_allocation(files, tmp_path):
     """Found by fuzzing (keras, a config value edit): units 10**9 over 5-unit weights."""
     where, _ = files
-    bad = tmp_path / "units.keras"
-    with zipfile.ZipFile(where / "m.keras") as zin, zipfile.ZipFile(bad, "w") as zout:
-        for info in zin.infolist():
-            data = zin.read(info)
-            if info.filename == "config.json":
-                config = json.loads(data)
-                config["config"]["layers"][1]["config"]["units"] = 10**9
-                data = json.dumps(config)
-            zout.writestr(info, data)
+    bad = edited_keras_config(where / "m.keras", tmp_path / "units.keras", lambda config:
+                              config["config"]["layers"][1]["config"].update(units=10**9))
     # refused before any allocation (issue #13 item 1): the layers are built with zero
     # placeholders within the file's 186 values (+ npylstm.io.load.BUDGET_SLACK)
     with pytest.raises(LimitExceededError, match=f"^'{bad}': layer 'lstm' \\(LSTM\\), its "

@@ -8,11 +8,11 @@ import contextlib
 import json
 import re
 import zipfile
-from pathlib import Path
 
 import h5py
 import numpy as np
 import pytest
+from keras_archive import edited_keras_config  # tests/ is on sys.path
 
 import npylstm
 from npylstm import cli, io, registry
@@ -28,17 +28,6 @@ def registered(name: str, cls: type):
         yield cls
     finally:
         registry._CLASSES.pop(name, None)
-
-
-def rewrite_keras_config(src: Path, dst: Path, edit) -> Path:
-    """A copy of the ``.keras`` file ``src`` with ``edit(config)`` applied to config.json."""
-    with zipfile.ZipFile(src) as zin, zipfile.ZipFile(dst, "w") as zout:
-        for name in zin.namelist():
-            data = zin.read(name)
-            if name == "config.json":
-                data = json.dumps(edit(json.loads(data))).encode()
-            zout.writestr(name, data)
-    return dst
 
 
 @pytest.fixture
@@ -88,7 +77,7 @@ def test_an_unregistered_class_is_refused_by_name(model, tmp_path):
         layers.append({"class_name": "Scale", "config": {"name": "s", "factor": 2.0}})
         return config
 
-    bad = rewrite_keras_config(good, tmp_path / "bad.keras", unregistered)
+    bad = edited_keras_config(good, tmp_path / "bad.keras", unregistered)
     with pytest.raises(io.KerasFileError) as info:
         npylstm.load_model(bad)
     message = str(info.value)
@@ -122,7 +111,7 @@ def test_an_unknown_config_key_names_the_layer_and_the_key(model, tmp_path):
         config["config"]["layers"][3]["config"]["attention_span"] = 7  # on 'second'
         return config
 
-    bad = rewrite_keras_config(good, tmp_path / "key.keras", add_key)
+    bad = edited_keras_config(good, tmp_path / "key.keras", add_key)
     with pytest.raises(io.KerasFileError) as info:
         npylstm.load_model(bad)
     message = str(info.value)

@@ -26,6 +26,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
+from keras_archive import edited_keras_config  # tests/ is on sys.path
 
 import npylstm
 from npylstm import cli, initializers
@@ -220,15 +221,8 @@ def _saved(tmp_path, layers, name):
 
 
 def _edited(path, edit, out):
-    with zipfile.ZipFile(path) as zin, zipfile.ZipFile(out, "w") as zout:
-        for info in zin.infolist():
-            data = zin.read(info)
-            if info.filename == "config.json":
-                config = json.loads(data)
-                edit(config["config"]["layers"])
-                data = json.dumps(config)
-            zout.writestr(info, data)
-    return out
+    """A copy of the saved model with ``edit(layers)`` applied to its config's layer list."""
+    return edited_keras_config(path, out, lambda config: edit(config["config"]["layers"]))
 
 
 def _set(index, key, value, inner=False):
