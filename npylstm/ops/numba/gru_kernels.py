@@ -25,7 +25,6 @@ from numba import types
 from numba.extending import overload
 
 from ._jit import jit_kernel
-from .products import _add_rows_matrix, _add_vector_matrix
 from .activations import (
     SIGMOID,
     TANH,
@@ -35,6 +34,7 @@ from .activations import (
     _sigmoid_block,
     _tanh_block,
 )
+from .products import _add_rows_matrix, _add_vector_matrix
 
 __all__ = [
     "HELPERS_SOURCE_SHA256",
