@@ -199,19 +199,19 @@ def _forward_blocks(xs, kernel, bias, recurrent_kernel, h0, c0, act, ract, keep,
 
 def _backward_blocks(xs, kernel, h0, h, z, c, c0, recurrent_kernel_t, dh_seq, use_dh_seq,
                      dh_next, dc_next, act, ract, dz, dxs, dkernel, drecurrent_kernel, dbias,
-                     h_prev, bounds):
-    """Backward, one block of rows per thread: ``dz`` for the block's rows (small units:
-    one kernel call through all timesteps; large units: :func:`_gates_backward_step` and
-    ``dz_t @ recurrent_kernel.T`` per timestep), then the block's share of the input and
+                     h_prev, bounds, small):
+    """Backward, one block of rows per thread: ``dz`` for the block's rows (``small``, the
+    caller's :func:`_small_path`: one kernel call through all timesteps; else
+    :func:`_gates_backward_step` and ``dz_t @ recurrent_kernel.T`` per timestep), then the block's share of the input and
     weight gradients as BLAS products: ``dxs = dz @ kernel.T`` into its rows and its parts
     ``dkernel[p] = xs^T dz``, ``drecurrent_kernel[p] = h_prev^T dz``, ``dbias[p] = sum dz``
     (the caller adds the parts). ``h_prev (B, T, U)`` is a workspace for each step's h_tm1.
-    Small units take ``recurrent_kernel_t (4U, P)`` zero-padded to whole 8-lane vectors."""
+    The small path takes ``recurrent_kernel_t (4U, P)`` zero-padded to whole 8-lane
+    vectors."""
     _, timesteps, packed = z.shape
     units = packed // 4
     input_dim = xs.shape[2]
     default_pair = act == TANH and ract == SIGMOID
-    small = _small_path(units, bounds)
 
     def _backward_block(p: int) -> None:
         start, stop = int(bounds[p]), int(bounds[p + 1])
@@ -397,9 +397,10 @@ def _backward_all(xs, kernel, h0, h, z, c, c0, recurrent_kernel_t, dh_seq, use_d
     args = (np.ascontiguousarray(xs, dtype=dtype), np.ascontiguousarray(kernel, dtype=dtype),
             np.ascontiguousarray(h0, dtype=dtype), np.ascontiguousarray(h, dtype=dtype), z, c,
             c0)
+    small = _small_path(units, bounds)  # the padding below and the kernels must agree
     grads = (dh_seq, use_dh_seq, dh_next, dc_next, act, ract, dz, dxs, dkernel,
-             drecurrent_kernel, dbias, h_prev, bounds)
-    if _small_path(units, bounds):
+             drecurrent_kernel, dbias, h_prev, bounds, small)
+    if small:
         # recurrent_kernel.T with zero columns up to whole 8-lane vectors: the per-row
         # product dz_row @ recurrent_kernel.T then runs without a scalar remainder
         padded_t = np.zeros((packed, -(-units // _LANES) * _LANES), dtype=dtype)  # (4U, P)
