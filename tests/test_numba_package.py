@@ -21,6 +21,7 @@ from npylstm.ops.numba import (
     elementwise,
     gru,
     gru_kernels,
+    handoff,
     lstm,
     lstm_cells,
     lstm_kernels,
@@ -28,8 +29,8 @@ from npylstm.ops.numba import (
     products,
 )
 
-MODULES = (_jit, activations, elementwise, products, lstm_cells, lstm_kernels, parallel, lstm,
-           gru_kernels, gru)
+MODULES = (_jit, activations, elementwise, products, handoff, lstm_cells, lstm_kernels, parallel,
+           lstm, gru_kernels, gru)
 
 
 def dispatchers(module) -> dict[str, object]:

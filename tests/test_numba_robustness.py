@@ -20,6 +20,7 @@ import pytest
 import npylstm
 from npylstm.layers import LSTM
 from npylstm.ops import BACKENDS, _numba_util, default_backend, get_backend, set_backend
+from npylstm.ops.numba import parallel
 
 
 def run_python(code: str, **env: str) -> dict:
@@ -171,6 +172,9 @@ def test_stateful_layer_carries_state_with_the_numba_backend():
 SPLIT_CASES = """
     import numpy as np
     from npylstm.ops import lstm_numba
+    from npylstm.ops.numba import parallel
+
+    parallel.PARALLEL_MIN_WORK = 0  # these small calls would otherwise stay on one thread
 
     def run(units, seed=0):
         rng = np.random.default_rng(seed)
@@ -211,12 +215,13 @@ def test_a_forked_child_can_run_the_kernels_after_its_parent_did():
     np.testing.assert_allclose(result["child"], result["parent"], rtol=1e-5)
 
 
-def test_concurrent_calls_from_threads_give_the_same_results():
+def test_concurrent_calls_from_threads_give_the_same_results(monkeypatch):
     # several Python threads calling the kernels at once (a prediction server, say): each
     # call's row split and sums are fixed, so every result equals the lone call's exactly
     from concurrent.futures import ThreadPoolExecutor
 
     scope: dict = {}
+    monkeypatch.setattr(parallel, "PARALLEL_MIN_WORK", parallel.PARALLEL_MIN_WORK)  # restored
     exec(textwrap.dedent(SPLIT_CASES), scope)
     run = scope["run"]
     expected = {units: run(units) for units in (6, 130)}

@@ -128,6 +128,26 @@ _EMPTY = {np.dtype(d).char: np.empty((0, 0, 0), dtype=d) for d in (np.float32, n
 # is a NumPy call in the block's thread, outside the kernels.
 
 
+def _forward_tiles(xs, kernel, bias, recurrent_kernel, h0, c0, keep, project, z_in, z, c, h,
+                   c_last, start, stop):
+    """Rows ``start:stop`` through all timesteps with the default pair (small units): whole
+    tiles of four in :func:`_forward_rows_ts`, the rest one by one in
+    :func:`_forward_row_ts`, each resumed by the exact kernel from where a carry left the
+    fast range. ``z_in`` holds the block's ``x @ kernel`` when ``project``."""
+    stash = np.empty((_TILE, 5 * h.shape[2]), h.dtype)  # (4, 5U) z_t, c_tm1 where it stopped
+    tiled = start + (stop - start) // _TILE * _TILE  # rows start:tiled in whole tiles
+    for rows_kernel, lo, hi in ((_forward_rows_ts, start, tiled), (_forward_row_ts, tiled, stop)):
+        if lo == hi:
+            continue  # (so a batch without such rows never compiles that kernel)
+        z_rows = z_in[lo - start : hi - start] if project else z_in  # (hi-lo, T, 4U)
+        args = (xs, kernel, bias, recurrent_kernel, h0, c0, keep, project, z_rows, z, c, h,
+                c_last, lo, hi)
+        stopped = rows_kernel(*args, stash)
+        if stopped >= 0:  # a carry left the fast range: the rest with the exact path
+            where, resumed = divmod(stopped, _TILE)
+            _forward_rows_ts_exact(*args, *divmod(where, xs.shape[1]), resumed + 1, stash)
+
+
 def _forward_blocks(xs, kernel, bias, recurrent_kernel, h0, c0, act, ract, keep, z, c, h,
                     c_last, bounds):
     """Writes ``h``, ``c_last`` (and ``z``, ``c`` when ``keep``): one block of rows
@@ -142,6 +162,12 @@ def _forward_blocks(xs, kernel, bias, recurrent_kernel, h0, c0, act, ract, keep,
     default_pair = act == TANH and ract == SIGMOID
     small = _small_path(units, bounds)
     project = (input_dim >= _BLAS_INPUT_DIM and timesteps >= _BLAS_MIN_STEPS) or not small
+    if len(bounds) == 2 and small and not project and default_pair:
+        # one block, compiled code only (it raises no floating-point warning), called
+        # directly: the path of a streamed step, where each microsecond of Python counts
+        _forward_tiles(xs, kernel, bias, recurrent_kernel, h0, c0, keep, project,
+                       _EMPTY[dtype.char], z, c, h, c_last, 0, int(bounds[1]))
+        return
 
     def _forward_block(p: int) -> None:
         start, stop = int(bounds[p]), int(bounds[p + 1])
@@ -152,20 +178,8 @@ def _forward_blocks(xs, kernel, bias, recurrent_kernel, h0, c0, act, ract, keep,
             np.matmul(xs[start:stop].reshape(rows * timesteps, input_dim), kernel,
                       out=z_in.reshape(rows * timesteps, 4 * units))  # (R*T, 4U)
         if small and default_pair:
-            stash = np.empty((_TILE, 5 * units), dtype)  # (4, 5U) z_t, c_tm1 where it stopped
-            tiled = start + rows // _TILE * _TILE  # rows start:tiled in whole tiles
-            for rows_kernel, lo, hi in ((_forward_rows_ts, start, tiled),
-                                        (_forward_row_ts, tiled, stop)):
-                if lo == hi:
-                    continue  # (so a batch without such rows never compiles that kernel)
-                z_rows = z_in[lo - start : hi - start] if project else z_in  # (hi-lo, T, 4U)
-                args = (xs, kernel, bias, recurrent_kernel, h0, c0, keep, project, z_rows, z,
-                        c, h, c_last, lo, hi)
-                stopped = rows_kernel(*args, stash)
-                if stopped >= 0:  # a carry left the fast range: the rest with the exact path
-                    where, resumed = divmod(stopped, _TILE)
-                    _forward_rows_ts_exact(*args, *divmod(where, timesteps), resumed + 1,
-                                           stash)
+            _forward_tiles(xs, kernel, bias, recurrent_kernel, h0, c0, keep, project, z_in, z,
+                           c, h, c_last, start, stop)
             return
         if small:
             _forward_rows(xs, kernel, bias, recurrent_kernel, h0, c0, act, ract, keep, project,
@@ -202,12 +216,12 @@ def _backward_blocks(xs, kernel, h0, h, z, c, c0, recurrent_kernel_t, dh_seq, us
                      h_prev, bounds, small):
     """Backward, one block of rows per thread: ``dz`` for the block's rows (``small``, the
     caller's :func:`_small_path`: one kernel call through all timesteps; else
-    :func:`_gates_backward_step` and ``dz_t @ recurrent_kernel.T`` per timestep), then the block's share of the input and
-    weight gradients as BLAS products: ``dxs = dz @ kernel.T`` into its rows and its parts
-    ``dkernel[p] = xs^T dz``, ``drecurrent_kernel[p] = h_prev^T dz``, ``dbias[p] = sum dz``
-    (the caller adds the parts). ``h_prev (B, T, U)`` is a workspace for each step's h_tm1.
-    The small path takes ``recurrent_kernel_t (4U, P)`` zero-padded to whole 8-lane
-    vectors."""
+    :func:`_gates_backward_step` and ``dz_t @ recurrent_kernel.T`` per timestep), then the
+    block's share of the input and weight gradients as BLAS products: ``dxs = dz @ kernel.T``
+    into its rows and its parts ``dkernel[p] = xs^T dz``, ``drecurrent_kernel[p] =
+    h_prev^T dz``, ``dbias[p] = sum dz`` (the caller adds the parts). ``h_prev (B, T, U)``
+    is a workspace for each step's h_tm1. The small path takes ``recurrent_kernel_t
+    (4U, P)`` zero-padded to whole 8-lane vectors."""
     _, timesteps, packed = z.shape
     units = packed // 4
     input_dim = xs.shape[2]
@@ -257,6 +271,12 @@ def _backward_blocks(xs, kernel, h0, h, z, c, c0, recurrent_kernel_t, dh_seq, us
             _backward_block(0)
     else:
         _run_parts(_backward_block, len(bounds) - 1)
+
+
+def _work(batch: int, timesteps: int, input_dim: int, units: int) -> int:
+    """A call's multiply-adds (the products of every step), which decide whether its rows
+    are split between threads (``parallel.PARALLEL_MIN_WORK``)."""
+    return batch * timesteps * 4 * units * (units + input_dim)
 
 
 # -- the public functions -----------------------------------------------------------------
@@ -361,7 +381,7 @@ def _run_forward(x, h0, c0, kernel, recurrent_kernel, bias, activation, recurren
     c_last = np.empty((batch, units), dtype=dtype)  # (B, U)
     bias_row = bias if use_bias else np.zeros(4 * units, dtype=dtype)  # (4U,)
     args = (xs, kernel, bias_row, recurrent_kernel, h0, c0, act, ract, keep, z, c, h, c_last)
-    bounds = _row_bounds(batch)
+    bounds = _row_bounds(batch, _work(batch, timesteps, input_dim, units))
     # compiled code raises no floating-point warnings: NaN and inf propagate silently, as
     # in the reference
     if bounds.shape[0] == 2:  # one block
@@ -387,7 +407,7 @@ def _backward_all(xs, kernel, h0, h, z, c, c0, recurrent_kernel_t, dh_seq, use_d
     batch, timesteps, packed = z.shape
     units = packed // 4
     input_dim = xs.shape[2]
-    bounds = _row_bounds(batch)
+    bounds = _row_bounds(batch, _work(batch, timesteps, input_dim, units))
     parts = bounds.shape[0] - 1
     dxs = np.empty((batch, timesteps, input_dim), dtype=dtype)  # (B, T, D)
     dkernel = np.empty((parts, input_dim, packed), dtype=dtype)  # (parts, D, 4U)

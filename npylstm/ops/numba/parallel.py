@@ -16,40 +16,103 @@ import contextlib
 import functools
 import os
 import threading
+import time
 
 import numba
 import numpy as np
 
+from .handoff import CALLER_ASLEEP, FINISHED, POSTED, _finish_and_wait, _wait_for
+
 __all__ = ["_run_parts", "_row_bounds", "_launch_guard", "_after_fork_in_child"]
 
 
+#: How long the two sides of a hand-off spin before they sleep (see :class:`_Worker`): the
+#: worker waits this long for its next task (between the layers of a model, or the calls of
+#: a loop, the next one usually comes within tens of microseconds), the caller this long for
+#: the worker to finish its part (a part is rarely more than this behind the caller's).
+WORKER_SPIN_SECONDS = 0.00005
+CALLER_SPIN_SECONDS = 0.02
+
+_loads_per_second: float | None = None
+
+
+def _spin_loads(seconds: float) -> int:
+    """The number of counter loads of :func:`~.handoff._wait_for` that take ``seconds``
+    (measured once per process on a wait that never ends: some 10^8 to 10^9 per second)."""
+    global _loads_per_second
+    if _loads_per_second is None:
+        never = np.zeros(3, dtype=np.int64)
+        loads = 200_000
+        _wait_for(never, POSTED, 1, 1)  # compiled (or loaded from the cache) first
+        started = time.perf_counter()
+        _wait_for(never, POSTED, 1, loads)
+        _loads_per_second = loads / max(time.perf_counter() - started, 1e-6)
+    return max(1, int(seconds * _loads_per_second))
+
+
 class _Worker:
-    """One persistent worker thread, driven by two locks used as binary semaphores: the
-    caller releases ``go`` after setting ``task``, the worker releases ``done`` when the
-    task has run. A hand-off costs two lock operations (a few microseconds on an idle
-    core), a fraction of what a ``ThreadPoolExecutor`` future costs (its queue, condition
-    variables and future objects)."""
+    """One persistent worker thread. The caller posts a task by raising
+    ``cells[POSTED]`` (the count of tasks posted); the worker raises ``cells[FINISHED]``
+    when it has run it. Each side waits by spinning on the other's counter in compiled code
+    with the GIL released (``handoff.py``) — a thread woken from a lock here takes about
+    25 us to run again, and a hand-off with locks costs two such wake-ups (a no-op task
+    took 70 us with them, 24 us this way) — and only after :data:`WORKER_SPIN_SECONDS` or
+    :data:`CALLER_SPIN_SECONDS` sleeps on ``cond``: ``sleeping`` (the worker) and
+    ``cells[CALLER_ASLEEP]`` (the caller) say who must be notified. Python code on either
+    side runs under the GIL, which orders those flags and the counters it writes."""
 
     def __init__(self) -> None:
-        self.go = threading.Lock()
-        self.go.acquire()
-        self.done = threading.Lock()
-        self.done.acquire()
+        self.cells = np.zeros(3, dtype=np.int64)  # POSTED, FINISHED, CALLER_ASLEEP
+        self.cond = threading.Condition()
+        self.sleeping = False  # the worker waits on cond for its next task
+        self.posted = 0
         self.task = None  # (part, p)
         self.error: BaseException | None = None
+        self.worker_spin = _spin_loads(WORKER_SPIN_SECONDS)
+        self.caller_spin = _spin_loads(CALLER_SPIN_SECONDS)
         self.thread = threading.Thread(target=self._loop, name="npylstm-worker", daemon=True)
         self.thread.start()
 
     def _loop(self) -> None:
+        finished = 0
+        posted = False  # the next task is known to be posted
         while True:
-            self.go.acquire()
+            if not posted:
+                with self.cond:
+                    self.sleeping = True
+                    while self.cells[POSTED] <= finished:
+                        self.cond.wait()
+                    self.sleeping = False
             part, p = self.task
             self.task = None
             try:
                 part(p)
             except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
                 self.error = exc
-            self.done.release()
+            finished += 1
+            posted = _finish_and_wait(self.cells, finished, self.worker_spin)
+            if not posted and self.cells[CALLER_ASLEEP]:
+                with self.cond:
+                    self.cond.notify_all()
+
+    def post(self, part, p: int) -> None:
+        """Start ``part(p)`` in the worker thread."""
+        self.task = (part, p)
+        self.posted += 1
+        self.cells[POSTED] = self.posted
+        if self.sleeping:
+            with self.cond:
+                self.cond.notify_all()
+
+    def join(self) -> None:
+        """Wait until the posted task has run."""
+        if _wait_for(self.cells, FINISHED, self.posted, self.caller_spin):
+            return
+        with self.cond:
+            self.cells[CALLER_ASLEEP] = 1
+            while self.cells[FINISHED] < self.posted:
+                self.cond.wait()
+            self.cells[CALLER_ASLEEP] = 0
 
 
 _workers: list[_Worker] = []
@@ -79,15 +142,14 @@ def _run_parts(part, parts: int) -> None:
             _workers.append(_Worker())
         used = _workers[: parts - 1]
         for p, worker in enumerate(used, start=1):
-            worker.task = (functools.partial(_quiet, part), p)
-            worker.go.release()
+            worker.post(functools.partial(_quiet, part), p)
         error = None
         try:
             _quiet(part, 0)
         except BaseException as exc:  # noqa: BLE001 - raised after the workers finished
             error = exc
         for worker in used:
-            worker.done.acquire()
+            worker.join()
             if worker.error is not None and error is None:
                 error = worker.error
             worker.error = None
@@ -131,14 +193,24 @@ def _launch_guard():
     return _workqueue_lock if layer == "workqueue" else contextlib.nullcontext()
 
 
-def _row_bounds(batch: int) -> np.ndarray:
+#: Below this many multiply-adds per call (``batch * timesteps * gates * units * (units +
+#: features)``, the products of every step) :func:`_row_bounds` keeps the rows on one
+#: thread: a hand-off to the worker costs about 30-50 us (its start waits for the GIL), more
+#: than half of such a call. Measured (LSTM, 2 threads): 0.5-0.8 million were a tie or
+#: faster on one thread (batch 8, 20 steps, 32 units: 70 vs 119 us), from about 1 million on
+#: two threads were faster (batch 32, 10 steps, 64 units: 194 vs 279 us).
+PARALLEL_MIN_WORK = 1_000_000
+
+
+def _row_bounds(batch: int, work: int | None = None) -> np.ndarray:
     """Batch rows split into one contiguous range per Numba thread: range ``p`` is
-    ``bounds[p]:bounds[p + 1]``. Rows are independent, so the ranges run in parallel.
+    ``bounds[p]:bounds[p + 1]``. Rows are independent, so the ranges run in parallel. One
+    range when ``work`` (the call's multiply-adds) is below :data:`PARALLEL_MIN_WORK`.
     (Cached: a one-row batch, streamed step by step, should not pay for this.)"""
     global _parallel_used
     if batch == 1:
         return _ONE_ROW
-    if _serial_only:
+    if _serial_only or (work is not None and work < PARALLEL_MIN_WORK):
         return np.array([0, batch], dtype=np.int64)
     _parallel_used = True
     key = (batch, numba.get_num_threads())
