@@ -12,6 +12,8 @@
   any activation codes and one for tanh / sigmoid (``_ts``).
 * ``lstm_kernels.py``: the LSTM's kernels over whole sequences (no ``prange``: ``lstm.py``
   runs them in Python worker threads, ``parallel._run_parts``; they release the GIL).
+* ``handoff.py``: the compiled waits of a hand-off between threads (spinning on atomic
+  counters with the GIL released).
 * ``parallel.py``: pure-Python orchestration: worker threads, row splits, fork and
   threading-layer guards.
 * ``lstm.py``: :func:`lstm_forward`, :func:`lstm_inference`, :func:`lstm_backward`, with
