@@ -26,10 +26,13 @@ from .handoff import CALLER_ASLEEP, FINISHED, POSTED, _finish_and_wait, _wait_fo
 __all__ = ["_run_parts", "_row_bounds", "_launch_guard", "_after_fork_in_child"]
 
 
-#: How long the two sides of a hand-off spin before they sleep (see :class:`_Worker`): the
-#: worker waits this long for its next task (between the layers of a model, or the calls of
-#: a loop, the next one usually comes within tens of microseconds), the caller this long for
-#: the worker to finish its part (a part is rarely more than this behind the caller's).
+#: How long the two sides of a hand-off spin before they sleep (see :class:`_Worker`). The
+#: worker waits this long for its next task: long enough for the caller to take the GIL
+#: back and for the next call of a model's layers to come, short because a spinning worker
+#: holds a core that OpenBLAS's own threads may need right after the call (with 2 ms, a GRU
+#: backward whose weight gradients follow its blocks took 7.2 ms instead of 2.3). The caller
+#: waits up to :data:`CALLER_SPIN_SECONDS` for the worker to finish its part (a part is
+#: rarely that far behind the caller's), then sleeps.
 WORKER_SPIN_SECONDS = 0.00005
 CALLER_SPIN_SECONDS = 0.02
 
@@ -38,7 +41,7 @@ _loads_per_second: float | None = None
 
 def _spin_loads(seconds: float) -> int:
     """The number of counter loads of :func:`~.handoff._wait_for` that take ``seconds``
-    (measured once per process on a wait that never ends: some 10^8 to 10^9 per second)."""
+    (measured once per process on a wait that never ends: about 3.5e9 per second here)."""
     global _loads_per_second
     if _loads_per_second is None:
         never = np.zeros(3, dtype=np.int64)
@@ -56,7 +59,7 @@ class _Worker:
     when it has run it. Each side waits by spinning on the other's counter in compiled code
     with the GIL released (``handoff.py``) — a thread woken from a lock here takes about
     25 us to run again, and a hand-off with locks costs two such wake-ups (a no-op task
-    took 70 us with them, 24 us this way) — and only after :data:`WORKER_SPIN_SECONDS` or
+    took 70 us with them, about 29 us this way) — and only after :data:`WORKER_SPIN_SECONDS` or
     :data:`CALLER_SPIN_SECONDS` sleeps on ``cond``: ``sleeping`` (the worker) and
     ``cells[CALLER_ASLEEP]`` (the caller) say who must be notified. Python code on either
     side runs under the GIL, which orders those flags and the counters it writes."""
