@@ -234,6 +234,7 @@ def test_rows_split_across_threads(monkeypatch, reset_after, dtype):
     # every problem above is small enough to stay on one thread; here the rows are split
     # into one block per Numba thread (odd batch: unequal blocks) whatever the size
     monkeypatch.setattr(gru_core, "PARALLEL_MIN_WORK", 0)
+    monkeypatch.setattr(gru_core, "PARALLEL_MIN_WORK_BACKWARD", 0)
     monkeypatch.setattr(numba, "get_num_threads", lambda: 3)
     case = make_case(12, dtype, 7, 6, 3, 9, reset_after)
     compare(GRUCell(reset_after=reset_after), case, upstream(12, dtype, 7, 6, 9), True, dtype)
@@ -245,6 +246,28 @@ def test_rows_split_across_threads(monkeypatch, reset_after, dtype):
                                     case["recurrent_kernel"], case["bias"],
                                     reset_after=reset_after)[0]
     np.testing.assert_allclose(h_split, h_one, **TOLERANCE[dtype])
+
+
+def test_backward_stays_on_one_thread_below_its_own_threshold(monkeypatch):
+    # forward splits from PARALLEL_MIN_WORK, backward only from PARALLEL_MIN_WORK_BACKWARD
+    # (its blocks gain less from a second thread); the gradients do not depend on it
+    monkeypatch.setattr(numba, "get_num_threads", lambda: 2)
+    case = make_case(13, np.float64, 8, 5, 3, 6)  # work 8 * 5 * 6**2 = 1,440
+    monkeypatch.setattr(gru_core, "PARALLEL_MIN_WORK", 1_000)
+    monkeypatch.setattr(gru_core, "PARALLEL_MIN_WORK_BACKWARD", 2_000)
+    parts = []
+    monkeypatch.setattr(gru_core, "_run_parts",
+                        lambda block, n: (parts.append(n), [block(p) for p in range(n)]))
+    args = (case["x"], case["h0"], case["kernel"], case["recurrent_kernel"], case["bias"])
+    *_, cache = gru_numba.gru_forward(*args)
+    dh_last = np.ones_like(case["h0"])
+    one = gru_numba.gru_backward(None, dh_last, cache)
+    assert parts == [2, 1]  # forward in two blocks, backward in one
+    monkeypatch.setattr(gru_core, "PARALLEL_MIN_WORK_BACKWARD", 1_000)
+    split = gru_numba.gru_backward(None, dh_last, cache)
+    assert parts == [2, 1, 2]
+    for a, b in zip(one[:4], split[:4], strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
 
 
 def test_the_written_out_product_sums_each_row_alike():

@@ -24,8 +24,9 @@ How it is built:
   (:func:`~npylstm.ops.numba.parallel._row_bounds`), each block run by one serial kernel
   in a Python thread (:func:`~npylstm.ops.numba.parallel._run_parts`; the kernels release
   the GIL, and a ``prange`` kernel would take several seconds longer to compile), through
-  all timesteps without synchronising. Problems below :data:`PARALLEL_MIN_WORK` stay on
-  one thread (a hand-off costs more than it saves there).
+  all timesteps without synchronising. Problems below :data:`PARALLEL_MIN_WORK` (backward:
+  :data:`PARALLEL_MIN_WORK_BACKWARD`) stay on one thread (a hand-off costs more than it
+  saves there).
 * Inside a block's loop, each timestep's recurrent products are one product for all the
   block's rows, so each weight is loaded once per step for the whole block (BLAS inside
   the kernel; for fewer than 32 rows of a recurrent kernel past 1 MB, which BLAS would
@@ -112,6 +113,12 @@ def _arrays(x, h0, kernel, recurrent_kernel, bias, reset_after):
 #: a block to a second thread costs more than it saves.
 PARALLEL_MIN_WORK = 2_000_000
 
+#: The same for backward, whose blocks gain less from a second thread: measured (2 threads,
+#: 50-60 steps), one block was faster up to about 7 million (batch 32, 50 units: 1.74 vs
+#: 2.45 ms; batch 8, 128 units: 1.16 vs 1.42 ms), two from about 26 million (batch 32,
+#: 128 units: 5.2 vs 12-29 ms).
+PARALLEL_MIN_WORK_BACKWARD = 10_000_000
+
 
 def _codes(activation, recurrent_activation):
     """The names and the kernels' codes of φ and σ: None for tanh and sigmoid (the kernels
@@ -129,14 +136,15 @@ def _big(recurrent_kernel):
     return True if recurrent_kernel.nbytes > _BIG_WEIGHT_BYTES else None
 
 
-def _in_blocks(kernel, args, batch, timesteps, units):
+def _in_blocks(kernel, args, batch, timesteps, units, min_work):
     """``kernel(*args, start, stop)`` on the batch rows: one block of rows per thread
     (:func:`~npylstm.ops.numba.parallel._row_bounds`; the kernels release the GIL), or one
-    block for small problems. BLAS runs single-threaded inside the blocks when there are
-    several: each block's per-step products are small, and OpenBLAS's idle threads would
-    spin on the cores the other blocks need."""
+    block for problems below ``min_work`` (``batch * timesteps * units**2``). BLAS runs
+    single-threaded inside the blocks when there are several: each block's per-step
+    products are small, and OpenBLAS's idle threads would spin on the cores the other
+    blocks need."""
     bounds = _row_bounds(batch)
-    if batch * timesteps * units * units < PARALLEL_MIN_WORK:
+    if batch * timesteps * units * units < min_work:
         bounds = bounds[[0, -1]]
     parts = bounds.shape[0] - 1
 
@@ -180,7 +188,7 @@ def _run_forward(x, h0, kernel, recurrent_kernel, bias, activation, recurrent_ac
         second = np.ascontiguousarray(recurrent_kernel[:, 2 * units :])  # (U, U)
     args = (a, first, second, b_r, h0, act, ract, reset_after, keep, r_h, h,
             _big(recurrent_kernel))
-    _in_blocks(_forward_rows, args, batch, timesteps, units)
+    _in_blocks(_forward_rows, args, batch, timesteps, units, PARALLEL_MIN_WORK)
     h_last = h[:, -1].copy() if timesteps else h0.copy()  # (B, U)
     cache = None
     if keep:
@@ -317,7 +325,7 @@ def gru_backward(
     u_h = np.empty((*kept, units), dtype=dtype)  # (B, T, U) r * h_tm1 without it
     args = (a, r_h, h, h0, recurrent_kernel_t, recurrent_kernel_h_t, act, ract, reset_after,
             dh_seq, use_dh_seq, dh_next, dxz, drz, u_h, _big(recurrent_kernel))
-    _in_blocks(_backward_rows, args, batch, timesteps, units)
+    _in_blocks(_backward_rows, args, batch, timesteps, units, PARALLEL_MIN_WORK_BACKWARD)
     with np.errstate(all="ignore"):  # inf - inf is NaN, as in the reference, silently
         # backprop into x and the weights: one large product each, over all timesteps
         rows = batch * timesteps
