@@ -465,3 +465,34 @@ def test_inference_returns_the_forward_outputs(module, blas, go_backwards, batch
     for got, expected in zip(inference, forward[:3], strict=True):
         assert got.dtype == expected.dtype and got.flags.c_contiguous
         np.testing.assert_array_equal(got, expected)
+
+
+@pytest.mark.parametrize("batch, timesteps", [(1, 1), (3, 1), (2, 3)])
+def test_a_streamed_step_runs_the_row_kernel_directly_with_the_general_paths_results(
+        batch, timesteps):
+    # fewer rows than a tile and timesteps than _BLAS_MIN_STEPS: _run_forward calls the row
+    # kernel without _forward_blocks; the results are the general path's bit for bit and
+    # the reference's within rounding, forward and backward
+    from npylstm.ops.numba import lstm as core
+
+    rng = np.random.default_rng(batch * 10 + timesteps)
+    units, features = 7, 3
+    args = [rng.normal(0, 0.5, size=s).astype("float32") for s in [
+        (batch, timesteps, features), (batch, units), (batch, units),
+        (features, 4 * units), (units, 4 * units), (4 * units,)]]
+    with mock.patch.object(core, "_forward_blocks", wraps=core._forward_blocks) as blocks:
+        fast = lstm_numba.lstm_forward(*args)
+        assert not blocks.called
+        with mock.patch.object(core, "_BLAS_MIN_STEPS", 1):  # the general path for the same
+            general = lstm_numba.lstm_forward(*args)
+        assert blocks.called
+    for a, b in zip(fast[:3], general[:3], strict=True):
+        np.testing.assert_array_equal(a, b)
+    expected = lstm_reference.lstm_forward(*args)
+    for a, b in zip(fast[:3], expected[:3], strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    dh = rng.normal(size=(batch, timesteps, units)).astype("float32")
+    got = lstm_numba.lstm_backward(dh, None, None, fast[3])
+    want = lstm_reference.lstm_backward(dh, None, None, expected[3])
+    for a, b in zip(got, want, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)

@@ -381,14 +381,21 @@ def _run_forward(x, h0, c0, kernel, recurrent_kernel, bias, activation, recurren
     c_last = np.empty((batch, units), dtype=dtype)  # (B, U)
     bias_row = bias if use_bias else np.zeros(4 * units, dtype=dtype)  # (4U,)
     args = (xs, kernel, bias_row, recurrent_kernel, h0, c0, act, ract, keep, z, c, h, c_last)
-    bounds = _row_bounds(batch, _work(batch, timesteps, input_dim, units))
     # compiled code raises no floating-point warnings: NaN and inf propagate silently, as
     # in the reference
-    if bounds.shape[0] == 2:  # one block
-        _forward_blocks(*args, bounds)
+    if (batch < _TILE and timesteps < _BLAS_MIN_STEPS and units < BLAS_MIN_UNITS
+            and act == TANH and ract == SIGMOID):
+        # a streamed step (fewer rows than a tile, a few timesteps): what _forward_blocks
+        # would run for it (one block, x_t @ kernel in the kernel), without its Python
+        _forward_tiles(xs, kernel, bias_row, recurrent_kernel, h0, c0, keep, False,
+                       _EMPTY[dtype.char], z, c, h, c_last, 0, batch)
     else:
-        with blas_threads(1):  # one BLAS thread inside each block
+        bounds = _row_bounds(batch, _work(batch, timesteps, input_dim, units))
+        if bounds.shape[0] == 2:  # one block
             _forward_blocks(*args, bounds)
+        else:
+            with blas_threads(1):  # one BLAS thread inside each block
+                _forward_blocks(*args, bounds)
     cache = None
     if keep:
         cache = LSTMCache(
