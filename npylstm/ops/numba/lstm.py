@@ -45,7 +45,8 @@ What makes it fast:
   multi-threaded BLAS inside each thread would oversubscribe the cores, and OpenBLAS's idle
   threads spin after each call, stealing the core another block needs.
 * ``error_model="numpy"`` so the gate loops vectorize; no ``fastmath`` (it breaks NaN and
-  ±inf). In float32, tanh and sigmoid use a branch-free rational approximation of tanh
+  ±inf) except ``contract`` in the written-out products (``products.py``: fused
+  multiply-adds). In float32, tanh and sigmoid use a branch-free rational approximation of tanh
   (the one Eigen uses, maximum error about 3 ulp; ``sigmoid(x) = 0.5 + 0.5 * tanh(x / 2)``)
   that vectorizes without SVML; NaN stays NaN and ±inf give exactly ±1. float64 uses the
   exact library functions. Every other activation is computed exactly as

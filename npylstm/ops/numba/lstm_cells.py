@@ -48,7 +48,7 @@ __all__ = [
 HELPERS_SOURCE_SHA256: dict[str, str] = {
     "ops/numba/_jit.py": "5edc77b651ae5b21a1056d5e822da93c4779249c7c535fe8a54cf64bbfb2ead4",
     "ops/numba/activations.py": "8b9e6632e044af987e31961c8845a040292aaf12161d0639e70bb5cbaf9ae688",
-    "ops/numba/products.py": "6c6f80682dc904c18d6953e79a8006113fa9c61fba903056e23284bb81253cb3",
+    "ops/numba/products.py": "eacabd2a32eab838d376f53d88ea6929d6b0f154e89c34a06488f48475b16bb1",
 }
 
 #: Gate rows are padded to whole vectors of this many lanes (8 float32 in AVX2).

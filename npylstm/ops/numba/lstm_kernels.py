@@ -56,7 +56,7 @@ __all__ = [
 #: paste here, and that edit makes Numba recompile this module's kernels.
 HELPERS_SOURCE_SHA256: dict[str, str] = {
     "ops/numba/_jit.py": "5edc77b651ae5b21a1056d5e822da93c4779249c7c535fe8a54cf64bbfb2ead4",
-    "ops/numba/lstm_cells.py": "0dabfe5614f451d8cd80a694ba85ac0190593f6bf0f7e916a0a18f8486f78ec0",
+    "ops/numba/lstm_cells.py": "4160f56425cf3c7656b26a90d2300d4a2c9df51ae947fb8b548971d82a11fbce",
 }
 
 #: Small units: from this many input features on, ``x @ kernel`` is one BLAS product per

@@ -8,6 +8,13 @@ exactly as :func:`_add_vector_matrix` sums it alone (groups of four products, in
 k): a row's result never depends on the rows it is computed with. Every product
 ``v[k] * m[k, j]`` is formed, so ``0 * inf`` gives NaN as in BLAS.
 
+These two functions, and nothing else in the core, are compiled with
+``fastmath={"contract"}``: a product and the sum it enters may be one fused multiply-add
+(one rounding instead of two, as BLAS does), which keeps NaN and ±inf semantics. Measured
+single-threaded: the LSTM kernels 5-15% faster (batch 16, 60 steps, 50 units: inference
+673 -> 613 us, backward 1351 -> 1249 us). The gate arithmetic stays uncontracted, so its
+float32 approximations keep their tested error bounds.
+
 Numba's cache checks only this file's modification time and size, but these functions
 have the options of ``_jit.py`` compiled into them: :data:`HELPERS_SOURCE_SHA256` records
 its SHA-256 (see the package docstring).
@@ -26,7 +33,7 @@ HELPERS_SOURCE_SHA256: dict[str, str] = {
 }
 
 
-@jit_kernel
+@jit_kernel(fastmath={"contract"})
 def _add_vector_matrix(v, m, out):
     """``out += v @ m`` for ``v (K,)``, ``m (K, N)``: rows of ``m`` four at a time, each
     pass a vectorized loop over N (a BLAS call costs more than this for small K and N).
@@ -47,7 +54,7 @@ def _add_vector_matrix(v, m, out):
         k += 1
 
 
-@jit_kernel
+@jit_kernel(fastmath={"contract"})
 def _add_rows_matrix(v0, v1, v2, v3, m, o0, o1, o2, o3):
     """``o_r += v_r @ m`` for four rows ``v_r (K,)``, ``m (K, N)``: each loaded row of ``m``
     serves all four (a weight is read once per four rows instead of once per row). Each
