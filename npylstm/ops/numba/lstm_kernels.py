@@ -171,7 +171,7 @@ def _forward_rows_ts(xs, kernel, bias, recurrent_kernel, h0, c0, keep, project, 
                               _h_tm1(h, h0, b, t), _h_tm1(h, h0, b + 1, t),
                               _h_tm1(h, h0, b + 2, t), _h_tm1(h, h0, b + 3, t),
                               recurrent_kernel, bias, project, z0, z1, z2, z3)
-            _unpack_gates_at(z0, zp, 0)
+            _unpack_gates_at(z0, zp, 0 * padded)  # (not a literal 0: a second compile)
             _unpack_gates_at(z1, zp, padded)
             _unpack_gates_at(z2, zp, 2 * padded)
             _unpack_gates_at(z3, zp, 3 * padded)
