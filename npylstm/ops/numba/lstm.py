@@ -163,12 +163,6 @@ def _forward_blocks(xs, kernel, bias, recurrent_kernel, h0, c0, act, ract, keep,
     default_pair = act == TANH and ract == SIGMOID
     small = _small_path(units, bounds)
     project = (input_dim >= _BLAS_INPUT_DIM and timesteps >= _BLAS_MIN_STEPS) or not small
-    if len(bounds) == 2 and small and not project and default_pair:
-        # one block, compiled code only (it raises no floating-point warning), called
-        # directly: the path of a streamed step, where each microsecond of Python counts
-        _forward_tiles(xs, kernel, bias, recurrent_kernel, h0, c0, keep, project,
-                       _EMPTY[dtype.char], z, c, h, c_last, 0, int(bounds[1]))
-        return
 
     def _forward_block(p: int) -> None:
         start, stop = int(bounds[p]), int(bounds[p + 1])
