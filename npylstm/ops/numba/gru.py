@@ -143,9 +143,7 @@ def _in_blocks(kernel, args, batch, timesteps, units, min_work):
     single-threaded inside the blocks when there are several: each block's per-step
     products are small, and OpenBLAS's idle threads would spin on the cores the other
     blocks need."""
-    bounds = _row_bounds(batch)
-    if batch * timesteps * units * units < min_work:
-        bounds = bounds[[0, -1]]
+    bounds = _row_bounds(batch, batch * timesteps * units * units, min_work)
     parts = bounds.shape[0] - 1
 
     def block(p):

@@ -205,15 +205,18 @@ def _launch_guard():
 PARALLEL_MIN_WORK = 1_000_000
 
 
-def _row_bounds(batch: int, work: int | None = None) -> np.ndarray:
+def _row_bounds(batch: int, work: int | None = None, min_work: int | None = None) -> np.ndarray:
     """Batch rows split into one contiguous range per Numba thread: range ``p`` is
     ``bounds[p]:bounds[p + 1]``. Rows are independent, so the ranges run in parallel. One
-    range when ``work`` (the call's multiply-adds) is below :data:`PARALLEL_MIN_WORK`.
+    range when ``work`` is below ``min_work`` (default :data:`PARALLEL_MIN_WORK`, for work
+    in multiply-adds; a core with another measure passes its own threshold).
     (Cached: a one-row batch, streamed step by step, should not pay for this.)"""
     global _parallel_used
     if batch == 1:
         return _ONE_ROW
-    if _serial_only or (work is not None and work < PARALLEL_MIN_WORK):
+    if min_work is None:
+        min_work = PARALLEL_MIN_WORK
+    if _serial_only or (work is not None and work < min_work):
         return np.array([0, batch], dtype=np.int64)
     _parallel_used = True
     key = (batch, numba.get_num_threads())
