@@ -128,7 +128,11 @@ def machine() -> dict:
     except OSError:
         pass
     return {"cpu_model": model, "cores": os.cpu_count(), "platform": platform.platform(),
-            "python": platform.python_version()}
+            "python": platform.python_version(),
+            # inherited by every worker: OpenBLAS kernel and cache-size pins, if the machine
+            # sets them (this one pins the AVX2 Haswell kernels on an AVX-512 CPU)
+            "openblas_env": {k: v for k, v in sorted(os.environ.items())
+                             if k.startswith("OPENBLAS_") and k != "OPENBLAS_NUM_THREADS"}}
 
 
 def git_commit() -> str:

@@ -278,7 +278,15 @@ def peak_task(quick: bool) -> dict:
         blas = f"{blas.get('name')} {blas.get('version')}"
     except Exception:  # noqa: BLE001 - only a label
         blas = "unknown"
-    return {"peak_gflop_per_s": peak, "by_size": by_size, "numpy_blas": blas}
+    try:  # the kernels OpenBLAS runs (its own choice, or OPENBLAS_CORETYPE's)
+        from threadpoolctl import threadpool_info
+
+        core = ", ".join(sorted({str(i.get("architecture")) for i in threadpool_info()
+                                 if i.get("user_api") == "blas"}))
+    except ImportError:
+        core = "unknown"
+    return {"peak_gflop_per_s": peak, "by_size": by_size, "numpy_blas": blas,
+            "blas_core": core}
 
 
 def main() -> None:
