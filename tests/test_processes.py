@@ -6,8 +6,8 @@ What is pinned, and why:
 * **Bit for bit** where a row's arithmetic never depends on the other rows of its call: the
   Numba LSTM core below ``BLAS_MIN_UNITS`` (128) runs each batch row through all timesteps
   on its own, its products written out in a fixed order (the input projection of 8 or more
-  features is a BLAS product over the block's rows, which the measurements below found
-  row-independent as well). So ``predict`` row by row or in any batch size, with 1 or 2
+  features is a stacked NumPy product, which runs one BLAS call per row: one product over
+  all the block's rows gave other last bits with OpenBLAS's Haswell kernels). So ``predict`` row by row or in any batch size, with 1 or 2
   Numba threads, with BLAS held to 1 thread, from several Python threads at once and in a
   forked child all give the very same bits, float32 and float64. The kernels promise this
   (``npylstm/ops/numba/lstm.py``); a change of row blocking that broke it fails here.
@@ -18,7 +18,7 @@ What is pinned, and why:
   Numba LSTM below 128 units, within the bound otherwise.)
 * **Within a bound** where a product goes through NumPy's BLAS with the batch rows as its
   ``M`` dimension: the reference backend's loop, the GRU core's products, the LSTM core from
-  128 units, ``Dense``. NumPy's OpenBLAS (0.3.31, SkylakeX kernels) computes a one-row
+  128 units, ``Dense``. NumPy's OpenBLAS (0.3.31, SkylakeX or Haswell kernels) computes a one-row
   product as a GEMV and picks kernels by size, in other summation orders, so a row's last
   bits depend on how many rows share its call (probed: ``(A[:m] @ B) == (A @ B)[:m]`` fails
   for ``m = 1`` at every shape tried, for many ``m`` when ``B`` has 3 columns); for some

@@ -22,7 +22,8 @@ What makes it fast:
   for any activation codes, compiled on the first layer that uses another activation; each
   compiles for the dtype it is called with.
 * ``x @ kernel`` for all timesteps is one matrix product before the loop (written out per
-  step when there are fewer than :data:`_BLAS_INPUT_DIM` input features); inside the loop
+  step when there are fewer than :data:`_BLAS_INPUT_DIM` input features; for small units
+  a stacked product, one BLAS call per row, so that it keeps rows independent); inside the loop
   only ``h_tm1 @ recurrent_kernel`` and the fused gate arithmetic remain. Backward keeps
   only ``dz_t @ recurrent_kernel.T`` in the loop; the weight gradients are large products
   after it (each block's share, summed).
@@ -170,8 +171,14 @@ def _forward_blocks(xs, kernel, bias, recurrent_kernel, h0, c0, act, ract, keep,
         z_in = _EMPTY[dtype.char]  # (0, 0, 0) when the kernel forms x_t @ kernel itself
         if project:
             z_in = z[start:stop] if keep else np.empty((rows, timesteps, 4 * units), dtype)
-            np.matmul(xs[start:stop].reshape(rows * timesteps, input_dim), kernel,
-                      out=z_in.reshape(rows * timesteps, 4 * units))  # (R*T, 4U)
+            if small:  # (R, T, 4U): NumPy runs a stack as one BLAS product per row, so a
+                # row's bits never depend on the rows it shares the call with (one product
+                # over R*T rows does not promise that: OpenBLAS's Haswell kernels gave
+                # other last bits for 7 of 37 rows than for 7 alone)
+                np.matmul(xs[start:stop], kernel, out=z_in)
+            else:
+                np.matmul(xs[start:stop].reshape(rows * timesteps, input_dim), kernel,
+                          out=z_in.reshape(rows * timesteps, 4 * units))  # (R*T, 4U)
         if small and default_pair:
             _forward_tiles(xs, kernel, bias, recurrent_kernel, h0, c0, keep, project, z_in, z,
                            c, h, c_last, start, stop)
