@@ -211,7 +211,8 @@ def stamp_lines(results: dict) -> list[str]:
             f"float32 matmul peak (best np.matmul, {peak.get('numpy_blas', '?')}, kernels "
             f"{peak.get('blas_core', '?')}): {peak['peak_gflop_per_s']:.0f} GFLOP/s; "
             "OpenBLAS settings in every worker's environment: "
-            f"{m.get('openblas_env') or 'none (OpenBLAS chooses)'}"
+            + ("not recorded" if m.get("openblas_env") is None
+               else str(m["openblas_env"] or "none (OpenBLAS chooses)"))
         )
     for framework, versions in results.get("versions", {}).items():
         lines.append(

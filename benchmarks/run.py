@@ -129,8 +129,8 @@ def machine() -> dict:
         pass
     return {"cpu_model": model, "cores": os.cpu_count(), "platform": platform.platform(),
             "python": platform.python_version(),
-            # inherited by every worker: OpenBLAS kernel and cache-size pins, if the machine
-            # sets them (this one pins the AVX2 Haswell kernels on an AVX-512 CPU)
+            # inherited by every worker: OpenBLAS kernel and cache-size pins, if the
+            # machine's environment sets them
             "openblas_env": {k: v for k, v in sorted(os.environ.items())
                              if k.startswith("OPENBLAS_") and k != "OPENBLAS_NUM_THREADS"}}
 

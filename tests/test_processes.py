@@ -7,9 +7,10 @@ What is pinned, and why:
   Numba LSTM core below ``BLAS_MIN_UNITS`` (128) runs each batch row through all timesteps
   on its own, its products written out in a fixed order (the input projection of 8 or more
   features is a stacked NumPy product, which runs one BLAS call per row: one product over
-  all the block's rows gave other last bits with OpenBLAS's Haswell kernels). So ``predict`` row by row or in any batch size, with 1 or 2
-  Numba threads, with BLAS held to 1 thread, from several Python threads at once and in a
-  forked child all give the very same bits, float32 and float64. The kernels promise this
+  all the block's rows gave other last bits with OpenBLAS's Haswell kernels). So
+  ``predict`` row by row or in any batch size, with 1 or 2 Numba threads, with BLAS held to
+  1 thread, from several Python threads at once and in a forked child all give the very
+  same bits, float32 and float64. The kernels promise this
   (``npylstm/ops/numba/lstm.py``); a change of row blocking that broke it fails here.
 * **A forked child computes exactly what its parent computes on one thread**, for every
   configuration and both backends: after ``fork()`` the Numba core runs every call on one

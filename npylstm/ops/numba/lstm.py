@@ -23,7 +23,7 @@ What makes it fast:
   compiles for the dtype it is called with.
 * ``x @ kernel`` for all timesteps is one matrix product before the loop (written out per
   step when there are fewer than :data:`_BLAS_INPUT_DIM` input features; for small units
-  a stacked product, one BLAS call per row, so that it keeps rows independent); inside the loop
+  a stacked product, one BLAS call per row, which keeps rows independent); inside the loop
   only ``h_tm1 @ recurrent_kernel`` and the fused gate arithmetic remain. Backward keeps
   only ``dz_t @ recurrent_kernel.T`` in the loop; the weight gradients are large products
   after it (each block's share, summed).
@@ -173,8 +173,9 @@ def _forward_blocks(xs, kernel, bias, recurrent_kernel, h0, c0, act, ract, keep,
             z_in = z[start:stop] if keep else np.empty((rows, timesteps, 4 * units), dtype)
             if small:  # (R, T, 4U): NumPy runs a stack as one BLAS product per row, so a
                 # row's bits never depend on the rows it shares the call with (one product
-                # over R*T rows does not promise that: OpenBLAS's Haswell kernels gave
-                # other last bits for 7 of 37 rows than for 7 alone)
+                # over R*T rows does not promise that: with OpenBLAS's Haswell kernels a
+                # 7-step row computed in a 37-row call differed in its last bits from the
+                # same row alone)
                 np.matmul(xs[start:stop], kernel, out=z_in)
             else:
                 np.matmul(xs[start:stop].reshape(rows * timesteps, input_dim), kernel,
