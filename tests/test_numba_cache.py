@@ -242,10 +242,13 @@ def test_the_kernels_depend_on_the_shared_helpers():
     # NumPy activations (edits elsewhere in npylstm/activations.py recompile nothing)
     assert set(expected_digests(PACKAGE / "ops/numba/lstm_cells.py", PACKAGE)) == {
         "ops/numba/_jit.py", "ops/numba/activations.py", "ops/numba/products.py"}
-    # the sequence kernels inline the one-step functions (a file of jitted functions that
-    # imports only jit_kernel: its whole file, so its own digest constant chains on)
+    # the sequence kernels inline the one-step functions and the products (files of jitted
+    # functions: their whole files, so their own digest constants chain on)
     assert set(expected_digests(PACKAGE / "ops/numba/lstm_kernels.py", PACKAGE)) == {
-        "ops/numba/_jit.py", "ops/numba/lstm_cells.py"}
+        "ops/numba/_jit.py", "ops/numba/lstm_cells.py", "ops/numba/products.py"}
+    # the products' micro-kernels compile in the vector type and intrinsics of simd.py
+    assert set(expected_digests(PACKAGE / "ops/numba/products.py", PACKAGE)) == {
+        "ops/numba/_jit.py", "ops/numba/simd.py"}
     assert set(expected_digests(PACKAGE / "ops/numba/activations.py", PACKAGE)) == {
         "activations.py: SELU_ALPHA, SELU_SCALE", "ops/numba/_jit.py"}
     assert set(expected_digests(PACKAGE / "ops/optim_numba.py", PACKAGE)) == {

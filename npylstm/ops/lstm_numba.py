@@ -55,6 +55,7 @@ from .numba.lstm import (
     _backward_blocks,
     _float_dtype,
     _forward_blocks,
+    _padded_kernel,
     _run_forward,
     lstm_backward,
     lstm_forward,
@@ -79,6 +80,7 @@ from .numba.lstm_cells import (
     _in_fast_range,
     _pack_gates,
     _pack_gates_at,
+    _pad_gate_columns,
     _padded,
     _unpack_gates,
     _unpack_gates_at,
@@ -97,13 +99,21 @@ from .numba.lstm_kernels import (
     _gates_backward_step_ts,
     _gates_forward_step,
     _gates_forward_step_ts,
-    _h_tm1,
+    _padded_weights,
+    _row_step_fast,
     _step_dh,
     _step_inputs,
-    _step_inputs_tile,
-    _z_row,
 )
 from .numba.parallel import _after_fork_in_child, _launch_guard, _row_bounds, _run_parts
+from .numba.products import (
+    _fma4,
+    _gate_stores,
+    _input_block,
+    _load4,
+    _preactivations_row,
+    _preactivations_tile,
+    _store4,
+)
 
 __all__ = ["ACTIVATION_CODES", "BLAS_MIN_UNITS", "BLAS_MIN_ROWS", "lstm_forward", "lstm_backward",
            "lstm_inference"]

@@ -32,13 +32,16 @@ What makes it fast:
   :func:`lstm_inference` keeps no cache at all (``z`` and ``c`` stay in workspaces).
 * Small ``units`` (below :data:`BLAS_MIN_UNITS`): one kernel call per block (two when the
   block's rows do not fill whole tiles); the rows run through all timesteps in tiles of
-  four (the rest one by one), their recurrent product written out (vectorized
-  ``row += h_tm1[k] * recurrent_kernel[k]``, four k at a time, each loaded weight row
-  serving the tile's four rows), which avoids the per-call overhead of BLAS on tiny
-  matrices; for the default tanh/sigmoid the whole step is one fused loop over the tile's
-  gate rows padded to whole 8-lane vectors (no scalar remainder). A row is computed with
-  the same operations in the same order in a tile or alone, so its result does not depend
-  on its batch (1.25-1.45x faster than one row at a time, bit for bit the same).
+  four (the rest one by one), which avoids the per-call overhead of BLAS on tiny matrices.
+  For the default tanh/sigmoid the kernel first copies the weights to a padded gate layout
+  (each gate's ``U`` columns padded with zeros to whole 8-lane vectors), then each step is
+  a register-blocked micro-kernel (``products.py``: per block of 32 columns the tile's 16
+  accumulator vectors stay in registers over the whole sum, each loaded weight vector
+  serving four rows; measured at 20 units, 4 rows: 238 -> ~100 ns per step for the product
+  the loops of ``_add_rows_matrix`` formed, whose outputs went through memory for every
+  four weights) writing straight into the workspace of one fused gate loop over the tile's
+  padded rows. A row is computed with the same operations in the same order in a tile or
+  alone, so its result does not depend on its batch (bit for bit the same).
   Large ``units``: per timestep one NumPy BLAS product for the block and one compiled,
   GIL-free call for its gates. Every BLAS product is NumPy's (single-threaded it runs these
   products 18-43% faster than the SciPy BLAS that ``np.dot`` inside ``@njit`` calls).
@@ -130,18 +133,28 @@ _EMPTY = {np.dtype(d).char: np.empty((0, 0, 0), dtype=d) for d in (np.float32, n
 # is a NumPy call in the block's thread, outside the kernels.
 
 
+def _padded_kernel(kernel, units):
+    """``kernel (D, 4U)`` in the padded gate layout of ``products.py``, ``(D, 4P)``: the
+    default-pair kernels' projection ``x @ kernel`` is a BLAS product on it."""
+    padded = -(-units // _LANES) * _LANES
+    out = np.zeros((kernel.shape[0], 4, padded), kernel.dtype)  # (D, 4, P)
+    out[:, :, :units] = kernel.reshape(kernel.shape[0], 4, units)
+    return out.reshape(kernel.shape[0], 4 * padded)  # (D, 4P)
+
+
 def _forward_tiles(xs, kernel, bias, recurrent_kernel, h0, c0, keep, project, z_in, z, c, h,
                    c_last, start, stop):
     """Rows ``start:stop`` through all timesteps with the default pair (small units): whole
     tiles of four in :func:`_forward_rows_ts`, the rest one by one in
     :func:`_forward_row_ts`, each resumed by the exact kernel from where a carry left the
-    fast range. ``z_in`` holds the block's ``x @ kernel`` when ``project``."""
+    fast range. ``z_in (R, T, 4P)`` holds the block's ``x @ kernel`` in the padded gate
+    layout when ``project`` (:func:`_padded_kernel`)."""
     stash = np.empty((_TILE, 5 * h.shape[2]), h.dtype)  # (4, 5U) z_t, c_tm1 where it stopped
     tiled = start + (stop - start) // _TILE * _TILE  # rows start:tiled in whole tiles
     for rows_kernel, lo, hi in ((_forward_rows_ts, start, tiled), (_forward_row_ts, tiled, stop)):
         if lo == hi:
             continue  # (so a batch without such rows never compiles that kernel)
-        z_rows = z_in[lo - start : hi - start] if project else z_in  # (hi-lo, T, 4U)
+        z_rows = z_in[lo - start : hi - start] if project else z_in  # (hi-lo, T, 4P)
         args = (xs, kernel, bias, recurrent_kernel, h0, c0, keep, project, z_rows, z, c, h,
                 c_last, lo, hi)
         stopped = rows_kernel(*args, stash)
@@ -164,23 +177,28 @@ def _forward_blocks(xs, kernel, bias, recurrent_kernel, h0, c0, act, ract, keep,
     default_pair = act == TANH and ract == SIGMOID
     small = _small_path(units, bounds)
     project = (input_dim >= _BLAS_INPUT_DIM and timesteps >= _BLAS_MIN_STEPS) or not small
+    tiles = small and default_pair  # the padded-layout kernels
+    kernel_p = _padded_kernel(kernel, units) if tiles and project else None  # (D, 4P)
 
     def _forward_block(p: int) -> None:
         start, stop = int(bounds[p]), int(bounds[p + 1])
         rows = stop - start
         z_in = _EMPTY[dtype.char]  # (0, 0, 0) when the kernel forms x_t @ kernel itself
-        if project:
+        if project and tiles:  # (R, T, 4P), the padded layout
+            z_in = np.empty((rows, timesteps, kernel_p.shape[1]), dtype)
+            # a stack: NumPy runs it as one BLAS product per row, so a row's bits never
+            # depend on the rows it shares the call with (one product over R*T rows does
+            # not promise that: with OpenBLAS's Haswell kernels a 7-step row computed in a
+            # 37-row call differed in its last bits from the same row alone)
+            np.matmul(xs[start:stop], kernel_p, out=z_in)
+        elif project:
             z_in = z[start:stop] if keep else np.empty((rows, timesteps, 4 * units), dtype)
-            if small:  # (R, T, 4U): NumPy runs a stack as one BLAS product per row, so a
-                # row's bits never depend on the rows it shares the call with (one product
-                # over R*T rows does not promise that: with OpenBLAS's Haswell kernels a
-                # 7-step row computed in a 37-row call differed in its last bits from the
-                # same row alone)
+            if small:  # (R, T, 4U), a stack as above
                 np.matmul(xs[start:stop], kernel, out=z_in)
             else:
                 np.matmul(xs[start:stop].reshape(rows * timesteps, input_dim), kernel,
                           out=z_in.reshape(rows * timesteps, 4 * units))  # (R*T, 4U)
-        if small and default_pair:
+        if tiles:
             _forward_tiles(xs, kernel, bias, recurrent_kernel, h0, c0, keep, project, z_in, z,
                            c, h, c_last, start, stop)
             return

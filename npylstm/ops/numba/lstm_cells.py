@@ -15,6 +15,8 @@ fails when one differs (see the package docstring).
 
 from __future__ import annotations
 
+import numpy as np
+
 from ._jit import jit_kernel
 from .activations import (
     _SIGMOID_FAST_LIMIT,
@@ -37,7 +39,7 @@ __all__ = [
     "_cell_forward_exact_ts", "_cell_forward_ts", "_cell_forward", "_cell_backward_from_gates",
     "_cell_backward_exact_ts", "_cell_backward_ts", "_cell_backward", "_add_vector_matrix",
     "_add_rows_matrix", "_fused_forward", "_fused_backward", "_unpack_gates", "_unpack_gates_at",
-    "_pack_gates", "_pack_gates_at", "_copy", "_padded",
+    "_pack_gates", "_pack_gates_at", "_copy", "_padded", "_pad_gate_columns",
 ]
 
 #: SHA-256 of what this module's kernels compile in from other ``npylstm`` files (paths
@@ -48,7 +50,7 @@ __all__ = [
 HELPERS_SOURCE_SHA256: dict[str, str] = {
     "ops/numba/_jit.py": "5edc77b651ae5b21a1056d5e822da93c4779249c7c535fe8a54cf64bbfb2ead4",
     "ops/numba/activations.py": "8b9e6632e044af987e31961c8845a040292aaf12161d0639e70bb5cbaf9ae688",
-    "ops/numba/products.py": "eacabd2a32eab838d376f53d88ea6929d6b0f154e89c34a06488f48475b16bb1",
+    "ops/numba/products.py": "1beb612811884ae6e7be42106b716151b9dbc4ca0680f02e711f9cb4fe5a2830",
 }
 
 #: Gate rows are padded to whole vectors of this many lanes (8 float32 in AVX2).
@@ -357,3 +359,18 @@ def _copy(src, dst):
 def _padded(units):
     """``units`` rounded up to whole 8-lane vectors."""
     return -(-units // _LANES) * _LANES
+
+
+@jit_kernel
+def _pad_gate_columns(w, padded):
+    """Packed ``w (n, 4U)`` -> the padded gate layout of ``products.py``, ``(4n, P)``: row
+    ``i``'s gate ``g`` unit ``j`` at ``[4i + g, j]`` (flattened: ``i * 4P + g * P + j``),
+    zeros in the padding."""
+    rows, packed = w.shape
+    units = packed // 4
+    out = np.zeros((4 * rows, padded), dtype=w.dtype)
+    for i in range(rows):
+        for gate in range(4):
+            for j in range(units):
+                out[4 * i + gate, j] = w[i, gate * units + j]
+    return out

@@ -35,14 +35,16 @@ from .lstm_cells import (
     _fused_forward,
     _pack_gates,
     _pack_gates_at,
+    _pad_gate_columns,
     _padded,
     _unpack_gates,
     _unpack_gates_at,
 )
+from .products import _gate_stores, _preactivations_row, _preactivations_tile
 
 __all__ = [
     "HELPERS_SOURCE_SHA256", "_BLAS_INPUT_DIM", "_TILE",
-    "_step_inputs", "_step_inputs_tile", "_z_row", "_h_tm1",
+    "_step_inputs", "_padded_weights", "_row_step_fast",
     "_forward_rows_ts", "_forward_row_ts", "_forward_rows_ts_exact", "_forward_rows",
     "_gates_forward_step_ts", "_gates_forward_step", "_step_dh",
     "_backward_rows_ts", "_backward_rows_ts_exact", "_backward_rows",
@@ -56,7 +58,8 @@ __all__ = [
 #: paste here, and that edit makes Numba recompile this module's kernels.
 HELPERS_SOURCE_SHA256: dict[str, str] = {
     "ops/numba/_jit.py": "5edc77b651ae5b21a1056d5e822da93c4779249c7c535fe8a54cf64bbfb2ead4",
-    "ops/numba/lstm_cells.py": "4160f56425cf3c7656b26a90d2300d4a2c9df51ae947fb8b548971d82a11fbce",
+    "ops/numba/lstm_cells.py": "1687e6064c428db4eb0822dacc766d994ba431e01f4ec7ec51b5f68b9317bfef",
+    "ops/numba/products.py": "1beb612811884ae6e7be42106b716151b9dbc4ca0680f02e711f9cb4fe5a2830",
 }
 
 #: Small units: from this many input features on, ``x @ kernel`` is one BLAS product per
@@ -79,46 +82,6 @@ def _step_inputs(x_t, kernel, h_tm1, recurrent_kernel, bias, project, z_row):
         z_row[j] += bias[j]
 
 
-@jit_kernel
-def _step_inputs_tile(x0, x1, x2, x3, kernel, h0, h1, h2, h3, recurrent_kernel, bias, project,
-                      z0, z1, z2, z3):
-    """:func:`_step_inputs` for four rows at once (``x_r``, ``h_r``, ``z_r``: row ``r``'s
-    ``x_t``, ``h_tm1``, ``z_row``): each weight row is loaded once for the four
-    (:func:`_add_rows_matrix`), and each row is summed exactly as :func:`_step_inputs` sums
-    it."""
-    if not project:
-        for j in range(z0.shape[0]):
-            z0[j] = 0
-            z1[j] = 0
-            z2[j] = 0
-            z3[j] = 0
-        _add_rows_matrix(x0, x1, x2, x3, kernel, z0, z1, z2, z3)  # += x_t @ kernel
-    _add_rows_matrix(h0, h1, h2, h3, recurrent_kernel, z0, z1, z2, z3)  # += h_tm1 @ R
-    for j in range(z0.shape[0]):
-        z0[j] += bias[j]
-        z1[j] += bias[j]
-        z2[j] += bias[j]
-        z3[j] += bias[j]
-
-
-@jit_kernel
-def _z_row(project, keep, z_in, z, work, b, row_start, t):
-    """The ``(4U,)`` row that holds row ``b``'s pre-activations of step ``t``: in the
-    caller's projection ``z_in`` (``project``), in the cache ``z`` (``keep``) or in the
-    workspace row ``work``."""
-    if project:
-        return z_in[b - row_start, t]  # holds x_t @ kernel
-    if keep:
-        return z[b, t]
-    return work
-
-
-@jit_kernel
-def _h_tm1(h, h0, b, t):
-    """Row ``b``'s output of the step before ``t`` ``(U,)``."""
-    return h[b, t - 1] if t > 0 else h0[b]
-
-
 #: Rows per tile in the small-units kernels: each recurrent weight is loaded once per tile.
 _TILE = 4
 
@@ -129,22 +92,25 @@ def _forward_rows_ts(xs, kernel, bias, recurrent_kernel, h0, c0, keep, project, 
     """Small units, φ = tanh and σ = sigmoid: batch rows ``row_start:row_stop`` through all
     timesteps, from the inputs ``xs (B, T, D)`` in processing order. Writes
     ``h (B, T, U)`` and ``c_last (B, U)``; with ``keep`` also ``z (B, T, 4U)`` and
-    ``c (B, T, U)`` for backward (without it they go to workspaces and ``z``, ``c`` are
-    not touched). With ``project``, ``z_in (R, T, 4U)`` holds ``x @ kernel`` for these
-    rows (the caller's BLAS product; ``z[row_start:row_stop]`` itself when ``keep``).
+    ``c (B, T, U)`` for backward (without it ``z``, ``c`` are not touched).
+
+    The kernel copies the weights to the padded gate layout of ``products.py`` first
+    (:func:`_padded_weights`). With ``project``, ``z_in (R, T, 4P)`` holds ``x @ kernel``
+    for these rows in that layout (the caller's BLAS product on the padded kernel).
 
     The rows go in tiles of :data:`_TILE` = 4 through all timesteps together (the caller
     passes a whole number of tiles; :func:`_forward_row_ts` takes the rest one by one, so a
-    batch without such rows never compiles it): each step's products load each weight once
-    for the tile (:func:`_step_inputs_tile`), and the tile's gates are one fused loop over
-    its four padded rows side by side (:func:`_fused_forward` over ``4P`` values). Every row is
-    computed with the same operations in the same order whether it is in a tile or alone,
-    so a row's result does not depend on its batch, and disjoint row ranges may run in
-    parallel threads (the kernel releases the GIL).
+    batch without such rows never compiles it): each step's pre-activations are one
+    register-blocked product (:func:`_preactivations_tile`, each weight loaded once for the
+    tile) written straight into the gate-major workspace of the fused gates
+    (:func:`_fused_forward` over ``4P`` values), which read the previous outputs from the
+    same padded buffer they write. Every row is computed with the same operations in the
+    same order whether it is in a tile or alone, so a row's result does not depend on its
+    batch, and disjoint row ranges may run in parallel threads (the kernel releases the GIL).
 
     Nothing else is compiled in: when a carry leaves the fast range at step ``t`` (rare),
     the kernel stops there, leaving for each of the ``n`` rows at that step (the tile's 4,
-    or 1) its pre-activations ``z_t`` in ``stash[r, :4U]`` and its carry ``c_tm1`` in
+    or 1) its packed pre-activations ``z_t`` in ``stash[r, :4U]`` and its carry ``c_tm1`` in
     ``stash[r, 4U:]``, and returns ``(b * T + t) * 4 + n - 1`` for the first of those rows
     ``b`` (else -1); the caller then finishes the rows with :func:`_forward_rows_ts_exact`,
     compiled only then.
@@ -153,37 +119,34 @@ def _forward_rows_ts(xs, kernel, bias, recurrent_kernel, h0, c0, keep, project, 
     packed = 4 * units
     padded = _padded(units)
     wide = _TILE * padded
+    kernel_p, recurrent_p, bias_p = _padded_weights(kernel, recurrent_kernel, bias, padded)
+    input_dim = xs.shape[2]
+    xf, zf = xs.reshape(xs.size), z_in.reshape(z_in.size)  # flat: rows by offsets, no views
+    stores = _gate_stores(padded, wide)  # (4P/8,) where each vector of a padded row goes
     # workspaces, allocated once per call
-    z_work = np.empty((_TILE, packed), dtype=h.dtype)  # (4, 4U) z_t of each row, not kept
-    zp = np.zeros((4, wide), dtype=h.dtype)  # (4, 4P) padded gate pre-activations, 4 rows
-    carries = np.zeros((3, wide), dtype=h.dtype)  # (3, 4P) carry, next carry, next output
+    zp = np.zeros((4, wide), dtype=h.dtype)  # (4, 4P) gate-major pre-activations, 4 rows
+    zp_flat = zp.reshape(4 * wide)  # (16P,) the same memory, for the product
+    carries = np.zeros((3, wide), dtype=h.dtype)  # (3, 4P) carry, next carry, output
     b = row_start
     while b + _TILE <= row_stop:  # a tile of rows b .. b + 3
         c_prev, c_next, h_next = carries[0], carries[1], carries[2]  # 3 x (4P,)
         for r in range(_TILE):
             _copy(c0[b + r], c_prev[r * padded : r * padded + units])
+            _copy(h0[b + r], h_next[r * padded : r * padded + units])  # h_tm1 of step 0
         for t in range(timesteps):
-            z0 = _z_row(project, keep, z_in, z, z_work[0], b, row_start, t)  # 4 x (4U,)
-            z1 = _z_row(project, keep, z_in, z, z_work[1], b + 1, row_start, t)
-            z2 = _z_row(project, keep, z_in, z, z_work[2], b + 2, row_start, t)
-            z3 = _z_row(project, keep, z_in, z, z_work[3], b + 3, row_start, t)
-            _step_inputs_tile(xs[b, t], xs[b + 1, t], xs[b + 2, t], xs[b + 3, t], kernel,
-                              _h_tm1(h, h0, b, t), _h_tm1(h, h0, b + 1, t),
-                              _h_tm1(h, h0, b + 2, t), _h_tm1(h, h0, b + 3, t),
-                              recurrent_kernel, bias, project, z0, z1, z2, z3)
-            _unpack_gates_at(z0, zp, 0 * padded)  # (not a literal 0: a second compile)
-            _unpack_gates_at(z1, zp, padded)
-            _unpack_gates_at(z2, zp, 2 * padded)
-            _unpack_gates_at(z3, zp, 3 * padded)
+            _preactivations_tile(
+                xf, (b * timesteps + t) * input_dim, timesteps * input_dim, input_dim, kernel_p,
+                project, zf, ((b - row_start) * timesteps + t) * wide, timesteps * wide, h_next,
+                recurrent_p, bias_p, units, padded, stores, zp_flat)
             if not _fused_forward(zp, c_prev, c_next, h_next):
                 for r in range(_TILE):
-                    _copy(_z_row(project, keep, z_in, z, z_work[r], b + r, row_start, t),
-                          stash[r, :packed])
+                    _pack_gates_at(zp, r * padded, stash[r, :packed])
                     _copy(c_prev[r * padded : r * padded + units], stash[r, packed:])
                 return (b * timesteps + t) * _TILE + _TILE - 1
             for r in range(_TILE):
                 at = r * padded
                 if keep:
+                    _pack_gates_at(zp, at, z[b + r, t])
                     _copy(c_next[at : at + units], c[b + r, t])
                 _copy(h_next[at : at + units], h[b + r, t])
             c_prev, c_next = c_next, c_prev
@@ -191,6 +154,30 @@ def _forward_rows_ts(xs, kernel, bias, recurrent_kernel, h0, c0, keep, project, 
             _copy(c_prev[r * padded : r * padded + units], c_last[b + r])
         b += _TILE
     return -1
+
+
+@jit_kernel
+def _padded_weights(kernel, recurrent_kernel, bias, padded):
+    """The weights in the padded gate layout of ``products.py``, flat: ``kernel_p (D * 4P,)``,
+    ``recurrent_p (U * 4P,)``, ``bias_p (4P,)``."""
+    kernel_p = _pad_gate_columns(kernel, padded)  # (4D, P)
+    recurrent_p = _pad_gate_columns(recurrent_kernel, padded)  # (4U, P)
+    bias_p = _pad_gate_columns(bias.reshape(1, bias.shape[0]), padded)  # (4, P)
+    return (kernel_p.reshape(kernel_p.size), recurrent_p.reshape(recurrent_p.size),
+            bias_p.reshape(bias_p.size))
+
+
+@jit_kernel
+def _row_step_fast(xf, kernel_p, bias_p, recurrent_p, project, zf, b, row_start, t, timesteps,
+                   input_dim, units, padded, stores, h_next, zp_one, zp_flat, c_prev, c_next):
+    """Row ``b``'s step ``t`` as :func:`_forward_rows_ts` computes it for a row of a tile: the
+    pre-activations (:func:`_preactivations_row`, from the flat inputs ``xf`` or projection
+    ``zf`` of rows ``row_start:``) into ``zp_one (4, P)`` (``zp_flat`` its memory), then
+    the fused gates; returns whether the carry stayed in the fast range."""
+    _preactivations_row(xf, (b * timesteps + t) * input_dim, input_dim, kernel_p, project, zf,
+                        ((b - row_start) * timesteps + t) * 4 * padded, h_next, recurrent_p,
+                        bias_p, units, padded, stores, zp_flat)
+    return _fused_forward(zp_one, c_prev, c_next, h_next)
 
 
 @jit_kernel
@@ -202,24 +189,28 @@ def _forward_row_ts(xs, kernel, bias, recurrent_kernel, h0, c0, keep, project, z
     _, timesteps, units = h.shape
     packed = 4 * units
     padded = _padded(units)
+    kernel_p, recurrent_p, bias_p = _padded_weights(kernel, recurrent_kernel, bias, padded)
+    input_dim = xs.shape[2]
+    xf, zf = xs.reshape(xs.size), z_in.reshape(z_in.size)  # flat: rows by offsets, no views
+    stores = _gate_stores(padded, padded)  # (4P/8,) where each vector of the row goes
     # workspaces, allocated once per call
-    z_work = np.empty(packed, dtype=h.dtype)  # (4U,) z_t when it is not kept
     zp_one = np.zeros((4, padded), dtype=h.dtype)  # (4, P) padded gate pre-activations
+    zp_flat = zp_one.reshape(4 * padded)  # (4P,) the same memory, for the product
     carries_one = np.zeros((3, padded), dtype=h.dtype)  # (3, P) carry, next carry, output
     b = row_start
     while b < row_stop:
         c_prev, c_next, h_next = carries_one[0], carries_one[1], carries_one[2]  # 3 x (P,)
         _copy(c0[b], c_prev)
+        _copy(h0[b], h_next)  # h_tm1 of step 0
         for t in range(timesteps):
-            z_row = _z_row(project, keep, z_in, z, z_work, b, row_start, t)  # (4U,)
-            _step_inputs(xs[b, t], kernel, _h_tm1(h, h0, b, t), recurrent_kernel, bias,
-                         project, z_row)
-            _unpack_gates(z_row, zp_one)
-            if not _fused_forward(zp_one, c_prev, c_next, h_next):
-                _copy(z_row, stash[0, :packed])
+            if not _row_step_fast(xf, kernel_p, bias_p, recurrent_p, project, zf, b, row_start,
+                                  t, timesteps, input_dim, units, padded, stores, h_next,
+                                  zp_one, zp_flat, c_prev, c_next):
+                _pack_gates(zp_one, stash[0, :packed])
                 _copy(c_prev[:units], stash[0, packed:])
                 return (b * timesteps + t) * _TILE
             if keep:
+                _pack_gates(zp_one, z[b, t])
                 _copy(c_next[:units], c[b, t])
             _copy(h_next[:units], h[b, t])
             c_prev, c_next = c_next, c_prev
@@ -229,8 +220,9 @@ def _forward_row_ts(xs, kernel, bias, recurrent_kernel, h0, c0, keep, project, z
 
 
 @jit_kernel
-def _forward_rows_ts_exact(xs, kernel, bias, recurrent_kernel, h0, c0, keep, project, z_in, z, c,
-                           h, c_last, row_start, row_stop, resume_row, resume_t, resumed, stash):
+def _forward_rows_ts_exact(xs, kernel, bias, recurrent_kernel, h0, c0, keep, project, z_in, z,
+                           c, h, c_last, row_start, row_stop, resume_row, resume_t, resumed,
+                           stash):
     """:func:`_forward_rows_ts` from where it stopped: rows ``resume_row`` to
     ``resume_row + resumed`` from step ``resume_t`` (with ``stash`` as it left it), then
     the rest of the rows to ``row_stop``, one by one: each step the fused loop, recomputed
@@ -239,34 +231,44 @@ def _forward_rows_ts_exact(xs, kernel, bias, recurrent_kernel, h0, c0, keep, pro
     _, timesteps, units = h.shape
     packed = 4 * units
     padded = _padded(units)
+    kernel_p, recurrent_p, bias_p = _padded_weights(kernel, recurrent_kernel, bias, padded)
+    input_dim = xs.shape[2]
+    xf, zf = xs.reshape(xs.size), z_in.reshape(z_in.size)  # flat: rows by offsets, no views
+    stores = _gate_stores(padded, padded)  # (4P/8,) where each vector of the row goes
     # workspaces, allocated once per call
     gates = np.empty(packed, dtype=h.dtype)  # (4U,)
     act_c = np.empty(units, dtype=h.dtype)  # (U,)
     z_work = np.empty(packed, dtype=h.dtype)  # (4U,) z_t when it is not kept
     c_work = np.empty(units, dtype=h.dtype)  # (U,) c_t when it is not kept
     zp = np.zeros((4, padded), dtype=h.dtype)  # (4, P) padded gate pre-activations
+    zp_flat = zp.reshape(4 * padded)  # (4P,) the same memory, for the product
     carries = np.zeros((3, padded), dtype=h.dtype)  # (3, P) carry, next carry, next output
     c_prev, c_next, h_next = carries[0], carries[1], carries[2]  # 3 x (P,)
     for b in range(resume_row, row_stop):
         stashed = b < resume_row + resumed
         first = resume_t if stashed else 0
         _copy(stash[b - resume_row, packed:] if stashed else c0[b], c_prev)
+        _copy(h[b, first - 1] if first > 0 else h0[b], h_next)  # h_tm1 of step `first`
         for t in range(first, timesteps):
             c_row = c[b, t] if keep else c_work  # (U,)
-            if stashed and t == first:
-                z_row = stash[b - resume_row, :packed]  # (4U,) z_t, formed before the stop
+            z_row = z[b, t] if keep else z_work  # (4U,)
+            if stashed and t == first:  # z_t, formed before the stop
+                _copy(stash[b - resume_row, :packed], z_row)
+                _unpack_gates(z_row, zp)
+                fast = _fused_forward(zp, c_prev, c_next, h_next)
             else:
-                z_row = _z_row(project, keep, z_in, z, z_work, b, row_start, t)  # (4U,)
-                _step_inputs(xs[b, t], kernel, _h_tm1(h, h0, b, t), recurrent_kernel, bias,
-                             project, z_row)
-            _unpack_gates(z_row, zp)
-            if _fused_forward(zp, c_prev, c_next, h_next):
+                fast = _row_step_fast(xf, kernel_p, bias_p, recurrent_p, project, zf, b,
+                                      row_start, t, timesteps, input_dim, units, padded, stores,
+                                      h_next, zp, zp_flat, c_prev, c_next)
+                _pack_gates(zp, z_row)
+            if fast:
                 _copy(c_next[:units], c_row)
                 _copy(h_next[:units], h[b, t])
                 c_prev, c_next = c_next, c_prev
             else:
                 _cell_forward_exact_ts(z_row, c_prev[:units], c_row, h[b, t], gates, act_c)
                 _copy(c_row, c_prev)
+                _copy(h[b, t], h_next)
         _copy(c_prev[:units], c_last[b])
 
 

@@ -1,0 +1,157 @@
+"""Eight-lane vectors for the compiled kernels: the register-blocked products need them.
+
+Numba compiles loops over arrays, and LLVM vectorizes them, but it keeps a loop's
+accumulators in memory: ``out[j] += v[k] * m[k, j]`` loads and stores ``out`` for every
+``k`` (Numba's arrays may alias, so LLVM cannot keep them in registers, and each short loop
+also checks at run time that its arrays do not overlap). A matrix product's micro-kernel
+keeps a block of outputs in registers for the whole sum over ``k`` instead, loading each
+weight once per block of rows. This module gives Numba code the values that lets it write:
+
+* :class:`Vec`, the Numba type of an LLVM vector of :data:`LANES` floats of one dtype
+  (``<8 x float>``, one AVX2 register, or ``<8 x double>``, one AVX-512 register; LLVM
+  splits or widens it for other CPUs);
+* :func:`vload`, :func:`vstore` (``a[i : i + 8]`` of a 1-D C-contiguous array, with no
+  bounds check: the caller's indices must be in range), :func:`vsplat` (one value in every
+  lane), :func:`vzeros`, :func:`vfma` (``a * b + c`` with one rounding, LLVM's
+  ``llvm.fma``; the issue's decision allows fused multiply-adds, which keep NaN and ±inf
+  semantics) and :func:`vadd`.
+
+Every operation is lane by lane, so lane ``j`` of a result is exactly what the scalar
+expression computes for element ``j``: a row computed in a block of rows or alone gets the
+same bits when its operations are the same (``products.py`` relies on this).
+
+This module defines no jitted functions, only the type and intrinsics the kernels compile
+in; the modules that use it list its SHA-256 in their ``HELPERS_SOURCE_SHA256``.
+"""
+
+from __future__ import annotations
+
+from llvmlite import ir
+from numba import types
+from numba.core import cgutils
+from numba.extending import intrinsic, models, register_model
+
+__all__ = ["LANES", "Vec", "vload", "vstore", "vsplat", "vzeros", "vfma", "vadd"]
+
+#: Lanes of every vector: 8 float32 (an AVX2 register) or 8 float64 (an AVX-512 register).
+LANES = 8
+
+
+class Vec(types.Type):
+    """A vector of :data:`LANES` values of ``dtype`` (``types.float32`` or ``float64``)."""
+
+    def __init__(self, dtype: types.Float) -> None:
+        self.dtype = dtype
+        super().__init__(name=f"Vec({dtype} x {LANES})")
+
+
+@register_model(Vec)
+class _VecModel(models.PrimitiveModel):
+    def __init__(self, dmm, fe_type: Vec) -> None:
+        element = ir.FloatType() if fe_type.dtype == types.float32 else ir.DoubleType()
+        super().__init__(dmm, fe_type, ir.VectorType(element, LANES))
+
+
+def _contiguous_floats(arr) -> bool:
+    return (isinstance(arr, types.Array) and arr.ndim == 1 and arr.layout == "C"
+            and arr.dtype in (types.float32, types.float64))
+
+
+def _element_pointer(context, builder, arr_type, arr, index, vector_type):
+    """A pointer to ``arr[index]`` typed as a pointer to a vector."""
+    ary = context.make_array(arr_type)(context, builder, arr)
+    ptr = builder.gep(ary.data, [index], inbounds=True)
+    return builder.bitcast(ptr, ir.PointerType(vector_type))
+
+
+@intrinsic
+def vload(typingctx, arr, index):
+    """``arr[index : index + LANES]`` of a 1-D C-contiguous float array (no bounds check)."""
+    if not (_contiguous_floats(arr) and isinstance(index, types.Integer)):
+        return None
+    sig = Vec(arr.dtype)(arr, index)
+
+    def codegen(context, builder, sig, args):
+        vector_type = context.get_value_type(sig.return_type)
+        ptr = _element_pointer(context, builder, sig.args[0], args[0], args[1], vector_type)
+        return builder.load(ptr, align=context.get_abi_alignment(vector_type.element))
+
+    return sig, codegen
+
+
+@intrinsic
+def vstore(typingctx, arr, index, v):
+    """``arr[index : index + LANES] = v`` (no bounds check)."""
+    if not (_contiguous_floats(arr) and isinstance(index, types.Integer)
+            and isinstance(v, Vec) and v.dtype == arr.dtype):
+        return None
+    sig = types.none(arr, index, v)
+
+    def codegen(context, builder, sig, args):
+        vector_type = args[2].type
+        ptr = _element_pointer(context, builder, sig.args[0], args[0], args[1], vector_type)
+        builder.store(args[2], ptr, align=context.get_abi_alignment(vector_type.element))
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
+@intrinsic
+def vsplat(typingctx, x):
+    """``x`` (a float32 or float64 scalar) in every lane."""
+    if x not in (types.float32, types.float64):
+        return None
+    sig = Vec(x)(x)
+
+    def codegen(context, builder, sig, args):
+        vector_type = context.get_value_type(sig.return_type)
+        one = builder.insert_element(ir.Constant(vector_type, ir.Undefined), args[0],
+                                     ir.Constant(ir.IntType(32), 0))
+        lanes_zero = ir.Constant(ir.VectorType(ir.IntType(32), LANES), [0] * LANES)
+        return builder.shuffle_vector(one, ir.Constant(vector_type, ir.Undefined), lanes_zero)
+
+    return sig, codegen
+
+
+@intrinsic
+def vzeros(typingctx, arr):
+    """A vector of zeros of ``arr``'s dtype (``arr``: any float array)."""
+    if not (isinstance(arr, types.Array) and arr.dtype in (types.float32, types.float64)):
+        return None
+    sig = Vec(arr.dtype)(arr)
+
+    def codegen(context, builder, sig, args):
+        return ir.Constant(context.get_value_type(sig.return_type), None)
+
+    return sig, codegen
+
+
+@intrinsic
+def vfma(typingctx, a, b, c):
+    """``a * b + c`` lane by lane, rounded once (``llvm.fma``)."""
+    if not (isinstance(a, Vec) and a == b == c):
+        return None
+    sig = a(a, b, c)
+
+    def codegen(context, builder, sig, args):
+        vector_type = args[0].type
+        bits = 32 if sig.return_type.dtype == types.float32 else 64
+        fma = cgutils.get_or_insert_function(
+            builder.module, ir.FunctionType(vector_type, [vector_type] * 3),
+            f"llvm.fma.v{LANES}f{bits}")
+        return builder.call(fma, args)
+
+    return sig, codegen
+
+
+@intrinsic
+def vadd(typingctx, a, b):
+    """``a + b`` lane by lane."""
+    if not (isinstance(a, Vec) and a == b):
+        return None
+    sig = a(a, b)
+
+    def codegen(context, builder, sig, args):
+        return builder.fadd(args[0], args[1])
+
+    return sig, codegen
