@@ -17,7 +17,18 @@ from numba import njit
 
 from npylstm.ops.numba.lstm_cells import _pad_gate_columns, _padded
 from npylstm.ops.numba.products import _gate_stores, _preactivations_row, _preactivations_tile
-from npylstm.ops.numba.simd import LANES, vadd, vfma, vload, vsplat, vstore, vzeros
+from npylstm.ops.numba.simd import (
+    HALF,
+    LANES,
+    vadd,
+    vfma,
+    vload,
+    vsplat,
+    vstore,
+    vstore_hi,
+    vstore_lo,
+    vzeros,
+)
 
 pytestmark = pytest.mark.skipif(numba.config.DISABLE_JIT, reason="intrinsics need the JIT")
 
@@ -26,36 +37,41 @@ DTYPES = [np.float32, np.float64]
 
 @njit
 def _lanes(a, b, c, out):
-    """out[0] = a[0:8] copied, out[1] = a * b + c, out[2] = a + b, out[3] = splat(c[0]),
-    out[4] = zeros (each row of ``out`` is 8 values)."""
+    """Rows of ``out`` (LANES values each): a copied, a * b + c, a + b, splat(c[0]), zeros,
+    then a's halves stored in swapped order."""
     x, y, z = vload(a, 0), vload(b, 0), vload(c, 0)
     vstore(out, 0, x)
     vstore(out, LANES, vfma(x, y, z))
     vstore(out, 2 * LANES, vadd(x, y))
     vstore(out, 3 * LANES, vsplat(c[0]))
     vstore(out, 4 * LANES, vzeros(a))
+    vstore_lo(out, 5 * LANES + HALF, x)
+    vstore_hi(out, 5 * LANES, x)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_vector_operations_are_the_scalar_operations_lane_by_lane(dtype):
     inf, nan = np.inf, np.nan
-    a = np.array([1.5, -2.0, inf, nan, 0.0, -inf, 3.0, 0.5], dtype)
-    b = np.array([2.0, 0.5, 0.0, 1.0, -0.0, 2.0, inf, 4.0], dtype)
-    c = np.array([0.25, 1.0, 1.0, 1.0, 0.0, inf, -inf, -1.0], dtype)
-    out = np.full(5 * LANES, 7.0, dtype)
+    assert LANES == 16 and HALF == 8
+    a = np.array([1.5, -2.0, inf, nan, 0.0, -inf, 3.0, 0.5] * 2, dtype)
+    b = np.array([2.0, 0.5, 0.0, 1.0, -0.0, 2.0, inf, 4.0] * 2, dtype)
+    c = np.array([0.25, 1.0, 1.0, 1.0, 0.0, inf, -inf, -1.0] * 2, dtype)
+    a[8:] *= 2  # the two halves differ
+    out = np.full(6 * LANES, 7.0, dtype)
     with np.errstate(invalid="ignore"):
         expected_fma = a * b + c  # products and sums exact here: one rounding or two agree
         expected_add = a + b
     _lanes(a, b, c, out)
-    rows = out.reshape(5, LANES)
+    rows = out.reshape(6, LANES)
     np.testing.assert_array_equal(rows[0], a)
     # inf * 0 + 1 = NaN, -inf*2 + inf = NaN, 3 * inf - inf = NaN: the IEEE results
     np.testing.assert_array_equal(rows[1], expected_fma)
-    assert np.isnan(rows[1][[2, 3, 5, 6]]).all()
+    assert np.isnan(rows[1][[2, 3, 5, 6, 10, 11, 13, 14]]).all()
     np.testing.assert_array_equal(rows[2], expected_add)
     np.testing.assert_array_equal(rows[3], np.full(LANES, c[0]))
     np.testing.assert_array_equal(rows[4], np.zeros(LANES))
     assert not np.signbit(rows[4]).any()
+    np.testing.assert_array_equal(rows[5], np.concatenate([a[HALF:], a[:HALF]]))
     assert rows.dtype == dtype
 
 
@@ -65,7 +81,7 @@ def test_vfma_rounds_once():
     # separate multiply and add of c = -(1 + 2^-11) gives 0; the fused one keeps 2^-24.
     a = np.full(LANES, 1 + 2.0**-12, np.float32)
     c = np.full(LANES, -(1 + 2.0**-11), np.float32)
-    out = np.empty(5 * LANES, np.float32)
+    out = np.empty(6 * LANES, np.float32)
     _lanes(a, a, c, out)
     assert (a * a + c == 0).all()  # NumPy: two roundings
     np.testing.assert_array_equal(out[LANES : 2 * LANES], np.full(LANES, 2.0**-24, np.float32))
@@ -82,7 +98,7 @@ def _pad_numpy(w: np.ndarray, units: int, padded: int) -> np.ndarray:
 def test_pad_gate_columns_is_the_numpy_padding(dtype, rows, units):
     w = np.random.default_rng(units).standard_normal((rows, 4 * units)).astype(dtype)
     padded = _padded(units)
-    assert padded % LANES == 0 and units <= padded < units + LANES
+    assert padded % HALF == 0 and units <= padded < units + HALF
     got = _pad_gate_columns(w, padded).reshape(-1)
     np.testing.assert_array_equal(got, _pad_numpy(w, units, padded))
 

@@ -75,11 +75,13 @@ from .numba.lstm_cells import (
     _cell_forward_tanh_sigmoid,
     _cell_forward_ts,
     _copy,
+    _copy_at,
     _fused_backward,
     _fused_forward,
     _in_fast_range,
     _pack_gates,
     _pack_gates_at,
+    _pack_gates_flat,
     _pad_gate_columns,
     _padded,
     _unpack_gates,
@@ -106,13 +108,13 @@ from .numba.lstm_kernels import (
 )
 from .numba.parallel import _after_fork_in_child, _launch_guard, _row_bounds, _run_parts
 from .numba.products import (
-    _fma4,
+    _fma2,
     _gate_stores,
     _input_block,
-    _load4,
+    _load2,
     _preactivations_row,
     _preactivations_tile,
-    _store4,
+    _store2,
 )
 
 __all__ = ["ACTIVATION_CODES", "BLAS_MIN_UNITS", "BLAS_MIN_ROWS", "lstm_forward", "lstm_backward",

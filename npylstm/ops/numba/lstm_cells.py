@@ -39,7 +39,8 @@ __all__ = [
     "_cell_forward_exact_ts", "_cell_forward_ts", "_cell_forward", "_cell_backward_from_gates",
     "_cell_backward_exact_ts", "_cell_backward_ts", "_cell_backward", "_add_vector_matrix",
     "_add_rows_matrix", "_fused_forward", "_fused_backward", "_unpack_gates", "_unpack_gates_at",
-    "_pack_gates", "_pack_gates_at", "_copy", "_padded", "_pad_gate_columns",
+    "_pack_gates", "_pack_gates_at", "_pack_gates_flat", "_copy", "_copy_at", "_padded",
+    "_pad_gate_columns",
 ]
 
 #: SHA-256 of what this module's kernels compile in from other ``npylstm`` files (paths
@@ -50,7 +51,7 @@ __all__ = [
 HELPERS_SOURCE_SHA256: dict[str, str] = {
     "ops/numba/_jit.py": "5edc77b651ae5b21a1056d5e822da93c4779249c7c535fe8a54cf64bbfb2ead4",
     "ops/numba/activations.py": "8b9e6632e044af987e31961c8845a040292aaf12161d0639e70bb5cbaf9ae688",
-    "ops/numba/products.py": "1beb612811884ae6e7be42106b716151b9dbc4ca0680f02e711f9cb4fe5a2830",
+    "ops/numba/products.py": "32eedbe94eae2653b640cd9fbd84549a55735122d9d9cb82fdb9621544e4934e",
 }
 
 #: Gate rows are padded to whole vectors of this many lanes (8 float32 in AVX2).
@@ -347,6 +348,22 @@ def _pack_gates_at(zp, offset, row):
     for gate in range(4):
         for j in range(units):
             row[gate * units + j] = zp[gate, offset + j]
+
+
+@jit_kernel
+def _copy_at(src, src_at, dst, dst_at, count):
+    """``dst[dst_at : dst_at + count] = src[src_at : ...]`` on flat arrays, without the
+    views (each a reference count update) a slice would create."""
+    for j in range(count):
+        dst[dst_at + j] = src[src_at + j]
+
+
+@jit_kernel
+def _pack_gates_flat(zp, wide, offset, dst, dst_at, units):
+    """:func:`_pack_gates_at` on flat arrays: the row at ``offset`` of a gate-major ``zp (4 *
+    wide,)`` into the packed ``dst[dst_at : dst_at + 4U]``."""
+    for gate in range(4):
+        _copy_at(zp, gate * wide + offset, dst, dst_at + gate * units, units)
 
 
 @jit_kernel

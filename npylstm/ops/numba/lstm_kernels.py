@@ -31,10 +31,12 @@ from .lstm_cells import (
     _cell_forward_exact_ts,
     _cell_forward_ts,
     _copy,
+    _copy_at,
     _fused_backward,
     _fused_forward,
     _pack_gates,
     _pack_gates_at,
+    _pack_gates_flat,
     _pad_gate_columns,
     _padded,
     _unpack_gates,
@@ -58,8 +60,8 @@ __all__ = [
 #: paste here, and that edit makes Numba recompile this module's kernels.
 HELPERS_SOURCE_SHA256: dict[str, str] = {
     "ops/numba/_jit.py": "5edc77b651ae5b21a1056d5e822da93c4779249c7c535fe8a54cf64bbfb2ead4",
-    "ops/numba/lstm_cells.py": "1687e6064c428db4eb0822dacc766d994ba431e01f4ec7ec51b5f68b9317bfef",
-    "ops/numba/products.py": "1beb612811884ae6e7be42106b716151b9dbc4ca0680f02e711f9cb4fe5a2830",
+    "ops/numba/lstm_cells.py": "7e8dc86022f12f6843147f20a459ed9c69f1e76a5d747ded5a12258c4b0a132d",
+    "ops/numba/products.py": "32eedbe94eae2653b640cd9fbd84549a55735122d9d9cb82fdb9621544e4934e",
 }
 
 #: Small units: from this many input features on, ``x @ kernel`` is one BLAS product per
@@ -122,6 +124,7 @@ def _forward_rows_ts(xs, kernel, bias, recurrent_kernel, h0, c0, keep, project, 
     kernel_p, recurrent_p, bias_p = _padded_weights(kernel, recurrent_kernel, bias, padded)
     input_dim = xs.shape[2]
     xf, zf = xs.reshape(xs.size), z_in.reshape(z_in.size)  # flat: rows by offsets, no views
+    hf, zf_kept, cf = h.reshape(h.size), z.reshape(z.size), c.reshape(c.size)
     stores = _gate_stores(padded, wide)  # (4P/8,) where each vector of a padded row goes
     # workspaces, allocated once per call
     zp = np.zeros((4, wide), dtype=h.dtype)  # (4, 4P) gate-major pre-activations, 4 rows
@@ -143,12 +146,12 @@ def _forward_rows_ts(xs, kernel, bias, recurrent_kernel, h0, c0, keep, project, 
                     _pack_gates_at(zp, r * padded, stash[r, :packed])
                     _copy(c_prev[r * padded : r * padded + units], stash[r, packed:])
                 return (b * timesteps + t) * _TILE + _TILE - 1
-            for r in range(_TILE):
-                at = r * padded
+            for r in range(_TILE):  # (flat copies: a view per row would cost more)
+                at, row_t = r * padded, (b + r) * timesteps + t
                 if keep:
-                    _pack_gates_at(zp, at, z[b + r, t])
-                    _copy(c_next[at : at + units], c[b + r, t])
-                _copy(h_next[at : at + units], h[b + r, t])
+                    _pack_gates_flat(zp_flat, wide, at, zf_kept, row_t * packed, units)
+                    _copy_at(c_next, at, cf, row_t * units, units)
+                _copy_at(h_next, at, hf, row_t * units, units)
             c_prev, c_next = c_next, c_prev
         for r in range(_TILE):
             _copy(c_prev[r * padded : r * padded + units], c_last[b + r])
@@ -192,6 +195,7 @@ def _forward_row_ts(xs, kernel, bias, recurrent_kernel, h0, c0, keep, project, z
     kernel_p, recurrent_p, bias_p = _padded_weights(kernel, recurrent_kernel, bias, padded)
     input_dim = xs.shape[2]
     xf, zf = xs.reshape(xs.size), z_in.reshape(z_in.size)  # flat: rows by offsets, no views
+    hf, zf_kept, cf = h.reshape(h.size), z.reshape(z.size), c.reshape(c.size)
     stores = _gate_stores(padded, padded)  # (4P/8,) where each vector of the row goes
     # workspaces, allocated once per call
     zp_one = np.zeros((4, padded), dtype=h.dtype)  # (4, P) padded gate pre-activations
@@ -209,10 +213,11 @@ def _forward_row_ts(xs, kernel, bias, recurrent_kernel, h0, c0, keep, project, z
                 _pack_gates(zp_one, stash[0, :packed])
                 _copy(c_prev[:units], stash[0, packed:])
                 return (b * timesteps + t) * _TILE
+            row_t = b * timesteps + t
             if keep:
-                _pack_gates(zp_one, z[b, t])
-                _copy(c_next[:units], c[b, t])
-            _copy(h_next[:units], h[b, t])
+                _pack_gates_flat(zp_flat, padded, 0, zf_kept, row_t * packed, units)
+                _copy_at(c_next, 0, cf, row_t * units, units)
+            _copy_at(h_next, 0, hf, row_t * units, units)
             c_prev, c_next = c_next, c_prev
         _copy(c_prev[:units], c_last[b])
         b += 1

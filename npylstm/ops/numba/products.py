@@ -25,7 +25,7 @@ from __future__ import annotations
 import numpy as np
 
 from ._jit import jit_kernel
-from .simd import LANES, vadd, vfma, vload, vsplat, vstore, vzeros
+from .simd import HALF, LANES, vadd, vfma, vload, vsplat, vstore_hi, vstore_lo, vzeros
 
 __all__ = ["HELPERS_SOURCE_SHA256", "_add_vector_matrix", "_add_rows_matrix",
            "_gate_stores", "_preactivations_tile", "_preactivations_row"]
@@ -34,7 +34,7 @@ __all__ = ["HELPERS_SOURCE_SHA256", "_add_vector_matrix", "_add_rows_matrix",
 #: ``lstm_cells.py``); ``tests/test_numba_cache.py`` prints the digest to paste.
 HELPERS_SOURCE_SHA256: dict[str, str] = {
     "ops/numba/_jit.py": "5edc77b651ae5b21a1056d5e822da93c4779249c7c535fe8a54cf64bbfb2ead4",
-    "ops/numba/simd.py": "a1ac9d49aebf0ac9ad8a6e7fb4e7e75a3de71fa62a82df74719584fb65e1d69d",
+    "ops/numba/simd.py": "21efff99d321b3cc02e09718ae53775284c6e436adcd48ca6d8d4450da4e2fe3",
 }
 
 
@@ -95,47 +95,52 @@ def _add_rows_matrix(v0, v1, v2, v3, m, o0, o1, o2, o3):
 # -- register-blocked pre-activations of the small-units LSTM (default pair) --------------
 #
 # The padded gate layout: every gate block of a packed row (i, f, c, o; U values each) is
-# padded with zeros to P = whole 8-lane vectors, so a row of pre-activations is 4P values
-# in which no vector straddles two gates. The weights are padded once per call to that
+# padded with zeros to P = whole 8-value groups, so a row of pre-activations is 4P values
+# in which no group of 8 straddles two gates. The weights are padded once per call to that
 # layout (``kernel_p (D * 4P,)``, ``recurrent_p (U * 4P,)``, ``bias_p (4P,)``, flat), and
 # a tile's pre-activations go straight into the gate-major workspace the fused gate loop
-# reads: ``zp[g * W + r * P + j]`` for gate g, row r, unit j (``W = rows * P``);
-# ``stores[v] = g * W + j`` is where the vector of padded column ``8 v = g * P + j`` goes
-# (:func:`_gate_stores`: a table, so the micro-kernel divides nothing). Rows are addressed
-# by offsets into flat arrays rather than by views, which would each cost a reference
-# count update.
+# reads: ``zp[g * W + r * P + j]`` for gate g, row r, unit j (``W = rows * P``).
+# ``stores[q] = g * W + j`` is where the group of padded column ``8 q = g * P + j`` goes
+# (:func:`_gate_stores`: a table, so the micro-kernel divides nothing); a 16-lane vector
+# is stored as its two halves, which may belong to two gates. Rows are addressed by offsets
+# into flat arrays rather than by views, which would each cost a reference count update.
 
 
 @jit_kernel
 def _gate_stores(padded, wide):
     """``stores (4P / 8,)``: the offset in a gate-major ``zp (4 * wide,)`` (``wide = rows * P``)
-    of the vector of padded column ``8 v``, for row 0."""
-    stores = np.empty(4 * padded // LANES, dtype=np.int64)
-    for v in range(stores.shape[0]):
-        gate = v * LANES // padded
-        stores[v] = gate * wide + v * LANES - gate * padded
+    of the group of 8 values at padded column ``8 q``, for row 0."""
+    stores = np.empty(4 * padded // HALF, dtype=np.int64)
+    for q in range(stores.shape[0]):
+        gate = q * HALF // padded
+        stores[q] = gate * wide + q * HALF - gate * padded
     return stores
 
 
-@jit_kernel
-def _load4(a, i):
-    """Four vectors ``a[i : i + 32]``: one 32-column block of a padded row."""
-    return (vload(a, i), vload(a, i + LANES), vload(a, i + 2 * LANES), vload(a, i + 3 * LANES))
+#: Columns of one block of the micro-kernels: two vectors.
+_BLOCK = 2 * LANES
 
 
 @jit_kernel
-def _fma4(s, w, acc):
-    """``acc + s * w`` for a block (one fused multiply-add per vector)."""
-    return (vfma(s, w[0], acc[0]), vfma(s, w[1], acc[1]), vfma(s, w[2], acc[2]),
-            vfma(s, w[3], acc[3]))
+def _load2(a, i):
+    """Two vectors ``a[i : i + 32]``: one block of a padded row."""
+    return (vload(a, i), vload(a, i + LANES))
 
 
 @jit_kernel
-def _store4(zp, acc, bias, stores, block, row_at):
-    """A row's block ``acc`` plus ``bias`` into the gate-major ``zp`` (``block``: the index
-    of its first vector, ``row_at``: the row's offset ``r * P``)."""
-    for v in range(4):
-        vstore(zp, stores[block + v] + row_at, vadd(acc[v], bias[v]))
+def _fma2(s, w, acc):
+    """``acc + s * w`` for a block (one fused multiply-add per lane)."""
+    return (vfma(s, w[0], acc[0]), vfma(s, w[1], acc[1]))
+
+
+@jit_kernel
+def _store2(zp, acc, bias, stores, group, row_at):
+    """A row's block ``acc`` plus ``bias`` into the gate-major ``zp``, by halves (``group``:
+    the index of its first group of 8 in ``stores``, ``row_at``: the row's offset ``r * P``)."""
+    for v in range(2):
+        z = vadd(acc[v], bias[v])
+        vstore_lo(zp, stores[group + 2 * v] + row_at, z)
+        vstore_hi(zp, stores[group + 2 * v + 1] + row_at, z)
 
 
 @jit_kernel
@@ -143,9 +148,9 @@ def _input_block(xf, x_at, input_dim, kernel_p, col, columns, zero):
     """``x_t @ kernel`` for one block of the row whose ``x_t`` is ``xf[x_at : x_at + D]``:
     the products in order of the inputs, each one fused multiply-add onto the sum of the
     ones before (from zero)."""
-    acc = (zero, zero, zero, zero)
+    acc = (zero, zero)
     for d in range(input_dim):
-        acc = _fma4(vsplat(xf[x_at + d]), _load4(kernel_p, d * columns + col), acc)
+        acc = _fma2(vsplat(xf[x_at + d]), _load2(kernel_p, d * columns + col), acc)
     return acc
 
 
@@ -159,36 +164,36 @@ def _preactivations_tile(xf, x_at, x_stride, input_dim, kernel_p, project, zf, z
     kernel`` is ``zf[z_at + r * z_stride :][:4P]`` already (the caller's BLAS product on the
     padded kernel); ``h_tm1 (4P,)`` holds the rows' previous outputs side by side (row ``r``
     at ``r * P``, zeros in the padding); ``stores`` is :func:`_gate_stores` ``(P, 4P)``.
-    A micro-kernel: per block of 32 columns, the four rows' 16 accumulator vectors stay in
+    A micro-kernel: per block of 32 columns, the four rows' 8 accumulator vectors stay in
     registers for the whole sum over ``k``, each loaded weight vector serving all four
     rows. Each row's sums are formed exactly as :func:`_preactivations_row` forms them
     (fused multiply-adds in order of ``d``, then of ``k``, then the bias added), so a row's
     result does not depend on the rows it is computed with."""
     columns = 4 * padded
     zero = vzeros(bias_p)
-    for col in range(0, columns, 4 * LANES):
+    for col in range(0, columns, _BLOCK):
         if project:
-            a0 = _load4(zf, z_at + col)
-            a1 = _load4(zf, z_at + z_stride + col)
-            a2 = _load4(zf, z_at + 2 * z_stride + col)
-            a3 = _load4(zf, z_at + 3 * z_stride + col)
+            a0 = _load2(zf, z_at + col)
+            a1 = _load2(zf, z_at + z_stride + col)
+            a2 = _load2(zf, z_at + 2 * z_stride + col)
+            a3 = _load2(zf, z_at + 3 * z_stride + col)
         else:
             a0 = _input_block(xf, x_at, input_dim, kernel_p, col, columns, zero)
             a1 = _input_block(xf, x_at + x_stride, input_dim, kernel_p, col, columns, zero)
             a2 = _input_block(xf, x_at + 2 * x_stride, input_dim, kernel_p, col, columns, zero)
             a3 = _input_block(xf, x_at + 3 * x_stride, input_dim, kernel_p, col, columns, zero)
         for k in range(units):  # += h_tm1 @ recurrent_kernel
-            w = _load4(recurrent_p, k * columns + col)
-            a0 = _fma4(vsplat(h_tm1[k]), w, a0)
-            a1 = _fma4(vsplat(h_tm1[padded + k]), w, a1)
-            a2 = _fma4(vsplat(h_tm1[2 * padded + k]), w, a2)
-            a3 = _fma4(vsplat(h_tm1[3 * padded + k]), w, a3)
-        b = _load4(bias_p, col)
-        block = col // LANES
-        _store4(zp, a0, b, stores, block, 0 * padded)
-        _store4(zp, a1, b, stores, block, padded)
-        _store4(zp, a2, b, stores, block, 2 * padded)
-        _store4(zp, a3, b, stores, block, 3 * padded)
+            w = _load2(recurrent_p, k * columns + col)
+            a0 = _fma2(vsplat(h_tm1[k]), w, a0)
+            a1 = _fma2(vsplat(h_tm1[padded + k]), w, a1)
+            a2 = _fma2(vsplat(h_tm1[2 * padded + k]), w, a2)
+            a3 = _fma2(vsplat(h_tm1[3 * padded + k]), w, a3)
+        b = _load2(bias_p, col)
+        group = col // HALF
+        _store2(zp, a0, b, stores, group, 0 * padded)
+        _store2(zp, a1, b, stores, group, padded)
+        _store2(zp, a2, b, stores, group, 2 * padded)
+        _store2(zp, a3, b, stores, group, 3 * padded)
 
 
 @jit_kernel
@@ -199,11 +204,11 @@ def _preactivations_row(xf, x_at, input_dim, kernel_p, project, zf, z_at, h_tm1,
     ``(P, P)``); ``h_tm1 (P,)``."""
     columns = 4 * padded
     zero = vzeros(bias_p)
-    for col in range(0, columns, 4 * LANES):
+    for col in range(0, columns, _BLOCK):
         if project:
-            a0 = _load4(zf, z_at + col)
+            a0 = _load2(zf, z_at + col)
         else:
             a0 = _input_block(xf, x_at, input_dim, kernel_p, col, columns, zero)
         for k in range(units):
-            a0 = _fma4(vsplat(h_tm1[k]), _load4(recurrent_p, k * columns + col), a0)
-        _store4(zp, a0, _load4(bias_p, col), stores, col // LANES, 0)
+            a0 = _fma2(vsplat(h_tm1[k]), _load2(recurrent_p, k * columns + col), a0)
+        _store2(zp, a0, _load2(bias_p, col), stores, col // HALF, 0)

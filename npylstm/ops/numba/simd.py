@@ -1,4 +1,4 @@
-"""Eight-lane vectors for the compiled kernels: the register-blocked products need them.
+"""Sixteen-lane vectors for the compiled kernels: the register-blocked products need them.
 
 Numba compiles loops over arrays, and LLVM vectorizes them, but it keeps a loop's
 accumulators in memory: ``out[j] += v[k] * m[k, j]`` loads and stores ``out`` for every
@@ -7,14 +7,15 @@ also checks at run time that its arrays do not overlap). A matrix product's micr
 keeps a block of outputs in registers for the whole sum over ``k`` instead, loading each
 weight once per block of rows. This module gives Numba code the values that lets it write:
 
-* :class:`Vec`, the Numba type of an LLVM vector of :data:`LANES` floats of one dtype
-  (``<8 x float>``, one AVX2 register, or ``<8 x double>``, one AVX-512 register; LLVM
-  splits or widens it for other CPUs);
-* :func:`vload`, :func:`vstore` (``a[i : i + 8]`` of a 1-D C-contiguous array, with no
-  bounds check: the caller's indices must be in range), :func:`vsplat` (one value in every
-  lane), :func:`vzeros`, :func:`vfma` (``a * b + c`` with one rounding, LLVM's
-  ``llvm.fma``; the issue's decision allows fused multiply-adds, which keep NaN and ±inf
-  semantics) and :func:`vadd`.
+* :class:`Vec`, the Numba type of an LLVM vector of :data:`LANES` = 16 floats of one dtype
+  (``<16 x float>``, one AVX-512 register, or ``<16 x double>``, two; LLVM splits it into
+  AVX2 registers on CPUs without AVX-512);
+* :func:`vload`, :func:`vstore` (``a[i : i + 16]`` of a 1-D C-contiguous array, with no
+  bounds check: the caller's indices must be in range), :func:`vstore_lo`,
+  :func:`vstore_hi` (its first or last :data:`HALF` = 8 lanes at ``a[i : i + 8]``),
+  :func:`vsplat` (one value in every lane), :func:`vzeros`, :func:`vfma` (``a * b + c``
+  with one rounding, LLVM's ``llvm.fma``; the issue's decision allows fused multiply-adds,
+  which keep NaN and ±inf semantics) and :func:`vadd`.
 
 Every operation is lane by lane, so lane ``j`` of a result is exactly what the scalar
 expression computes for element ``j``: a row computed in a block of rows or alone gets the
@@ -31,10 +32,14 @@ from numba import types
 from numba.core import cgutils
 from numba.extending import intrinsic, models, register_model
 
-__all__ = ["LANES", "Vec", "vload", "vstore", "vsplat", "vzeros", "vfma", "vadd"]
+__all__ = ["LANES", "HALF", "Vec", "vload", "vstore", "vstore_lo", "vstore_hi", "vsplat",
+           "vzeros", "vfma", "vadd"]
 
-#: Lanes of every vector: 8 float32 (an AVX2 register) or 8 float64 (an AVX-512 register).
-LANES = 8
+#: Lanes of every vector: 16 float32 (an AVX-512 register) or 16 float64 (two).
+LANES = 16
+
+#: Lanes of a half vector (:func:`vstore_lo`, :func:`vstore_hi`).
+HALF = LANES // 2
 
 
 class Vec(types.Type):
@@ -94,6 +99,36 @@ def vstore(typingctx, arr, index, v):
         return context.get_dummy_value()
 
     return sig, codegen
+
+
+def _store_half(arr, index, v, upper: bool):
+    """The signature and codegen of :func:`vstore_lo` / :func:`vstore_hi`."""
+    if not (_contiguous_floats(arr) and isinstance(index, types.Integer)
+            and isinstance(v, Vec) and v.dtype == arr.dtype):
+        return None
+    sig = types.none(arr, index, v)
+
+    def codegen(context, builder, sig, args):
+        first = HALF if upper else 0
+        lanes = ir.Constant(ir.VectorType(ir.IntType(32), HALF), list(range(first, first + HALF)))
+        half = builder.shuffle_vector(args[2], args[2], lanes)  # the HALF lanes to store
+        ptr = _element_pointer(context, builder, sig.args[0], args[0], args[1], half.type)
+        builder.store(half, ptr, align=context.get_abi_alignment(half.type.element))
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
+@intrinsic
+def vstore_lo(typingctx, arr, index, v):
+    """``arr[index : index + HALF] = v[:HALF]`` (no bounds check)."""
+    return _store_half(arr, index, v, upper=False)
+
+
+@intrinsic
+def vstore_hi(typingctx, arr, index, v):
+    """``arr[index : index + HALF] = v[HALF:]`` (no bounds check)."""
+    return _store_half(arr, index, v, upper=True)
 
 
 @intrinsic
