@@ -241,7 +241,8 @@ def test_the_kernels_depend_on_the_shared_helpers():
     # whole files for Numba-using modules; only the compiled-in SELU constants of the
     # NumPy activations (edits elsewhere in npylstm/activations.py recompile nothing)
     assert set(expected_digests(PACKAGE / "ops/numba/lstm_cells.py", PACKAGE)) == {
-        "ops/numba/_jit.py", "ops/numba/activations.py", "ops/numba/products.py"}
+        "ops/numba/_jit.py", "ops/numba/activations.py", "ops/numba/products.py",
+        "ops/numba/simd.py"}
     # the sequence kernels inline the one-step functions and the products (files of jitted
     # functions: their whole files, so their own digest constants chain on)
     assert set(expected_digests(PACKAGE / "ops/numba/lstm_kernels.py", PACKAGE)) == {

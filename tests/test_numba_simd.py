@@ -15,11 +15,12 @@ import numpy as np
 import pytest
 from numba import njit
 
-from npylstm.ops.numba.lstm_cells import _pad_gate_columns, _padded
+from npylstm.ops.numba.lstm_cells import _pad_gate_columns, _padded, _unpad_at
 from npylstm.ops.numba.products import _gate_stores, _preactivations_row, _preactivations_tile
 from npylstm.ops.numba.simd import (
     HALF,
     LANES,
+    copy_half,
     vadd,
     vfma,
     vload,
@@ -85,6 +86,35 @@ def test_vfma_rounds_once():
     _lanes(a, a, c, out)
     assert (a * a + c == 0).all()  # NumPy: two roundings
     np.testing.assert_array_equal(out[LANES : 2 * LANES], np.full(LANES, 2.0**-24, np.float32))
+
+
+@njit
+def _copy_half(src, src_at, dst, dst_at, count):
+    copy_half(src, src_at, dst, dst_at, count)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_copy_half_stores_count_values_and_nothing_past_them(dtype):
+    src = np.arange(1.0, 21.0, dtype=dtype)
+    src[4], src[5] = np.nan, -np.inf
+    for count in range(HALF + 1):
+        dst = np.full(20, 7.0, dtype)
+        _copy_half(src, 3, dst, 5, count)
+        expected = np.full(20, 7.0, dtype)
+        expected[5 : 5 + count] = src[3 : 3 + count]
+        np.testing.assert_array_equal(dst, expected)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("count", [0, 1, 7, 8, 9, 20, 50])
+def test_unpad_at_copies_a_padded_row_and_nothing_past_it(dtype, count):
+    padded = _padded(max(count, 1))
+    src = np.random.default_rng(count).standard_normal(2 * padded).astype(dtype)
+    dst = np.full(count + 5, 7.0, dtype)
+    _unpad_at(src, padded, dst, 2, count)
+    expected = np.full(count + 5, 7.0, dtype)
+    expected[2 : 2 + count] = src[padded : padded + count]
+    np.testing.assert_array_equal(dst, expected)
 
 
 def _pad_numpy(w: np.ndarray, units: int, padded: int) -> np.ndarray:

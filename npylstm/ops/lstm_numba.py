@@ -75,7 +75,6 @@ from .numba.lstm_cells import (
     _cell_forward_tanh_sigmoid,
     _cell_forward_ts,
     _copy,
-    _copy_at,
     _fused_backward,
     _fused_forward,
     _in_fast_range,
@@ -86,6 +85,7 @@ from .numba.lstm_cells import (
     _padded,
     _unpack_gates,
     _unpack_gates_at,
+    _unpad_at,
 )
 from .numba.lstm_kernels import (
     _BLAS_INPUT_DIM,

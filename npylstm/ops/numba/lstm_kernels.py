@@ -31,7 +31,6 @@ from .lstm_cells import (
     _cell_forward_exact_ts,
     _cell_forward_ts,
     _copy,
-    _copy_at,
     _fused_backward,
     _fused_forward,
     _pack_gates,
@@ -41,6 +40,7 @@ from .lstm_cells import (
     _padded,
     _unpack_gates,
     _unpack_gates_at,
+    _unpad_at,
 )
 from .products import _gate_stores, _preactivations_row, _preactivations_tile
 
@@ -60,8 +60,8 @@ __all__ = [
 #: paste here, and that edit makes Numba recompile this module's kernels.
 HELPERS_SOURCE_SHA256: dict[str, str] = {
     "ops/numba/_jit.py": "5edc77b651ae5b21a1056d5e822da93c4779249c7c535fe8a54cf64bbfb2ead4",
-    "ops/numba/lstm_cells.py": "7e8dc86022f12f6843147f20a459ed9c69f1e76a5d747ded5a12258c4b0a132d",
-    "ops/numba/products.py": "32eedbe94eae2653b640cd9fbd84549a55735122d9d9cb82fdb9621544e4934e",
+    "ops/numba/lstm_cells.py": "91f3d9819884e8e5f25ed965566a9d083404009cbb5bb18b03da8d28af0d74b1",
+    "ops/numba/products.py": "d284308570578cd9cbaccbe1f97db1316b5600f277199143608082d59c125ffa",
 }
 
 #: Small units: from this many input features on, ``x @ kernel`` is one BLAS product per
@@ -150,8 +150,8 @@ def _forward_rows_ts(xs, kernel, bias, recurrent_kernel, h0, c0, keep, project, 
                 at, row_t = r * padded, (b + r) * timesteps + t
                 if keep:
                     _pack_gates_flat(zp_flat, wide, at, zf_kept, row_t * packed, units)
-                    _copy_at(c_next, at, cf, row_t * units, units)
-                _copy_at(h_next, at, hf, row_t * units, units)
+                    _unpad_at(c_next, at, cf, row_t * units, units)
+                _unpad_at(h_next, at, hf, row_t * units, units)
             c_prev, c_next = c_next, c_prev
         for r in range(_TILE):
             _copy(c_prev[r * padded : r * padded + units], c_last[b + r])
@@ -216,8 +216,8 @@ def _forward_row_ts(xs, kernel, bias, recurrent_kernel, h0, c0, keep, project, z
             row_t = b * timesteps + t
             if keep:
                 _pack_gates_flat(zp_flat, padded, 0, zf_kept, row_t * packed, units)
-                _copy_at(c_next, 0, cf, row_t * units, units)
-            _copy_at(h_next, 0, hf, row_t * units, units)
+                _unpad_at(c_next, 0, cf, row_t * units, units)
+            _unpad_at(h_next, 0, hf, row_t * units, units)
             c_prev, c_next = c_next, c_prev
         _copy(c_prev[:units], c_last[b])
         b += 1

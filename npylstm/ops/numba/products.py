@@ -34,7 +34,7 @@ __all__ = ["HELPERS_SOURCE_SHA256", "_add_vector_matrix", "_add_rows_matrix",
 #: ``lstm_cells.py``); ``tests/test_numba_cache.py`` prints the digest to paste.
 HELPERS_SOURCE_SHA256: dict[str, str] = {
     "ops/numba/_jit.py": "5edc77b651ae5b21a1056d5e822da93c4779249c7c535fe8a54cf64bbfb2ead4",
-    "ops/numba/simd.py": "21efff99d321b3cc02e09718ae53775284c6e436adcd48ca6d8d4450da4e2fe3",
+    "ops/numba/simd.py": "4425f70341cdcf3de4ff5ea6124dc4054470d3db55def73276cff1dc9eb0be2a",
 }
 
 

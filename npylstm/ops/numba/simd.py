@@ -15,7 +15,9 @@ weight once per block of rows. This module gives Numba code the values that lets
   :func:`vstore_hi` (its first or last :data:`HALF` = 8 lanes at ``a[i : i + 8]``),
   :func:`vsplat` (one value in every lane), :func:`vzeros`, :func:`vfma` (``a * b + c``
   with one rounding, LLVM's ``llvm.fma``; the issue's decision allows fused multiply-adds,
-  which keep NaN and ±inf semantics) and :func:`vadd`.
+  which keep NaN and ±inf semantics) and :func:`vadd`;
+* :func:`copy_half`, which copies up to :data:`HALF` values with one load and one masked
+  store (the padded rows of the kernels back to packed ones).
 
 Every operation is lane by lane, so lane ``j`` of a result is exactly what the scalar
 expression computes for element ``j``: a row computed in a block of rows or alone gets the
@@ -33,7 +35,7 @@ from numba.core import cgutils
 from numba.extending import intrinsic, models, register_model
 
 __all__ = ["LANES", "HALF", "Vec", "vload", "vstore", "vstore_lo", "vstore_hi", "vsplat",
-           "vzeros", "vfma", "vadd"]
+           "vzeros", "vfma", "vadd", "copy_half"]
 
 #: Lanes of every vector: 16 float32 (an AVX-512 register) or 16 float64 (two).
 LANES = 16
@@ -188,5 +190,41 @@ def vadd(typingctx, a, b):
 
     def codegen(context, builder, sig, args):
         return builder.fadd(args[0], args[1])
+
+    return sig, codegen
+
+
+@intrinsic
+def copy_half(typingctx, src, src_at, dst, dst_at, count):
+    """``dst[dst_at : dst_at + count] = src[src_at : src_at + count]`` for ``count <= HALF``:
+    one load of :data:`HALF` values (all of ``src[src_at : src_at + HALF]`` must exist) and
+    one masked store of the first ``count`` (``dst`` past them is not touched)."""
+    ints = (src_at, dst_at, count)
+    if not (_contiguous_floats(src) and _contiguous_floats(dst) and src.dtype == dst.dtype
+            and all(isinstance(i, types.Integer) for i in ints)):
+        return None
+    sig = types.none(src, src_at, dst, dst_at, count)
+
+    def codegen(context, builder, sig, args):
+        element = context.get_value_type(sig.args[0].dtype)
+        half_type = ir.VectorType(element, HALF)
+        align = context.get_abi_alignment(element)
+        src_ptr = _element_pointer(context, builder, sig.args[0], args[0], args[1], half_type)
+        dst_ptr = _element_pointer(context, builder, sig.args[2], args[2], args[3], half_type)
+        values = builder.load(src_ptr, align=align)
+        count = builder.insert_element(ir.Constant(ir.VectorType(ir.IntType(64), HALF),
+                                                   ir.Undefined), args[4],
+                                       ir.Constant(ir.IntType(32), 0))
+        count = builder.shuffle_vector(count, count,
+                                       ir.Constant(ir.VectorType(ir.IntType(32), HALF), [0] * HALF))
+        lanes = ir.Constant(ir.VectorType(ir.IntType(64), HALF), list(range(HALF)))
+        mask = builder.icmp_signed("<", lanes, count)  # <HALF x i1>: lane < count
+        bits = 32 if sig.args[0].dtype == types.float32 else 64
+        store = cgutils.get_or_insert_function(
+            builder.module,
+            ir.FunctionType(ir.VoidType(), [half_type, dst_ptr.type, ir.IntType(32), mask.type]),
+            f"llvm.masked.store.v{HALF}f{bits}.p0")
+        builder.call(store, [values, dst_ptr, ir.Constant(ir.IntType(32), align), mask])
+        return context.get_dummy_value()
 
     return sig, codegen
