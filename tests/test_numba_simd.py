@@ -15,8 +15,14 @@ import numpy as np
 import pytest
 from numba import njit
 
-from npylstm.ops.numba.lstm_cells import _pad_gate_columns, _padded, _unpad_at
-from npylstm.ops.numba.products import _gate_stores, _preactivations_row, _preactivations_tile
+from npylstm.ops.numba.lstm_cells import _copy_flat, _pad_gate_columns, _padded
+from npylstm.ops.numba.products import (
+    _dh_row,
+    _dh_tile,
+    _gate_stores,
+    _preactivations_row,
+    _preactivations_tile,
+)
 from npylstm.ops.numba.simd import (
     HALF,
     LANES,
@@ -107,11 +113,11 @@ def test_copy_half_stores_count_values_and_nothing_past_them(dtype):
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("count", [0, 1, 7, 8, 9, 20, 50])
-def test_unpad_at_copies_a_padded_row_and_nothing_past_it(dtype, count):
+def test_copy_flat_copies_a_padded_row_and_nothing_past_it(dtype, count):
     padded = _padded(max(count, 1))
     src = np.random.default_rng(count).standard_normal(2 * padded).astype(dtype)
     dst = np.full(count + 5, 7.0, dtype)
-    _unpad_at(src, padded, dst, 2, count)
+    _copy_flat(src, padded, dst, 2, count)
     expected = np.full(count + 5, 7.0, dtype)
     expected[2 : 2 + count] = src[padded : padded + count]
     np.testing.assert_array_equal(dst, expected)
@@ -216,3 +222,31 @@ def test_a_row_of_inf_and_nan_leaves_the_other_rows_alone(dtype):
     np.testing.assert_array_equal(dirty[[0, 3]], clean[[0, 3]])
     assert np.isnan(dirty[2]).all()  # NaN reaches every column of its row
     assert np.isinf(dirty[1]).any()  # ±inf where the input's weight is nonzero
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("units", [1, 5, 20, 33, 50])
+def test_dh_tile_and_row_match_float64_and_each_other(dtype, units):
+    rng = np.random.default_rng(units)
+    padded = _padded(units)
+    columns = -(-units // 32) * 32
+    dz = rng.standard_normal((4, 4 * units)).astype(dtype)  # packed dz_t of 4 rows
+    recurrent = rng.standard_normal((units, 4 * units)).astype(dtype)
+    recurrent_t = np.zeros((4 * units, columns), dtype)
+    recurrent_t[:, :units] = recurrent.T
+    dzp = np.zeros((4, 4, padded), dtype)  # gate-major: (gate, row, unit), zero padding
+    dzp[:, :, :units] = dz.reshape(4, 4, units).transpose(1, 0, 2)
+    tile = np.full(4 * columns, np.nan, dtype)
+    _dh_tile(dzp.reshape(-1), 4 * padded, units, padded, recurrent_t.reshape(-1), columns, tile)
+    expected = dz.astype(np.float64) @ recurrent.T  # (4, U)
+    tol = 2e-5 if dtype == np.float32 else 1e-13
+    got = tile.reshape(4, columns)
+    np.testing.assert_allclose(got[:, :units], expected, rtol=tol,
+                               atol=tol * np.abs(expected).max())
+    assert (got[:, units:] == 0).all()
+    for r in range(4):  # each row alone, in a one-row workspace: the same bits
+        one = np.zeros((4, padded), dtype)
+        one[:, :units] = dz[r].reshape(4, units)
+        row = np.full(columns, np.nan, dtype)
+        _dh_row(one.reshape(-1), padded, units, recurrent_t.reshape(-1), columns, row)
+        np.testing.assert_array_equal(row, got[r])

@@ -75,6 +75,7 @@ from .numba.lstm_cells import (
     _cell_forward_tanh_sigmoid,
     _cell_forward_ts,
     _copy,
+    _copy_flat,
     _fused_backward,
     _fused_forward,
     _in_fast_range,
@@ -85,7 +86,7 @@ from .numba.lstm_cells import (
     _padded,
     _unpack_gates,
     _unpack_gates_at,
-    _unpad_at,
+    _unpack_gates_flat,
 )
 from .numba.lstm_kernels import (
     _BLAS_INPUT_DIM,
@@ -104,10 +105,13 @@ from .numba.lstm_kernels import (
     _padded_weights,
     _row_step_fast,
     _step_dh,
+    _step_dh_flat,
     _step_inputs,
 )
 from .numba.parallel import _after_fork_in_child, _launch_guard, _row_bounds, _run_parts
 from .numba.products import (
+    _dh_row,
+    _dh_tile,
     _fma2,
     _gate_stores,
     _input_block,
@@ -115,6 +119,7 @@ from .numba.products import (
     _preactivations_row,
     _preactivations_tile,
     _store2,
+    _store_sums,
 )
 
 __all__ = ["ACTIVATION_CODES", "BLAS_MIN_UNITS", "BLAS_MIN_ROWS", "lstm_forward", "lstm_backward",

@@ -449,9 +449,10 @@ def _backward_all(xs, kernel, h0, h, z, c, c0, recurrent_kernel_t, dh_seq, use_d
     grads = (dh_seq, use_dh_seq, dh_next, dc_next, act, ract, dz, dxs, dkernel,
              drecurrent_kernel, dbias, h_prev, bounds, small)
     if small:
-        # recurrent_kernel.T with zero columns up to whole 8-lane vectors: the per-row
-        # product dz_row @ recurrent_kernel.T then runs without a scalar remainder
-        padded_t = np.zeros((packed, -(-units // _LANES) * _LANES), dtype=dtype)  # (4U, P)
+        # recurrent_kernel.T with zero columns up to whole blocks of 32 (two 16-lane
+        # vectors): the micro-kernel of dz_row @ recurrent_kernel.T runs without a remainder
+        block = 4 * _LANES
+        padded_t = np.zeros((packed, -(-units // block) * block), dtype=dtype)  # (4U, C)
         padded_t[:, :units] = recurrent_kernel_t
         recurrent_kernel_t = padded_t
     if parts == 1:

@@ -40,7 +40,8 @@ __all__ = [
     "_cell_forward_exact_ts", "_cell_forward_ts", "_cell_forward", "_cell_backward_from_gates",
     "_cell_backward_exact_ts", "_cell_backward_ts", "_cell_backward", "_add_vector_matrix",
     "_add_rows_matrix", "_fused_forward", "_fused_backward", "_unpack_gates", "_unpack_gates_at",
-    "_pack_gates", "_pack_gates_at", "_pack_gates_flat", "_copy", "_unpad_at", "_padded",
+    "_pack_gates", "_pack_gates_at", "_pack_gates_flat", "_unpack_gates_flat", "_copy",
+    "_copy_flat", "_padded",
     "_pad_gate_columns",
 ]
 
@@ -52,8 +53,8 @@ __all__ = [
 HELPERS_SOURCE_SHA256: dict[str, str] = {
     "ops/numba/_jit.py": "5edc77b651ae5b21a1056d5e822da93c4779249c7c535fe8a54cf64bbfb2ead4",
     "ops/numba/activations.py": "8b9e6632e044af987e31961c8845a040292aaf12161d0639e70bb5cbaf9ae688",
-    "ops/numba/products.py": "d284308570578cd9cbaccbe1f97db1316b5600f277199143608082d59c125ffa",
-    "ops/numba/simd.py": "4425f70341cdcf3de4ff5ea6124dc4054470d3db55def73276cff1dc9eb0be2a",
+    "ops/numba/products.py": "8468a789d90f7c8ebe0db41a331d9230c45425e7a91bd32a847c571acc8b5785",
+    "ops/numba/simd.py": "cc1004a7102cc2ea324d0c572b94caaa7302e3d05bb7130059333b2769cc8e13",
 }
 
 #: Gate rows are padded to whole vectors of this many lanes (8 float32 in AVX2).
@@ -353,12 +354,11 @@ def _pack_gates_at(zp, offset, row):
 
 
 @jit_kernel
-def _unpad_at(src, src_at, dst, dst_at, count):
-    """``dst[dst_at : dst_at + count] = src[src_at : ...]`` from a padded row (``src`` holds
-    whole groups of 8 from ``src_at``, as every padded row of the kernels does) on flat
-    arrays, without the views a slice would create (each a reference count update): groups
-    of 8, each one load and one masked store, so ``dst`` past ``dst_at + count`` is not
-    touched."""
+def _copy_flat(src, src_at, dst, dst_at, count):
+    """``dst[dst_at : dst_at + count] = src[src_at : ...]`` on flat arrays, without the views
+    a slice would create (each a reference count update): groups of 8, each one masked load
+    and one masked store, so nothing past ``count`` values is read or written (a padded row
+    to a packed one or back)."""
     for j in range(0, count, HALF):
         copy_half(src, src_at + j, dst, dst_at + j, min(HALF, count - j))
 
@@ -368,7 +368,15 @@ def _pack_gates_flat(zp, wide, offset, dst, dst_at, units):
     """:func:`_pack_gates_at` on flat arrays: the row at ``offset`` of a gate-major ``zp (4 *
     wide,)`` into the packed ``dst[dst_at : dst_at + 4U]``."""
     for gate in range(4):
-        _unpad_at(zp, gate * wide + offset, dst, dst_at + gate * units, units)
+        _copy_flat(zp, gate * wide + offset, dst, dst_at + gate * units, units)
+
+
+@jit_kernel
+def _unpack_gates_flat(src, src_at, zp, wide, offset, units):
+    """:func:`_unpack_gates_at` on flat arrays: the packed ``src[src_at : src_at + 4U]`` into
+    the row at ``offset`` of a gate-major ``zp (4 * wide,)`` (its padding untouched)."""
+    for gate in range(4):
+        _copy_flat(src, src_at + gate * units, zp, gate * wide + offset, units)
 
 
 @jit_kernel

@@ -22,7 +22,6 @@ import numpy as np
 
 from ._jit import jit_kernel
 from .lstm_cells import (
-    _add_rows_matrix,
     _add_vector_matrix,
     _cell_backward,
     _cell_backward_exact_ts,
@@ -31,6 +30,7 @@ from .lstm_cells import (
     _cell_forward_exact_ts,
     _cell_forward_ts,
     _copy,
+    _copy_flat,
     _fused_backward,
     _fused_forward,
     _pack_gates,
@@ -39,16 +39,21 @@ from .lstm_cells import (
     _pad_gate_columns,
     _padded,
     _unpack_gates,
-    _unpack_gates_at,
-    _unpad_at,
+    _unpack_gates_flat,
 )
-from .products import _gate_stores, _preactivations_row, _preactivations_tile
+from .products import (
+    _dh_row,
+    _dh_tile,
+    _gate_stores,
+    _preactivations_row,
+    _preactivations_tile,
+)
 
 __all__ = [
     "HELPERS_SOURCE_SHA256", "_BLAS_INPUT_DIM", "_TILE",
     "_step_inputs", "_padded_weights", "_row_step_fast",
     "_forward_rows_ts", "_forward_row_ts", "_forward_rows_ts_exact", "_forward_rows",
-    "_gates_forward_step_ts", "_gates_forward_step", "_step_dh",
+    "_gates_forward_step_ts", "_gates_forward_step", "_step_dh", "_step_dh_flat",
     "_backward_rows_ts", "_backward_rows_ts_exact", "_backward_rows",
     "_gates_backward_step_ts", "_gates_backward_step",
 ]
@@ -60,8 +65,8 @@ __all__ = [
 #: paste here, and that edit makes Numba recompile this module's kernels.
 HELPERS_SOURCE_SHA256: dict[str, str] = {
     "ops/numba/_jit.py": "5edc77b651ae5b21a1056d5e822da93c4779249c7c535fe8a54cf64bbfb2ead4",
-    "ops/numba/lstm_cells.py": "91f3d9819884e8e5f25ed965566a9d083404009cbb5bb18b03da8d28af0d74b1",
-    "ops/numba/products.py": "d284308570578cd9cbaccbe1f97db1316b5600f277199143608082d59c125ffa",
+    "ops/numba/lstm_cells.py": "7b0e917d7f33d45640ec3f6233a77a412abc62919e90d29c1b3d9719b781cc9d",
+    "ops/numba/products.py": "8468a789d90f7c8ebe0db41a331d9230c45425e7a91bd32a847c571acc8b5785",
 }
 
 #: Small units: from this many input features on, ``x @ kernel`` is one BLAS product per
@@ -150,8 +155,8 @@ def _forward_rows_ts(xs, kernel, bias, recurrent_kernel, h0, c0, keep, project, 
                 at, row_t = r * padded, (b + r) * timesteps + t
                 if keep:
                     _pack_gates_flat(zp_flat, wide, at, zf_kept, row_t * packed, units)
-                    _unpad_at(c_next, at, cf, row_t * units, units)
-                _unpad_at(h_next, at, hf, row_t * units, units)
+                    _copy_flat(c_next, at, cf, row_t * units, units)
+                _copy_flat(h_next, at, hf, row_t * units, units)
             c_prev, c_next = c_next, c_prev
         for r in range(_TILE):
             _copy(c_prev[r * padded : r * padded + units], c_last[b + r])
@@ -216,8 +221,8 @@ def _forward_row_ts(xs, kernel, bias, recurrent_kernel, h0, c0, keep, project, z
             row_t = b * timesteps + t
             if keep:
                 _pack_gates_flat(zp_flat, padded, 0, zf_kept, row_t * packed, units)
-                _unpad_at(c_next, 0, cf, row_t * units, units)
-            _unpad_at(h_next, 0, hf, row_t * units, units)
+                _copy_flat(c_next, 0, cf, row_t * units, units)
+            _copy_flat(h_next, 0, hf, row_t * units, units)
             c_prev, c_next = c_next, c_prev
         _copy(c_prev[:units], c_last[b])
         b += 1
@@ -353,17 +358,31 @@ def _step_dh(dh_next_row, dh_seq, use_dh_seq, b, t, dh):
 
 
 @jit_kernel
+def _step_dh_flat(dh_next_f, dh_seq_f, use_dh_seq, b, t, timesteps, units, dh, at):
+    """:func:`_step_dh` on flat arrays (``dh_next_f (B * U,)``, ``dh_seq_f (B * T * U,)``)
+    into the padded ``dh[at : at + U]``, without views."""
+    if use_dh_seq:
+        seq_at = (b * timesteps + t) * units
+        for j in range(units):
+            dh[at + j] = dh_next_f[b * units + j] + dh_seq_f[seq_at + j]
+    else:
+        _copy_flat(dh_next_f, b * units, dh, at, units)
+
+
+@jit_kernel
 def _backward_rows_ts(z, c, c0, recurrent_kernel_t, dh_seq, use_dh_seq, dh_next, dc_next, dz,
                       row_start, row_stop, stash):
     """Small units, φ = tanh and σ = sigmoid: backward for batch rows
     ``row_start:row_stop``: fills ``dz (B, T, 4U)``; ``dh_next, dc_next (B, U)`` go from
-    dL/dh_last, dL/dc_last to dL/dh0, dL/dc0. ``recurrent_kernel_t (4U, P)`` is
-    ``recurrent_kernel.T`` with zero columns up to whole 8-lane vectors.
+    dL/dh_last, dL/dc_last to dL/dh0, dL/dc0. ``recurrent_kernel_t (4U, C)`` is
+    ``recurrent_kernel.T`` with zero columns up to whole blocks of 32 (``products.py``).
 
     As forward, the rows go in tiles of :data:`_TILE` = 4 (the rest one by one, with the
     same code on 1-row workspaces): the tile's gates are one fused loop over its four
-    padded rows side by side, and ``dz_t @ recurrent_kernel.T`` loads each weight once for
-    the tile; every row is computed as it would be alone.
+    padded rows side by side, and ``dz_t @ recurrent_kernel.T`` is a register-blocked
+    micro-kernel (:func:`_dh_tile`, each weight loaded once for the tile, reading ``dz_t``
+    from the fused loop's padded output); every row is computed as it would be alone. Rows
+    are read and written through flat offsets, not views.
 
     Nothing else is compiled in: when an argument of a step lies outside the fast range
     (rare), the kernel stops before that step, leaving each of its ``n`` rows' dL/dc_t in
@@ -374,49 +393,55 @@ def _backward_rows_ts(z, c, c0, recurrent_kernel_t, dh_seq, use_dh_seq, dh_next,
     units = packed // 4
     padded = _padded(units)
     wide = _TILE * padded
+    columns = recurrent_kernel_t.shape[1]
+    rt = recurrent_kernel_t.reshape(recurrent_kernel_t.size)  # (4U * C,)
+    zf, cf, dzf = z.reshape(z.size), c.reshape(c.size), dz.reshape(dz.size)  # flat
+    c0f = c0.reshape(c0.size)
+    dh_next_f, dc_next_f = dh_next.reshape(dh_next.size), dc_next.reshape(dc_next.size)
+    dh_seq_f = dh_seq.reshape(dh_seq.size)
     # workspaces, allocated once per call
     zp = np.zeros((4, wide), dtype=z.dtype)  # (4, 4P) padded pre-activations, 4 rows
     dzp = np.zeros((4, wide), dtype=z.dtype)  # (4, 4P) their gradients
-    rows_work = np.zeros((7, wide), dtype=z.dtype)  # (7, 4P) the padded row vectors below
-    c_t, c_tm1 = rows_work[0], rows_work[1]  # (4P,) carries
-    dh, dh_tm1 = rows_work[2], rows_work[3]  # (4P,) dL/dh_t, dL/dh_tm1
-    dc, dc_prev = rows_work[4], rows_work[5]  # (4P,) dL/dc_t, dL/dc_tm1
+    zp_flat, dzp_flat = zp.reshape(4 * wide), dzp.reshape(4 * wide)  # the same memory
+    rows_work = np.zeros((6, wide), dtype=z.dtype)  # (6, 4P) the padded row vectors below
+    dh_tm1 = np.zeros(_TILE * columns, dtype=z.dtype)  # (4C,) dL/dh_tm1, row r at r * C
     b = row_start
     while b < row_stop:
         n = _TILE if b + _TILE <= row_stop else 1  # a tile of 4 rows, or one row
         span = n * padded  # the workspaces' first n rows
+        c_t, c_tm1 = rows_work[0, :span], rows_work[1, :span]  # (nP,) carries
+        dh = rows_work[2, :span]  # (nP,) dL/dh_t
+        dc, dc_prev = rows_work[3, :span], rows_work[4, :span]  # (nP,) dL/dc_t, dL/dc_tm1
         for r in range(n):
-            _copy(dc_next[b + r], dc[r * padded : r * padded + units])
+            _copy_flat(dc_next_f, (b + r) * units, dc, r * padded, units)
         for t in range(timesteps - 1, -1, -1):
             for r in range(n):
-                at = r * padded
-                _step_dh(dh_next[b + r], dh_seq, use_dh_seq, b + r, t, dh[at : at + padded])
-                _unpack_gates_at(z[b + r, t], zp, at)
-                _copy(c[b + r, t], c_t[at : at + units])
-                _copy(c[b + r, t - 1] if t > 0 else c0[b + r], c_tm1[at : at + units])
-            # the fused loop runs over the first n rows: the length of c_t[:span]
-            if not _fused_backward(zp, c_tm1[:span], c_t[:span], dh[:span], dc[:span],
-                                   dc_prev[:span], dzp):
+                at, row_t = r * padded, (b + r) * timesteps + t
+                _step_dh_flat(dh_next_f, dh_seq_f, use_dh_seq, b + r, t, timesteps, units, dh,
+                              at)
+                _unpack_gates_flat(zf, row_t * packed, zp_flat, wide, at, units)
+                _copy_flat(cf, row_t * units, c_t, at, units)
+                if t > 0:
+                    _copy_flat(cf, (row_t - 1) * units, c_tm1, at, units)
+                else:
+                    _copy_flat(c0f, (b + r) * units, c_tm1, at, units)
+            if not _fused_backward(zp, c_tm1, c_t, dh, dc, dc_prev, dzp):
                 for r in range(n):
                     _copy(dc[r * padded : r * padded + units], stash[r])
                 return (b * timesteps + t) * _TILE + n - 1
             for r in range(n):
-                _pack_gates_at(dzp, r * padded, dz[b + r, t])
+                _pack_gates_flat(dzp_flat, wide, r * padded, dzf,
+                                 ((b + r) * timesteps + t) * packed, units)
             dc, dc_prev = dc_prev, dc
             # backprop into h_tm1 through z_t = ... + h_tm1 @ recurrent_kernel
-            for j in range(span):
-                dh_tm1[j] = 0
             if n == _TILE:
-                _add_rows_matrix(dz[b, t], dz[b + 1, t], dz[b + 2, t], dz[b + 3, t],
-                                 recurrent_kernel_t, dh_tm1[:padded],
-                                 dh_tm1[padded : 2 * padded], dh_tm1[2 * padded : 3 * padded],
-                                 dh_tm1[3 * padded :])
+                _dh_tile(dzp_flat, wide, units, padded, rt, columns, dh_tm1)
             else:
-                _add_vector_matrix(dz[b, t], recurrent_kernel_t, dh_tm1[:padded])
+                _dh_row(dzp_flat, wide, units, rt, columns, dh_tm1)
             for r in range(n):
-                _copy(dh_tm1[r * padded : r * padded + units], dh_next[b + r])
+                _copy_flat(dh_tm1, r * columns, dh_next_f, (b + r) * units, units)
         for r in range(n):
-            _copy(dc[r * padded : r * padded + units], dc_next[b + r])
+            _copy_flat(dc, r * padded, dc_next_f, (b + r) * units, units)
         b += n
     return -1
 
@@ -433,6 +458,8 @@ def _backward_rows_ts_exact(z, c, c0, recurrent_kernel_t, dh_seq, use_dh_seq, dh
     _, timesteps, packed = z.shape
     units = packed // 4
     padded = _padded(units)
+    columns = recurrent_kernel_t.shape[1]
+    rt = recurrent_kernel_t.reshape(recurrent_kernel_t.size)  # (4U * C,)
     # workspaces, allocated once per call
     gates = np.empty(packed, dtype=z.dtype)  # (4U,) workspaces
     dgates = np.empty(packed, dtype=z.dtype)
@@ -440,10 +467,12 @@ def _backward_rows_ts_exact(z, c, c0, recurrent_kernel_t, dh_seq, use_dh_seq, dh
     dact_c = np.empty(units, dtype=z.dtype)
     zp = np.zeros((4, padded), dtype=z.dtype)  # (4, P) padded pre-activations
     dzp = np.zeros((4, padded), dtype=z.dtype)  # (4, P) their gradients
-    rows_work = np.zeros((7, padded), dtype=z.dtype)  # (7, P) the padded row vectors below
+    dzp_flat = dzp.reshape(4 * padded)  # the same memory
+    rows_work = np.zeros((6, padded), dtype=z.dtype)  # (6, P) the padded row vectors below
     c_t, c_tm1 = rows_work[0], rows_work[1]  # (P,) carries
-    dh, dh_tm1 = rows_work[2], rows_work[3]  # (P,) dL/dh_t, dL/dh_tm1
-    dc, dc_prev = rows_work[4], rows_work[5]  # (P,) dL/dc_t, dL/dc_tm1
+    dh = rows_work[2]  # (P,) dL/dh_t
+    dc, dc_prev = rows_work[3], rows_work[4]  # (P,) dL/dc_t, dL/dc_tm1
+    dh_tm1 = np.zeros(columns, dtype=z.dtype)  # (C,) dL/dh_tm1
     for b in range(resume_row, row_stop):
         stashed = b < resume_row + resumed
         _copy(stash[b - resume_row] if stashed else dc_next[b], dc[:units])
@@ -460,10 +489,9 @@ def _backward_rows_ts_exact(z, c, c0, recurrent_kernel_t, dh_seq, use_dh_seq, dh
             else:
                 _cell_backward_exact_ts(z[b, t], c_tm1_row, c[b, t], dh[:units], dc[:units],
                                         dz_row, gates, dgates, act_c, dact_c)
+                _unpack_gates(dz_row, dzp)  # the product reads the padded layout
             # backprop into h_tm1 through z_t = ... + h_tm1 @ recurrent_kernel
-            for j in range(padded):
-                dh_tm1[j] = 0
-            _add_vector_matrix(dz_row, recurrent_kernel_t, dh_tm1)
+            _dh_row(dzp_flat, padded, units, rt, columns, dh_tm1)
             _copy(dh_tm1[:units], dh_next[b])
         _copy(dc[:units], dc_next[b])
 

@@ -25,16 +25,17 @@ from __future__ import annotations
 import numpy as np
 
 from ._jit import jit_kernel
-from .simd import HALF, LANES, vadd, vfma, vload, vsplat, vstore_hi, vstore_lo, vzeros
+from .simd import HALF, LANES, vadd, vfma, vload, vsplat, vstore, vstore_hi, vstore_lo, vzeros
 
 __all__ = ["HELPERS_SOURCE_SHA256", "_add_vector_matrix", "_add_rows_matrix",
-           "_gate_stores", "_preactivations_tile", "_preactivations_row"]
+           "_gate_stores", "_preactivations_tile", "_preactivations_row", "_store_sums", "_dh_tile",
+           "_dh_row"]
 
 #: SHA-256 of what this module's functions compile in from other ``npylstm`` files (see
 #: ``lstm_cells.py``); ``tests/test_numba_cache.py`` prints the digest to paste.
 HELPERS_SOURCE_SHA256: dict[str, str] = {
     "ops/numba/_jit.py": "5edc77b651ae5b21a1056d5e822da93c4779249c7c535fe8a54cf64bbfb2ead4",
-    "ops/numba/simd.py": "4425f70341cdcf3de4ff5ea6124dc4054470d3db55def73276cff1dc9eb0be2a",
+    "ops/numba/simd.py": "cc1004a7102cc2ea324d0c572b94caaa7302e3d05bb7130059333b2769cc8e13",
 }
 
 
@@ -212,3 +213,54 @@ def _preactivations_row(xf, x_at, input_dim, kernel_p, project, zf, z_at, h_tm1,
         for k in range(units):
             a0 = _fma2(vsplat(h_tm1[k]), _load2(recurrent_p, k * columns + col), a0)
         _store2(zp, a0, _load2(bias_p, col), stores, col // HALF, 0)
+
+
+# -- the backward's dL/dh_tm1 = dz_t @ recurrent_kernel.T (small units, default pair) -------
+#
+# ``dz_t`` comes in the gate-major padded layout the fused backward loop writes (``dzp``,
+# as ``zp`` above); ``recurrent_t (4U * C,)`` is ``recurrent_kernel.T`` flat with its U
+# columns padded with zeros to ``C`` = whole blocks of 32, and the rows' sums go to
+# ``dh_tm1`` at ``r * C``.
+
+
+@jit_kernel
+def _store_sums(out, at, acc):
+    """A block's two accumulator vectors into ``out[at : at + 32]``."""
+    vstore(out, at, acc[0])
+    vstore(out, at + LANES, acc[1])
+
+
+@jit_kernel
+def _dh_tile(dzp, wide, units, padded, recurrent_t, columns, dh_tm1):
+    """``dh_tm1[r * C :][:C] = dz_t @ recurrent_kernel.T`` for four rows (row ``r``'s
+    ``dz_t`` at ``r * P`` of each gate of ``dzp (4 * wide,)``): per block of 32 columns the
+    rows' 8 accumulator vectors stay in registers over the whole sum, fused multiply-adds
+    in order of the packed index ``g * U + j`` from zero, as :func:`_dh_row` sums one row."""
+    zero = vzeros(dh_tm1)
+    for col in range(0, columns, _BLOCK):
+        a0, a1, a2, a3 = (zero, zero), (zero, zero), (zero, zero), (zero, zero)
+        for gate in range(4):
+            for j in range(units):
+                w = _load2(recurrent_t, (gate * units + j) * columns + col)
+                at = gate * wide + j
+                a0 = _fma2(vsplat(dzp[at]), w, a0)
+                a1 = _fma2(vsplat(dzp[at + padded]), w, a1)
+                a2 = _fma2(vsplat(dzp[at + 2 * padded]), w, a2)
+                a3 = _fma2(vsplat(dzp[at + 3 * padded]), w, a3)
+        _store_sums(dh_tm1, col, a0)
+        _store_sums(dh_tm1, columns + col, a1)
+        _store_sums(dh_tm1, 2 * columns + col, a2)
+        _store_sums(dh_tm1, 3 * columns + col, a3)
+
+
+@jit_kernel
+def _dh_row(dzp, wide, units, recurrent_t, columns, dh_tm1):
+    """:func:`_dh_tile` for one row (the same operations for it): ``dh_tm1[:C]``."""
+    zero = vzeros(dh_tm1)
+    for col in range(0, columns, _BLOCK):
+        a = (zero, zero)
+        for gate in range(4):
+            for j in range(units):
+                w = _load2(recurrent_t, (gate * units + j) * columns + col)
+                a = _fma2(vsplat(dzp[gate * wide + j]), w, a)
+        _store_sums(dh_tm1, col, a)

@@ -16,8 +16,8 @@ weight once per block of rows. This module gives Numba code the values that lets
   :func:`vsplat` (one value in every lane), :func:`vzeros`, :func:`vfma` (``a * b + c``
   with one rounding, LLVM's ``llvm.fma``; the issue's decision allows fused multiply-adds,
   which keep NaN and ±inf semantics) and :func:`vadd`;
-* :func:`copy_half`, which copies up to :data:`HALF` values with one load and one masked
-  store (the padded rows of the kernels back to packed ones).
+* :func:`copy_half`, which copies up to :data:`HALF` values with one masked load and one
+  masked store (between the kernels' padded rows and packed ones, in either direction).
 
 Every operation is lane by lane, so lane ``j`` of a result is exactly what the scalar
 expression computes for element ``j``: a row computed in a block of rows or alone gets the
@@ -197,8 +197,8 @@ def vadd(typingctx, a, b):
 @intrinsic
 def copy_half(typingctx, src, src_at, dst, dst_at, count):
     """``dst[dst_at : dst_at + count] = src[src_at : src_at + count]`` for ``count <= HALF``:
-    one load of :data:`HALF` values (all of ``src[src_at : src_at + HALF]`` must exist) and
-    one masked store of the first ``count`` (``dst`` past them is not touched)."""
+    one masked load and one masked store of :data:`HALF` lanes, the first ``count`` of them
+    enabled (nothing of either array past them is read or written)."""
     ints = (src_at, dst_at, count)
     if not (_contiguous_floats(src) and _contiguous_floats(dst) and src.dtype == dst.dtype
             and all(isinstance(i, types.Integer) for i in ints)):
@@ -211,7 +211,6 @@ def copy_half(typingctx, src, src_at, dst, dst_at, count):
         align = context.get_abi_alignment(element)
         src_ptr = _element_pointer(context, builder, sig.args[0], args[0], args[1], half_type)
         dst_ptr = _element_pointer(context, builder, sig.args[2], args[2], args[3], half_type)
-        values = builder.load(src_ptr, align=align)
         count = builder.insert_element(ir.Constant(ir.VectorType(ir.IntType(64), HALF),
                                                    ir.Undefined), args[4],
                                        ir.Constant(ir.IntType(32), 0))
@@ -220,6 +219,12 @@ def copy_half(typingctx, src, src_at, dst, dst_at, count):
         lanes = ir.Constant(ir.VectorType(ir.IntType(64), HALF), list(range(HALF)))
         mask = builder.icmp_signed("<", lanes, count)  # <HALF x i1>: lane < count
         bits = 32 if sig.args[0].dtype == types.float32 else 64
+        load = cgutils.get_or_insert_function(
+            builder.module,
+            ir.FunctionType(half_type, [src_ptr.type, ir.IntType(32), mask.type, half_type]),
+            f"llvm.masked.load.v{HALF}f{bits}.p0")
+        values = builder.call(load, [src_ptr, ir.Constant(ir.IntType(32), align), mask,
+                                     ir.Constant(half_type, None)])
         store = cgutils.get_or_insert_function(
             builder.module,
             ir.FunctionType(ir.VoidType(), [half_type, dst_ptr.type, ir.IntType(32), mask.type]),
