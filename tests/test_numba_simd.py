@@ -30,8 +30,10 @@ from npylstm.ops.numba.simd import (
     vadd,
     vfma,
     vload,
+    vload_first,
     vsplat,
     vstore,
+    vstore_first,
     vstore_hi,
     vstore_lo,
     vzeros,
@@ -123,6 +125,28 @@ def test_copy_flat_copies_a_padded_row_and_nothing_past_it(dtype, count):
     np.testing.assert_array_equal(dst, expected)
 
 
+@njit
+def _first(src, src_at, dst, dst_at, count):
+    vstore(dst, 0, vload_first(src, src_at, count))  # the loaded vector, zeros included
+    vstore_first(dst, dst_at, vload(src, src_at), count)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_masked_first_lanes_load_zeros_and_store_nothing_past_count(dtype):
+    src = np.arange(1.0, 41.0, dtype=dtype)
+    for count in (-3, 0, 1, 7, 15, 16, 20):
+        dst = np.full(60, 7.0, dtype)
+        _first(src, 2, dst, 30, count)
+        lanes = np.zeros(LANES, dtype)
+        kept = max(0, min(count, LANES))
+        lanes[:kept] = src[2 : 2 + kept]
+        np.testing.assert_array_equal(dst[:LANES], lanes)
+        expected = np.full(30, 7.0, dtype)
+        expected[:kept] = src[2 : 2 + kept]
+        np.testing.assert_array_equal(dst[30:], expected)
+        assert (dst[LANES:30] == 7.0).all()
+
+
 def _pad_numpy(w: np.ndarray, units: int, padded: int) -> np.ndarray:
     out = np.zeros((w.shape[0], 4, padded), w.dtype)
     out[:, :, :units] = w.reshape(w.shape[0], 4, units)
@@ -192,12 +216,11 @@ def test_preactivations_tile_and_row_match_float64_and_each_other(dtype, units, 
     np.testing.assert_allclose(got, expected, rtol=tol, atol=tol * np.abs(expected).max())
     # the padding columns stay zero (zero weights and bias there)
     assert (tile.reshape(4, 4, padded)[:, :, units:] == 0).all()
-    for r in range(4):  # each row alone: the same bits
-        row = np.full(4 * padded, np.nan, dtype)
-        _preactivations_row(a["x"][r].copy(), 0, input_dim, a["kernel_p"], project,
+    for r in range(4):  # each row alone, on the packed weights: the same bits
+        row = np.zeros(4 * padded, dtype)  # the row kernel leaves the padding as it is
+        _preactivations_row(a["x"][r].copy(), 0, input_dim, a["kernel"].reshape(-1), project,
                             a["z_in"], r * 4 * padded, a["h_tm1"][r * padded :][:padded].copy(),
-                            a["recurrent_p"], a["bias_p"], units, padded,
-                            _gate_stores(padded, padded), row)
+                            a["recurrent"].reshape(-1), a["bias"], units, padded, row)
         np.testing.assert_array_equal(row.reshape(4, padded),
                                       tile.reshape(4, 4, padded)[:, r])
 

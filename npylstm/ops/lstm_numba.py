@@ -116,6 +116,7 @@ from .numba.products import (
     _gate_stores,
     _input_block,
     _load2,
+    _load2_first,
     _preactivations_row,
     _preactivations_tile,
     _store2,

@@ -53,8 +53,8 @@ __all__ = [
 HELPERS_SOURCE_SHA256: dict[str, str] = {
     "ops/numba/_jit.py": "5edc77b651ae5b21a1056d5e822da93c4779249c7c535fe8a54cf64bbfb2ead4",
     "ops/numba/activations.py": "8b9e6632e044af987e31961c8845a040292aaf12161d0639e70bb5cbaf9ae688",
-    "ops/numba/products.py": "8468a789d90f7c8ebe0db41a331d9230c45425e7a91bd32a847c571acc8b5785",
-    "ops/numba/simd.py": "cc1004a7102cc2ea324d0c572b94caaa7302e3d05bb7130059333b2769cc8e13",
+    "ops/numba/products.py": "0bdef41893df1e5b813ae95dbf6cabdded490e3744c8af925dd60b7563e4355b",
+    "ops/numba/simd.py": "4faace24200db7511c18b46ce64c54edcb5b735049d411b0e24d723fa8b51387",
 }
 
 #: Gate rows are padded to whole vectors of this many lanes (8 float32 in AVX2).

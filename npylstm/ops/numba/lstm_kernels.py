@@ -65,8 +65,8 @@ __all__ = [
 #: paste here, and that edit makes Numba recompile this module's kernels.
 HELPERS_SOURCE_SHA256: dict[str, str] = {
     "ops/numba/_jit.py": "5edc77b651ae5b21a1056d5e822da93c4779249c7c535fe8a54cf64bbfb2ead4",
-    "ops/numba/lstm_cells.py": "7b0e917d7f33d45640ec3f6233a77a412abc62919e90d29c1b3d9719b781cc9d",
-    "ops/numba/products.py": "8468a789d90f7c8ebe0db41a331d9230c45425e7a91bd32a847c571acc8b5785",
+    "ops/numba/lstm_cells.py": "f0ce0e8f7234d275688e19d80bcaae7809ae825b9a00f5fc84ffc1ad96f51b31",
+    "ops/numba/products.py": "0bdef41893df1e5b813ae95dbf6cabdded490e3744c8af925dd60b7563e4355b",
 }
 
 #: Small units: from this many input features on, ``x @ kernel`` is one BLAS product per
@@ -176,15 +176,16 @@ def _padded_weights(kernel, recurrent_kernel, bias, padded):
 
 
 @jit_kernel
-def _row_step_fast(xf, kernel_p, bias_p, recurrent_p, project, zf, b, row_start, t, timesteps,
-                   input_dim, units, padded, stores, h_next, zp_one, zp_flat, c_prev, c_next):
+def _row_step_fast(xf, kernel_f, bias, recurrent_f, project, zf, b, row_start, t, timesteps,
+                   input_dim, units, padded, h_next, zp_one, zp_flat, c_prev, c_next):
     """Row ``b``'s step ``t`` as :func:`_forward_rows_ts` computes it for a row of a tile: the
-    pre-activations (:func:`_preactivations_row`, from the flat inputs ``xf`` or projection
-    ``zf`` of rows ``row_start:``) into ``zp_one (4, P)`` (``zp_flat`` its memory), then
-    the fused gates; returns whether the carry stayed in the fast range."""
-    _preactivations_row(xf, (b * timesteps + t) * input_dim, input_dim, kernel_p, project, zf,
-                        ((b - row_start) * timesteps + t) * 4 * padded, h_next, recurrent_p,
-                        bias_p, units, padded, stores, zp_flat)
+    pre-activations (:func:`_preactivations_row` on the flat packed weights, from the flat
+    inputs ``xf`` or the projection ``zf`` of rows ``row_start:``) into ``zp_one (4, P)``
+    (``zp_flat`` its memory), then the fused gates; returns whether the carry stayed in the
+    fast range."""
+    _preactivations_row(xf, (b * timesteps + t) * input_dim, input_dim, kernel_f, project, zf,
+                        ((b - row_start) * timesteps + t) * 4 * padded, h_next, recurrent_f,
+                        bias, units, padded, zp_flat)
     return _fused_forward(zp_one, c_prev, c_next, h_next)
 
 
@@ -197,11 +198,11 @@ def _forward_row_ts(xs, kernel, bias, recurrent_kernel, h0, c0, keep, project, z
     _, timesteps, units = h.shape
     packed = 4 * units
     padded = _padded(units)
-    kernel_p, recurrent_p, bias_p = _padded_weights(kernel, recurrent_kernel, bias, padded)
+    kernel_f = kernel.reshape(kernel.size)  # (D * 4U,) packed, flat
+    recurrent_f = recurrent_kernel.reshape(recurrent_kernel.size)  # (U * 4U,)
     input_dim = xs.shape[2]
     xf, zf = xs.reshape(xs.size), z_in.reshape(z_in.size)  # flat: rows by offsets, no views
     hf, zf_kept, cf = h.reshape(h.size), z.reshape(z.size), c.reshape(c.size)
-    stores = _gate_stores(padded, padded)  # (4P/8,) where each vector of the row goes
     # workspaces, allocated once per call
     zp_one = np.zeros((4, padded), dtype=h.dtype)  # (4, P) padded gate pre-activations
     zp_flat = zp_one.reshape(4 * padded)  # (4P,) the same memory, for the product
@@ -212,9 +213,9 @@ def _forward_row_ts(xs, kernel, bias, recurrent_kernel, h0, c0, keep, project, z
         _copy(c0[b], c_prev)
         _copy(h0[b], h_next)  # h_tm1 of step 0
         for t in range(timesteps):
-            if not _row_step_fast(xf, kernel_p, bias_p, recurrent_p, project, zf, b, row_start,
-                                  t, timesteps, input_dim, units, padded, stores, h_next,
-                                  zp_one, zp_flat, c_prev, c_next):
+            if not _row_step_fast(xf, kernel_f, bias, recurrent_f, project, zf, b, row_start, t,
+                                  timesteps, input_dim, units, padded, h_next, zp_one, zp_flat,
+                                  c_prev, c_next):
                 _pack_gates(zp_one, stash[0, :packed])
                 _copy(c_prev[:units], stash[0, packed:])
                 return (b * timesteps + t) * _TILE
@@ -241,10 +242,10 @@ def _forward_rows_ts_exact(xs, kernel, bias, recurrent_kernel, h0, c0, keep, pro
     _, timesteps, units = h.shape
     packed = 4 * units
     padded = _padded(units)
-    kernel_p, recurrent_p, bias_p = _padded_weights(kernel, recurrent_kernel, bias, padded)
+    kernel_f = kernel.reshape(kernel.size)  # (D * 4U,) packed, flat
+    recurrent_f = recurrent_kernel.reshape(recurrent_kernel.size)  # (U * 4U,)
     input_dim = xs.shape[2]
     xf, zf = xs.reshape(xs.size), z_in.reshape(z_in.size)  # flat: rows by offsets, no views
-    stores = _gate_stores(padded, padded)  # (4P/8,) where each vector of the row goes
     # workspaces, allocated once per call
     gates = np.empty(packed, dtype=h.dtype)  # (4U,)
     act_c = np.empty(units, dtype=h.dtype)  # (U,)
@@ -267,9 +268,9 @@ def _forward_rows_ts_exact(xs, kernel, bias, recurrent_kernel, h0, c0, keep, pro
                 _unpack_gates(z_row, zp)
                 fast = _fused_forward(zp, c_prev, c_next, h_next)
             else:
-                fast = _row_step_fast(xf, kernel_p, bias_p, recurrent_p, project, zf, b,
-                                      row_start, t, timesteps, input_dim, units, padded, stores,
-                                      h_next, zp, zp_flat, c_prev, c_next)
+                fast = _row_step_fast(xf, kernel_f, bias, recurrent_f, project, zf, b,
+                                      row_start, t, timesteps, input_dim, units, padded, h_next,
+                                      zp, zp_flat, c_prev, c_next)
                 _pack_gates(zp, z_row)
             if fast:
                 _copy(c_next[:units], c_row)

@@ -25,17 +25,30 @@ from __future__ import annotations
 import numpy as np
 
 from ._jit import jit_kernel
-from .simd import HALF, LANES, vadd, vfma, vload, vsplat, vstore, vstore_hi, vstore_lo, vzeros
+from .simd import (
+    HALF,
+    LANES,
+    vadd,
+    vfma,
+    vload,
+    vload_first,
+    vsplat,
+    vstore,
+    vstore_first,
+    vstore_hi,
+    vstore_lo,
+    vzeros,
+)
 
 __all__ = ["HELPERS_SOURCE_SHA256", "_add_vector_matrix", "_add_rows_matrix",
-           "_gate_stores", "_preactivations_tile", "_preactivations_row", "_store_sums", "_dh_tile",
-           "_dh_row"]
+           "_gate_stores", "_preactivations_tile", "_preactivations_row", "_load2_first",
+           "_store_sums", "_dh_tile", "_dh_row"]
 
 #: SHA-256 of what this module's functions compile in from other ``npylstm`` files (see
 #: ``lstm_cells.py``); ``tests/test_numba_cache.py`` prints the digest to paste.
 HELPERS_SOURCE_SHA256: dict[str, str] = {
     "ops/numba/_jit.py": "5edc77b651ae5b21a1056d5e822da93c4779249c7c535fe8a54cf64bbfb2ead4",
-    "ops/numba/simd.py": "cc1004a7102cc2ea324d0c572b94caaa7302e3d05bb7130059333b2769cc8e13",
+    "ops/numba/simd.py": "4faace24200db7511c18b46ce64c54edcb5b735049d411b0e24d723fa8b51387",
 }
 
 
@@ -198,21 +211,39 @@ def _preactivations_tile(xf, x_at, x_stride, input_dim, kernel_p, project, zf, z
 
 
 @jit_kernel
-def _preactivations_row(xf, x_at, input_dim, kernel_p, project, zf, z_at, h_tm1, recurrent_p,
-                        bias_p, units, padded, stores, zp):
-    """:func:`_preactivations_tile` for one row (the same operations for it): into the
-    gate-major ``zp (4P,)`` of a one-row workspace (``stores``: :func:`_gate_stores`
-    ``(P, P)``); ``h_tm1 (P,)``."""
-    columns = 4 * padded
-    zero = vzeros(bias_p)
-    for col in range(0, columns, _BLOCK):
-        if project:
-            a0 = _load2(zf, z_at + col)
-        else:
-            a0 = _input_block(xf, x_at, input_dim, kernel_p, col, columns, zero)
-        for k in range(units):
-            a0 = _fma2(vsplat(h_tm1[k]), _load2(recurrent_p, k * columns + col), a0)
-        _store2(zp, a0, _load2(bias_p, col), stores, col // HALF, 0)
+def _load2_first(a, i, count):
+    """:func:`_load2` of only the first ``count`` values (masked: zeros past them)."""
+    return (vload_first(a, i, count), vload_first(a, i + LANES, count - LANES))
+
+
+@jit_kernel
+def _preactivations_row(xf, x_at, input_dim, kernel, project, zf, z_at, h_tm1, recurrent,
+                        bias, units, padded, zp):
+    """:func:`_preactivations_tile` for one row, with the same operations for each value (so
+    a row's result does not depend on which of the two computed it), on the *packed*
+    weights: ``kernel (D * 4U,)``, ``recurrent (U * 4U,)``, ``bias (4U,)`` flat, so a lone
+    row (a streamed step) pays no padded copy of them. Each gate's ``U`` columns go in
+    blocks of 32 with the last block masked (nothing past a gate's columns is stored; the
+    padding of ``zp (4P,)``, the gate-major one-row workspace, keeps its zeros); with
+    ``project`` the row's ``x_t @ kernel`` is ``zf[z_at :][:4P]`` in the padded layout;
+    ``h_tm1 (P,)``."""
+    packed = 4 * units
+    zero = vzeros(bias)
+    for gate in range(4):
+        for j in range(0, units, _BLOCK):
+            count, col = units - j, gate * units + j  # values left in the gate, their column
+            if project:
+                a = _load2_first(zf, z_at + gate * padded + j, count)
+            else:
+                a = (zero, zero)
+                for d in range(input_dim):
+                    a = _fma2(vsplat(xf[x_at + d]), _load2_first(kernel, d * packed + col, count),
+                              a)
+            for k in range(units):
+                a = _fma2(vsplat(h_tm1[k]), _load2_first(recurrent, k * packed + col, count), a)
+            b = _load2_first(bias, col, count)
+            vstore_first(zp, gate * padded + j, vadd(a[0], b[0]), count)
+            vstore_first(zp, gate * padded + j + LANES, vadd(a[1], b[1]), count - LANES)
 
 
 # -- the backward's dL/dh_tm1 = dz_t @ recurrent_kernel.T (small units, default pair) -------

@@ -13,6 +13,8 @@ weight once per block of rows. This module gives Numba code the values that lets
 * :func:`vload`, :func:`vstore` (``a[i : i + 16]`` of a 1-D C-contiguous array, with no
   bounds check: the caller's indices must be in range), :func:`vstore_lo`,
   :func:`vstore_hi` (its first or last :data:`HALF` = 8 lanes at ``a[i : i + 8]``),
+  :func:`vload_first`, :func:`vstore_first` (only the first ``count`` lanes, masked: the
+  others read as zero and are not written, and nothing past them is touched),
   :func:`vsplat` (one value in every lane), :func:`vzeros`, :func:`vfma` (``a * b + c``
   with one rounding, LLVM's ``llvm.fma``; the issue's decision allows fused multiply-adds,
   which keep NaN and ±inf semantics) and :func:`vadd`;
@@ -34,8 +36,8 @@ from numba import types
 from numba.core import cgutils
 from numba.extending import intrinsic, models, register_model
 
-__all__ = ["LANES", "HALF", "Vec", "vload", "vstore", "vstore_lo", "vstore_hi", "vsplat",
-           "vzeros", "vfma", "vadd", "copy_half"]
+__all__ = ["LANES", "HALF", "Vec", "vload", "vstore", "vstore_lo", "vstore_hi", "vload_first",
+           "vstore_first", "vsplat", "vzeros", "vfma", "vadd", "copy_half"]
 
 #: Lanes of every vector: 16 float32 (an AVX-512 register) or 16 float64 (two).
 LANES = 16
@@ -98,6 +100,73 @@ def vstore(typingctx, arr, index, v):
         vector_type = args[2].type
         ptr = _element_pointer(context, builder, sig.args[0], args[0], args[1], vector_type)
         builder.store(args[2], ptr, align=context.get_abi_alignment(vector_type.element))
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
+def _lane_mask(builder, count, lanes: int):
+    """``<lanes x i1>``: lane < count (``count`` an i64, possibly negative or above lanes)."""
+    splat = builder.insert_element(ir.Constant(ir.VectorType(ir.IntType(64), lanes),
+                                               ir.Undefined), count,
+                                   ir.Constant(ir.IntType(32), 0))
+    splat = builder.shuffle_vector(splat, splat,
+                                   ir.Constant(ir.VectorType(ir.IntType(32), lanes), [0] * lanes))
+    index = ir.Constant(ir.VectorType(ir.IntType(64), lanes), list(range(lanes)))
+    return builder.icmp_signed("<", index, splat)
+
+
+def _masked(builder, op: str, vector_type, ptr, align: int, mask, value=None):
+    """``llvm.masked.load`` (returns the vector, zeros where masked) or ``.store``."""
+    bits = 32 if vector_type.element == ir.FloatType() else 64
+    name = f"llvm.masked.{op}.v{vector_type.count}f{bits}.p0"
+    align = ir.Constant(ir.IntType(32), align)
+    if op == "load":
+        fn = cgutils.get_or_insert_function(
+            builder.module,
+            ir.FunctionType(vector_type, [ptr.type, align.type, mask.type, vector_type]), name)
+        return builder.call(fn, [ptr, align, mask, ir.Constant(vector_type, None)])
+    fn = cgutils.get_or_insert_function(
+        builder.module,
+        ir.FunctionType(ir.VoidType(), [vector_type, ptr.type, align.type, mask.type]), name)
+    return builder.call(fn, [value, ptr, align, mask])
+
+
+@intrinsic
+def vload_first(typingctx, arr, index, count):
+    """``arr[index : index + count]`` in the first ``count`` lanes, zeros in the others (a
+    masked load: nothing past them is read; ``count`` may be <= 0 or >= LANES)."""
+    if not (_contiguous_floats(arr) and isinstance(index, types.Integer)
+            and isinstance(count, types.Integer)):
+        return None
+    sig = Vec(arr.dtype)(arr, index, count)
+
+    def codegen(context, builder, sig, args):
+        vector_type = context.get_value_type(sig.return_type)
+        ptr = _element_pointer(context, builder, sig.args[0], args[0], args[1], vector_type)
+        count = context.cast(builder, args[2], sig.args[2], types.int64)
+        return _masked(builder, "load", vector_type, ptr,
+                       context.get_abi_alignment(vector_type.element),
+                       _lane_mask(builder, count, LANES))
+
+    return sig, codegen
+
+
+@intrinsic
+def vstore_first(typingctx, arr, index, v, count):
+    """``arr[index : index + count] = v[:count]`` (a masked store: nothing past ``count``
+    lanes is written; ``count`` may be <= 0 or >= LANES)."""
+    if not (_contiguous_floats(arr) and isinstance(index, types.Integer)
+            and isinstance(v, Vec) and v.dtype == arr.dtype and isinstance(count, types.Integer)):
+        return None
+    sig = types.none(arr, index, v, count)
+
+    def codegen(context, builder, sig, args):
+        vector_type = args[2].type
+        ptr = _element_pointer(context, builder, sig.args[0], args[0], args[1], vector_type)
+        count = context.cast(builder, args[3], sig.args[3], types.int64)
+        _masked(builder, "store", vector_type, ptr, context.get_abi_alignment(vector_type.element),
+                _lane_mask(builder, count, LANES), args[2])
         return context.get_dummy_value()
 
     return sig, codegen
