@@ -163,6 +163,12 @@ def _forward_tiles(xs, kernel, bias, recurrent_kernel, h0, c0, keep, project, z_
             _forward_rows_ts_exact(*args, *divmod(where, xs.shape[1]), resumed + 1, stash)
 
 
+def _projects(input_dim: int, timesteps: int, small: bool) -> bool:
+    """Whether a forward call forms ``x @ kernel`` as a BLAS product before the time loop
+    (its only BLAS call on the small-units path)."""
+    return (input_dim >= _BLAS_INPUT_DIM and timesteps >= _BLAS_MIN_STEPS) or not small
+
+
 def _forward_blocks(xs, kernel, bias, recurrent_kernel, h0, c0, act, ract, keep, z, c, h,
                     c_last, bounds):
     """Writes ``h``, ``c_last`` (and ``z``, ``c`` when ``keep``): one block of rows
@@ -176,7 +182,7 @@ def _forward_blocks(xs, kernel, bias, recurrent_kernel, h0, c0, act, ract, keep,
     dtype = h.dtype
     default_pair = act == TANH and ract == SIGMOID
     small = _small_path(units, bounds)
-    project = (input_dim >= _BLAS_INPUT_DIM and timesteps >= _BLAS_MIN_STEPS) or not small
+    project = _projects(input_dim, timesteps, small)
     tiles = small and default_pair  # the padded-layout kernels
     kernel_p = _padded_kernel(kernel, units) if tiles and project else None  # (D, 4P)
 
@@ -412,8 +418,9 @@ def _run_forward(x, h0, c0, kernel, recurrent_kernel, bias, activation, recurren
                        _EMPTY[dtype.char], z, c, h, c_last, 0, batch)
     else:
         bounds = _row_bounds(batch, _work(batch, timesteps, input_dim, units))
-        if bounds.shape[0] == 2:  # one block
-            _forward_blocks(*args, bounds)
+        if bounds.shape[0] == 2 or not _projects(input_dim, timesteps,
+                                                 _small_path(units, bounds)):
+            _forward_blocks(*args, bounds)  # one block, or blocks that call no BLAS
         else:
             with blas_threads(1):  # one BLAS thread inside each block
                 _forward_blocks(*args, bounds)
