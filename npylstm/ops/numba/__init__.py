@@ -6,8 +6,12 @@
   :data:`ACTIVATION_CODES`.
 * ``elementwise.py``: :func:`activate` and :func:`derivative`, those helpers' compiled loops
   over whole arrays (bit for bit what the core computes), and activation names to codes.
+* ``simd.py``: a 16-lane vector type with load / store (also masked) / fma / add
+  intrinsics, for the register-blocked products.
 * ``products.py``: the written-out vector-matrix products the LSTM and GRU kernels share
-  (one row, or four rows loading each weight once).
+  (one row, or four rows loading each weight once), and the small-units LSTM's
+  register-blocked micro-kernels (pre-activations forward, ``dz_t @ recurrent_kernel.T``
+  backward).
 * ``lstm_cells.py``: the LSTM's one-step functions (one timestep of one row), in a form for
   any activation codes and one for tanh / sigmoid (``_ts``).
 * ``lstm_kernels.py``: the LSTM's kernels over whole sequences (no ``prange``: ``lstm.py``
