@@ -35,13 +35,15 @@ What makes it fast:
   four (the rest one by one), which avoids the per-call overhead of BLAS on tiny matrices.
   For the default tanh/sigmoid the kernel first copies the weights to a padded gate layout
   (each gate's ``U`` columns padded with zeros to whole 8-lane vectors), then each step is
-  a register-blocked micro-kernel (``products.py``: per block of 32 columns the tile's 16
-  accumulator vectors stay in registers over the whole sum, each loaded weight vector
-  serving four rows; measured at 20 units, 4 rows: 238 -> ~100 ns per step for the product
-  the loops of ``_add_rows_matrix`` formed, whose outputs went through memory for every
-  four weights) writing straight into the workspace of one fused gate loop over the tile's
-  padded rows. A row is computed with the same operations in the same order in a tile or
-  alone, so its result does not depend on its batch (bit for bit the same).
+  a register-blocked micro-kernel (``products.py``: per block of 32 columns the tile's 8
+  accumulator vectors of 16 lanes stay in registers over the whole sum, each loaded weight
+  vector serving four rows) writing straight into the workspace of one fused gate loop over
+  the tile's padded rows; a lone row runs the same operations per value on the packed
+  weights (masked loads and stores), so a streamed step copies no weights. The loops of
+  ``_add_rows_matrix`` this replaces sent their outputs through memory for every four
+  weights: one 4-row step of the whole kernel, minimum of 2000 calls, 20 units 987 -> 293-368
+  ns, 50 units 2000 -> 916 ns. A row is computed with the same operations in the same order
+  in a tile or alone, so its result does not depend on its batch (bit for bit the same).
   Large ``units``: per timestep one NumPy BLAS product for the block and one compiled,
   GIL-free call for its gates. Every BLAS product is NumPy's (single-threaded it runs these
   products 18-43% faster than the SciPy BLAS that ``np.dot`` inside ``@njit`` calls).

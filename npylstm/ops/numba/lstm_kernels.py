@@ -65,8 +65,8 @@ __all__ = [
 #: paste here, and that edit makes Numba recompile this module's kernels.
 HELPERS_SOURCE_SHA256: dict[str, str] = {
     "ops/numba/_jit.py": "5edc77b651ae5b21a1056d5e822da93c4779249c7c535fe8a54cf64bbfb2ead4",
-    "ops/numba/lstm_cells.py": "f0ce0e8f7234d275688e19d80bcaae7809ae825b9a00f5fc84ffc1ad96f51b31",
-    "ops/numba/products.py": "0bdef41893df1e5b813ae95dbf6cabdded490e3744c8af925dd60b7563e4355b",
+    "ops/numba/lstm_cells.py": "d5502069e9d5f232ebb155a58689700e554cff56f92e6621653c27bcf75583cf",
+    "ops/numba/products.py": "d33c3170f79ff72a8234faff903f32df5d3eba2dfd9380fcb529597d5a0b10d1",
 }
 
 #: Small units: from this many input features on, ``x @ kernel`` is one BLAS product per

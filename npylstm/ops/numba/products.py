@@ -8,6 +8,12 @@ exactly as :func:`_add_vector_matrix` sums it alone (groups of four products, in
 k): a row's result never depends on the rows it is computed with. Every product
 ``v[k] * m[k, j]`` is formed, so ``0 * inf`` gives NaN as in BLAS.
 
+The small-units LSTM with the default tanh / sigmoid uses the register-blocked
+micro-kernels further down instead (:func:`_preactivations_tile`, :func:`_dh_tile` and their
+one-row forms): explicit 16-lane vectors (``simd.py``) whose sums stay in registers over
+the whole product. Their fused multiply-adds are explicit (``simd.vfma``), as the issue's
+``fastmath`` decision allows.
+
 These two functions, and nothing else in the core, are compiled with
 ``fastmath={"contract"}``: a product and the sum it enters may be one fused multiply-add
 (one rounding instead of two, as BLAS does), which keeps NaN and ±inf semantics. Measured
@@ -16,8 +22,8 @@ single-threaded: the LSTM kernels 5-15% faster (batch 16, 60 steps, 50 units: in
 float32 approximations keep their tested error bounds.
 
 Numba's cache checks only this file's modification time and size, but these functions
-have the options of ``_jit.py`` compiled into them: :data:`HELPERS_SOURCE_SHA256` records
-its SHA-256 (see the package docstring).
+have the options of ``_jit.py`` and the intrinsics of ``simd.py`` compiled into them:
+:data:`HELPERS_SOURCE_SHA256` records their SHA-256 (see the package docstring).
 """
 
 from __future__ import annotations
