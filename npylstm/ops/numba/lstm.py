@@ -27,8 +27,9 @@ What makes it fast:
   only ``h_tm1 @ recurrent_kernel`` and the fused gate arithmetic remain. Backward keeps
   only ``dz_t @ recurrent_kernel.T`` in the loop; the weight gradients are large products
   after it (each block's share, summed).
-* Nothing is allocated inside the time loop: pre-activations are accumulated in place in
-  their row of ``z`` (the cache), gates go to small per-thread workspaces.
+* Nothing is allocated inside the time loop: pre-activations are formed in registers (the
+  default pair's micro-kernels) or in place in their row of ``z`` (the cache), gates go to
+  small per-thread workspaces and are copied to the cache only when it is kept.
   :func:`lstm_inference` keeps no cache at all (``z`` and ``c`` stay in workspaces).
 * Small ``units`` (below :data:`BLAS_MIN_UNITS`): one kernel call per block (two when the
   block's rows do not fill whole tiles); the rows run through all timesteps in tiles of
