@@ -262,9 +262,11 @@ def extra_lines(results: dict) -> list[str]:
     """Skips, peak fraction, compile time, cache reuse and memory as plain sentences."""
     lines = []
     for r in results.get("rounds", []):
+        steal = r.get("steal_fraction")  # absent in results older than the field
+        stolen = "" if steal is None else f"; {100 * steal:.1f}% of CPU time stolen by the host"
         lines.append(
             f"round {r['round']} ({r['part']}, {r.get('seconds', '?')} s): load (1 min) "
-            f"{r['load_1min_before']} before, {r['load_1min_after']} after; order "
+            f"{r['load_1min_before']} before, {r['load_1min_after']} after{stolen}; order "
             f"{', '.join(r['order'])}")
     lines += check_lines(results)
     for framework, reason in results.get("skipped", {}).items():

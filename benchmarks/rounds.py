@@ -3,7 +3,9 @@ and the cold-start report.
 
 One *round* starts one worker process per framework, in round-robin order (round ``r``
 starts at framework ``r mod n``, so no framework always runs first or last); the 1-minute
-load average (``os.getloadavg()``) is recorded before and after each round. After
+load average (``os.getloadavg()``) is recorded before and after each round, and on Linux
+the share of CPU time the hypervisor stole from this VM during it (``steal`` in
+``/proc/stat``: a busy host slows every framework without raising the guest's load). After
 ``processes`` rounds, :func:`aggregate` reduces each framework's per-process medians of a
 configuration to one figure — their median — with the min and max shown next to it. A
 framework whose worker is skipped (not installed) or fails is not started again.
@@ -21,7 +23,8 @@ from collections.abc import Callable
 
 from configs import CONFIGS, flops
 
-__all__ = ["timed_rounds", "aggregate", "coldstart", "coldstart_verdicts", "COLDSTART_TARGETS"]
+__all__ = ["timed_rounds", "aggregate", "coldstart", "coldstart_verdicts", "COLDSTART_TARGETS",
+           "steal_fraction"]
 
 #: Cold start (issue 15, item 6): seconds, empty Numba cache.
 COLDSTART_TARGETS = {"first_predict_s": 3.0, "first_train_step_s": 6.0, "demo_s": 20.0}
@@ -29,6 +32,34 @@ COLDSTART_TARGETS = {"first_predict_s": 3.0, "first_train_step_s": 6.0, "demo_s"
 
 def _load() -> float:
     return round(os.getloadavg()[0], 2)
+
+
+def _cpu_times(stat_text: str | None = None) -> list[int] | None:
+    """The machine-wide CPU time counters of ``/proc/stat``'s first line (user, nice,
+    system, idle, iowait, irq, softirq, steal, ...), None where there is no such file."""
+    if stat_text is None:
+        try:
+            with open("/proc/stat") as f:
+                stat_text = f.readline()
+        except OSError:
+            return None
+    fields = stat_text.split()
+    if not fields or fields[0] != "cpu" or len(fields) < 9:
+        return None
+    return [int(v) for v in fields[1:]]
+
+
+def steal_fraction(before: list[int] | None, after: list[int] | None) -> float | None:
+    """The share of all CPU time between two :func:`_cpu_times` readings that was stolen
+    (the 8th counter, ``steal``); None without both readings or with no time between. The
+    ``guest`` counters after ``steal`` are already inside ``user`` and are left out."""
+    if before is None or after is None:
+        return None
+    deltas = [a - b for a, b in zip(after[:8], before[:8], strict=True)]
+    total = sum(deltas)
+    if total <= 0:
+        return None
+    return round(deltas[7] / total, 3)
 
 
 def timed_rounds(part: str, frameworks: list[str], configs_for: Callable[[str], list[str]],
@@ -45,6 +76,7 @@ def timed_rounds(part: str, frameworks: list[str], configs_for: Callable[[str], 
         order = [frameworks[(r + i) % n] for i in range(n)] if n else []
         order = [f for f in order if f not in dropped]
         entry = {"part": part, "round": r + 1, "order": order, "load_1min_before": _load()}
+        cpu_before = _cpu_times()
         started = time.perf_counter()
         for framework in order:
             result = worker(framework, configs_for(framework))
@@ -59,6 +91,7 @@ def timed_rounds(part: str, frameworks: list[str], configs_for: Callable[[str], 
             else:
                 raw[framework].append(result)
         entry["load_1min_after"] = _load()
+        entry["steal_fraction"] = steal_fraction(cpu_before, _cpu_times())
         entry["seconds"] = round(time.perf_counter() - started, 1)
         results["rounds"].append(entry)
     return {f: v for f, v in raw.items() if v}

@@ -66,6 +66,8 @@ def test_quick_run_writes_valid_results(quick_run):
     assert round_["order"][0] == SMOKE_FRAMEWORKS[0]
     assert isinstance(round_["load_1min_before"], float | int)
     assert isinstance(round_["load_1min_after"], float | int)
+    steal = round_["steal_fraction"]  # None off Linux
+    assert steal is None or 0 <= steal <= 1
     tiny = results["timing"]["npylstm-numba"]["configs"]["tiny"]
     for kind in ("infer", "train"):
         assert tiny[kind]["median_s"] > 0 and tiny[kind]["processes"] == 1
@@ -120,6 +122,20 @@ def test_bad_process_count_is_rejected(tmp_path):
     )
     assert proc.returncode == 2
     assert "--processes: expected an integer >= 1, received 0" in proc.stderr
+
+
+def test_steal_fraction_from_two_proc_stat_lines(harness):
+    rounds = harness["rounds"]
+    # user nice system idle iowait irq softirq steal guest guest_nice (in clock ticks)
+    before = rounds._cpu_times("cpu  100 0 50 800 10 0 5 35 7 0\n")
+    after = rounds._cpu_times("cpu  160 0 70 900 10 0 5 85 9 0\n")
+    assert before == [100, 0, 50, 800, 10, 0, 5, 35, 7, 0]
+    # deltas: 60 + 20 + 100 + 50 (steal) = 230 ticks; guest (inside user) left out
+    assert rounds.steal_fraction(before, after) == round(50 / 230, 3)
+    assert rounds.steal_fraction(before, before) is None  # no time between the readings
+    assert rounds.steal_fraction(None, after) is None
+    assert rounds._cpu_times("intr 1 2 3\n") is None  # not the cpu line
+    assert rounds._cpu_times("cpu 1 2 3\n") is None  # too old a kernel: no steal counter
 
 
 def _process(medians: dict[str, float], check: dict | None = None) -> dict:
