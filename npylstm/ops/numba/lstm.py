@@ -74,7 +74,7 @@ from .. import lstm_reference
 from ..lstm_reference import LSTMCache
 from .activations import SIGMOID, TANH
 from .elementwise import _activation_code
-from .lstm_cells import _LANES
+from .lstm_cells import _LANES, _pad_gate_columns, _padded
 from .lstm_kernels import (
     _BLAS_INPUT_DIM,
     _TILE,
@@ -138,11 +138,9 @@ _EMPTY = {np.dtype(d).char: np.empty((0, 0, 0), dtype=d) for d in (np.float32, n
 
 def _padded_kernel(kernel, units):
     """``kernel (D, 4U)`` in the padded gate layout of ``products.py``, ``(D, 4P)``: the
-    default-pair kernels' projection ``x @ kernel`` is a BLAS product on it."""
-    padded = -(-units // _LANES) * _LANES
-    out = np.zeros((kernel.shape[0], 4, padded), kernel.dtype)  # (D, 4, P)
-    out[:, :, :units] = kernel.reshape(kernel.shape[0], 4, units)
-    return out.reshape(kernel.shape[0], 4 * padded)  # (D, 4P)
+    default-pair kernels' projection ``x @ kernel`` is a BLAS product on it (the kernels'
+    own padding, :func:`~npylstm.ops.numba.lstm_cells._pad_gate_columns`)."""
+    return _pad_gate_columns(kernel, _padded(units)).reshape(kernel.shape[0], -1)  # (D, 4P)
 
 
 def _forward_tiles(xs, kernel, bias, recurrent_kernel, h0, c0, keep, project, z_in, z, c, h,

@@ -126,7 +126,8 @@ def _forward_rows_ts(xs, kernel, bias, recurrent_kernel, h0, c0, keep, project, 
     packed = 4 * units
     padded = _padded(units)
     wide = _TILE * padded
-    kernel_p, recurrent_p, bias_p = _padded_weights(kernel, recurrent_kernel, bias, padded)
+    kernel_p, recurrent_p, bias_p = _padded_weights(kernel, recurrent_kernel, bias, padded,
+                                                    project)
     input_dim = xs.shape[2]
     xf, zf = xs.reshape(xs.size), z_in.reshape(z_in.size)  # flat: rows by offsets, no views
     hf, zf_kept, cf = h.reshape(h.size), z.reshape(z.size), c.reshape(c.size)
@@ -165,10 +166,11 @@ def _forward_rows_ts(xs, kernel, bias, recurrent_kernel, h0, c0, keep, project, 
 
 
 @jit_kernel
-def _padded_weights(kernel, recurrent_kernel, bias, padded):
-    """The weights in the padded gate layout of ``products.py``, flat: ``kernel_p (D * 4P,)``,
-    ``recurrent_p (U * 4P,)``, ``bias_p (4P,)``."""
-    kernel_p = _pad_gate_columns(kernel, padded)  # (4D, P)
+def _padded_weights(kernel, recurrent_kernel, bias, padded, project):
+    """The weights in the padded gate layout of ``products.py``, flat: ``kernel_p (D * 4P,)``
+    (empty with ``project``: the caller's projection holds ``x @ kernel``), ``recurrent_p
+    (U * 4P,)``, ``bias_p (4P,)``."""
+    kernel_p = _pad_gate_columns(kernel[:0] if project else kernel, padded)  # (4D, P)
     recurrent_p = _pad_gate_columns(recurrent_kernel, padded)  # (4U, P)
     bias_p = _pad_gate_columns(bias.reshape(1, bias.shape[0]), padded)  # (4, P)
     return (kernel_p.reshape(kernel_p.size), recurrent_p.reshape(recurrent_p.size),
@@ -404,7 +406,7 @@ def _backward_rows_ts(z, c, c0, recurrent_kernel_t, dh_seq, use_dh_seq, dh_next,
     zp = np.zeros((4, wide), dtype=z.dtype)  # (4, 4P) padded pre-activations, 4 rows
     dzp = np.zeros((4, wide), dtype=z.dtype)  # (4, 4P) their gradients
     zp_flat, dzp_flat = zp.reshape(4 * wide), dzp.reshape(4 * wide)  # the same memory
-    rows_work = np.zeros((6, wide), dtype=z.dtype)  # (6, 4P) the padded row vectors below
+    rows_work = np.zeros((5, wide), dtype=z.dtype)  # (5, 4P) the padded row vectors below
     dh_tm1 = np.zeros(_TILE * columns, dtype=z.dtype)  # (4C,) dL/dh_tm1, row r at r * C
     b = row_start
     while b < row_stop:
@@ -469,7 +471,7 @@ def _backward_rows_ts_exact(z, c, c0, recurrent_kernel_t, dh_seq, use_dh_seq, dh
     zp = np.zeros((4, padded), dtype=z.dtype)  # (4, P) padded pre-activations
     dzp = np.zeros((4, padded), dtype=z.dtype)  # (4, P) their gradients
     dzp_flat = dzp.reshape(4 * padded)  # the same memory
-    rows_work = np.zeros((6, padded), dtype=z.dtype)  # (6, P) the padded row vectors below
+    rows_work = np.zeros((5, padded), dtype=z.dtype)  # (5, P) the padded row vectors below
     c_t, c_tm1 = rows_work[0], rows_work[1]  # (P,) carries
     dh = rows_work[2]  # (P,) dL/dh_t
     dc, dc_prev = rows_work[3], rows_work[4]  # (P,) dL/dc_t, dL/dc_tm1
