@@ -49,7 +49,7 @@ __all__ = [
 HELPERS_SOURCE_SHA256: dict[str, str] = {
     "ops/numba/_jit.py": "5edc77b651ae5b21a1056d5e822da93c4779249c7c535fe8a54cf64bbfb2ead4",
     "ops/numba/activations.py": "8b9e6632e044af987e31961c8845a040292aaf12161d0639e70bb5cbaf9ae688",
-    "ops/numba/products.py": "d33c3170f79ff72a8234faff903f32df5d3eba2dfd9380fcb529597d5a0b10d1",
+    "ops/numba/products.py": "87726216133fe47471d5da57123f5ad0f5d957f1b72b0692e1929fde2b73e6a5",
 }
 
 

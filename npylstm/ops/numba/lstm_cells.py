@@ -53,8 +53,8 @@ __all__ = [
 HELPERS_SOURCE_SHA256: dict[str, str] = {
     "ops/numba/_jit.py": "5edc77b651ae5b21a1056d5e822da93c4779249c7c535fe8a54cf64bbfb2ead4",
     "ops/numba/activations.py": "8b9e6632e044af987e31961c8845a040292aaf12161d0639e70bb5cbaf9ae688",
-    "ops/numba/products.py": "d33c3170f79ff72a8234faff903f32df5d3eba2dfd9380fcb529597d5a0b10d1",
-    "ops/numba/simd.py": "4faace24200db7511c18b46ce64c54edcb5b735049d411b0e24d723fa8b51387",
+    "ops/numba/products.py": "87726216133fe47471d5da57123f5ad0f5d957f1b72b0692e1929fde2b73e6a5",
+    "ops/numba/simd.py": "2fc6505c53e68f6888b180da862f5822dbaf0030a31f313da2e9541a720d65a7",
 }
 
 #: Gate rows are padded to whole vectors of this many lanes (8 float32 in AVX2).

@@ -65,8 +65,8 @@ __all__ = [
 #: paste here, and that edit makes Numba recompile this module's kernels.
 HELPERS_SOURCE_SHA256: dict[str, str] = {
     "ops/numba/_jit.py": "5edc77b651ae5b21a1056d5e822da93c4779249c7c535fe8a54cf64bbfb2ead4",
-    "ops/numba/lstm_cells.py": "d5502069e9d5f232ebb155a58689700e554cff56f92e6621653c27bcf75583cf",
-    "ops/numba/products.py": "d33c3170f79ff72a8234faff903f32df5d3eba2dfd9380fcb529597d5a0b10d1",
+    "ops/numba/lstm_cells.py": "23a5a5467e679b44e4b4e17a0b94aa557a6b8b028547983da42ad95301469586",
+    "ops/numba/products.py": "87726216133fe47471d5da57123f5ad0f5d957f1b72b0692e1929fde2b73e6a5",
 }
 
 #: Small units: from this many input features on, ``x @ kernel`` is one BLAS product per

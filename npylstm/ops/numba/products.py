@@ -54,7 +54,7 @@ __all__ = ["HELPERS_SOURCE_SHA256", "_add_vector_matrix", "_add_rows_matrix",
 #: ``lstm_cells.py``); ``tests/test_numba_cache.py`` prints the digest to paste.
 HELPERS_SOURCE_SHA256: dict[str, str] = {
     "ops/numba/_jit.py": "5edc77b651ae5b21a1056d5e822da93c4779249c7c535fe8a54cf64bbfb2ead4",
-    "ops/numba/simd.py": "4faace24200db7511c18b46ce64c54edcb5b735049d411b0e24d723fa8b51387",
+    "ops/numba/simd.py": "2fc6505c53e68f6888b180da862f5822dbaf0030a31f313da2e9541a720d65a7",
 }
 
 

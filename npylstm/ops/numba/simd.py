@@ -275,30 +275,14 @@ def copy_half(typingctx, src, src_at, dst, dst_at, count):
     sig = types.none(src, src_at, dst, dst_at, count)
 
     def codegen(context, builder, sig, args):
-        element = context.get_value_type(sig.args[0].dtype)
-        half_type = ir.VectorType(element, HALF)
-        align = context.get_abi_alignment(element)
+        half_type = ir.VectorType(context.get_value_type(sig.args[0].dtype), HALF)
+        align = context.get_abi_alignment(half_type.element)
         src_ptr = _element_pointer(context, builder, sig.args[0], args[0], args[1], half_type)
         dst_ptr = _element_pointer(context, builder, sig.args[2], args[2], args[3], half_type)
-        count = builder.insert_element(ir.Constant(ir.VectorType(ir.IntType(64), HALF),
-                                                   ir.Undefined), args[4],
-                                       ir.Constant(ir.IntType(32), 0))
-        count = builder.shuffle_vector(count, count,
-                                       ir.Constant(ir.VectorType(ir.IntType(32), HALF), [0] * HALF))
-        lanes = ir.Constant(ir.VectorType(ir.IntType(64), HALF), list(range(HALF)))
-        mask = builder.icmp_signed("<", lanes, count)  # <HALF x i1>: lane < count
-        bits = 32 if sig.args[0].dtype == types.float32 else 64
-        load = cgutils.get_or_insert_function(
-            builder.module,
-            ir.FunctionType(half_type, [src_ptr.type, ir.IntType(32), mask.type, half_type]),
-            f"llvm.masked.load.v{HALF}f{bits}.p0")
-        values = builder.call(load, [src_ptr, ir.Constant(ir.IntType(32), align), mask,
-                                     ir.Constant(half_type, None)])
-        store = cgutils.get_or_insert_function(
-            builder.module,
-            ir.FunctionType(ir.VoidType(), [half_type, dst_ptr.type, ir.IntType(32), mask.type]),
-            f"llvm.masked.store.v{HALF}f{bits}.p0")
-        builder.call(store, [values, dst_ptr, ir.Constant(ir.IntType(32), align), mask])
+        count = context.cast(builder, args[4], sig.args[4], types.int64)
+        mask = _lane_mask(builder, count, HALF)
+        values = _masked(builder, "load", half_type, src_ptr, align, mask)
+        _masked(builder, "store", half_type, dst_ptr, align, mask, values)
         return context.get_dummy_value()
 
     return sig, codegen
