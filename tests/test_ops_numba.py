@@ -12,6 +12,7 @@ dtype), so the suite pays Numba's compile time once per dtype.
 from __future__ import annotations
 
 import contextlib
+import re
 from unittest import mock
 
 import numba
@@ -496,3 +497,117 @@ def test_a_streamed_step_runs_the_row_kernel_directly_with_the_general_paths_res
     want = lstm_reference.lstm_backward(dh, None, None, expected[3])
     for a, b in zip(got, want, strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+
+
+def _stream_args(seed, dtype, batch, timesteps, features, units, scale=0.5):
+    rng = np.random.default_rng(seed)
+    return [rng.normal(0, scale, size=s).astype(dtype) for s in [
+        (batch, timesteps, features), (batch, units), (batch, units),
+        (features, 4 * units), (units, 4 * units), (4 * units,)]]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("batch, timesteps, features, units", [
+    (1, 1, 1, 50), (3, 1, 9, 7), (2, 3, 2, 20), (1, 2, 16, 127)])
+def test_lstm_inference_of_a_streamed_step_is_one_compiled_call_with_the_general_results(
+        dtype, batch, timesteps, features, units):
+    # ready arrays, few rows and steps: lstm_inference calls _stream_step_ts and nothing of
+    # _run_forward; the outputs are _run_forward's bit for bit (fresh, C-contiguous arrays
+    # of the dtype, h_last a copy, not a view of h_seq) and the reference's within rounding
+    args = _stream_args(batch + units, dtype, batch, timesteps, features, units)
+    with mock.patch.object(lstm_core, "_run_forward", wraps=lstm_core._run_forward) as general:
+        fast = lstm_numba.lstm_inference(*args)
+        assert not general.called
+    slow = lstm_core._run_forward(*args, "tanh", "sigmoid", False, keep=False)[:3]
+    for a, b in zip(fast, slow, strict=True):
+        assert a.dtype == dtype and a.flags.c_contiguous
+        np.testing.assert_array_equal(a, b)
+    for i, a in enumerate(fast):  # no output shares memory with another or with an input
+        assert not any(np.shares_memory(a, b) for b in [*fast[:i], *fast[i + 1:], *args])
+    expected = lstm_reference.lstm_inference(*args)
+    for a, b in zip(fast, expected, strict=True):
+        np.testing.assert_allclose(a, b, **TOLERANCE[dtype])
+
+
+def test_a_streamed_step_on_other_arrays_takes_the_general_path_with_the_same_results():
+    # a list, another dtype, a transposed (non-contiguous) kernel, no bias, go_backwards,
+    # another activation, a tile's worth of rows: no fast path, the general path's results
+    x, h0, c0, kernel, recurrent, bias = _stream_args(3, np.float32, 1, 1, 3, 5)
+    base = lstm_core._run_forward(x, h0, c0, kernel, recurrent, bias, "tanh", "sigmoid",
+                                  False, keep=False)[:3]
+    kernel_t = np.ascontiguousarray(kernel.T).T  # the same values, Fortran order
+    variants = {
+        "list h0": ((x, h0.tolist(), c0, kernel, recurrent, bias), {}),
+        "float64 c0": ((x, h0, c0.astype(np.float64), kernel, recurrent, bias), {}),
+        "transposed kernel": ((x, h0, c0, kernel_t, recurrent, bias), {}),
+    }
+    for name, (args, kwargs) in variants.items():
+        with mock.patch.object(lstm_core, "_run_forward",
+                               wraps=lstm_core._run_forward) as general:
+            got = lstm_numba.lstm_inference(*args, **kwargs)
+            assert general.called, name
+        for a, b in zip(got, base, strict=True):
+            np.testing.assert_array_equal(a, b, err_msg=name)
+    for args, kwargs in [((x, h0, c0, kernel, recurrent, None), {}),
+                         ((x, h0, c0, kernel, recurrent, bias), {"go_backwards": True}),
+                         ((x, h0, c0, kernel, recurrent, bias), {"activation": "relu"}),
+                         (_stream_args(4, np.float32, 4, 1, 3, 5), {})]:
+        with mock.patch.object(lstm_core, "_stream_step_ts") as fast:
+            got = lstm_numba.lstm_inference(*args, **kwargs)
+            assert not fast.called
+        expected = lstm_reference.lstm_inference(*args, **kwargs)
+        for a, b in zip(got, expected, strict=True):
+            np.testing.assert_allclose(a, b, **TOLERANCE[np.float32])
+
+
+@pytest.mark.parametrize("special", [np.nan, np.inf, 1e30])
+def test_a_streamed_step_whose_carry_leaves_the_fast_range_is_rerun_on_the_general_path(
+        special):
+    # the compiled step reports it stopped; the general path (whose exact kernel finishes
+    # the row) gives the reference's values, NaN where the reference has NaN
+    x, h0, c0, kernel, recurrent, bias = _stream_args(5, np.float32, 2, 1, 2, 6)
+    c0[1, 3] = special
+    with mock.patch.object(lstm_core, "_run_forward", wraps=lstm_core._run_forward) as general:
+        got = lstm_numba.lstm_inference(x, h0, c0, kernel, recurrent, bias)
+        assert general.called
+    expected = lstm_reference.lstm_inference(x, h0, c0, kernel, recurrent, bias)
+    for a, b in zip(got, expected, strict=True):
+        np.testing.assert_allclose(a, b, **TOLERANCE[np.float32])  # NaN where NaN
+
+
+@pytest.mark.parametrize("streamed", [True, False])
+@pytest.mark.parametrize("name, shape, message", [
+    ("kernel", (2, 20), r"expected kernel of shape \(3, 20\) for x of shape \(B, T, 3\) and 5 "
+                        r"units, received \(2, 20\)"),
+    ("recurrent_kernel", (5, 16), r"expected recurrent_kernel of shape \(5, 20\) .* received "
+                                  r"\(5, 16\)"),
+    ("h0", (4, 5), r"expected h0 of shape \(B, 5\) .* received \(4, 5\)"),
+    ("c0", (1, 6), r"expected c0 of shape \(B, 5\) .* received \(1, 6\)"),
+    ("bias", (21,), r"expected bias of shape \(20,\) .* received \(21,\)"),
+])
+def test_wrong_shapes_are_value_errors_naming_the_argument(streamed, name, shape, message):
+    # the compiled kernels index without bounds checks: a wrong shape must fail before them
+    # (a (2, 20) kernel for 3 features used to return numbers read past the array)
+    batch, timesteps = (1, 1) if streamed else (6, 7)
+    args = dict(zip(["x", "h0", "c0", "kernel", "recurrent_kernel", "bias"],
+                    _stream_args(0, np.float32, batch, timesteps, 3, 5), strict=True))
+    args[name] = np.zeros(shape, np.float32)
+    message = message.replace(r"\(B, T, 3\)", rf"\({batch}, {timesteps}, 3\)").replace(
+        r"\(B, 5\)", rf"\({batch}, 5\)")
+    for function in (lstm_numba.lstm_inference, lstm_numba.lstm_forward):
+        with pytest.raises(ValueError, match="lstm_numba: " + message):
+            function(*args.values())
+
+
+def test_wrong_gradient_shapes_are_value_errors_naming_the_argument():
+    args = _stream_args(0, np.float32, 2, 3, 3, 5)
+    cache = lstm_numba.lstm_forward(*args)[3]
+    good = {"dh_seq": np.ones((2, 3, 5), np.float32), "dh_last": np.ones((2, 5), np.float32),
+            "dc_last": np.ones((2, 5), np.float32)}
+    for name, shape in [("dh_seq", (2, 4, 5)), ("dh_last", (1, 5)), ("dc_last", (2, 6))]:
+        grads = dict(good, **{name: np.ones(shape, np.float32)})
+        expected = {"dh_seq": (2, 3, 5)}.get(name, (2, 5))
+        with pytest.raises(ValueError, match=rf"lstm_numba: expected {name} of shape "
+                                             rf"{re.escape(str(expected))} \(the forward's "
+                                             rf"output\), received {re.escape(str(shape))}"):
+            lstm_numba.lstm_backward(*grads.values(), cache)

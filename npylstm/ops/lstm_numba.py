@@ -107,6 +107,7 @@ from .numba.lstm_kernels import (
     _step_dh,
     _step_dh_flat,
     _step_inputs,
+    _stream_step_ts,
 )
 from .numba.parallel import _after_fork_in_child, _launch_guard, _row_bounds, _run_parts
 from .numba.products import (

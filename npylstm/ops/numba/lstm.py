@@ -89,6 +89,7 @@ from .lstm_kernels import (
     _gates_backward_step_ts,
     _gates_forward_step,
     _gates_forward_step_ts,
+    _stream_step_ts,
 )
 from .parallel import _row_bounds, _run_parts
 
@@ -375,8 +376,69 @@ def lstm_inference(
     """:func:`lstm_forward` without the cache: returns ``(h_seq, h_last, c_last)``, equal to
     the forward's. For predictions: the per-step pre-activations and carries backward needs
     are not kept, which saves memory traffic (and the page faults of allocating them)."""
+    if not go_backwards and activation == "tanh" and recurrent_activation == "sigmoid":
+        streamed = _streamed_step(x, h0, c0, kernel, recurrent_kernel, bias)
+        if streamed is not None:
+            return streamed
     return _run_forward(x, h0, c0, kernel, recurrent_kernel, bias, activation,
                         recurrent_activation, go_backwards, keep=False)[:3]
+
+
+_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def _streamed_step(x, h0, c0, kernel, recurrent_kernel, bias):
+    """:func:`lstm_inference` for a streamed step, in one compiled call
+    (:func:`~npylstm.ops.numba.lstm_kernels._stream_step_ts`): fewer rows than a tile,
+    fewer than :data:`_BLAS_MIN_STEPS` timesteps, small units, the default pair, a bias,
+    and every argument already what the kernels take (C-contiguous ndarrays of one float
+    dtype and of fitting shapes), which is what a layer's ``step`` passes on every call of
+    a stream. It runs what :func:`_run_forward` would (the same row kernel), without that
+    function's ~5 us of conversions, checks and allocations per call. Returns None for any
+    other call, or when a carry left the fast range: the general path then does it all."""
+    arrays = (x, h0, c0, kernel, recurrent_kernel, bias)
+    for array in arrays:
+        if type(array) is not np.ndarray:
+            return None
+    dtype = x.dtype
+    if x.ndim != 3 or recurrent_kernel.ndim != 2 or dtype not in _FLOATS:
+        return None
+    batch, timesteps, input_dim = x.shape
+    units, packed = recurrent_kernel.shape
+    state = (batch, units)
+    if not (0 < batch < _TILE and 0 < timesteps < _BLAS_MIN_STEPS and 0 < units < BLAS_MIN_UNITS
+            and packed == 4 * units and h0.shape == state and c0.shape == state
+            and kernel.shape == (input_dim, packed) and bias.shape == (packed,)):
+        return None
+    for array in arrays:
+        if array.dtype != dtype or not array.flags.c_contiguous:
+            return None
+    h, h_last, c_last, done = _stream_step_ts(x, kernel, bias, recurrent_kernel, h0, c0)
+    return (h, h_last, c_last) if done else None
+
+
+def _check_shapes(x, h0, c0, kernel, recurrent_kernel, bias) -> None:
+    """Raises ValueError naming the first argument whose shape does not fit ``x (B, T, D)``
+    and ``recurrent_kernel (U, 4U)`` (the compiled kernels index without bounds checks: a
+    wrong shape would read past an array instead of failing)."""
+    if x.ndim != 3:
+        raise ValueError(f"lstm_numba: expected x of shape (batch, timesteps, input_dim), "
+                         f"received shape {x.shape}")
+    batch, _, input_dim = x.shape
+    units = recurrent_kernel.shape[0] if recurrent_kernel.ndim == 2 else -1
+    expected = [("recurrent_kernel", recurrent_kernel, (units, 4 * units)),
+                ("kernel", kernel, (input_dim, 4 * units)), ("h0", h0, (batch, units)),
+                ("c0", c0, (batch, units))]
+    if bias is not None:
+        expected.append(("bias", bias, (4 * units,)))
+    for name, array, shape in expected:
+        if array.shape != shape:
+            if units < 0:
+                shape = "(units, 4 * units)"
+            raise ValueError(
+                f"lstm_numba: expected {name} of shape {shape} for x of shape {x.shape} and "
+                f"{units} units, received {array.shape}"
+            )
 
 
 def _run_forward(x, h0, c0, kernel, recurrent_kernel, bias, activation, recurrent_activation,
@@ -400,6 +462,7 @@ def _run_forward(x, h0, c0, kernel, recurrent_kernel, bias, activation, recurren
     if use_bias:
         bias = np.ascontiguousarray(bias, dtype=dtype)  # (4U,)
     units = recurrent_kernel.shape[0]
+    _check_shapes(x, h0, c0, kernel, recurrent_kernel, bias)
     xs = np.ascontiguousarray(x[:, ::-1]) if go_backwards else x  # (B, T, D) processing order
 
     h = np.empty((batch, timesteps, units), dtype=dtype)  # (B, T, U)
@@ -517,6 +580,12 @@ def lstm_backward(
         dc_next = np.zeros((batch, units), dtype=dtype)
     else:
         dc_next = np.array(dc_last, dtype=dtype, order="C", copy=True)
+    for name, array, shape in (("dh_seq", dh_seq, h.shape), ("dh_last", dh_next, h0.shape),
+                               ("dc_last", dc_next, c0.shape)):
+        if use_dh_seq or name != "dh_seq":
+            if array.shape != shape:
+                raise ValueError(f"lstm_numba: expected {name} of shape {shape} (the "
+                                 f"forward's output), received {array.shape}")
     recurrent_kernel_t = np.ascontiguousarray(recurrent_kernel.T, dtype=dtype)  # (4U, U)
 
     dz = np.empty((batch, timesteps, 4 * units), dtype=dtype)  # (B, T, 4U)

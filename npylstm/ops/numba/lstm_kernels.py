@@ -52,7 +52,8 @@ from .products import (
 __all__ = [
     "HELPERS_SOURCE_SHA256", "_BLAS_INPUT_DIM", "_TILE",
     "_step_inputs", "_padded_weights", "_row_step_fast",
-    "_forward_rows_ts", "_forward_row_ts", "_forward_rows_ts_exact", "_forward_rows",
+    "_forward_rows_ts", "_forward_row_ts", "_stream_step_ts", "_forward_rows_ts_exact",
+    "_forward_rows",
     "_gates_forward_step_ts", "_gates_forward_step", "_step_dh", "_step_dh_flat",
     "_backward_rows_ts", "_backward_rows_ts_exact", "_backward_rows",
     "_gates_backward_step_ts", "_gates_backward_step",
@@ -230,6 +231,30 @@ def _forward_row_ts(xs, kernel, bias, recurrent_kernel, h0, c0, keep, project, z
         _copy(c_prev[:units], c_last[b])
         b += 1
     return -1
+
+
+@jit_kernel
+def _stream_step_ts(x, kernel, bias, recurrent_kernel, h0, c0):
+    """A streamed step (``lstm.py``'s fast path of ``lstm_inference``: fewer rows than a
+    tile, a few timesteps, small units, the default pair): :func:`_forward_row_ts` on every
+    row, forming ``x_t @ kernel`` itself, with its outputs allocated here, so a step is one
+    compiled call of six arguments (each argument of a call costs the dispatcher ~70 ns,
+    and NumPy's ``empty`` ~0.4 us per array). Returns ``(h (B, T, U), h_last (B, U),
+    c_last (B, U), done)``; ``done`` is False when a carry left the fast range, and the
+    caller then runs the whole step again on the general path (the outputs are fresh and
+    the inputs untouched, so the rerun gives what one call of it would)."""
+    batch, timesteps, _ = x.shape
+    units = recurrent_kernel.shape[0]
+    h = np.empty((batch, timesteps, units), dtype=x.dtype)  # (B, T, U)
+    c_last = np.empty((batch, units), dtype=x.dtype)  # (B, U)
+    unused = np.empty((0, 0, 0), dtype=x.dtype)  # z_in, z and c: not projected, not kept
+    stash = np.empty((_TILE, 5 * units), dtype=x.dtype)  # (4, 5U) where it stopped
+    stopped = _forward_row_ts(x, kernel, bias, recurrent_kernel, h0, c0, False, False, unused,
+                              unused, unused, h, c_last, 0, batch, stash)
+    h_last = np.empty((batch, units), dtype=x.dtype)  # (B, U) a copy: h stays the caller's
+    for b in range(batch):
+        _copy(h[b, timesteps - 1], h_last[b])
+    return h, h_last, c_last, stopped < 0
 
 
 @jit_kernel
