@@ -40,10 +40,7 @@ What makes it fast:
   accumulator vectors of 16 lanes stay in registers over the whole sum, each loaded weight
   vector serving four rows) writing straight into the workspace of one fused gate loop over
   the tile's padded rows; a lone row runs the same operations per value on the packed
-  weights (masked loads and stores), so a streamed step copies no weights; when its
-  arrays are already what the kernels take (what a layer's ``step`` passes), the whole
-  step is one compiled call (:func:`_streamed_step`), without the Python of the general
-  path (which costs more than the step's arithmetic at one row). The loops of
+  weights (masked loads and stores), so a streamed step copies no weights. The loops of
   ``_add_rows_matrix`` this replaces sent their outputs through memory for every four
   weights: one 4-row step of the whole kernel, minimum of 2000 calls, 20 units 987 -> 293-368
   ns, 50 units 2000 -> 916 ns. A row is computed with the same operations in the same order
