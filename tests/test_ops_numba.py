@@ -599,6 +599,16 @@ def test_wrong_shapes_are_value_errors_naming_the_argument(streamed, name, shape
             function(*args.values())
 
 
+@pytest.mark.parametrize("shape", [(2, 3), (1, 2, 3, 1)])
+def test_an_x_that_is_not_3d_is_a_value_error(shape):
+    _, h0, c0, kernel, recurrent, bias = _stream_args(0, np.float32, 1, 1, 3, 5)
+    for function in (lstm_numba.lstm_inference, lstm_numba.lstm_forward):
+        with pytest.raises(ValueError, match=r"lstm_numba: expected x of shape \(batch, "
+                                             rf"timesteps, input_dim\), received shape "
+                                             rf"{re.escape(str(shape))}"):
+            function(np.ones(shape, np.float32), h0, c0, kernel, recurrent, bias)
+
+
 def test_wrong_gradient_shapes_are_value_errors_naming_the_argument():
     args = _stream_args(0, np.float32, 2, 3, 3, 5)
     cache = lstm_numba.lstm_forward(*args)[3]

@@ -124,6 +124,7 @@ _BLAS_MIN_STEPS = 4
 
 #: The kernels' ``z_in`` when they form ``x_t @ kernel`` themselves, per dtype character.
 _EMPTY = {np.dtype(d).char: np.empty((0, 0, 0), dtype=d) for d in (np.float32, np.float64)}
+_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))  # the dtypes the kernels compile for
 
 
 # -- the row blocks: one per thread, each running its rows through all timesteps ----------
@@ -313,7 +314,7 @@ def _work(batch: int, timesteps: int, input_dim: int, units: int) -> int:
 
 def _float_dtype(x: np.ndarray) -> np.dtype:
     dtype = np.asarray(x).dtype
-    if dtype not in (np.float32, np.float64):
+    if dtype not in _FLOATS:
         raise TypeError(
             f"lstm_numba: expected float32 or float64 arrays, received x of dtype {dtype}"
         )
@@ -384,9 +385,6 @@ def lstm_inference(
                         recurrent_activation, go_backwards, keep=False)[:3]
 
 
-_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
-
-
 def _streamed_step(x, h0, c0, kernel, recurrent_kernel, bias):
     """:func:`lstm_inference` for a streamed step, in one compiled call
     (:func:`~npylstm.ops.numba.lstm_kernels._stream_step_ts`): fewer rows than a tile,
@@ -421,9 +419,6 @@ def _check_shapes(x, h0, c0, kernel, recurrent_kernel, bias) -> None:
     """Raises ValueError naming the first argument whose shape does not fit ``x (B, T, D)``
     and ``recurrent_kernel (U, 4U)`` (the compiled kernels index without bounds checks: a
     wrong shape would read past an array instead of failing)."""
-    if x.ndim != 3:
-        raise ValueError(f"lstm_numba: expected x of shape (batch, timesteps, input_dim), "
-                         f"received shape {x.shape}")
     batch, _, input_dim = x.shape
     units = recurrent_kernel.shape[0] if recurrent_kernel.ndim == 2 else -1
     expected = [("recurrent_kernel", recurrent_kernel, (units, 4 * units)),
@@ -448,6 +443,9 @@ def _run_forward(x, h0, c0, kernel, recurrent_kernel, bias, activation, recurren
     dtype = _float_dtype(x)
     act_name, act = _activation_code(activation)
     ract_name, ract = _activation_code(recurrent_activation)
+    if np.ndim(x) != 3:
+        raise ValueError(f"lstm_numba: expected x of shape (batch, timesteps, input_dim), "
+                         f"received shape {np.shape(x)}")
     batch, timesteps, input_dim = np.shape(x)
     if batch == 0 or timesteps == 0:  # nothing to loop over: the reference's exact result
         return lstm_reference.lstm_forward(
@@ -580,12 +578,11 @@ def lstm_backward(
         dc_next = np.zeros((batch, units), dtype=dtype)
     else:
         dc_next = np.array(dc_last, dtype=dtype, order="C", copy=True)
-    for name, array, shape in (("dh_seq", dh_seq, h.shape), ("dh_last", dh_next, h0.shape),
-                               ("dc_last", dc_next, c0.shape)):
-        if use_dh_seq or name != "dh_seq":
-            if array.shape != shape:
-                raise ValueError(f"lstm_numba: expected {name} of shape {shape} (the "
-                                 f"forward's output), received {array.shape}")
+    grads = [("dh_last", dh_next, h0.shape), ("dc_last", dc_next, c0.shape)]
+    for name, array, shape in grads + ([("dh_seq", dh_seq, h.shape)] if use_dh_seq else []):
+        if array.shape != shape:
+            raise ValueError(f"lstm_numba: expected {name} of shape {shape} (the forward's "
+                             f"output), received {array.shape}")
     recurrent_kernel_t = np.ascontiguousarray(recurrent_kernel.T, dtype=dtype)  # (4U, U)
 
     dz = np.empty((batch, timesteps, 4 * units), dtype=dtype)  # (B, T, 4U)
